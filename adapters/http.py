@@ -1,0 +1,81 @@
+"""The one place adapters talk HTTP: a requests session with timeouts and a uniform result.
+
+Adapters build `OutboundRequest`s with pure functions and hand them here, so most
+adapter tests need no network, and every call is timed, counted and classified
+the same way (STYLE.md: one HTTP client wrapper).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+
+class TransientHttpError(Exception):
+    """Worth retrying later: a timeout, a refused connection, a 5xx or a 429."""
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    json_body: Any = None
+    form: dict[str, str] | None = None
+    auth: tuple[str, str] | None = field(default=None, repr=False)
+
+    def describe(self) -> dict[str, Any]:
+        """What is stored and shown on the case: never the credentials."""
+        safe_headers = {
+            k: ("***" if k.lower() in {"authorization", "x-api-key", "dhl-api-key"} else v)
+            for k, v in self.headers.items()
+        }
+        return {
+            "method": self.method,
+            "url": self.url,
+            "headers": safe_headers,
+            "body": self.json_body or self.form,
+        }
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class HttpClient:
+    def __init__(self, timeout: float = 10.0, session: requests.Session | None = None) -> None:
+        self.timeout = timeout
+        self.session = session or requests.Session()
+
+    def send(self, request: OutboundRequest) -> HttpResult:
+        """Send once; a 4xx comes back as a result, anything worth retrying raises `TransientHttpError`."""
+        try:
+            response = self.session.request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                json=request.json_body,
+                data=request.form,
+                auth=request.auth,
+                timeout=self.timeout,
+            )
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise TransientHttpError(f"{request.method} {request.url}: {type(exc).__name__}") from exc
+        body: Any
+        try:
+            body = response.json()
+        except (ValueError, json.JSONDecodeError):
+            body = response.text
+        if response.status_code >= 500 or response.status_code == 429:
+            raise TransientHttpError(f"{request.method} {request.url}: HTTP {response.status_code}")
+        return HttpResult(response.status_code, body, dict(response.headers))

@@ -1,0 +1,65 @@
+"""`/webhooks/generic`: one canonical event per request, signed as Standard Webhooks.
+
+Source: standardwebhooks.com spec (headers webhook-id, webhook-timestamp,
+webhook-signature `v1,<base64 HMAC-SHA256 of id.timestamp.body>`, several
+space-separated signatures, 5-minute tolerance) and shared/contract/README.md.
+Verification itself is the `standardwebhooks` library's; this module only turns
+its many failure modes into one `SignatureError`.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from datetime import datetime
+
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookVerificationError
+
+from adapters.marketplaces.base import (
+    MARKETPLACES,
+    InboundRequest,
+    ParsedDelivery,
+    PayloadError,
+    SignatureError,
+)
+
+TOLERANCE_SECONDS = 300
+
+
+class GenericAdapter:
+    name = "generic"
+
+    def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
+        if not secret:
+            raise SignatureError("RB_GENERIC_WEBHOOK_SECRET is not set: this route accepts nothing until it is")
+        headers = {
+            name: request.header(name) or "" for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+        }
+        if not all(headers.values()):
+            raise SignatureError("missing webhook-id, webhook-timestamp or webhook-signature header")
+        try:
+            sent_at = int(headers["webhook-timestamp"])
+        except ValueError:
+            raise SignatureError("webhook-timestamp is not Unix seconds") from None
+        if abs(now.timestamp() - sent_at) > TOLERANCE_SECONDS:
+            raise SignatureError("webhook-timestamp is more than 5 minutes from now")
+        try:
+            Webhook(secret).verify(request.body, headers, json_parse=False)
+        except (
+            WebhookVerificationError,
+            EmptyWebhookSecretError,
+            ValueError,
+            binascii.Error,
+            UnicodeDecodeError,
+        ) as exc:
+            raise SignatureError(f"signature does not match: {exc or type(exc).__name__}") from None
+
+    def parse(self, request: InboundRequest) -> ParsedDelivery:
+        try:
+            payload = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PayloadError(f"body is not JSON: {exc}") from None
+        return ParsedDelivery(delivery_id=request.header("webhook-id"), events=[payload])
+
+
+MARKETPLACES.register("generic", GenericAdapter())

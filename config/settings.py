@@ -1,0 +1,124 @@
+"""Settings from `RB_*` environment variables: the one place configuration is read.
+
+Every variable is documented in the README's settings table. Adapter-specific
+settings (`RB_<NAME>_BASE_URL`, credentials, webhook secrets) are looked up by
+name through `Settings.for_adapter`, so a new adapter needs no change here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "sqlite:///var/returnbridge.db"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot run with."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _absolute_sqlite(url: str) -> str:
+    """Anchor a relative SQLite path at the project root, so `make run` finds `var/` from anywhere."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        return prefix + str(PROJECT_ROOT / url[len(prefix) :])
+    return url
+
+
+@dataclass(frozen=True)
+class AdapterSettings:
+    """The `RB_<NAME>_*` settings of one marketplace, carrier, customs or notifier adapter."""
+
+    name: str
+    env: Mapping[str, str] = field(repr=False)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        value = self.env.get(f"RB_{self.name.upper()}_{key.upper()}")
+        return value if value not in (None, "") else default
+
+    def require(self, *keys: str) -> dict[str, str] | None:
+        """All of `keys` when every one is set, else None: credentials come as a set or not at all."""
+        values = {key: self.get(key) for key in keys}
+        if all(values.values()):
+            return values  # type: ignore[return-value]
+        return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database_url: str = _absolute_sqlite(DEFAULT_DATABASE_URL)
+    broker_url: str = "memory://"
+    ops_token: str | None = None
+    max_body_bytes: int = 1024 * 1024
+    webhook_tolerance_seconds: int = 300
+    delivery_limit: int = 5
+    prefetch: int = 20
+    relay_batch: int = 100
+    relay_interval_seconds: float = 0.5
+    publish_timeout_seconds: float = 5.0
+    http_timeout_seconds: float = 10.0
+    default_locale: str = "en"
+    log_level: str = "INFO"
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = {k: v for k, v in (os.environ if environ is None else environ).items() if k.startswith("RB_")}
+        return cls(
+            host=env.get("RB_HOST") or "127.0.0.1",
+            port=_int(env, "RB_PORT", 8080),
+            database_url=_absolute_sqlite(env.get("RB_DATABASE_URL") or DEFAULT_DATABASE_URL),
+            broker_url=env.get("RB_BROKER_URL") or "memory://",
+            ops_token=env.get("RB_OPS_TOKEN") or None,
+            max_body_bytes=_int(env, "RB_MAX_BODY_BYTES", 1024 * 1024),
+            webhook_tolerance_seconds=_int(env, "RB_WEBHOOK_TOLERANCE_SECONDS", 300),
+            delivery_limit=_int(env, "RB_DELIVERY_LIMIT", 5),
+            prefetch=_int(env, "RB_PREFETCH", 20),
+            relay_batch=_int(env, "RB_RELAY_BATCH", 100),
+            relay_interval_seconds=_float(env, "RB_RELAY_INTERVAL_SECONDS", 0.5),
+            publish_timeout_seconds=_float(env, "RB_PUBLISH_TIMEOUT_SECONDS", 5.0),
+            http_timeout_seconds=_float(env, "RB_HTTP_TIMEOUT_SECONDS", 10.0),
+            default_locale=env.get("RB_DEFAULT_LOCALE") or "en",
+            log_level=(env.get("RB_LOG_LEVEL") or "INFO").upper(),
+            env=env,
+        )
+
+    def for_adapter(self, name: str) -> AdapterSettings:
+        return AdapterSettings(name=name, env=self.env)
+
+    def webhook_secret(self, marketplace: str) -> str | None:
+        return self.for_adapter(marketplace).get("WEBHOOK_SECRET")
+
+    @property
+    def embedded_broker(self) -> bool:
+        """The in-process broker: web, relay and consumers must share one process."""
+        return self.broker_url.startswith("memory://")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,146 @@
+"""The canonical return event: what every marketplace's payload becomes.
+
+Field names follow shared/contract/canonical-event.schema.json. Validation of raw
+input happens at the edge (service/canonical.py, marshmallow); these values are
+already clean. Amounts are `Decimal` in the order's currency; times are aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+EVENT_TYPES: tuple[str, ...] = (
+    "return.requested",
+    "return.cancelled",
+    "return.approved",
+    "return.rejected",
+    "return.shipped",
+    "return.received",
+    "return.inspected",
+    "refund.requested",
+    "refund.completed",
+    "exchange.requested",
+    "order.cancel_requested",
+    "dispute.opened",
+    "dispute.resolved",
+)
+
+# DESIGN.md canonical reasons; marketplace adapters map their codes onto these and keep the raw one.
+REASONS: tuple[str, ...] = (
+    "changed_mind",
+    "size_or_fit",
+    "not_as_described",
+    "defective",
+    "damaged_in_transit",
+    "wrong_item",
+    "missing_parts",
+    "late_delivery",
+    "packaging_damaged",
+    "other",
+)
+
+RESOLUTIONS: tuple[str, ...] = ("refund", "refund_only", "exchange", "repair", "partial_refund", "returnless")
+
+
+@dataclass(frozen=True)
+class Address:
+    country: str
+    name: str | None = None
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Buyer:
+    locale: str | None = None
+    timezone: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    display_currency: str | None = None
+
+
+@dataclass(frozen=True)
+class Order:
+    id: str
+    currency: str | None = None
+    placed_at: datetime | None = None
+    delivered_at: datetime | None = None
+    ship_from: Address | None = None
+    ship_to: Address | None = None
+    buyer: Buyer | None = None
+    shipping_paid: Decimal | None = None
+    duties_paid: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Inspection:
+    passed: bool | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ReturnRequest:
+    id: str
+    resolution: str | None = None
+    reason: str | None = None
+    raw_reason: str | None = None
+    reason_detail: str | None = None
+    shipping_insurance: bool | None = None
+    carrier: str | None = None
+    pickup: bool | None = None
+    evidence: tuple[str, ...] = ()
+    refund_amount: Decimal | None = None
+    inspection: Inspection | None = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    opened: bool | None = None
+    used: bool | None = None
+    tags_attached: bool | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    title: str | None = None
+    category: str | None = None
+    hs_code: str | None = None
+    origin_country: str | None = None
+    weight_kg: Decimal | None = None
+    condition: Condition | None = None
+
+
+@dataclass(frozen=True)
+class Tracking:
+    carrier: str | None = None
+    number: str | None = None
+
+
+@dataclass(frozen=True)
+class ReturnEvent:
+    """One thing that happened to a return, as the marketplace told it."""
+
+    type: str
+    marketplace_event_id: str
+    occurred_at: datetime
+    order: Order
+    return_: ReturnRequest
+    items: tuple[Item, ...] = ()
+    tracking: Tracking | None = None
+    as_of: datetime | None = None
+    raw_status: str | None = field(default=None)
+
+    @property
+    def is_cross_border(self) -> bool:
+        o = self.order
+        return bool(o.ship_from and o.ship_to and o.ship_from.country != o.ship_to.country)

@@ -1,0 +1,93 @@
+"""What a carrier needs to bring a return home, independent of any carrier's API.
+
+The buyer becomes the shipper and the merchant's returns address the receiver
+(MyDHL "Returns Invoice": "The Shipper is the party that earlier has received the
+goods", carriers_customs.md §2.1). Cross-border returns carry customs lines with
+export reason "return" so the goods re-enter under returned-goods relief.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from core.cases import ReturnCase
+from core.events import Address
+
+DEFAULT_ITEM_WEIGHT_KG = Decimal("0.5")
+
+
+class ShipmentOrderError(ValueError):
+    """The case lacks what any carrier needs (an address, a country); the case needs attention."""
+
+
+@dataclass(frozen=True)
+class CustomsLine:
+    number: int
+    description: str
+    quantity: int
+    unit_price: Decimal
+    hs_code: str | None
+    origin_country: str | None
+    weight_kg: Decimal
+
+
+@dataclass(frozen=True)
+class ReturnShipmentOrder:
+    case_id: str
+    reference: str  # the marketplace's return id, printed on label and invoice
+    shipper: Address  # the buyer, sending the goods back
+    receiver: Address  # the merchant's returns address
+    ship_date: date
+    pickup: bool
+    currency: str
+    lines: tuple[CustomsLine, ...]
+    original_order_id: str
+
+    @property
+    def cross_border(self) -> bool:
+        return self.shipper.country != self.receiver.country
+
+    @property
+    def total_weight_kg(self) -> Decimal:
+        return sum((line.weight_kg * line.quantity for line in self.lines), Decimal(0)) or DEFAULT_ITEM_WEIGHT_KG
+
+    @property
+    def declared_value(self) -> Decimal:
+        return sum((line.unit_price * line.quantity for line in self.lines), Decimal(0))
+
+
+def return_shipment_order(case: ReturnCase, returns_address: Address | None, ship_date: date) -> ReturnShipmentOrder:
+    """The carrier-neutral order for `case`; the merchant's configured returns address wins over ship_from."""
+    shipper = case.order.ship_to
+    receiver = returns_address or case.order.ship_from
+    if shipper is None:
+        raise ShipmentOrderError("order.ship_to is unknown: no address to collect the return from")
+    if receiver is None:
+        raise ShipmentOrderError("no returns address: set RB_RETURNS_ADDRESS_* or send order.ship_from")
+    if not case.order.currency:
+        raise ShipmentOrderError("order.currency is unknown: the customs value cannot be declared")
+    lines = tuple(
+        CustomsLine(
+            number=i,
+            description=item.title or item.sku,
+            quantity=item.quantity,
+            unit_price=item.unit_price,
+            hs_code=item.hs_code,
+            origin_country=item.origin_country,
+            weight_kg=item.weight_kg or DEFAULT_ITEM_WEIGHT_KG,
+        )
+        for i, item in enumerate(case.items, start=1)
+    )
+    return ReturnShipmentOrder(
+        case_id=case.id,
+        reference=case.return_id,
+        shipper=shipper,
+        receiver=receiver,
+        ship_date=ship_date,
+        pickup=bool(case.return_.pickup),
+        currency=case.order.currency,
+        lines=lines,
+        original_order_id=case.order_id,
+    )
