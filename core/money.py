@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Protocol
 
 # ISO 4217 currencies with a minor unit other than 2 (List One, 2024-06-25).
 _EXPONENT_NOT_TWO: dict[str, int] = {
@@ -353,3 +355,39 @@ def allocate(whole: Money, weights: Sequence[Decimal | int]) -> list[Money]:
     for i in by_remainder[:leftover]:
         floors[i] += 1
     return [Money.from_minor(sign * f, whole.currency) for f in floors]
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A converted amount with the rate, rate date and source it came from: recorded on the case."""
+
+    original: Money
+    converted: Money
+    rate: Decimal
+    rate_date: date
+    source: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            **self.converted.to_json(),
+            "rate": str(self.rate),
+            "rate_date": self.rate_date.isoformat(),
+            "source": self.source,
+        }
+
+
+class RateSource(Protocol):
+    """Where exchange rates come from (ECB reference rates in adapters/rates/)."""
+
+    def rate(self, base: str, quote: str, on: date) -> tuple[Decimal, date, str]:
+        """Units of `quote` per one `base` valid on `on`: (rate, the date it was published for, source name)."""
+        ...
+
+
+def convert(amount: Money, to_currency: str, rates: RateSource, on: date) -> Conversion:
+    """`amount` in `to_currency`, rounded half-up to its minor unit, with the rate that was used."""
+    if to_currency == amount.currency:
+        return Conversion(amount, amount, Decimal(1), on, "identity")
+    rate, rate_date, source = rates.rate(amount.currency, to_currency, on)
+    converted = Money.rounded(amount.amount * rate, to_currency)
+    return Conversion(amount, converted, rate, rate_date, source)
