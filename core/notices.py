@@ -1,0 +1,211 @@
+"""What the buyer is told, and which facts each notice needs: pure data, no words.
+
+The words live in the gettext catalogs (locales/); the renderer in
+adapters/notifiers/render.py formats these facts for one locale and time zone.
+The moments are the buyer-visible statuses of DOMAIN.md §5 (seed 000 "status"
+list: review result, return received, refund paid, exchange shipped; seed 002:
+interception and platform intervention; seed 004: disputes), plus the
+acknowledgement of a withdrawal that Directive 2011/83/EU art. 11(3) requires
+"on a durable medium without delay".
+
+A notice's context is JSON (it is stored on the case): times are ISO-8601
+strings in UTC, money is `Money.to_json()` ({"amount": "49.90", "currency":
+"EUR"}), codes are the strings listed in CODES.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+# How each context value is shown: one table, read by the renderer.
+#   id: shown as given; money: Money JSON, formatted by CLDR; deadline: a UTC instant shown with
+#   date, time and zone in the buyer's time zone; day: a UTC instant shown as a date in the buyer's
+#   time zone; code: one of CODES[key], shown as a translated phrase; text: free text from the
+#   merchant, shown as given; url: a link; bool: yes/no fact that picks a paragraph; carrier: a
+#   carrier route name (contract README), shown by its trade name.
+CONTEXT_KEYS: dict[str, str] = {
+    "order_id": "id",
+    "return_id": "id",
+    "tracking_number": "id",
+    "amount": "money",
+    "requested_at": "day",
+    "received_at": "day",
+    "inspected_at": "day",
+    "issued_at": "day",
+    "shipped_at": "day",
+    "withdrawn_at": "day",
+    "dispute_at": "day",
+    "pickup_at": "day",
+    "ship_by": "deadline",
+    "appeal_by": "deadline",
+    "respond_by": "deadline",
+    "expected_by": "day",
+    "refund_due_by": "day",
+    "method": "code",
+    "reason": "code",
+    "route": "code",
+    "outcome": "code",
+    "stage": "code",
+    "passed": "bool",
+    "note": "text",
+    "return_address": "text",
+    "label_url": "url",
+    "carrier": "carrier",
+}
+
+# The closed sets of codes a notice may carry.
+CODES: dict[str, tuple[str, ...]] = {
+    # How the parcel goes back (DOMAIN.md §6: label to print, carrier pickup, or drop-off at an address).
+    "method": ("label", "pickup", "drop_off"),
+    # Why a merchant may refuse (DOMAIN.md §3 eligibility: window, condition, evidence, excluded goods).
+    "reason": ("outside_return_window", "item_used", "missing_evidence", "excluded_item", "other"),
+    # Where a refund goes (seed 000 "refund processing": original payment, platform balance, bank, credit).
+    "route": ("original_payment", "marketplace_balance", "bank_transfer", "store_credit"),
+    # Result of a carrier interception request (seed 002, 拦截).
+    "outcome": ("stopped", "not_stopped"),
+    # Dispute and platform intervention (平台介入) stages (seed 002, 004; DOMAIN.md §7).
+    "stage": ("opened", "resolved_for_buyer", "resolved_for_seller"),
+}
+
+# Trade names of the carriers named in the contract README.
+CARRIER_NAMES: dict[str, str] = {
+    "dhl_express": "DHL Express",
+    "fedex": "FedEx",
+    "ups": "UPS",
+    "sf_express": "SF Express",
+}
+
+
+@dataclass(frozen=True)
+class NoticeKind:
+    """A buyer-visible moment: the facts it must show, the ones it may show, and why it exists."""
+
+    kind: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    source: str = ""
+
+
+NOTICE_KINDS: dict[str, NoticeKind] = {
+    k.kind: k
+    for k in (
+        NoticeKind(
+            "request_received",
+            ("order_id", "return_id", "requested_at"),
+            ("amount",),
+            "seed 000 status 'submitted / under review'",
+        ),
+        NoticeKind(
+            "return_approved",
+            ("order_id", "return_id", "method", "ship_by"),
+            ("label_url", "carrier", "pickup_at", "return_address", "amount"),
+            "seed 000 review result; DOMAIN.md §6 return logistics after approval",
+        ),
+        NoticeKind(
+            "return_rejected",
+            ("order_id", "return_id", "reason", "appeal_by"),
+            ("note",),
+            "seed 000 review result; seed 002/004 merchant rejection and platform intervention",
+        ),
+        NoticeKind(
+            "ship_by_reminder",
+            ("return_id", "ship_by"),
+            (),
+            "seed 001 expired windows: a return not shipped in time closes",
+        ),
+        NoticeKind(
+            "parcel_received",
+            ("order_id", "return_id", "received_at"),
+            (),
+            "seed 000 'return received'",
+        ),
+        NoticeKind(
+            "inspection_result",
+            ("return_id", "passed", "inspected_at"),
+            ("note", "appeal_by"),
+            "seed 000 status 'inspecting'",
+        ),
+        NoticeKind(
+            "refund_issued",
+            ("return_id", "amount", "route", "issued_at", "expected_by"),
+            (),
+            "seed 000 'refund paid'",
+        ),
+        NoticeKind(
+            "exchange_shipped",
+            ("order_id", "carrier", "tracking_number", "shipped_at"),
+            ("expected_by",),
+            "seed 000 'exchange shipped'",
+        ),
+        NoticeKind(
+            "interception_result",
+            ("order_id", "outcome"),
+            (),
+            "seed 002 interception requested and its outcome",
+        ),
+        NoticeKind(
+            "dispute_update",
+            ("order_id", "stage", "dispute_at"),
+            ("respond_by",),
+            "seed 002/004 platform intervention (平台介入) and disputes",
+        ),
+        NoticeKind(
+            "withdrawal_confirmation",
+            ("order_id", "return_id", "withdrawn_at", "refund_due_by"),
+            ("amount",),
+            "Directive 2011/83/EU art. 11(3) acknowledgement on a durable medium; art. 13(1) refund within 14 days",
+        ),
+    )
+}
+
+# Extra facts a value of a code makes necessary (an approved return by label needs the label).
+REQUIRED_WHEN: dict[tuple[str, str], tuple[str, ...]] = {
+    ("method", "label"): ("label_url",),
+    ("method", "pickup"): ("carrier", "pickup_at"),
+    ("method", "drop_off"): ("return_address",),
+}
+
+# The delivery channels a notice goes out on (adapters/notifiers/email.py and webhook.py).
+CHANNELS: tuple[str, ...] = ("email", "webhook")
+
+
+class UnknownNotice(LookupError):
+    """No buyer-visible moment has that name."""
+
+
+def notice_kind(kind: str) -> NoticeKind:
+    try:
+        return NOTICE_KINDS[kind]
+    except KeyError:
+        raise UnknownNotice(f"no notice named {kind!r}") from None
+
+
+def missing_context(kind: str, context: Mapping[str, Any]) -> list[str]:
+    """The facts a complete notice of `kind` still lacks, or whose code is not one of CODES."""
+    spec = notice_kind(kind)
+    needed = list(spec.required)
+    for (key, value), extra in REQUIRED_WHEN.items():
+        if key in spec.required and context.get(key) == value:
+            needed.extend(extra)
+    missing = [key for key in needed if context.get(key) in (None, "")]
+    for key in needed:
+        if CONTEXT_KEYS.get(key) == "code" and key not in missing and context[key] not in CODES[key]:
+            missing.append(key)
+    return missing
+
+
+def days_left(now: datetime, deadline: datetime, zone: tzinfo) -> int:
+    """Calendar days from today to the deadline's day, both as the buyer sees them in `zone`.
+
+    Counted in the buyer's zone because the calendar date of a UTC deadline differs by zone
+    (policy_fx_l10n.md §6.4); never negative.
+    """
+    return max(0, (deadline.astimezone(zone).date() - now.astimezone(zone).date()).days)
+
+
+def delivery_key(case_id: str, kind: str, channel: str) -> str:
+    """One notice goes out once per channel: this key names that single message everywhere."""
+    return f"{case_id}:notice:{kind}:{channel}"
