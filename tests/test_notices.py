@@ -1,0 +1,74 @@
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from core.notices import (
+    CODES,
+    CONTEXT_KEYS,
+    NOTICE_KINDS,
+    UnknownNotice,
+    days_left,
+    delivery_key,
+    missing_context,
+)
+from tests.notice_contexts import FULL_CONTEXTS
+
+BUYER_VISIBLE_MOMENTS = {
+    "request_received",
+    "return_approved",
+    "return_rejected",
+    "ship_by_reminder",
+    "parcel_received",
+    "inspection_result",
+    "refund_issued",
+    "exchange_shipped",
+    "interception_result",
+    "dispute_update",
+    "withdrawal_confirmation",
+}
+
+
+def test_every_buyer_visible_moment_of_the_issue_has_a_notice_kind():
+    assert set(NOTICE_KINDS) == BUYER_VISIBLE_MOMENTS
+
+
+def test_every_context_key_a_notice_names_has_a_display_type():
+    for spec in NOTICE_KINDS.values():
+        for key in (*spec.required, *spec.optional):
+            assert key in CONTEXT_KEYS, (spec.kind, key)
+    assert {k for k, t in CONTEXT_KEYS.items() if t == "code"} == set(CODES)
+
+
+@pytest.mark.parametrize("kind", sorted(BUYER_VISIBLE_MOMENTS))
+def test_a_full_context_lacks_nothing(kind):
+    assert missing_context(kind, FULL_CONTEXTS[kind]) == []
+
+
+def test_an_approval_by_label_needs_the_label_and_a_pickup_needs_carrier_and_date():
+    approved = {"order_id": "O", "return_id": "R", "ship_by": "2026-11-30T00:00:00+00:00"}
+    assert missing_context("return_approved", {**approved, "method": "label"}) == ["label_url"]
+    assert missing_context("return_approved", {**approved, "method": "pickup"}) == ["carrier", "pickup_at"]
+
+
+def test_a_code_outside_its_table_counts_as_missing():
+    context = {**FULL_CONTEXTS["return_rejected"], "reason": "because"}
+    assert missing_context("return_rejected", context) == ["reason"]
+
+
+def test_an_unknown_notice_kind_is_refused():
+    with pytest.raises(UnknownNotice):
+        missing_context("coupon_offer", {})
+
+
+def test_days_left_counts_calendar_days_in_the_buyers_zone():
+    now = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    deadline = datetime(2026, 11, 30, 22, 59, tzinfo=UTC)
+    assert days_left(now, deadline, ZoneInfo("Europe/Berlin")) == 3
+    assert days_left(now, deadline, ZoneInfo("Asia/Shanghai")) == 4  # 1 December there
+    assert days_left(deadline, now, UTC) == 0
+
+
+def test_delivery_key_names_case_notice_and_channel():
+    assert delivery_key("c1", "refund_issued", "email") != delivery_key("c1", "refund_issued", "webhook")
+    assert delivery_key("c1", "refund_issued", "email") == delivery_key("c1", "refund_issued", "email")
