@@ -18,7 +18,9 @@ from pathlib import Path
 
 from standardwebhooks.webhooks import Webhook
 
-BASE = os.environ.get("RB_DEMO_URL", f"http://{os.environ.get('RB_HOST', '127.0.0.1')}:{os.environ.get('RB_PORT', '8080')}")
+BASE = os.environ.get(
+    "RB_DEMO_URL", f"http://{os.environ.get('RB_HOST', '127.0.0.1')}:{os.environ.get('RB_PORT', '8080')}"
+)
 EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contract" / "examples"
 
 
@@ -50,7 +52,10 @@ def main() -> None:
     secret = os.environ.get("RB_GENERIC_WEBHOOK_SECRET")
     if not secret:
         sys.exit("set RB_GENERIC_WEBHOOK_SECRET to the same whsec_… value the service runs with")
-    paths = [Path(p) for p in sys.argv[1:]] or [EXAMPLES / "return-requested-de.json", EXAMPLES / "return-approved.json"]
+    paths = [Path(p) for p in sys.argv[1:]] or [
+        EXAMPLES / "return-requested-de.json",
+        EXAMPLES / "return-approved.json",
+    ]
     case_id = None
     for path in paths:
         event = json.loads(path.read_text())
