@@ -252,6 +252,12 @@ NOTICE_TEXTS: dict[str, NoticeText] = {
     ),
 }
 
+# For a notice kind recorded by a newer version than this renderer knows.
+GENERAL_UPDATE = NoticeText(
+    N_("Update on your return %(return_id)s"),
+    (Paragraph(N_("There is news about your return %(return_id)s. Please check its status with the seller.")),),
+)
+
 # The words for each code of core.notices.CODES that appears as a value in a sentence.
 CODE_TEXTS: dict[str, dict[str, str]] = {
     "reason": {
@@ -473,15 +479,32 @@ def render_notice(
     context: dict,
     locale_tag: str | None,
     timezone: str | None,
+    at: datetime | None = None,
     *,
     accept_language: str | None = None,
     buyer_locale: str | None = None,
-    at: datetime | None = None,
 ) -> dict:
-    """A notice as the buyer reads it: `?locale=` first, then Accept-Language, then the order's locale.
+    """A notice as the buyer reads it: `locale_tag` (`?locale=`) first, then Accept-Language, then the order's locale.
 
-    `at` is when the notice was issued (it dates the reminder's "days left"); now when not given.
+    `at` is when the notice was issued; it dates the reminder's "days left" (now when not given).
+    An unknown notice kind renders as a general update rather than failing a read of the case.
     """
     negotiated = negotiate(buyer_preferences(locale_tag, accept_language, buyer_locale))
     issued = at or datetime.now(UTC)
+    if kind not in NOTICE_TEXTS:
+        return _general_update(kind, context, negotiated, issued).to_json()
     return render(kind, context, negotiated, buyer_zone(timezone), issued).to_json()
+
+
+def _general_update(kind: str, context: Mapping[str, Any], negotiated: Negotiated, at: datetime) -> Rendered:
+    translations = translations_for(negotiated.catalogs)
+    values = _Unknown(_display_values(context, negotiated.locale, UTC, translations.gettext))
+    return Rendered(
+        kind=kind,
+        locale=negotiated.tag,
+        direction=negotiated.direction,
+        subject=translations.gettext(GENERAL_UPDATE.subject) % values,
+        paragraphs=tuple(translations.gettext(p.message) % values for p in GENERAL_UPDATE.paragraphs),
+        at=at.astimezone(UTC).isoformat(),
+        incomplete=(),
+    )
