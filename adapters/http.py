@@ -33,6 +33,7 @@ class OutboundRequest:
     headers: dict[str, str] = field(default_factory=dict)
     json_body: Any = None
     form: dict[str, str] | None = None
+    content: bytes | None = None  # a body sent byte for byte, for bodies that are signed (Standard Webhooks)
     auth: tuple[str, str] | None = field(default=None, repr=False)
 
     def describe(self) -> dict[str, Any]:
@@ -45,8 +46,17 @@ class OutboundRequest:
             "method": self.method,
             "url": self.url,
             "headers": safe_headers,
-            "body": self.json_body or self.form,
+            "body": self.json_body or self.form or _shown(self.content),
         }
+
+
+def _shown(content: bytes | None) -> Any:
+    if content is None:
+        return None
+    try:
+        return json.loads(content)
+    except ValueError:
+        return content.decode("utf-8", "replace")
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,7 @@ class HttpClient:
                 request.url,
                 headers=request.headers,
                 json=request.json_body,
-                data=request.form,
+                data=request.content if request.content is not None else request.form,
                 auth=request.auth,
                 timeout=self.timeout,
             )

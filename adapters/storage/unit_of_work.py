@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.storage.models import (
     CaseRow,
+    NoticeDeliveryRow,
     NoticeRow,
     OutboxRow,
     ProcessedMessageRow,
@@ -270,6 +271,30 @@ class Shipments:
         return row
 
 
+class NoticeDeliveries:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_key(self, idempotency_key: str) -> NoticeDeliveryRow | None:
+        return self.session.scalars(
+            select(NoticeDeliveryRow).where(NoticeDeliveryRow.idempotency_key == idempotency_key)
+        ).first()
+
+    def for_case(self, case_id: str) -> list[NoticeDeliveryRow]:
+        return list(
+            self.session.scalars(
+                select(NoticeDeliveryRow)
+                .where(NoticeDeliveryRow.case_id == case_id)
+                .order_by(NoticeDeliveryRow.created_at, NoticeDeliveryRow.channel)
+            )
+        )
+
+    def add(self, row: NoticeDeliveryRow) -> NoticeDeliveryRow:
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+
 class UnitOfWork:
     """One database transaction; leave the `with` block without `commit()` and everything is rolled back."""
 
@@ -283,6 +308,7 @@ class UnitOfWork:
         self.processed = ProcessedMessages(self.session)
         self.outbox = Outbox(self.session)
         self.shipments = Shipments(self.session)
+        self.notice_deliveries = NoticeDeliveries(self.session)
         return self
 
     def __exit__(self, *exc: object) -> None:
