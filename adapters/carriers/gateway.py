@@ -137,13 +137,17 @@ class CarrierGateway:
             credentials_set = adapter.credentials(settings) is not None
         if not credentials_set:
             return Outcome(request=shown, sent=False)
+        return Outcome(request=shown, sent=True, result=parse(self.send(adapter, settings, request)))
+
+    def send(self, adapter: CarrierAdapter, settings: AdapterSettings, request: OutboundRequest) -> HttpResult:
+        """One exchange with the carrier: token, signature, HTTP, decryption; a stale token is renewed once."""
         token = self._token(adapter, settings) if adapter.needs_token(request) else None  # type: ignore[attr-defined]
         result = self._send(adapter, settings, request, token)
         if result.status == 401 and token is not None:
             self.tokens.forget(adapter.name)
             token = self._token(adapter, settings)
             result = self._send(adapter, settings, request, token)
-        return Outcome(request=shown, sent=True, result=parse(result))
+        return result
 
     def _send(
         self, adapter: CarrierAdapter, settings: AdapterSettings, request: OutboundRequest, token: AccessToken | None
