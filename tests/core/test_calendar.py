@@ -63,7 +63,9 @@ def test_saudi_weekend_is_friday_and_saturday():
 
 def test_service_level_ends_at_local_midnight_of_the_last_working_day():
     """Seed 001 §4.2.3 working days on the merchant's calendar: end of the 5th working day, Shanghai time."""
-    due = due_after_working_days(datetime(2025, 9, 26, 2, 0, tzinfo=UTC), 5, CALENDARS.for_country("CN"), "Asia/Shanghai")
+    due = due_after_working_days(
+        datetime(2025, 9, 26, 2, 0, tzinfo=UTC), 5, CALENDARS.for_country("CN"), "Asia/Shanghai"
+    )
     # Working days after Fri 9-26: Sun 9-28 (调休), 9-29, 9-30, then Golden Week 10-01..10-08, 10-09, 10-10.
     assert due == datetime(2025, 10, 10, 16, 0, tzinfo=UTC)
 
