@@ -33,7 +33,7 @@ class OutboundRequest:
     headers: dict[str, str] = field(default_factory=dict)
     json_body: Any = None
     form: dict[str, str] | None = None
-    content: bytes | None = None  # a body sent byte for byte, for bodies that are signed (Standard Webhooks)
+    content: str | None = None  # a raw body, for carriers that encrypt theirs (SF Express)
     auth: tuple[str, str] | None = field(default=None, repr=False)
 
     def describe(self) -> dict[str, Any]:
@@ -46,17 +46,8 @@ class OutboundRequest:
             "method": self.method,
             "url": self.url,
             "headers": safe_headers,
-            "body": self.json_body or self.form or _shown(self.content),
+            "body": self.json_body or self.form or self.content,
         }
-
-
-def _shown(content: bytes | None) -> Any:
-    if content is None:
-        return None
-    try:
-        return json.loads(content)
-    except ValueError:
-        return content.decode("utf-8", "replace")
 
 
 @dataclass(frozen=True)
@@ -83,7 +74,7 @@ class HttpClient:
                 request.url,
                 headers=request.headers,
                 json=request.json_body,
-                data=request.content if request.content is not None else request.form,
+                data=request.form if request.form is not None else request.content,
                 auth=request.auth,
                 timeout=self.timeout,
             )

@@ -50,13 +50,14 @@ def payload(outgoing: Outgoing, now: datetime) -> dict[str, Any]:
 
 def build_request(outgoing: Outgoing, url: str, secret: str, now: datetime) -> OutboundRequest:
     """Pure: the signed request; the signature covers these exact bytes."""
-    body = json.dumps(payload(outgoing, now), ensure_ascii=False, separators=(",", ":")).encode()
-    signature = Webhook(secret).sign(outgoing.idempotency_key, now.astimezone(UTC), body.decode())  # sign() assumes UTC
+    # ASCII JSON (non-ASCII as \\u escapes): the same text is signed and sent, whatever the script.
+    body = json.dumps(payload(outgoing, now), ensure_ascii=True, separators=(",", ":"))
+    signature = Webhook(secret).sign(outgoing.idempotency_key, now.astimezone(UTC), body)  # sign() assumes UTC
     return OutboundRequest(
         method="POST",
         url=url,
         headers={
-            "Content-Type": "application/json; charset=utf-8",
+            "Content-Type": "application/json",
             "webhook-id": outgoing.idempotency_key,
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": signature,
