@@ -16,6 +16,7 @@ from typing import Any
 
 from core.events import Order, ReturnEvent, ReturnRequest
 from core.money import Money
+from core.notices import CHANNELS, delivery_key, notice_context
 
 
 class CaseState:
@@ -661,8 +662,7 @@ class ReturnCase:
 
     def _perform(self, action: str, event_id: str, now: datetime) -> list[Command]:
         if action.startswith("notify:"):
-            self._add_notice(action.split(":", 1)[1], now)
-            return []
+            return self._add_notice(action.split(":", 1)[1], now)
         handler = _ACTIONS.get(action)
         if handler is None:
             raise ValueError(f"lifecycle names an unknown action {action!r}")
@@ -715,17 +715,48 @@ class ReturnCase:
         self.needs_attention = True
         return []
 
-    def _add_notice(self, kind: str, now: datetime) -> None:
-        if any(n.kind == kind for n in self.notices):
-            return
+    def _add_notice(self, kind: str, now: datetime) -> list[Command]:
+        """Record a buyer notice with the facts it shows, and one send command per channel (core/notices.py).
+
+        A withdrawal under EU law is also confirmed on a durable medium (Directive 2011/83/EU art. 11(3)).
+        """
+        kinds = [kind]
+        if kind == "request_received" and (self.facts.get("policy") or {}).get("basis") == "eu_withdrawal":
+            kinds.append("withdrawal_confirmation")
+        commands: list[Command] = []
+        for name in kinds:
+            if any(n.kind == name for n in self.notices):
+                continue
+            self.notices.append(Notice(name, now, notice_context(name, self._notice_facts(), now)))
+            self.timeline.append(TimelineEntry(now, "notice", name, {}))
+            commands.extend(
+                Command("notify", channel, "send", delivery_key(self.id, name, channel), {"notice": name})
+                for channel in CHANNELS
+            )
+        return commands
+
+    def _notice_facts(self) -> dict[str, Any]:
+        """Everything a notice may show, flat: notice_context keeps what each kind names."""
+        refund = self.facts.get("refund") or {}
         value = self.return_value()
-        context: dict[str, Any] = {"order_id": self.order_id, "return_id": self.return_id}
-        if value is not None:
-            context["amount"] = value.to_json()
-        if self.return_.carrier:
-            context["carrier"] = self.return_.carrier
-        self.notices.append(Notice(kind, now, context))
-        self.timeline.append(TimelineEntry(now, "notice", kind, {}))
+        amount = (
+            {"amount": refund["amount"], "currency": refund["currency"]}
+            if refund.get("amount")
+            else (value.to_json() if value is not None else None)
+        )
+        inspection = self.return_.inspection
+        return {
+            "order_id": self.order_id,
+            "return_id": self.return_id,
+            "amount": amount,
+            "carrier": self.return_.carrier,
+            "pickup": self.return_.pickup,
+            "passed": inspection.passed if inspection else None,
+            "note": inspection.note if inspection else None,
+            "tracking_number": self.facts.get("return_tracking"),
+            "deadlines": self.facts.get("deadlines") or {},
+            "milestones": self.facts.get("milestones") or {},
+        }
 
     def _merge_facts(self, event: ReturnEvent) -> None:
         """Later events refine what earlier ones said; a field left out keeps its value."""

@@ -87,6 +87,7 @@ class NoticeKind:
     required: tuple[str, ...]
     optional: tuple[str, ...] = ()
     source: str = ""
+    moment: str | None = None  # the context key that is the notice's own time when nothing else says
 
 
 NOTICE_KINDS: dict[str, NoticeKind] = {
@@ -97,6 +98,7 @@ NOTICE_KINDS: dict[str, NoticeKind] = {
             ("order_id", "return_id", "requested_at"),
             ("amount",),
             "seed 000 status 'submitted / under review'",
+            moment="requested_at",
         ),
         NoticeKind(
             "return_approved",
@@ -117,28 +119,38 @@ NOTICE_KINDS: dict[str, NoticeKind] = {
             "seed 001 expired windows: a return not shipped in time closes",
         ),
         NoticeKind(
-            "parcel_received",
+            "return_shipped",
+            ("order_id", "return_id"),
+            ("tracking_number",),
+            "seed 000 status 'shipped back / awaiting receipt'; seed 003 tracking number",
+        ),
+        NoticeKind(
+            "return_received",
             ("order_id", "return_id", "received_at"),
             (),
             "seed 000 'return received'",
+            moment="received_at",
         ),
         NoticeKind(
             "inspection_result",
             ("return_id", "passed", "inspected_at"),
             ("note", "appeal_by"),
             "seed 000 status 'inspecting'",
+            moment="inspected_at",
         ),
         NoticeKind(
-            "refund_issued",
-            ("return_id", "amount", "route", "issued_at", "expected_by"),
-            (),
+            "refund_paid",
+            ("return_id", "amount", "route", "issued_at"),
+            ("expected_by",),
             "seed 000 'refund paid'",
+            moment="issued_at",
         ),
         NoticeKind(
             "exchange_shipped",
             ("order_id", "carrier", "tracking_number", "shipped_at"),
             ("expected_by",),
-            "seed 000 'exchange shipped'",
+            "seed 000 'exchange shipped'; seed 002 FAQ 4 reshipment (补发)",
+            moment="shipped_at",
         ),
         NoticeKind(
             "interception_result",
@@ -151,12 +163,26 @@ NOTICE_KINDS: dict[str, NoticeKind] = {
             ("order_id", "stage", "dispute_at"),
             ("respond_by",),
             "seed 002/004 platform intervention (平台介入) and disputes",
+            moment="dispute_at",
+        ),
+        NoticeKind(
+            "return_expired",
+            ("order_id", "return_id"),
+            (),
+            "seed 001 §5.2.2: a return not made in time closes",
+        ),
+        NoticeKind(
+            "cancellation_refused",
+            ("order_id",),
+            (),
+            "seed 004 §2.4: an order already shipped cannot be cancelled; the buyer may return it",
         ),
         NoticeKind(
             "withdrawal_confirmation",
             ("order_id", "return_id", "withdrawn_at", "refund_due_by"),
             ("amount",),
             "Directive 2011/83/EU art. 11(3) acknowledgement on a durable medium; art. 13(1) refund within 14 days",
+            moment="withdrawn_at",
         ),
     )
 }
@@ -168,6 +194,26 @@ REQUIRED_WHEN: dict[tuple[str, str], tuple[str, ...]] = {
     ("method", "drop_off"): ("return_address",),
 }
 
+# Names the lifecycle (core/cases.py) uses for a moment that one notice kind covers with a fixed code.
+ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "interception_failed": ("interception_result", {"outcome": "not_stopped"}),
+    "interception_succeeded": ("interception_result", {"outcome": "stopped"}),
+    "dispute_opened": ("dispute_update", {"stage": "opened"}),
+    "reship_sent": ("exchange_shipped", {}),
+}
+
+# Where a context key comes from in what a case knows (`known` in notice_context): a path of keys.
+CONTEXT_SOURCES: dict[str, tuple[str, ...]] = {
+    "ship_by": ("deadlines", "return_ship_by"),
+    "refund_due_by": ("deadlines", "refund_due_by"),
+    "requested_at": ("milestones", "requested_at"),
+    "received_at": ("milestones", "received_at"),
+    "inspected_at": ("milestones", "inspected_at"),
+}
+
+# Refunds go back by the original payment route unless a marketplace says otherwise (seeds 000, 003).
+DEFAULT_REFUND_ROUTE = "original_payment"
+
 # The delivery channels a notice goes out on (adapters/notifiers/email.py and webhook.py).
 CHANNELS: tuple[str, ...] = ("email", "webhook")
 
@@ -178,14 +224,55 @@ class UnknownNotice(LookupError):
 
 def notice_kind(kind: str) -> NoticeKind:
     try:
-        return NOTICE_KINDS[kind]
+        return NOTICE_KINDS[resolve(kind)[0]]
     except KeyError:
         raise UnknownNotice(f"no notice named {kind!r}") from None
+
+
+def resolve(kind: str) -> tuple[str, dict[str, Any]]:
+    """The notice kind that shows `kind`, with the codes its alias fixes."""
+    return ALIASES.get(kind, (kind, {}))
+
+
+def return_method(pickup: bool | None, carrier: str | None) -> str | None:
+    """How the parcel goes back: a booked pickup, a label from the carrier, else unknown (DOMAIN.md §6)."""
+    if pickup and carrier:
+        return "pickup"
+    return "label" if carrier else None
+
+
+def notice_context(kind: str, known: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The context a case records for `kind`, from the flat facts it `known`s; the notice's moment is `now`.
+
+    Only keys the kind names are kept, so a notice carries what it shows and nothing else.
+    """
+    spec = notice_kind(kind)
+    wanted = (*spec.required, *spec.optional)
+    context: dict[str, Any] = {}
+    for key in wanted:
+        value: Any = known.get(key)
+        if value is None and key in CONTEXT_SOURCES:
+            value = known
+            for step in CONTEXT_SOURCES[key]:
+                value = value.get(step) if isinstance(value, Mapping) else None
+        if value not in (None, ""):
+            context[key] = value
+    if spec.moment and spec.moment not in context:
+        context[spec.moment] = now.isoformat()
+    if "route" in wanted and "route" not in context:
+        context["route"] = DEFAULT_REFUND_ROUTE
+    if "method" in wanted and "method" not in context:
+        method = return_method(known.get("pickup"), known.get("carrier"))
+        if method:
+            context["method"] = method
+    context.update(resolve(kind)[1])
+    return context
 
 
 def missing_context(kind: str, context: Mapping[str, Any]) -> list[str]:
     """The facts a complete notice of `kind` still lacks, or whose code is not one of CODES."""
     spec = notice_kind(kind)
+    context = {**context, **resolve(kind)[1]}
     needed = list(spec.required)
     for (key, value), extra in REQUIRED_WHEN.items():
         if key in spec.required and context.get(key) == value:

@@ -29,9 +29,12 @@ FULL_CONTEXTS: dict[str, dict[str, Any]] = {
         "note": "Delivered 2026-09-01.",
     },
     "ship_by_reminder": {"return_id": "RET-77", "ship_by": "2026-11-30T22:59:00+00:00"},
-    "parcel_received": {"order_id": "ORD-1001", "return_id": "RET-77", "received_at": "2026-12-02T09:15:00+00:00"},
+    "return_shipped": {"order_id": "ORD-1001", "return_id": "RET-77", "tracking_number": "SF1234567890123"},
+    "return_expired": {"order_id": "ORD-1001", "return_id": "RET-77"},
+    "cancellation_refused": {"order_id": "ORD-1001"},
+    "return_received": {"order_id": "ORD-1001", "return_id": "RET-77", "received_at": "2026-12-02T09:15:00+00:00"},
     "inspection_result": {"return_id": "RET-77", "passed": True, "inspected_at": "2026-12-03T10:00:00+00:00"},
-    "refund_issued": {
+    "refund_paid": {
         "return_id": "RET-77",
         "amount": EUR,
         "route": "original_payment",
@@ -71,5 +74,5 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("dispute_update", {"stage": "resolved_for_seller"}),
     ("withdrawal_confirmation", {"amount": None}),
     *[("return_rejected", {"reason": r}) for r in ("item_used", "missing_evidence", "excluded_item", "other")],
-    *[("refund_issued", {"route": r}) for r in ("marketplace_balance", "bank_transfer", "store_credit")],
+    *[("refund_paid", {"route": r}) for r in ("marketplace_balance", "bank_transfer", "store_credit")],
 ]

@@ -48,14 +48,17 @@ def test_notices_are_rendered_in_the_locale_asked_for_with_the_amount_formatted(
     case_id = post_event(client, example()).json["case_id"]
     assert wait_for(lambda: case_of(client, case_id)["notices"])
     chinese = client.get(f"/returns/{case_id}/notices?locale=zh-CN").get_json()
-    assert chinese["notices"][0]["subject"].startswith("我们已收到您的退货申请")
+    assert chinese["notices"][0]["subject"] == "我们已收到您对订单ORD-DE-1001的退货申请"
     assert "€49.90" in chinese["notices"][0]["body"]
     german = client.get(f"/returns/{case_id}/notices", headers={"Accept-Language": "de-DE,de;q=0.9"}).get_json()
     assert "49,90\xa0€" in german["notices"][0]["body"]
     own = client.get(f"/returns/{case_id}/notices").get_json()
-    assert own["locale"] == "de_DE"  # the buyer's locale on the order
-    unknown = client.get(f"/returns/{case_id}/notices?locale=xx-%%%").get_json()
-    assert unknown["locale"] == "en"
+    assert own["locale"] == "de-DE"  # the buyer's locale on the order, as a BCP 47 tag
+    unknown = client.get(f"/returns/{case_id}/notices?locale=xx-%%%")
+    assert unknown.status_code == 200
+    assert unknown.get_json()["locale"] == "de-DE"  # an unusable choice gives way to the next: the buyer's own
+    nothing_known = client.get(f"/returns/{case_id}/notices?locale=xx", headers={"Accept-Language": "tlh"})
+    assert nothing_known.get_json()["locale"] == "de-DE"
 
 
 @pytest.fixture

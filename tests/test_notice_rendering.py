@@ -48,7 +48,7 @@ def test_every_variant_paragraph_is_translated(kind, change, catalog):
 
 
 def test_english_reads_as_written():
-    notice = rendered("refund_issued", FULL_CONTEXTS["refund_issued"], "en-US", "America/New_York")
+    notice = rendered("refund_paid", FULL_CONTEXTS["refund_paid"], "en-US", "America/New_York")
     assert notice["subject"] == "Your refund of €49.90 has been issued"
     assert notice["body"].splitlines()[0] == (
         "We issued a refund of €49.90 for your return RET-77 on December 3, 2026."
@@ -141,7 +141,7 @@ def test_a_notice_with_facts_missing_leaves_out_their_lines_and_says_what_is_mis
 
 
 def test_a_subject_whose_fact_is_unknown_shows_a_dash():
-    notice = rendered("refund_issued", {"return_id": "RET-1"}, "en")
+    notice = rendered("refund_paid", {"return_id": "RET-1"}, "en")
     assert notice["subject"] == "Your refund of — has been issued"
 
 
@@ -157,8 +157,8 @@ def test_render_takes_a_negotiated_locale_and_zone_directly():
     from zoneinfo import ZoneInfo
 
     result = render(
-        "parcel_received",
-        FULL_CONTEXTS["parcel_received"],
+        "return_received",
+        FULL_CONTEXTS["return_received"],
         negotiate(["ko-KR"]),
         ZoneInfo("Asia/Seoul"),
         ISSUED,

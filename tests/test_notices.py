@@ -11,6 +11,7 @@ from core.notices import (
     days_left,
     delivery_key,
     missing_context,
+    notice_context,
 )
 from tests.notice_contexts import FULL_CONTEXTS
 
@@ -19,13 +20,16 @@ BUYER_VISIBLE_MOMENTS = {
     "return_approved",
     "return_rejected",
     "ship_by_reminder",
-    "parcel_received",
+    "return_received",
     "inspection_result",
-    "refund_issued",
+    "refund_paid",
     "exchange_shipped",
     "interception_result",
     "dispute_update",
     "withdrawal_confirmation",
+    "return_shipped",
+    "return_expired",
+    "cancellation_refused",
 }
 
 
@@ -69,6 +73,37 @@ def test_days_left_counts_calendar_days_in_the_buyers_zone():
     assert days_left(deadline, now, UTC) == 0
 
 
+def test_the_lifecycles_own_names_resolve_to_a_notice_with_its_code():
+    assert missing_context("interception_failed", {"order_id": "O"}) == []
+    assert missing_context("dispute_opened", {"order_id": "O", "dispute_at": "2026-12-01T00:00:00+00:00"}) == []
+
+
+def test_a_case_records_the_facts_a_notice_shows_and_its_own_moment():
+    now = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    known = {
+        "order_id": "O",
+        "return_id": "R",
+        "carrier": "dhl_express",
+        "pickup": False,
+        "deadlines": {"return_ship_by": "2026-12-04T22:59:00+00:00", "refund_due_by": "2026-12-11T22:59:00+00:00"},
+        "amount": {"amount": "10.00", "currency": "EUR"},
+        "unrelated": "kept out",
+    }
+    approved = notice_context("return_approved", known, now)
+    assert approved == {
+        "order_id": "O",
+        "return_id": "R",
+        "ship_by": "2026-12-04T22:59:00+00:00",
+        "carrier": "dhl_express",
+        "amount": {"amount": "10.00", "currency": "EUR"},
+        "method": "label",
+    }
+    refund = notice_context("refund_paid", known, now)
+    assert refund["issued_at"] == now.isoformat()
+    assert refund["route"] == "original_payment"
+    assert notice_context("interception_failed", known, now) == {"order_id": "O", "outcome": "not_stopped"}
+
+
 def test_delivery_key_names_case_notice_and_channel():
-    assert delivery_key("c1", "refund_issued", "email") != delivery_key("c1", "refund_issued", "webhook")
-    assert delivery_key("c1", "refund_issued", "email") == delivery_key("c1", "refund_issued", "email")
+    assert delivery_key("c1", "refund_paid", "email") != delivery_key("c1", "refund_paid", "webhook")
+    assert delivery_key("c1", "refund_paid", "email") == delivery_key("c1", "refund_paid", "email")

@@ -33,7 +33,7 @@ from babel.support import NullTranslations, Translations
 from adapters.notifiers.negotiation import Negotiated, buyer_preferences, negotiate
 from config.settings import PROJECT_ROOT
 from core.money import Money, MoneyError, minor_unit
-from core.notices import CARRIER_NAMES, CONTEXT_KEYS, days_left, missing_context, notice_kind
+from core.notices import CARRIER_NAMES, CONTEXT_KEYS, days_left, missing_context, notice_kind, resolve
 
 LOCALES_DIR = PROJECT_ROOT / "locales"
 DOMAIN = "messages"
@@ -137,7 +137,19 @@ NOTICE_TEXTS: dict[str, NoticeText] = {
             _SHIP_BY,
         ),
     ),
-    "parcel_received": NoticeText(
+    "return_shipped": NoticeText(
+        N_("Your return %(return_id)s is on its way to us"),
+        (
+            Paragraph(
+                N_(
+                    "Your return %(return_id)s for order %(order_id)s is on its way to us. We will let you "
+                    "know when it arrives."
+                )
+            ),
+            Paragraph(N_("Tracking number: %(tracking_number)s")),
+        ),
+    ),
+    "return_received": NoticeText(
         N_("We received your returned parcel"),
         (
             Paragraph(
@@ -166,7 +178,7 @@ NOTICE_TEXTS: dict[str, NoticeText] = {
             Paragraph(_APPEAL.message, when=(("passed", False),)),
         ),
     ),
-    "refund_issued": NoticeText(
+    "refund_paid": NoticeText(
         N_("Your refund of %(amount)s has been issued"),
         (
             Paragraph(N_("We issued a refund of %(amount)s for your return %(return_id)s on %(issued_at)s.")),
@@ -248,6 +260,28 @@ NOTICE_TEXTS: dict[str, NoticeText] = {
                 when=(("amount", ABSENT),),
             ),
             Paragraph(N_("Please keep this message: it is your confirmation on a durable medium.")),
+        ),
+    ),
+    "return_expired": NoticeText(
+        N_("Your return %(return_id)s has been closed"),
+        (
+            Paragraph(
+                N_(
+                    "The time to return items from order %(order_id)s has ended, so your return "
+                    "%(return_id)s has been closed."
+                )
+            ),
+        ),
+    ),
+    "cancellation_refused": NoticeText(
+        N_("Order %(order_id)s could not be cancelled"),
+        (
+            Paragraph(
+                N_(
+                    "Your order %(order_id)s had already been shipped, so it could not be cancelled. "
+                    "Once it arrives, you can request a return."
+                )
+            ),
         ),
     ),
 }
@@ -439,8 +473,12 @@ def render(
     directory: Path = LOCALES_DIR,
 ) -> Rendered:
     """The notice `kind` in the negotiated locale; a paragraph whose facts are missing is left out."""
-    notice_kind(kind)
-    text = NOTICE_TEXTS[kind]
+    spec = notice_kind(kind)
+    shown, fixed = resolve(kind)
+    context = {**context, **fixed}
+    if spec.moment and context.get(spec.moment) in (None, ""):
+        context[spec.moment] = at
+    text = NOTICE_TEXTS[shown]
     translations = translations_for(negotiated.catalogs, directory)
     values = _display_values(context, negotiated.locale, zone, translations.gettext)
     deadline = _instant(context.get("ship_by"))
@@ -491,7 +529,7 @@ def render_notice(
     """
     negotiated = negotiate(buyer_preferences(locale_tag, accept_language, buyer_locale))
     issued = at or datetime.now(UTC)
-    if kind not in NOTICE_TEXTS:
+    if resolve(kind)[0] not in NOTICE_TEXTS:
         return _general_update(kind, context, negotiated, issued).to_json()
     return render(kind, context, negotiated, buyer_zone(timezone), issued).to_json()
 
