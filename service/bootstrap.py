@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from adapters.carriers import CARRIERS
 from adapters.http import HttpClient
+from adapters.notifiers import NOTIFIERS
 from adapters.storage.database import make_engine, make_session_factory, migrate
 from adapters.storage.outbox_store import OutboxStore
 from adapters.storage.unit_of_work import UnitOfWork
@@ -23,6 +24,7 @@ from queues.relay import OutboxRelay
 from queues.topology import QueueSpec, Topology
 from service.handlers import CarrierBookings, CaseEvents
 from service.intake import Intake
+from service.notice_delivery import NoticeDeliveries
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,11 @@ class Container:
             QueueSpec("cases", "events", ("#",)),
             CaseEvents(self.uow, self.clock, self.topology.commands.name, self.has_adapter, self.relay.notify),
         )
+        for channel, notifier in NOTIFIERS:
+            self.add_consumer(
+                QueueSpec(f"notify.{channel}", "commands", (f"notify.{channel}.#",)),
+                NoticeDeliveries(channel, self.uow, self.clock, self.settings, notifier),
+            )
         for name, _carrier in CARRIERS:
             self.add_consumer(
                 QueueSpec(f"carrier.{name}", "commands", (f"carrier.{name}.#",)),

@@ -10,7 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from adapters.notifiers.negotiation import buyer_preferences as negotiation_order
 from adapters.notifiers.negotiation import negotiate
 from adapters.notifiers.render import render_notice
-from adapters.storage.models import ShipmentRow
+from adapters.storage.models import NoticeDeliveryRow, ShipmentRow
 from core.cases import ReturnCase
 from service.canonical import ITEMS_SCHEMA, ORDER_SCHEMA, RETURN_SCHEMA, flatten_errors
 from web.errors import error_response
@@ -59,7 +59,27 @@ def rendered_notices(case: ReturnCase, locale: str | None, accept_language: str 
     ]
 
 
-def case_view(case: ReturnCase, shipments: list[ShipmentRow]) -> dict[str, Any]:
+def _delivery(row: NoticeDeliveryRow) -> dict[str, Any]:
+    """How one notice went out on one channel; `message` is what was (or, unconfigured, would be) sent."""
+    return {
+        "id": row.id,
+        "notice": row.kind,
+        "channel": row.channel,
+        "status": row.status,
+        "sent": row.status == "sent",
+        "recipient": row.recipient,
+        "locale": row.locale,
+        "attempts": row.attempts,
+        "message": row.message,
+        "response": row.response,
+        "error": row.error,
+        "updated_at": row.updated_at.isoformat(),
+    }
+
+
+def case_view(
+    case: ReturnCase, shipments: list[ShipmentRow], deliveries: list[NoticeDeliveryRow] | None = None
+) -> dict[str, Any]:
     return {
         "id": case.id,
         "state": case.state,
@@ -79,6 +99,7 @@ def case_view(case: ReturnCase, shipments: list[ShipmentRow]) -> dict[str, Any]:
         "shipments": [_shipment(s) for s in shipments],
         "customs": case.facts.get("customs"),
         "notices": rendered_notices(case, None),
+        "notice_deliveries": [_delivery(d) for d in deliveries or []],
     }
 
 
@@ -99,7 +120,7 @@ def get_case(case_id: str):  # type: ignore[no-untyped-def]
         case = uow.cases.get(case_id)
         if case is None:
             return error_response(404, "not_found", f"no case {case_id!r}")
-        return jsonify(case_view(case, uow.shipments.for_case(case_id)))
+        return jsonify(case_view(case, uow.shipments.for_case(case_id), uow.notice_deliveries.for_case(case_id)))
 
 
 @bp.get("/returns")

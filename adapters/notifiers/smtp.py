@@ -62,11 +62,13 @@ def build_email(outgoing: Outgoing, sender: str) -> EmailMessage:
     message["Subject"] = notice.subject
     message["Date"] = format_datetime(datetime.fromisoformat(notice.at))
     message["Message-ID"] = message_id(outgoing.idempotency_key, sender)
-    message["Content-Language"] = notice.locale
     message["Auto-Submitted"] = "auto-generated"
     message["X-Returnbridge-Notice"] = f"{outgoing.case_id} {outgoing.kind}"
-    message.set_content(notice.body + "\n", charset="utf-8")
-    message.add_alternative(html_body(outgoing), subtype="html", charset="utf-8")
+    # Quoted-printable keeps every line 7-bit, so no server needs 8BITMIME for Chinese or Arabic text.
+    message.set_content(notice.body + "\n", charset="utf-8", cte="quoted-printable")
+    message.add_alternative(html_body(outgoing), subtype="html", charset="utf-8", cte="quoted-printable")
+    # After the parts: set_content and add_alternative move or drop Content-* headers set before them.
+    message["Content-Language"] = notice.locale
     return message
 
 
@@ -141,6 +143,9 @@ class SmtpNotifier:
             raise _refused(exc.smtp_code, _text(exc.smtp_error)) from exc
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise TransientNotifyError(f"SMTP connection lost during DATA: {exc}", maybe_delivered=True) from exc
+        if code != 250:  # smtplib's data() returns the final reply rather than raising on it
+            smtp.rset()
+            raise _refused(code, _text(reply))
         return code, _text(reply)
 
 

@@ -1,0 +1,234 @@
+"""`returns.notify.<channel>`: deliver each buyer notice once per channel, whatever is redelivered.
+
+The case records a notice and emits `notify.<channel>.send` with the idempotency key
+`<case>:notice:<kind>:<channel>` (core/notices.py). Here, as for carrier bookings
+(service/handlers.py), the intent is stored before the provider is called: a
+`notice_deliveries` row per key. A redelivered command finds a final row and sends
+nothing; a failure that certainly sent nothing is retried through the queue's delay
+queues; one that may have sent (connection lost after DATA, read timeout) is left
+for a person instead of risking a second message. Without configuration (the
+embedded default) the rendered message is recorded and shown, not sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from adapters.notifiers import NOTIFIERS
+from adapters.notifiers.base import Notifier, Outgoing, PermanentNotifyError, Sent, TransientNotifyError
+from adapters.notifiers.negotiation import negotiate
+from adapters.notifiers.render import buyer_zone, render
+from adapters.storage.models import NoticeDeliveryRow
+from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork, new_id
+from config.settings import Settings
+from core.cases import Notice, ReturnCase
+from queues.consumer import IncomingMessage, Reject
+
+log = logging.getLogger(__name__)
+
+# Delivery statuses. FINAL ones end the story for that key: a redelivery sends nothing.
+SENT, NOT_SENT, NO_RECIPIENT, SENDING, RETRYING, FAILED, UNKNOWN = (
+    "sent",
+    "not_sent",
+    "no_recipient",
+    "sending",
+    "retrying",
+    "failed",
+    "unknown",
+)
+FINAL = {SENT, NOT_SENT, NO_RECIPIENT, FAILED, UNKNOWN}
+_CASE_SAVE_ATTEMPTS = 5
+
+
+def outgoing_for(case: ReturnCase, notice: Notice, channel: str, key: str, notifier: Notifier) -> Outgoing:
+    """The notice rendered as the buyer reads it: their locale and time zone from the order."""
+    buyer = case.order.buyer
+    negotiated = negotiate([buyer.locale if buyer else None])
+    rendered = render(notice.kind, notice.context, negotiated, buyer_zone(buyer.timezone if buyer else None), notice.at)
+    return Outgoing(
+        case_id=case.id,
+        kind=notice.kind,
+        channel=channel,
+        idempotency_key=key,
+        recipient=notifier.recipient(buyer) or "",
+        notice=rendered,
+    )
+
+
+class NoticeDeliveries:
+    """Consumer of `notify.<channel>.#`: one message per notice per channel."""
+
+    def __init__(
+        self,
+        channel: str,
+        uow: Callable[[], UnitOfWork],
+        clock: Callable[[], datetime],
+        settings: Settings,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.channel = channel
+        self.notifier: Notifier = notifier or NOTIFIERS.get(channel)
+        self.consumer = f"notify.{channel}"
+        self.uow = uow
+        self.clock = clock
+        self.settings = settings
+
+    def __call__(self, message: IncomingMessage) -> None:
+        body = message.body
+        key, case_id = body.get("idempotency_key"), body.get("case_id")
+        kind = (body.get("payload") or {}).get("notice")
+        if body.get("action") != "send" or not key or not case_id or not kind:
+            raise Reject(f"{self.consumer} does not handle {body.get('action')!r} without case, key and notice")
+        prepared = self._prepare(message, case_id, kind, key)
+        if prepared is None:
+            return
+        delivery_id, outgoing = prepared
+        try:
+            sent = self.notifier.send(outgoing, self.settings)
+        except PermanentNotifyError as exc:
+            self._finish(message, delivery_id, FAILED, error=str(exc))
+            return
+        except TransientNotifyError as exc:
+            if exc.maybe_delivered:
+                self._finish(message, delivery_id, UNKNOWN, error=f"{exc}: it may have been delivered; not resent")
+                return
+            self._mark_retrying(delivery_id, str(exc))
+            raise
+        self._finish(message, delivery_id, SENT, sent=sent)
+
+    def _prepare(self, message: IncomingMessage, case_id: str, kind: str, key: str) -> tuple[str, Outgoing] | None:
+        """Record the intent to send before sending; None when there is nothing (more) to send."""
+        with self.uow() as uow:
+            now = self.clock()
+            existing: NoticeDeliveryRow | None = uow.notice_deliveries.by_key(key)
+            if existing is not None and existing.status in FINAL:
+                uow.processed.mark_once(self.consumer, message.message_id, now)
+                uow.commit()
+                return None
+            case = uow.cases.get(case_id)
+            if case is None:
+                raise Reject(f"case {case_id} does not exist")
+            notice = next((n for n in case.notices if n.kind == kind), None)
+            if notice is None:
+                raise Reject(f"case {case_id} has no notice {kind!r}")
+            if existing is not None and existing.status == SENDING:
+                # A previous attempt died between sending and recording: never send blindly again.
+                self._settle(uow, case, existing, UNKNOWN, now, error="interrupted while sending; check the mailbox")
+                uow.processed.mark(self.consumer, message.message_id, now)
+                uow.commit()
+                return None
+            outgoing = outgoing_for(case, notice, self.channel, key, self.notifier)
+            status = self._initial_status(outgoing)
+            if existing is None:
+                existing = uow.notice_deliveries.add(
+                    NoticeDeliveryRow(
+                        id=new_id("ntc"),
+                        case_id=case_id,
+                        kind=kind,
+                        channel=self.channel,
+                        idempotency_key=key,
+                        status=status,
+                        attempts=0,
+                        recipient=outgoing.recipient or None,
+                        locale=outgoing.notice.locale,
+                        message=self.notifier.describe(outgoing, self.settings),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            else:
+                existing.status, existing.updated_at = status, now
+            if status == SENDING:
+                existing.attempts += 1
+                uow.commit()
+                return existing.id, outgoing
+            reason = (
+                f"no RB_* settings for {self.channel}: recorded and shown, not sent"
+                if status == NOT_SENT
+                else f"the order gives no address for {self.channel}"
+            )
+            self._settle(uow, case, existing, status, now, error=None, detail={"message": reason})
+            uow.processed.mark(self.consumer, message.message_id, now)
+            uow.commit()
+            return None
+
+    def _initial_status(self, outgoing: Outgoing) -> str:
+        if not self.notifier.configured(self.settings):
+            return NOT_SENT
+        if not outgoing.recipient:
+            return NO_RECIPIENT
+        return SENDING
+
+    def _settle(
+        self,
+        uow: UnitOfWork,
+        case: ReturnCase,
+        row: NoticeDeliveryRow,
+        status: str,
+        now: datetime,
+        error: str | None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """The delivery's final status joins the case timeline; anything uncertain or failed flags the case."""
+        row.status, row.error, row.updated_at = status, error, now
+        case.record_result(
+            f"notice_{status}",
+            {"notice": row.kind, "channel": row.channel, "delivery_id": row.id, **(detail or {}),
+             **({"message": error} if error else {})},
+            now,
+            attention=status in (FAILED, UNKNOWN),
+        )  # fmt: skip
+        uow.cases.save(case, now)
+
+    def _mark_retrying(self, delivery_id: str, error: str) -> None:
+        with self.uow() as uow:
+            row = uow.session.get(NoticeDeliveryRow, delivery_id)
+            if row is not None:
+                row.status, row.error, row.updated_at = RETRYING, error, self.clock()
+                uow.commit()
+
+    def _finish(
+        self,
+        message: IncomingMessage,
+        delivery_id: str,
+        status: str,
+        sent: Sent | None = None,
+        error: str | None = None,
+    ) -> None:
+        """The delivery's outcome is committed first, on its own: a clash on the case must not make a sent
+        message look unsent (a redelivery would then see `sending` and flag it unknown)."""
+        with self.uow() as uow:
+            row = uow.session.get(NoticeDeliveryRow, delivery_id)
+            if row is None:
+                raise Reject(f"notice delivery {delivery_id} vanished")
+            now = self.clock()
+            row.status, row.error, row.updated_at = status, error, now
+            if sent is not None:
+                row.response = sent.detail
+            case_id, kind, attempts = row.case_id, row.kind, row.attempts
+            uow.processed.mark_once(self.consumer, message.message_id, now)
+            uow.commit()
+        detail = {"notice": kind, "channel": self.channel, "delivery_id": delivery_id, "attempts": attempts}
+        if error:
+            detail["message"] = error
+        self._record_on_case(case_id, f"notice_{status}", detail, attention=status in (FAILED, UNKNOWN))
+
+    def _record_on_case(self, case_id: str, name: str, detail: dict[str, Any], attention: bool) -> None:
+        for _attempt in range(_CASE_SAVE_ATTEMPTS):
+            try:
+                with self.uow() as uow:
+                    case = uow.cases.get(case_id)
+                    if case is None:
+                        return
+                    now = self.clock()
+                    case.record_result(name, detail, now, attention=attention)
+                    uow.cases.save(case, now)
+                    uow.commit()
+                    return
+            except ConcurrentUpdate:
+                continue
+        log.warning("%s: could not record %s on case %s after %d attempts", self.consumer, name, case_id,
+                    _CASE_SAVE_ATTEMPTS)  # fmt: skip
