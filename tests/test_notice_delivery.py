@@ -271,3 +271,68 @@ def test_the_provider_request_is_signed_over_the_exact_body_it_carries():
     assert request.headers["webhook-id"] == "case_9:notice:exchange_shipped:email"
     with pytest.raises(Exception, match="signature"):
         Webhook(SECRET).verify(request.content.replace("ORD-1001", "ORD-9999"), request.headers)
+
+
+LIFECYCLE_NOTICES = ["request_received", "return_approved", "return_shipped", "return_received", "refund_paid"]
+
+
+def lifecycle_events() -> list[dict]:
+    """One return driven from request to refund, as the marketplace reports it."""
+    from tests.conftest import example
+
+    steps = [
+        ("return.requested", {}),
+        ("return.approved", {}),
+        ("return.shipped", {}),
+        ("return.received", {}),
+        ("return.inspected", {"inspection": {"passed": True}}),
+        ("refund.completed", {}),
+    ]
+    events = []
+    for n, (kind, extra) in enumerate(steps):
+        event = example()
+        event["type"] = kind
+        event["marketplace_event_id"] = f"evt-lifecycle-{n}"
+        event["occurred_at"] = f"2026-11-{20 + n}T09:00:00Z"
+        event["return"] = {**event["return"], **extra}
+        events.append(event)
+    return events
+
+
+def test_a_case_driven_through_its_lifecycle_sends_one_email_and_one_provider_call_per_notice(tmp_path, smtp, provider):
+    from queues.worker import Worker
+    from tests.conftest import post_event, wait_for
+    from wsgi import create_app
+
+    container = delivering(tmp_path, smtp=smtp, provider=provider)
+    client = create_app(container.settings, container).test_client()
+    worker = Worker(container.relay, container.consumers())
+    worker.start()
+    assert worker.wait_ready(10)
+    provider.answers = [503]  # the provider's first answer is an outage: retried, not doubled
+    try:
+        events = lifecycle_events()
+        case_id = post_event(client, events[0]).json["case_id"]
+        for event in events[1:]:
+            assert post_event(client, event).status_code == 202
+        post_event(client, events[1])  # a marketplace resending the approval changes nothing
+
+        def all_sent():
+            case = client.get(f"/returns/{case_id}").get_json()
+            done = [d for d in case["notice_deliveries"] if d["status"] == "sent"]
+            return case if len(done) == 2 * len(LIFECYCLE_NOTICES) else None
+
+        case = wait_for(all_sent, timeout=30)
+        assert case, client.get(f"/returns/{case_id}").get_json()["notice_deliveries"]
+    finally:
+        worker.stop()
+        container.close()
+
+    assert [n["kind"] for n in case["notices"]] == LIFECYCLE_NOTICES
+    subjects = [mail["Subject"] for _, _, mail in smtp.mailbox.messages]
+    assert len(subjects) == len(set(subjects)) == len(LIFECYCLE_NOTICES)
+    assert {mail["Content-Language"] for _, _, mail in smtp.mailbox.messages} == {"de-DE"}
+    accepted = [Webhook(SECRET).verify(r.body, r.headers)["type"] for r in provider.accepted()]
+    assert sorted(accepted) == sorted(f"notice.{kind}" for kind in LIFECYCLE_NOTICES)
+    assert len(provider.requests) == len(LIFECYCLE_NOTICES) + 1  # the one outage, then one call each
+    assert "Ihre Erstattung über 49,90\xa0€ wurde veranlasst" in subjects
