@@ -77,12 +77,16 @@ class CaseEvents:
             now = self.clock()
             commands = self._routable(case, case.apply(event, event_id, now), now)
             for command in commands:
+                message_id = command_message_id(command.idempotency_key)
+                if uow.outbox.has(message_id):
+                    case.record_result("command_already_sent", {"command": command.routing_key}, now)
+                    continue
                 uow.outbox.add(
                     self.commands_exchange,
                     command.routing_key,
                     command_body(command, case.id),
                     now,
-                    message_id=command_message_id(command.idempotency_key),
+                    message_id=message_id,
                     correlation_id=case.id,
                 )
                 case.record_result("command_sent", {"command": command.routing_key}, now)

@@ -249,6 +249,9 @@ class Outbox:
         )
         return message_id
 
+    def has(self, message_id: str) -> bool:
+        return self.session.scalar(select(OutboxRow.id).where(OutboxRow.message_id == message_id)) is not None
+
 
 class Shipments:
     def __init__(self, session: Session) -> None:
