@@ -19,8 +19,8 @@ from decimal import Decimal
 from typing import Protocol
 
 from adapters.http import HttpClient
-from adapters.rates.base import RateFeed, fetch_published_rates
-from config.settings import AdapterSettings
+from adapters.rates.base import RATE_SOURCES, RateFeed, fetch_published_rates
+from config.settings import AdapterSettings, Settings
 from core.rates import PublishedRates, freshness
 
 log = logging.getLogger(__name__)
@@ -130,3 +130,50 @@ class RateBook:
             **freshness(rates, self.feed.calendar, self._clock()).to_json(),
             "last_refresh": self.last_refresh.to_json() if self.last_refresh else None,
         }
+
+
+class RateRefresher:
+    """The worker's timer: refresh the book at once, then every `interval_seconds`, until stopped.
+
+    A failed refresh is logged and recorded on the book (`last_refresh`); the timer keeps going.
+    """
+
+    def __init__(self, book: RateBook, interval_seconds: float) -> None:
+        if interval_seconds <= 0:
+            raise ValueError("the refresh interval must be positive")
+        self.book = book
+        self.interval_seconds = interval_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> RefreshOutcome | None:
+        try:
+            return self.book.refresh()
+        except Exception:  # a bug in one refresh must not end the timer; the next one tries again
+            log.exception("exchange-rate refresh failed")
+            return None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.run_once()
+            self._stop.wait(self.interval_seconds)
+
+    def start(self) -> threading.Thread:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="fx-rate-refresh", daemon=True)
+            self._thread.start()
+        return self._thread
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+def build_rate_book(settings: Settings, store: RateStore | None = None) -> RateBook:
+    """The book for `RB_RATE_SOURCE` (default `ecb`), fetching through the one HTTP client wrapper."""
+    feed = RATE_SOURCES.get(settings.rate_source)
+    return RateBook(
+        feed, HttpClient(timeout=settings.http_timeout_seconds), settings.for_adapter(feed.name), store=store
+    )
