@@ -41,7 +41,8 @@ def connection_for(broker_url: str, confirm_timeout: float = 5.0, heartbeat: int
     if broker_url.startswith(("amqp", "pyamqp")):
         options = {"confirm_publish": True, "max_retries": 1, "interval_start": 0, "interval_step": 1}
         return Connection(broker_url, transport_options=options, heartbeat=heartbeat, connect_timeout=confirm_timeout)
-    return Connection(broker_url)
+    # The in-process broker polls its queues; a short interval keeps the embedded default snappy.
+    return Connection(broker_url, transport_options={"polling_interval": 0.02})
 
 
 class ConfirmedPublisher:
