@@ -68,6 +68,7 @@ class RateBook:
         settings: AdapterSettings,
         store: RateStore | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        reload_seconds: float = 300.0,
     ) -> None:
         self.feed = feed
         self._client = client
@@ -77,9 +78,30 @@ class RateBook:
         self._lock = threading.Lock()
         self._history_fetched_on: date | None = None
         self.last_refresh: RefreshOutcome | None = None
-        rates = feed.snapshot()
-        cached = store.load(feed.source, feed.anchor) if store is not None else None
-        self._rates = rates.merged(cached) if cached is not None else rates
+        self.reload_seconds = reload_seconds
+        self._snapshot = feed.snapshot()
+        self._rates = self._snapshot
+        self._reloaded_at: datetime | None = None
+        self.reload()
+
+    def reload(self) -> None:
+        """Lay the stored rates over the snapshot: what a refresh in another process (the worker) saved."""
+        if self._store is None:
+            return
+        cached = self._store.load(self.feed.source, self.feed.anchor)
+        with self._lock:
+            if cached is not None:
+                self._rates = self._rates.merged(cached)
+            self._reloaded_at = self._clock()
+
+    def _current(self) -> PublishedRates:
+        """The rates, re-read from the store every `reload_seconds` (web processes do not refresh themselves)."""
+        due = (
+            self._reloaded_at is not None and (self._clock() - self._reloaded_at).total_seconds() >= self.reload_seconds
+        )
+        if self._store is not None and due:
+            self.reload()
+        return self._rates
 
     @property
     def source(self) -> str:
@@ -87,10 +109,10 @@ class RateBook:
 
     @property
     def rates(self) -> PublishedRates:
-        return self._rates
+        return self._current()
 
     def rate(self, base: str, quote: str, on: date) -> tuple[Decimal, date, str]:
-        return self._rates.rate(base, quote, on)
+        return self._current().rate(base, quote, on)
 
     def _wants_history(self, now: datetime) -> bool:
         """The 90-day file is large: fetch it once a day, or at once when publications are missing."""
@@ -122,7 +144,7 @@ class RateBook:
 
     def status(self) -> dict[str, object]:
         """What operators see: the source, the dates held, staleness and the last refresh."""
-        rates = self._rates
+        rates = self._current()
         return {
             "source": rates.source,
             "anchor": rates.anchor,
@@ -171,9 +193,16 @@ class RateRefresher:
             self._thread.join(timeout)
 
 
-def build_rate_book(settings: Settings, store: RateStore | None = None) -> RateBook:
+def build_rate_book(
+    settings: Settings, store: RateStore | None = None, clock: Callable[[], datetime] = _utcnow
+) -> RateBook:
     """The book for `RB_RATE_SOURCE` (default `ecb`), fetching through the one HTTP client wrapper."""
     feed = RATE_SOURCES.get(settings.rate_source)
     return RateBook(
-        feed, HttpClient(timeout=settings.http_timeout_seconds), settings.for_adapter(feed.name), store=store
+        feed,
+        HttpClient(timeout=settings.http_timeout_seconds),
+        settings.for_adapter(feed.name),
+        store=store,
+        clock=clock,
+        reload_seconds=min(300.0, settings.fx_refresh_seconds),
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -24,19 +22,13 @@ from service.canonical import load_event
 from service.fx import FxRecorder, display_currency, refund_display, territory_currency
 from service.handlers import CaseEvents
 from service.intake import event_envelope
+from tests.fx_events import fx_event
 
-EXAMPLE = json.loads(Path("/work/shared/contract/examples/return-requested-de.json").read_text())
 RATES = ECB.snapshot()  # the real ECB 90-day file of 2024-02-27
 
 
 def event(kind: str = "refund.completed", **order: object) -> dict:
-    body = copy.deepcopy(EXAMPLE)
-    body["type"] = kind
-    body["marketplace_event_id"] = f"evt-{kind}"
-    body["occurred_at"] = "2024-02-20T10:00:00+00:00"
-    body["order"].update({"currency": "USD", "placed_at": "2023-12-15T12:00:00+00:00", **order})
-    body["items"][0]["unit_price"] = "19.99"
-    return body
+    return fx_event(kind, **order)
 
 
 def test_display_currency_is_the_buyers_choice_else_the_ship_to_countrys() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -11,42 +10,33 @@ from pathlib import Path
 
 import pytest
 import responses
-from flask import Flask
 from flask.testing import FlaskClient
 
 from adapters.http import HttpClient
 from adapters.rates.ecb import ECB, ECB_DAILY_URL, ECB_HISTORY_URL
-from adapters.storage.database import make_engine, make_session_factory, migrate
-from adapters.storage.unit_of_work import UnitOfWork
 from config.settings import Settings
 from core.cases import open_case
 from core.ledger import ledger_entry
 from core.money import Money
+from service.bootstrap import Container
 from service.canonical import load_event
 from service.rates import RateBook, RateRefresher
-from web.fx import fx_blueprint
+from tests.conftest import make_settings
+from tests.fx_events import fx_event
 
 NOW = datetime(2024, 2, 25, 12, tzinfo=UTC)  # a Sunday
-EXAMPLE_EVENT = Path("/work/shared/contract/examples/return-requested-de.json")
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[tuple[Flask, UnitOfWork]]:
-    url = f"sqlite:///{tmp_path}/web.db"
-    migrate(url)
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-    settings = Settings.from_env({"RB_OPS_TOKEN": "ops-secret", "RB_SETTLEMENT_CURRENCY": "EUR"})
-    book = RateBook(ECB, HttpClient(timeout=1), settings.for_adapter("ecb"), clock=lambda: NOW)
-    flask_app = Flask("fx-test")
-    flask_app.register_blueprint(fx_blueprint(book, lambda: UnitOfWork(factory), settings, clock=lambda: NOW))
-    yield flask_app, UnitOfWork(factory)
-    engine.dispose()
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(RB_DATABASE_URL=f"sqlite:///{tmp_path}/rb.db", RB_OPS_TOKEN="ops-secret")
 
 
 @pytest.fixture
-def client(app: tuple[Flask, UnitOfWork]) -> FlaskClient:
-    return app[0].test_client()
+def container(settings: Settings) -> Iterator[Container]:
+    built = Container(settings, clock=lambda: NOW)
+    yield built
+    built.close()
 
 
 def test_rates_default_to_euro_today_with_the_last_publication_date(client: FlaskClient) -> None:
@@ -91,12 +81,10 @@ def test_ledger_needs_the_operations_token(client: FlaskClient) -> None:
     assert client.get("/fx/ledger", headers={"Authorization": "Bearer wrong"}).status_code == 401
 
 
-def test_ledger_reports_cases_and_totals_in_the_settlement_currency(
-    app: tuple[Flask, UnitOfWork], client: FlaskClient
-) -> None:
-    _, work = app
+def test_ledger_reports_cases_and_totals_in_the_settlement_currency(container: Container, client: FlaskClient) -> None:
+    work = container.uow()
     rates = ECB.snapshot()
-    event = load_event(json.loads(EXAMPLE_EVENT.read_text()))
+    event = load_event(fx_event("return.requested"))
     entries = {
         "case_a": ledger_entry(Money.of("199.99", "USD"), "EUR", date(2023, 12, 15), date(2024, 2, 20), rates),
         "case_b": ledger_entry(Money.of("12000", "JPY"), "EUR", date(2023, 12, 1), date(2024, 1, 10), rates),

@@ -12,23 +12,17 @@ Bad input is a 400 naming the fields (contract: error body).
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
-from flask import Blueprint, jsonify, request
-from flask.typing import ResponseReturnValue
+from flask import Blueprint, current_app, jsonify, request
 
-from adapters.storage.unit_of_work import UnitOfWork
-from config.settings import Settings
 from core.ledger import ledger_totals
 from core.money import is_currency
 from core.rates import RateUnavailable
-from service.rates import RateBook
+from web.errors import error_response
 
-
-def _error(status: int, code: str, message: str, fields: dict[str, list[str]] | None = None) -> ResponseReturnValue:
-    return jsonify({"error": {"code": code, "message": message, "fields": fields or {}}}), status
+bp = Blueprint("fx", __name__)
 
 
 def _currency_arg(name: str, default: str | None, errors: dict[str, list[str]]) -> str | None:
@@ -53,59 +47,79 @@ def _date_arg(name: str, default: date | None, errors: dict[str, list[str]]) -> 
         return None
 
 
-def fx_blueprint(
-    rates: RateBook,
-    uow: Callable[[], UnitOfWork],
-    settings: Settings,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> Blueprint:
-    blueprint = Blueprint("fx", __name__)
-
-    @blueprint.get("/fx/rates")
-    def fx_rates() -> ResponseReturnValue:
-        errors: dict[str, list[str]] = {}
-        base = _currency_arg("base", rates.rates.anchor, errors)
-        on = _date_arg("date", clock().date(), errors)
-        if errors or base is None or on is None:
-            return _error(400, "invalid_query", "bad query parameters", errors)
-        try:
-            published, table = rates.rates.table_for(base, on)
-        except RateUnavailable as exc:
-            return _error(404, "rate_unavailable", str(exc), {})
-        return jsonify(
-            {
-                "base": base,
-                "date": on.isoformat(),
-                "rate_date": published.isoformat(),
-                "source": rates.source,
-                "rates": {currency: format(rate, "f") for currency, rate in table.items()},
-                "status": rates.status(),
-            }
-        )
-
-    @blueprint.get("/fx/ledger")
-    def fx_ledger() -> ResponseReturnValue:
-        token = settings.ops_token
-        given = request.headers.get("Authorization", "")
-        if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return _error(401, "unauthorized", "the FX ledger needs Authorization: Bearer $RB_OPS_TOKEN")
-        errors: dict[str, list[str]] = {}
-        currency = _currency_arg("currency", settings.settlement_currency, errors)
-        since = _date_arg("from", None, errors)
-        until = _date_arg("to", None, errors)
-        if since and until and since > until:
-            errors["from"] = ["must not be after 'to'"]
-        if errors or currency is None:
-            return _error(400, "invalid_query", "bad query parameters", errors)
-        with uow() as work:
-            entries = work.fx_ledger.entries(currency, since, until)
-        body: dict[str, Any] = {
-            "settlement_currency": currency,
-            "from": since.isoformat() if since else None,
-            "to": until.isoformat() if until else None,
-            "cases": [{"case_id": case_id, **entry.to_json()} for case_id, entry in entries],
-            "totals": ledger_totals([entry for _, entry in entries], currency).to_json(),
+@bp.get("/fx/rates")
+def fx_rates():  # type: ignore[no-untyped-def]
+    """Exchange rates for operators.
+    ---
+    get:
+      summary: Every rate held for a base currency on a day, with the publication date used and freshness
+      parameters:
+        - {in: query, name: base, required: false, schema: {type: string, default: EUR}}
+        - {in: query, name: date, required: false, schema: {type: string, format: date}}
+      responses:
+        200: {description: The rates per one unit of base}
+        400: {description: Bad base or date, content: {application/json: {schema: Error}}}
+        404: {description: No rate published for that base or that far back, content: {application/json: {schema: Error}}}
+    """
+    container = current_app.extensions["returnbridge"]
+    book = container.rate_book
+    errors: dict[str, list[str]] = {}
+    base = _currency_arg("base", book.rates.anchor, errors)
+    on = _date_arg("date", container.clock().date(), errors)
+    if errors or base is None or on is None:
+        return error_response(400, "invalid_query", "bad query parameters", errors)
+    try:
+        published, table = book.rates.table_for(base, on)
+    except RateUnavailable as exc:
+        return error_response(404, "rate_unavailable", str(exc))
+    return jsonify(
+        {
+            "base": base,
+            "date": on.isoformat(),
+            "rate_date": published.isoformat(),
+            "source": book.source,
+            "rates": {currency: format(rate, "f") for currency, rate in table.items()},
+            "status": book.status(),
         }
-        return jsonify(body)
+    )
 
-    return blueprint
+
+@bp.get("/fx/ledger")
+def fx_ledger():  # type: ignore[no-untyped-def]
+    """The merchant's FX ledger.
+    ---
+    get:
+      summary: Refunds in the settlement currency at sale-date and refund-date rates, per case, with totals
+      parameters:
+        - {in: query, name: currency, required: false, schema: {type: string}, description: default RB_SETTLEMENT_CURRENCY}
+        - {in: query, name: from, required: false, schema: {type: string, format: date}}
+        - {in: query, name: to, required: false, schema: {type: string, format: date}}
+      responses:
+        200: {description: Ledger entries and totals}
+        400: {description: Bad currency or dates, content: {application/json: {schema: Error}}}
+        401: {description: Missing or wrong operations token, content: {application/json: {schema: Error}}}
+    """
+    container = current_app.extensions["returnbridge"]
+    settings = container.settings
+    token = settings.ops_token
+    given = request.headers.get("Authorization", "")
+    if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return error_response(401, "unauthorized", "the FX ledger needs Authorization: Bearer $RB_OPS_TOKEN")
+    errors: dict[str, list[str]] = {}
+    currency = _currency_arg("currency", settings.settlement_currency, errors)
+    since = _date_arg("from", None, errors)
+    until = _date_arg("to", None, errors)
+    if since and until and since > until:
+        errors["from"] = ["must not be after 'to'"]
+    if errors or currency is None:
+        return error_response(400, "invalid_query", "bad query parameters", errors)
+    with container.uow() as work:
+        entries = work.fx_ledger.entries(currency, since, until)
+    body: dict[str, Any] = {
+        "settlement_currency": currency,
+        "from": since.isoformat() if since else None,
+        "to": until.isoformat() if until else None,
+        "cases": [{"case_id": case_id, **entry.to_json()} for case_id, entry in entries],
+        "totals": ledger_totals([entry for _, entry in entries], currency).to_json(),
+    }
+    return jsonify(body)
