@@ -33,6 +33,7 @@ class OutboundRequest:
     headers: dict[str, str] = field(default_factory=dict)
     json_body: Any = None
     form: dict[str, str] | None = None
+    content: str | None = None  # a raw body, for carriers that encrypt theirs (SF Express)
     auth: tuple[str, str] | None = field(default=None, repr=False)
 
     def describe(self) -> dict[str, Any]:
@@ -45,7 +46,7 @@ class OutboundRequest:
             "method": self.method,
             "url": self.url,
             "headers": safe_headers,
-            "body": self.json_body or self.form,
+            "body": self.json_body or self.form or self.content,
         }
 
 
@@ -73,7 +74,7 @@ class HttpClient:
                 request.url,
                 headers=request.headers,
                 json=request.json_body,
-                data=request.form,
+                data=request.form if request.form is not None else request.content,
                 auth=request.auth,
                 timeout=self.timeout,
             )
