@@ -39,3 +39,29 @@ def test_a_refund_through_the_webhook_shows_its_display_amount_and_ledger_on_the
     assert fx["ledger"]["at_refund"]["rate_date"] == "2024-02-20"
     report = client.get("/fx/ledger", headers={"Authorization": "Bearer ops-secret"}).get_json()
     assert [c["case_id"] for c in report["cases"]] == [case_id]
+
+
+@pytest.mark.parametrize(
+    ("buyer", "display"),
+    [
+        ({"display_currency": "JPY"}, {"currency": "JPY", "amount": "3002"}),
+        ({}, {"currency": "JPY", "amount": "3002"}),  # the ship-to country's currency
+        ({"display_currency": "KWD"}, None),  # the ECB publishes no KWD: no display, and no 5xx
+    ],
+)
+def test_policy_evaluate_shows_the_refund_with_the_services_rate_book(
+    client: FlaskClient, buyer: dict, display: dict | None
+) -> None:
+    event = fx_event("return.requested", n="fx2", buyer=buyer, ship_to={"country": "JP"})
+    event["occurred_at"] = "2026-11-20T10:00:00+00:00"
+    event["order"]["delivered_at"] = "2026-11-15T10:00:00+00:00"
+    response = client.post("/policy/evaluate", json=event)
+    assert response.status_code == 200
+    refund = response.get_json()["refund"]
+    assert refund["currency"] == "USD" and refund["amount"] == "19.99"
+    if display is None:
+        assert "display" not in refund
+    else:
+        # Offline, the bundled snapshot serves: its last publication date is what is shown.
+        assert {k: refund["display"][k] for k in ("currency", "amount")} == display
+        assert (refund["display"]["rate_date"], refund["display"]["source"]) == ("2024-02-27", "ECB")
