@@ -132,14 +132,14 @@ class RateBook:
                 held = self._rates
                 new_days = tuple(sorted(set(result.rates.days) - set(held.days)))
                 self._rates = held.merged(result.rates)
-            if self._store is not None:
-                self._store.save(result.rates)
             if history and len(result.errors) == 0:
                 self._history_fetched_on = now.date()
         for error in result.errors:
             log.warning("exchange-rate refresh kept the last good rates: %s", error)
         outcome = RefreshOutcome(now, not result.errors, new_days, self._rates.latest, result.errors)
         self.last_refresh = outcome
+        if result.rates is not None and self._store is not None:
+            self._store.save(result.rates)  # for restarts and for web processes, which reload from it
         return outcome
 
     def status(self) -> dict[str, object]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -158,3 +158,18 @@ def test_staleness_waits_for_the_next_target_working_day(held_until: date, now: 
     held = PublishedRates(snapshot.source, snapshot.anchor, {d: t for d, t in snapshot.days.items() if d <= held_until})
     assert freshness(held, ECB.calendar, now).stale is stale
     assert held.rate("EUR", "USD", now.date())[1] == held_until
+
+
+@responses.activate
+def test_a_book_that_does_not_refresh_picks_up_what_another_process_stored() -> None:
+    responses.get(ECB_DAILY_URL, body=NEXT_DAILY)
+    responses.get(ECB_HISTORY_URL, body=HISTORY)
+    store = MemoryStore()
+    clock = [WEDNESDAY_EVENING]
+    settings = Settings.from_env({}).for_adapter("ecb")
+    web = RateBook(ECB, HttpClient(timeout=1), settings, store=store, clock=lambda: clock[0], reload_seconds=300)
+    book(store=store).refresh()  # the worker
+    assert web.rates.latest == date(2024, 2, 27)  # not yet re-read
+    clock[0] = WEDNESDAY_EVENING + timedelta(minutes=5)
+    assert web.rates.latest == date(2024, 2, 28)
+    assert web.rate("EUR", "USD", date(2024, 2, 28))[0] == Decimal("1.0830")
