@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.storage.fx_store import FxLedger
 from adapters.storage.models import (
     CaseRow,
     NoticeRow,
@@ -286,6 +287,7 @@ class UnitOfWork:
         self.processed = ProcessedMessages(self.session)
         self.outbox = Outbox(self.session)
         self.shipments = Shipments(self.session)
+        self.fx_ledger = FxLedger(self.session)
         return self
 
     def __exit__(self, *exc: object) -> None:
