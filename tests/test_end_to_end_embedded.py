@@ -82,7 +82,7 @@ def dhl_service(tmp_path):
 
 @responses.activate
 def test_with_credentials_the_label_is_booked_once_and_the_tracking_number_stored(dhl_service):
-    client, _container = dhl_service
+    client, _ = dhl_service
     responses.post(
         f"{DHL_URL}/shipments",
         json={"shipmentTrackingNumber": "1234567890", "documents": [{"typeCode": "label", "content": "JVBERi0="}]},

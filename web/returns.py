@@ -96,6 +96,7 @@ def case_view(
         ],
         "deadlines": case.facts.get("deadlines", {}),
         "refund": case.facts.get("refund"),
+        "fx": case.facts.get("fx"),
         "shipments": [_shipment(s) for s in shipments],
         "customs": case.facts.get("customs"),
         "notices": rendered_notices(case, None),

@@ -1,15 +1,15 @@
 """notice deliveries: one row per notice and channel
 
-Revision ID: 0002_notice_deliveries
-Revises: 0001_initial
+Revision ID: 0003_notice_deliveries
+Revises: 0002_fx
 Create Date: 2026-11-23 19:20:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_notice_deliveries"
-down_revision = "0001_initial"
+revision = "0003_notice_deliveries"
+down_revision = "0002_fx"
 branch_labels = None
 depends_on = None
 
