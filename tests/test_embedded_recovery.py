@@ -32,6 +32,12 @@ def test_an_event_published_but_lost_with_the_process_is_handled_after_restart(s
                 return uow.cases.get(case_id).state == "requested"
 
         assert wait_for(requested, timeout=10)
+
+        def notices_handled() -> bool:  # the request's notify.email / notify.webhook commands
+            with restarted.uow() as uow:
+                return len(uow.notice_deliveries.for_case(case_id)) == 2
+
+        assert wait_for(notices_handled, timeout=10)
         assert restarted.recover_embedded_messages() == 0  # handled messages are not published again
     finally:
         worker.stop()
@@ -45,6 +51,6 @@ def test_an_event_accepted_while_no_worker_runs_is_handled_when_one_starts(setti
     worker.start()
     try:
         assert wait_for(lambda: client.get(f"/returns/{case_id}").get_json()["state"] == "requested")
-        assert container.outbox_store.pending() == 0
+        assert wait_for(lambda: container.outbox_store.pending() == 0)  # the notify commands the request caused
     finally:
         worker.stop()
