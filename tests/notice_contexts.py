@@ -67,6 +67,8 @@ FULL_CONTEXTS: dict[str, dict[str, Any]] = {
 # Variants that pick other paragraphs: each code value and each yes/no fact once.
 VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("return_approved", {"method": "pickup", "carrier": "sf_express", "pickup_at": "2026-11-25T02:00:00+00:00"}),
+    ("return_approved", {"method": "pickup", "carrier": "ups"}),  # the pickup date is not known yet
+    ("return_approved", {"label_url": None, "carrier": "fedex"}),  # the label is not ready yet
     ("return_approved", {"method": "drop_off", "return_address": "Returnbridge DC, Am Hafen 1, 20457 Hamburg"}),
     ("inspection_result", {"passed": False, "appeal_by": "2026-12-10T22:59:00+00:00", "note": "Scratched."}),
     ("interception_result", {"outcome": "not_stopped"}),

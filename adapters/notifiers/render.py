@@ -107,8 +107,16 @@ NOTICE_TEXTS: dict[str, NoticeText] = {
                 when=(("method", "label"),),
             ),
             Paragraph(
+                N_("We will send you the return label from %(carrier)s as soon as it is ready."),
+                when=(("method", "label"), ("label_url", ABSENT)),
+            ),
+            Paragraph(
                 N_("%(carrier)s will collect the parcel from your address on %(pickup_at)s."),
                 when=(("method", "pickup"),),
+            ),
+            Paragraph(
+                N_("%(carrier)s will collect the parcel from your address. We will confirm the date."),
+                when=(("method", "pickup"), ("pickup_at", ABSENT)),
             ),
             Paragraph(N_("Send the parcel to this address: %(return_address)s"), when=(("method", "drop_off"),)),
             _SHIP_BY,
