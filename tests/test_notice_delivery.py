@@ -273,7 +273,14 @@ def test_the_provider_request_is_signed_over_the_exact_body_it_carries():
         Webhook(SECRET).verify(request.content.replace("ORD-1001", "ORD-9999"), request.headers)
 
 
-LIFECYCLE_NOTICES = ["request_received", "return_approved", "return_shipped", "return_received", "refund_paid"]
+LIFECYCLE_NOTICES = [
+    "request_received",
+    "return_approved",
+    "return_shipped",
+    "return_received",
+    "inspection_result",
+    "refund_paid",
+]
 
 
 def lifecycle_events() -> list[dict]:

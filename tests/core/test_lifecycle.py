@@ -130,7 +130,7 @@ def test_refund_overdue_pays_out_automatically_with_a_new_idempotency_key():
     first = case.apply_internal("return.inspected", "evt-3", NOW, {"inspection_passed": True})
     case.record_decision({"deadlines": {"refund_due_by": NOW.isoformat()}}, NOW)
     again = case.fire_timer("timer.refund_overdue", NOW)
-    assert [c.action for c in first + again] == ["refund", "refund"]
+    assert [c.action for c in first + again if c.kind != "notify"] == ["refund", "refund"]
     assert first[0].idempotency_key != again[0].idempotency_key
     assert case.needs_attention
 
