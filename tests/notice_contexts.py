@@ -71,6 +71,8 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("return_approved", {"label_url": None, "carrier": "fedex"}),  # the label is not ready yet
     ("return_approved", {"method": "drop_off", "return_address": "Returnbridge DC, Am Hafen 1, 20457 Hamburg"}),
     ("inspection_result", {"passed": False, "appeal_by": "2026-12-10T22:59:00+00:00", "note": "Scratched."}),
+    ("inspection_result", {"passed": False}),  # no appeal deadline known: how to appeal, undated
+    ("return_rejected", {"appeal_by": None}),
     ("interception_result", {"outcome": "not_stopped"}),
     ("dispute_update", {"stage": "resolved_for_buyer"}),
     ("dispute_update", {"stage": "resolved_for_seller"}),

@@ -80,6 +80,10 @@ _APPEAL = Paragraph(
         "or other evidence, or ask the marketplace to step in."
     )
 )
+_APPEAL_UNDATED = Paragraph(
+    N_("If you disagree, reply to this message with photos or other evidence, or ask the marketplace to step in."),
+    when=(("appeal_by", ABSENT),),
+)
 _MONEY_ARRIVAL = Paragraph(N_("The money should reach you by %(expected_by)s."))
 _DELIVERY = Paragraph(N_("Expected delivery: %(expected_by)s"))
 _NOTE = Paragraph(N_("Seller's note: %(note)s"))
@@ -130,6 +134,7 @@ NOTICE_TEXTS: dict[str, NoticeText] = {
             Paragraph(N_("Reason: %(reason)s")),
             _NOTE,
             _APPEAL,
+            _APPEAL_UNDATED,
         ),
     ),
     "ship_by_reminder": NoticeText(
@@ -184,6 +189,7 @@ NOTICE_TEXTS: dict[str, NoticeText] = {
             ),
             _NOTE,
             Paragraph(_APPEAL.message, when=(("passed", False),)),
+            Paragraph(_APPEAL_UNDATED.message, when=(("passed", False), ("appeal_by", ABSENT))),
         ),
     ),
     "refund_paid": NoticeText(
