@@ -23,6 +23,8 @@ class CaseState:
     APPROVED = "approved"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
+    SHIPPED_BACK = "shipped_back"  # the carrier has the return parcel (seed 000 §status: shipped back)
+    RECEIVED = "received"  # delivered to the merchant's returns warehouse
 
 
 # Who causes each canonical event (DOMAIN.md §5: buyer, merchant, platform, carrier, system timer).
@@ -31,6 +33,9 @@ EVENT_ACTOR: dict[str, str] = {
     "return.cancelled": "buyer",
     "return.approved": "merchant",
     "return.rejected": "merchant",
+    # Issue 8 (carrier tracking): minimal rows until issue 5's full table lands; the lead reconciles actors/states.
+    "return.shipped": "carrier",
+    "return.received": "carrier",
 }
 
 
@@ -68,6 +73,13 @@ LIFECYCLE: tuple[Transition, ...] = (
     ),
     _row("requested", "return.rejected", CaseState.REJECTED, "notify:return_rejected", source_doc="seed 000"),
     _row("new requested approved", "return.cancelled", CaseState.CANCELLED, source_doc="seed 004"),
+    _row("approved", "return.shipped", CaseState.SHIPPED_BACK, source_doc="seed 000 §status; carrier tracking scans"),
+    _row(
+        "approved shipped_back",
+        "return.received",
+        CaseState.RECEIVED,
+        source_doc="seed 000 §status (return received); carrier delivery scan",
+    ),
 )
 
 
@@ -185,7 +197,8 @@ class ReturnCase:
         raise ValueError(f"lifecycle names an unknown action {action!r}")
 
     def _book_return_shipment(self) -> list[Command]:
-        carrier = self.return_.carrier
+        """The event's carrier, else the one the lane routing table chose (`facts["carrier_route"]`)."""
+        carrier = self.return_.carrier or (self.facts.get("carrier_route") or {}).get("carrier")
         if not carrier:
             return []
         return [

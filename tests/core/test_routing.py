@@ -1,8 +1,9 @@
 import pytest
 
-from core.routing import NoRoute, Route, choose_carrier, default_routes
+from config.routes import carrier_routes
+from core.routing import NoRoute, Route, carrier_route, choose_carrier
 
-ROUTES = default_routes()
+ROUTES = carrier_routes()
 
 
 def test_the_carrier_named_by_the_event_wins():
@@ -26,3 +27,14 @@ def test_the_lane_table_picks_a_carrier(buyer, merchant, carrier):
 def test_a_lane_no_row_covers_needs_an_operator():
     with pytest.raises(NoRoute):
         choose_carrier((Route("EU", "EU", "dhl_express"),), "US", "CN")
+
+
+def test_the_route_fact_names_the_table_as_its_source():
+    assert carrier_route(ROUTES, "DE", "CN") == {"carrier": "sf_express", "lane": "DE->CN", "source": "routing_table"}
+    assert carrier_route(ROUTES, "DE", "CN", named="fedex")["source"] == "event"
+
+
+def test_an_unknown_lane_leaves_the_carrier_to_an_operator():
+    fact = carrier_route((Route("EU", "EU", "dhl_express"),), "US", "CN")
+    assert fact["carrier"] is None
+    assert "US->CN" in fact["reason"]
