@@ -16,7 +16,6 @@ from tests.carrier_flow import (
     FEDEX_TRACKING,
     approved_case,
     calls_to,
-    case,
     fake_carriers,
     fedex_push,
     wait_case,

@@ -38,3 +38,21 @@ def test_an_unknown_lane_leaves_the_carrier_to_an_operator():
     fact = carrier_route((Route("EU", "EU", "dhl_express"),), "US", "CN")
     assert fact["carrier"] is None
     assert "US->CN" in fact["reason"]
+
+
+def test_approval_books_with_the_routed_carrier_when_the_event_names_none():
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from core.cases import open_case
+    from service.canonical import load_event
+    from tests.conftest import example
+
+    now = datetime(2026, 11, 10, tzinfo=UTC)
+    requested = load_event(example())
+    requested = replace(requested, return_=replace(requested.return_, carrier=None))
+    case = open_case("case_1", "generic", requested, now)
+    case.apply(requested, "evt_1", now)
+    case.facts["carrier_route"] = carrier_route(ROUTES, "DE", "CN")
+    commands = case.apply(load_event(example("return-approved")), "evt_2", now)
+    assert [c.routing_key for c in commands] == ["carrier.sf_express.book_return"]
