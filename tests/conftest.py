@@ -175,7 +175,8 @@ def delete_topology(broker_url: str, prefix: str) -> None:
     """Remove a test's exchanges and queues from the shared broker."""
     import pika
 
-    params = pika.URLParameters(broker_url)
+    # kombu reads "…5672//" as vhost "/", pika as vhost "": spell the default vhost out for pika.
+    params = pika.URLParameters(broker_url[:-2] + "/%2F" if broker_url.endswith("//") else broker_url)
     with contextlib.closing(pika.BlockingConnection(params)) as connection:
         channel = connection.channel()
         queues = [q for q in list_queues() if q.startswith(prefix + ".")]
