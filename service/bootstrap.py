@@ -16,6 +16,7 @@ from adapters.carriers.gateway import CarrierGateway
 from adapters.customs.base import CUSTOMS
 from adapters.http import HttpClient
 from adapters.storage.database import make_engine, make_session_factory, migrate
+from adapters.storage.fx_store import SqlRateStore
 from adapters.storage.outbox_store import OutboxStore
 from adapters.storage.unit_of_work import UnitOfWork
 from config.routes import carrier_routes
@@ -26,8 +27,10 @@ from queues.relay import OutboxRelay
 from queues.scheduler import PeriodicTask
 from queues.topology import QueueSpec, Topology
 from service.customs import CustomsFilings, CustomsPlanning
+from service.fx import FxRecorder
 from service.handlers import CarrierBookings, CaseEvents
 from service.intake import Intake
+from service.rates import RateRefresher, build_rate_book
 from service.tracking import TrackingIntake, TrackingPoller
 
 DEFAULT_TRACKING_POLL_SECONDS = 900.0
@@ -56,6 +59,9 @@ class Container:
         self.relay = OutboxRelay(
             self.outbox_store, self.publisher, settings.relay_batch, settings.relay_interval_seconds, clock
         )
+        self.rate_book = build_rate_book(settings, SqlRateStore(self.session_factory), clock)
+        self.rate_refresher = RateRefresher(self.rate_book, settings.fx_refresh_seconds)
+        self.fx = FxRecorder(self.rate_book, settings.settlement_currency)
         self.intake = Intake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
         self.carrier_gateway = CarrierGateway(self.http, clock)  # one OAuth token cache per process
         self.tracking = TrackingIntake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
@@ -83,7 +89,7 @@ class Container:
         self.add_consumer(
             QueueSpec("cases", "events", ("#",)),
             CaseEvents(
-                self.uow, self.clock, commands, self.has_adapter, self.relay.notify,
+                self.uow, self.clock, commands, self.has_adapter, self.relay.notify, fx=self.fx,
                 routes=carrier_routes(self.settings), returns_country=self.returns_country,
                 customs=CustomsPlanning(self.customs_adapter, self.returns_country),
             ),
@@ -135,6 +141,7 @@ class Container:
         return count
 
     def close(self) -> None:
+        self.rate_refresher.stop()
         self.relay.stop()
         self.publisher.close()
         self.engine.dispose()

@@ -31,13 +31,14 @@ from adapters.http import HttpClient, HttpResult, OutboundRequest, TransientHttp
 from adapters.storage.models import ShipmentRow
 from adapters.storage.unit_of_work import UnitOfWork, new_id
 from config.settings import Settings
-from core.cases import Command, ReturnCase
+from core.cases import CaseState, Command, ReturnCase
 from core.events import Address, ReturnEvent
 from core.routing import Route, carrier_route
 from core.shipments import ReturnShipmentOrder, ShipmentOrderError, return_shipment_order
 from queues.consumer import IncomingMessage, Reject
 from service.canonical import load_event
 from service.customs import CustomsPlanning
+from service.fx import FxRecorder
 from service.intake import command_body, command_message_id
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class CaseEvents:
         commands_exchange: str,
         known_adapters: Callable[[str], bool],
         on_commit: Callable[[], None] = lambda: None,
+        fx: FxRecorder | None = None,
         routes: Sequence[Route] = (),
         returns_country: str | None = None,
         customs: CustomsPlanning | None = None,
@@ -76,6 +78,7 @@ class CaseEvents:
         self.commands_exchange = commands_exchange
         self.known_adapters = known_adapters
         self.on_commit = on_commit
+        self.fx = fx
         self.routes = tuple(routes)
         self.returns_country = returns_country  # RB_RETURNS_ADDRESS_COUNTRY: where returns go, when configured
         self.customs = customs
@@ -95,9 +98,9 @@ class CaseEvents:
                 raise Reject(f"case {case_id} does not exist")
             now = self.clock()
             self._route(case, event)
-            transition = case.allowed(event.type)
-            books = transition is not None and "book_return_shipment" in transition.actions
+            previous = case.state
             commands = case.apply(event, event_id, now)
+            books = case.state == CaseState.APPROVED and previous != CaseState.APPROVED  # approval books the return
             if books and not any(c.kind == "carrier" for c in commands):
                 route = case.facts.get("carrier_route") or {}
                 case.record_result("no_carrier_route", {"lane": route.get("lane"), "message": route.get("reason")
@@ -105,13 +108,21 @@ class CaseEvents:
             if self.customs is not None:
                 commands += self.customs.plan(uow, case, now, file=books)
             commands = self._routable(case, commands, now)
+            if self.fx is not None:
+                ledger = self.fx.record(case, event, now).ledger
+                if ledger is not None:
+                    uow.fx_ledger.put(case.id, ledger, now)
             for command in commands:
+                message_id = command_message_id(command.idempotency_key)
+                if uow.outbox.has(message_id):
+                    case.record_result("command_already_sent", {"command": command.routing_key}, now)
+                    continue
                 uow.outbox.add(
                     self.commands_exchange,
                     command.routing_key,
                     command_body(command, case.id),
                     now,
-                    message_id=command_message_id(command.idempotency_key),
+                    message_id=message_id,
                     correlation_id=case.id,
                 )
                 case.record_result("command_sent", {"command": command.routing_key}, now)

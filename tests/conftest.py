@@ -26,13 +26,10 @@ from service.bootstrap import Container
 GENERIC_KEY = b"test-generic-key-0123456789abcdef"
 GENERIC_SECRET = "whsec_" + base64.b64encode(GENERIC_KEY).decode()
 EXAMPLES = next(
-    (
-        p / "shared" / "contract" / "examples"
-        for p in Path(__file__).resolve().parents
-        if (p / "shared" / "contract" / "examples").is_dir()
-    ),
-    Path(__file__).resolve().parents[2] / "shared" / "contract" / "examples",
-)  # the nearest ../shared: from a clone of main or from a worktree one level deeper
+    p / "shared" / "contract" / "examples"
+    for p in Path(__file__).resolve().parents
+    if (p / "shared" / "contract" / "examples").is_dir()
+)
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -175,8 +172,7 @@ def delete_topology(broker_url: str, prefix: str) -> None:
     """Remove a test's exchanges and queues from the shared broker."""
     import pika
 
-    # kombu reads "…5672//" as vhost "/", pika as vhost "": spell the default vhost out for pika.
-    params = pika.URLParameters(broker_url[:-2] + "/%2F" if broker_url.endswith("//") else broker_url)
+    params = pika_parameters(broker_url)
     with contextlib.closing(pika.BlockingConnection(params)) as connection:
         channel = connection.channel()
         queues = [q for q in list_queues() if q.startswith(prefix + ".")]
@@ -184,6 +180,15 @@ def delete_topology(broker_url: str, prefix: str) -> None:
             channel.queue_delete(queue)
         for suffix in ("events", "commands", "dlx"):
             channel.exchange_delete(f"{prefix}.{suffix}")
+
+
+def pika_parameters(broker_url: str):  # type: ignore[no-untyped-def]
+    """kombu reads `amqp://host//` as the vhost "/"; pika wants it escaped as `%2F`."""
+    import pika
+
+    if broker_url.endswith("//"):
+        broker_url = broker_url[:-1] + "%2F"
+    return pika.URLParameters(broker_url)
 
 
 def list_queues() -> list[str]:

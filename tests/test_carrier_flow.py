@@ -56,11 +56,11 @@ def test_a_fedex_return_books_one_label_then_one_pickup_and_moves_on_signed_push
     assert answer.json["recorded"] == 1 and answer.json["events"] == ["return.shipped"]
     again = client.post("/carriers/fedex/tracking", data=body, headers=headers)
     assert again.json["recorded"] == 0 and again.json["duplicates"] == 1
-    wait_case(client, case_id, lambda c: c["state"] == "shipped_back")
+    wait_case(client, case_id, lambda c: c["state"] == "return_in_transit")
 
     body, headers = fedex_push([("DL", "2026-11-14T09:30:00+08:00")])
     assert client.post("/carriers/fedex/tracking", data=body, headers=headers).json["events"] == ["return.received"]
-    found = wait_case(client, case_id, lambda c: c["state"] == "received")
+    found = wait_case(client, case_id, lambda c: c["state"] == "inspecting")
     assert [t["code"] for t in found["tracking"]] == ["PU", "DL"]
     assert found["needs_attention"] is False
 

@@ -45,7 +45,7 @@ def test_fedex_return_on_rabbitmq_and_postgresql(rabbit_url, postgres_url):
             assert container.tracking_poller.in_flight() == [("fedex", FEDEX_TRACKING)]
             body, headers = fedex_push([("PU", "2026-11-12T10:00:00+01:00"), ("DL", "2026-11-14T10:00:00+08:00")])
             assert client.post("/carriers/fedex/tracking", data=body, headers=headers).status_code == 202
-            wait_case(client, case_id, lambda c: c["state"] == "received", 20)
+            wait_case(client, case_id, lambda c: c["state"] == "inspecting", 20)
             assert container.tracking_poller.in_flight() == []
     finally:
         worker.stop()

@@ -97,6 +97,7 @@ def case_view(
         ],
         "deadlines": case.facts.get("deadlines", {}),
         "refund": case.facts.get("refund"),
+        "fx": case.facts.get("fx"),
         "shipments": [_shipment(s) for s in shipments],
         "customs": customs_view(case, claims or []),
         "tracking": tracking_view(scans or []),

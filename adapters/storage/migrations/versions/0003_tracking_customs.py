@@ -1,14 +1,14 @@
 """tracking scans of return parcels; the customs duty/VAT claims ledger (issue 8)
 
-Revision ID: 0002_tracking_customs
-Revises: 0001_initial
+Revision ID: 0003_tracking_customs
+Revises: 0002_fx
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_tracking_customs"
-down_revision = "0001_initial"
+revision = "0003_tracking_customs"
+down_revision = "0002_fx"
 branch_labels = None
 depends_on = None
 
