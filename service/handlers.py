@@ -370,6 +370,21 @@ class CarrierBookings:
         )
         case.record_result("command_sent", {"command": command.routing_key}, now)
 
+    def _interception_failed(self, uow: UnitOfWork, case: ReturnCase, message: str, now: datetime) -> None:
+        """The carrier refused to stop the parcel: the lifecycle's `interception.failed` (seed 002 §2, FAQ 1)."""
+        if case.allowed("interception.failed") is None:
+            return
+        for command in case.apply_internal("interception.failed", new_id("evt"), now, {"carrier": self.carrier.name,
+                                                                                       "message": message}):  # fmt: skip
+            uow.outbox.add(
+                self.commands_exchange,
+                command.routing_key,
+                command_body(command, case.id),
+                now,
+                message_id=command_message_id(command.idempotency_key),
+                correlation_id=case.id,
+            )
+
     # -- recording the answer ---------------------------------------------------------------------------------
 
     def _mark(self, shipment_id: str, status: str, error: str | None = None) -> None:
@@ -419,6 +434,8 @@ class CarrierBookings:
             else:
                 kind = row.kind
                 case.record_result(f"{kind}_{status}", {"carrier": name, "message": error}, now, attention=True)
+            if row.kind == "intercept" and row.status == REJECTED:
+                self._interception_failed(uow, case, row.error or (row.response or {}).get("message", ""), now)
             uow.cases.save(case, now)
             uow.processed.mark_once(self.consumer, message.message_id, now)
             uow.commit()

@@ -153,3 +153,17 @@ def test_without_credentials_the_label_and_pickup_are_stored_not_sent(tmp_path):
         assert shipments["pickup"].request["url"].endswith("/pickup/v1/pickups")
     finally:
         bare.close()
+
+
+def test_a_refused_interception_moves_an_intercepting_case_to_interception_failed(container):
+    case_id = seeded(container, carrier="sf_express", number="unused", state="intercepting")
+    intercept = message(case_id, "sf_express", "intercept", f"{case_id}:intercept",
+                        {"case_id": case_id, "tracking": "SF0000000002"})  # fmt: skip
+    with responses.RequestsMock() as mock:
+        mock.post("https://fq.test/std/service", json={"apiResultCode": "A1000",
+                  "apiResultData": {"success": False, "errorMsg": "parcel already delivered"}})  # fmt: skip
+        container.handlers["carrier.sf_express"](intercept)
+    case, shipments = case_and_shipments(container, case_id)
+    assert shipments["intercept"].status == "rejected"
+    assert case.state == "interception_failed" and case.needs_attention
+    assert any(t.name == "intercept_refused" and "already delivered" in t.detail["message"] for t in case.timeline)
