@@ -678,7 +678,8 @@ class ReturnCase:
         return handler(self, now)
 
     def _book_return_shipment(self, now: datetime) -> list[Command]:
-        carrier = self.return_.carrier
+        """The event's carrier, else the one the lane routing table chose (`facts["carrier_route"]`, issue 8)."""
+        carrier = self.return_.carrier or (self.facts.get("carrier_route") or {}).get("carrier")
         if not carrier:
             return []
         return [
@@ -758,7 +759,7 @@ class ReturnCase:
             "order_id": self.order_id,
             "return_id": self.return_id,
             "amount": amount,
-            "carrier": self.return_.carrier,
+            "carrier": self.return_.carrier or (self.facts.get("carrier_route") or {}).get("carrier"),
             "pickup": self.return_.pickup,
             "passed": inspection.passed if inspection else None,
             "note": inspection.note if inspection else None,

@@ -12,22 +12,30 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from adapters.carriers import CARRIERS
+from adapters.carriers.gateway import CarrierGateway
+from adapters.customs.base import CUSTOMS
 from adapters.http import HttpClient
 from adapters.notifiers import NOTIFIERS
 from adapters.storage.database import make_engine, make_session_factory, migrate
 from adapters.storage.fx_store import SqlRateStore
 from adapters.storage.outbox_store import OutboxStore
 from adapters.storage.unit_of_work import UnitOfWork
-from config.settings import Settings
+from config.routes import carrier_routes
+from config.settings import Settings, SettingsError
 from queues.consumer import Handler, QueueConsumer
 from queues.publisher import ConfirmedPublisher
 from queues.relay import OutboxRelay
+from queues.scheduler import PeriodicTask
 from queues.topology import QueueSpec, Topology
+from service.customs import CustomsFilings, CustomsPlanning
 from service.fx import FxRecorder
 from service.handlers import CarrierBookings, CaseEvents
 from service.intake import Intake
 from service.notice_delivery import NoticeDeliveries
 from service.rates import RateRefresher, build_rate_book
+from service.tracking import TrackingIntake, TrackingPoller
+
+DEFAULT_TRACKING_POLL_SECONDS = 900.0
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +65,13 @@ class Container:
         self.rate_refresher = RateRefresher(self.rate_book, settings.fx_refresh_seconds)
         self.fx = FxRecorder(self.rate_book, settings.settlement_currency)
         self.intake = Intake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
+        self.carrier_gateway = CarrierGateway(self.http, clock)  # one OAuth token cache per process
+        self.tracking = TrackingIntake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
+        self.tracking_poller = TrackingPoller(self.uow, clock, settings, self.carrier_gateway, self.tracking)
+        self.returns_country = settings.for_adapter("returns_address").get("COUNTRY")
+        self.customs_adapter = settings.for_adapter("customs").get("ADAPTER") or "customs_broker"
+        if self.customs_adapter not in CUSTOMS:
+            raise SettingsError(f"RB_CUSTOMS_ADAPTER names no customs adapter: {self.customs_adapter!r}")
         self.handlers: dict[str, Handler] = {}
         self._register_handlers()
 
@@ -72,12 +87,15 @@ class Container:
         return queue_name in self.handlers
 
     def _register_handlers(self) -> None:
+        commands = self.topology.commands.name
         self.add_consumer(
             QueueSpec("cases", "events", ("#",)),
             CaseEvents(
-                self.uow, self.clock, self.topology.commands.name, self.has_adapter, self.relay.notify, fx=self.fx
+                self.uow, self.clock, commands, self.has_adapter, self.relay.notify, fx=self.fx,
+                routes=carrier_routes(self.settings), returns_country=self.returns_country,
+                customs=CustomsPlanning(self.customs_adapter, self.returns_country),
             ),
-        )
+        )  # fmt: skip
         for channel, notifier in NOTIFIERS:
             self.add_consumer(
                 QueueSpec(f"notify.{channel}", "commands", (f"notify.{channel}.#",)),
@@ -86,8 +104,33 @@ class Container:
         for name, _carrier in CARRIERS:
             self.add_consumer(
                 QueueSpec(f"carrier.{name}", "commands", (f"carrier.{name}.#",)),
-                CarrierBookings(name, self.uow, self.clock, self.settings, self.http),
+                CarrierBookings(
+                    name,
+                    self.uow,
+                    self.clock,
+                    self.settings,
+                    self.http,
+                    commands,
+                    self.relay.notify,
+                    self.carrier_gateway,
+                ),
             )
+        for name, _adapter in CUSTOMS:
+            self.add_consumer(
+                QueueSpec(f"customs.{name}", "commands", (f"customs.{name}.#",)),
+                CustomsFilings(name, self.uow, self.clock, self.settings, self.http),
+            )
+
+    def periodic_tasks(self) -> list[PeriodicTask]:
+        """Tracking polls for return parcels in flight, every RB_TRACKING_POLL_SECONDS (0 turns polling off)."""
+        raw = self.settings.for_adapter("tracking").get("POLL_SECONDS")
+        try:
+            interval = float(raw) if raw is not None else DEFAULT_TRACKING_POLL_SECONDS
+        except ValueError as exc:
+            raise SettingsError(f"RB_TRACKING_POLL_SECONDS must be a number of seconds, got {raw!r}") from exc
+        if interval <= 0:
+            return []
+        return [PeriodicTask("tracking-poll", interval, self.tracking_poller.poll_once)]
 
     def consumers(self) -> list[QueueConsumer]:
         return [

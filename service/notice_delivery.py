@@ -8,6 +8,11 @@ nothing; a failure that certainly sent nothing is retried through the queue's de
 queues; one that may have sent (connection lost after DATA, read timeout) is left
 for a person instead of risking a second message. Without configuration (the
 embedded default) the rendered message is recorded and shown, not sent.
+
+Every outcome is recorded in `notice_deliveries` (shown with the case by
+`GET /returns/<id>`); only failed and uncertain ones also touch the case itself
+(timeline entry and attention flag), so that routine deliveries never contend
+with the case's other writers for its version.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from adapters.notifiers import NOTIFIERS
 from adapters.notifiers.base import Notifier, Outgoing, PermanentNotifyError, Sent, TransientNotifyError
@@ -116,9 +120,11 @@ class NoticeDeliveries:
                 raise Reject(f"case {case_id} has no notice {kind!r}")
             if existing is not None and existing.status == SENDING:
                 # A previous attempt died between sending and recording: never send blindly again.
-                self._settle(uow, case, existing, UNKNOWN, now, error="interrupted while sending; check the mailbox")
+                error = "interrupted while sending; check with the provider before sending again"
+                existing.status, existing.error, existing.updated_at = UNKNOWN, error, now
                 uow.processed.mark(self.consumer, message.message_id, now)
                 uow.commit()
+                self._flag_case(case_id, UNKNOWN, existing.kind, existing.id, error)
                 return None
             outgoing = outgoing_for(case, notice, self.channel, key, self.notifier)
             status = self._initial_status(outgoing)
@@ -145,12 +151,11 @@ class NoticeDeliveries:
                 existing.attempts += 1
                 uow.commit()
                 return existing.id, outgoing
-            reason = (
+            existing.error = (
                 f"no RB_* settings for {self.channel}: recorded and shown, not sent"
                 if status == NOT_SENT
                 else f"the order gives no address for {self.channel}"
             )
-            self._settle(uow, case, existing, status, now, error=None, detail={"message": reason})
             uow.processed.mark(self.consumer, message.message_id, now)
             uow.commit()
             return None
@@ -161,27 +166,6 @@ class NoticeDeliveries:
         if not outgoing.recipient:
             return NO_RECIPIENT
         return SENDING
-
-    def _settle(
-        self,
-        uow: UnitOfWork,
-        case: ReturnCase,
-        row: NoticeDeliveryRow,
-        status: str,
-        now: datetime,
-        error: str | None,
-        detail: dict[str, Any] | None = None,
-    ) -> None:
-        """The delivery's final status joins the case timeline; anything uncertain or failed flags the case."""
-        row.status, row.error, row.updated_at = status, error, now
-        case.record_result(
-            f"notice_{status}",
-            {"notice": row.kind, "channel": row.channel, "delivery_id": row.id, **(detail or {}),
-             **({"message": error} if error else {})},
-            now,
-            attention=status in (FAILED, UNKNOWN),
-        )  # fmt: skip
-        uow.cases.save(case, now)
 
     def _mark_retrying(self, delivery_id: str, error: str) -> None:
         with self.uow() as uow:
@@ -208,15 +192,20 @@ class NoticeDeliveries:
             row.status, row.error, row.updated_at = status, error, now
             if sent is not None:
                 row.response = sent.detail
-            case_id, kind, attempts = row.case_id, row.kind, row.attempts
+            case_id, kind = row.case_id, row.kind
             uow.processed.mark_once(self.consumer, message.message_id, now)
             uow.commit()
-        detail = {"notice": kind, "channel": self.channel, "delivery_id": delivery_id, "attempts": attempts}
-        if error:
-            detail["message"] = error
-        self._record_on_case(case_id, f"notice_{status}", detail, attention=status in (FAILED, UNKNOWN))
+        if status in (FAILED, UNKNOWN):
+            self._flag_case(case_id, status, kind, delivery_id, error)
 
-    def _record_on_case(self, case_id: str, name: str, detail: dict[str, Any], attention: bool) -> None:
+    def _flag_case(self, case_id: str, status: str, kind: str, delivery_id: str, error: str | None) -> None:
+        """A failed or uncertain delivery needs a person: it joins the timeline and flags the case.
+
+        Only these rare outcomes touch the case row. Routine outcomes live in `notice_deliveries`
+        (shown with the case), so delivery consumers do not contend with the case and carrier
+        handlers for the case's version.
+        """
+        detail = {"notice": kind, "channel": self.channel, "delivery_id": delivery_id, "message": error}
         for _attempt in range(_CASE_SAVE_ATTEMPTS):
             try:
                 with self.uow() as uow:
@@ -224,11 +213,11 @@ class NoticeDeliveries:
                     if case is None:
                         return
                     now = self.clock()
-                    case.record_result(name, detail, now, attention=attention)
+                    case.record_result(f"notice_{status}", detail, now, attention=True)
                     uow.cases.save(case, now)
                     uow.commit()
                     return
             except ConcurrentUpdate:
                 continue
-        log.warning("%s: could not record %s on case %s after %d attempts", self.consumer, name, case_id,
-                    _CASE_SAVE_ATTEMPTS)  # fmt: skip
+        log.warning("%s: could not flag case %s (notice %s %s) after %d attempts", self.consumer, case_id, kind,
+                    status, _CASE_SAVE_ATTEMPTS)  # fmt: skip

@@ -1,15 +1,15 @@
 """notice deliveries: one row per notice and channel
 
-Revision ID: 0003_notice_deliveries
-Revises: 0002_fx
+Revision ID: 0004_notice_deliveries
+Revises: 0003_tracking_customs
 Create Date: 2026-11-23 19:20:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_notice_deliveries"
-down_revision = "0002_fx"
+revision = "0004_notice_deliveries"
+down_revision = "0003_tracking_customs"
 branch_labels = None
 depends_on = None
 
