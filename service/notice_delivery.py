@@ -47,10 +47,12 @@ FINAL = {SENT, NOT_SENT, NO_RECIPIENT, FAILED, UNKNOWN}
 _CASE_SAVE_ATTEMPTS = 5
 
 
-def outgoing_for(case: ReturnCase, notice: Notice, channel: str, key: str, notifier: Notifier) -> Outgoing:
+def outgoing_for(
+    case: ReturnCase, notice: Notice, channel: str, key: str, notifier: Notifier, default_locale: str | None = None
+) -> Outgoing:
     """The notice rendered as the buyer reads it: their locale and time zone from the order."""
     buyer = case.order.buyer
-    negotiated = negotiate([buyer.locale if buyer else None])
+    negotiated = negotiate([buyer.locale if buyer else None, default_locale])
     rendered = render(notice.kind, notice.context, negotiated, buyer_zone(buyer.timezone if buyer else None), notice.at)
     return Outgoing(
         case_id=case.id,
@@ -126,7 +128,7 @@ class NoticeDeliveries:
                 uow.commit()
                 self._flag_case(case_id, UNKNOWN, existing.kind, existing.id, error)
                 return None
-            outgoing = outgoing_for(case, notice, self.channel, key, self.notifier)
+            outgoing = outgoing_for(case, notice, self.channel, key, self.notifier, self.settings.default_locale)
             status = self._initial_status(outgoing)
             if existing is None:
                 existing = uow.notice_deliveries.add(

@@ -69,3 +69,9 @@ def test_query_beats_accept_language_which_beats_the_buyers_locale():
     assert chosen(*buyer_preferences(None, "de-DE", "ko-KR"))[0] == "de"
     assert chosen(*buyer_preferences(None, None, "ko-KR"))[0] == "ko"
     assert chosen(*buyer_preferences("bogus!", "garbage;;;", "tr-TR"))[0] == "tr"
+
+
+def test_the_services_default_locale_comes_after_the_buyers_and_before_english():
+    assert chosen(*buyer_preferences(None, None, None, "fr"))[0] == "fr"
+    assert chosen(*buyer_preferences(None, None, "it-IT", "fr"))[0] == "it"
+    assert chosen(*buyer_preferences(None, None, "sv", "not a tag"))[0] == "en"

@@ -50,14 +50,21 @@ def buyer_preferences(case: ReturnCase) -> tuple[str | None, str | None]:
     return (buyer.locale if buyer else None, buyer.timezone if buyer else None)
 
 
+def _default_locale() -> str | None:
+    """RB_DEFAULT_LOCALE: tried after the buyer's own locale, before English."""
+    return current_app.extensions["returnbridge"].settings.default_locale
+
+
 def rendered_notices(case: ReturnCase, locale: str | None, accept_language: str | None = None) -> list[dict[str, Any]]:
     buyer_locale, timezone = buyer_preferences(case)
+    default_locale = _default_locale()
     return [
         render_notice(
-            n.kind, n.context, locale, timezone, n.at, accept_language=accept_language, buyer_locale=buyer_locale
+            n.kind, n.context, locale, timezone, n.at,
+            accept_language=accept_language, buyer_locale=buyer_locale, default_locale=default_locale,
         )
         for n in case.notices
-    ]
+    ]  # fmt: skip
 
 
 def _delivery(row: NoticeDeliveryRow) -> dict[str, Any]:
@@ -222,5 +229,5 @@ def get_notices(case_id: str):  # type: ignore[no-untyped-def]
             return error_response(404, "not_found", f"no case {case_id!r}")
     asked, accept_language = request.args.get("locale"), request.headers.get("Accept-Language")
     notices = rendered_notices(case, asked, accept_language)
-    chosen = negotiate(negotiation_order(asked, accept_language, buyer_preferences(case)[0]))
+    chosen = negotiate(negotiation_order(asked, accept_language, buyer_preferences(case)[0], _default_locale()))
     return jsonify({"case_id": case.id, "locale": chosen.tag, "direction": chosen.direction, "notices": notices})

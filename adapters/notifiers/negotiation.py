@@ -119,6 +119,12 @@ def negotiate(preferences: Iterable[str | None], available: Sequence[str] = CATA
     return Negotiated(Locale.parse(SOURCE_LOCALE), (SOURCE_LOCALE,))
 
 
-def buyer_preferences(requested: str | None, accept_language: str | None, buyer_locale: str | None) -> list[str | None]:
-    """Contract README: `?locale=` beats `Accept-Language`, which beats the buyer's locale on the order."""
-    return [requested, *accept_language_tags(accept_language), buyer_locale]
+def buyer_preferences(
+    requested: str | None,
+    accept_language: str | None,
+    buyer_locale: str | None,
+    default_locale: str | None = None,
+) -> list[str | None]:
+    """Contract README: `?locale=` beats `Accept-Language`, which beats the buyer's locale on the order;
+    then the service's RB_DEFAULT_LOCALE, and English when nothing else reaches a catalog."""
+    return [requested, *accept_language_tags(accept_language), buyer_locale, default_locale]

@@ -535,13 +535,14 @@ def render_notice(
     *,
     accept_language: str | None = None,
     buyer_locale: str | None = None,
+    default_locale: str | None = None,
 ) -> dict:
     """A notice as the buyer reads it: `locale_tag` (`?locale=`) first, then Accept-Language, then the order's locale.
 
     `at` is when the notice was issued; it dates the reminder's "days left" (now when not given).
     An unknown notice kind renders as a general update rather than failing a read of the case.
     """
-    negotiated = negotiate(buyer_preferences(locale_tag, accept_language, buyer_locale))
+    negotiated = negotiate(buyer_preferences(locale_tag, accept_language, buyer_locale, default_locale))
     issued = at or datetime.now(UTC)
     if resolve(kind)[0] not in NOTICE_TEXTS:
         return _general_update(kind, context, negotiated, issued).to_json()
