@@ -40,6 +40,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["returnbridge"] = container or Container(settings, run_migrations=migrate)
+    # POST /policy/evaluate converts the refund for display with the same rates the cases use.
+    app.extensions["returnbridge.rates"] = app.extensions["returnbridge"].rates
     register_error_handlers(app)
     for blueprint in (webhooks.bp, returns.bp, service_routes.bp, policy.bp):
         app.register_blueprint(blueprint)

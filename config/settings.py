@@ -99,6 +99,9 @@ class Settings:
     topology_prefix: str = "returns"
     retry_delays: tuple[int, ...] = (2, 10, 60)
     log_level: str = "INFO"
+    timer_interval_seconds: float = 5.0
+    timer_batch: int = 100
+    merchant_policy: str | None = None
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -122,6 +125,9 @@ class Settings:
             topology_prefix=env.get("RB_TOPOLOGY_PREFIX") or "returns",
             retry_delays=_delays(env, "RB_RETRY_DELAYS", (2, 10, 60)),
             log_level=(env.get("RB_LOG_LEVEL") or "INFO").upper(),
+            timer_interval_seconds=_float(env, "RB_TIMER_INTERVAL_SECONDS", 5.0),
+            timer_batch=_int(env, "RB_TIMER_BATCH", 100),
+            merchant_policy=env.get("RB_MERCHANT_POLICY") or None,
             env=env,
         )
 

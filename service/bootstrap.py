@@ -11,16 +11,20 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from adapters.calendars import HolidaysCalendars
 from adapters.carriers import CARRIERS
 from adapters.http import HttpClient
 from adapters.storage.database import make_engine, make_session_factory, migrate
 from adapters.storage.outbox_store import OutboxStore
 from adapters.storage.unit_of_work import UnitOfWork
+from config.policy_tables import default_policy_tables
 from config.settings import Settings
+from core.money import RateSource
 from queues.consumer import Handler, QueueConsumer
 from queues.publisher import ConfirmedPublisher
 from queues.relay import OutboxRelay
 from queues.topology import QueueSpec, Topology
+from service.case_policy import CasePolicy
 from service.handlers import CarrierBookings, CaseEvents
 from service.intake import Intake
 
@@ -33,7 +37,11 @@ def utc_now() -> datetime:
 
 class Container:
     def __init__(
-        self, settings: Settings, clock: Callable[[], datetime] = utc_now, run_migrations: bool = True
+        self,
+        settings: Settings,
+        clock: Callable[[], datetime] = utc_now,
+        run_migrations: bool = True,
+        rates: RateSource | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -48,6 +56,10 @@ class Container:
         self.relay = OutboxRelay(
             self.outbox_store, self.publisher, settings.relay_batch, settings.relay_interval_seconds, clock
         )
+        # Where exchange rates come from for the refund's display currency (issue 6 builds the ECB source);
+        # None leaves `refund.display` out and keeps the refund in the payment currency.
+        self.rates: RateSource | None = rates
+        self.policy = CasePolicy(default_policy_tables(), HolidaysCalendars(), self.rates, settings.merchant_policy)
         self.intake = Intake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
         self.handlers: dict[str, Handler] = {}
         self._register_handlers()
@@ -66,7 +78,9 @@ class Container:
     def _register_handlers(self) -> None:
         self.add_consumer(
             QueueSpec("cases", "events", ("#",)),
-            CaseEvents(self.uow, self.clock, self.topology.commands.name, self.has_adapter, self.relay.notify),
+            CaseEvents(
+                self.uow, self.clock, self.topology.commands.name, self.has_adapter, self.relay.notify, self.policy
+            ),
         )
         for name, _carrier in CARRIERS:
             self.add_consumer(

@@ -21,11 +21,12 @@ from adapters.http import HttpClient, TransientHttpError
 from adapters.storage.models import ShipmentRow
 from adapters.storage.unit_of_work import UnitOfWork, new_id
 from config.settings import Settings
-from core.cases import Command, ReturnCase
+from core.cases import Command, Decide, ReturnCase
 from core.events import Address
 from core.shipments import ShipmentOrderError, return_shipment_order
 from queues.consumer import IncomingMessage, Reject
 from service.canonical import load_event
+from service.case_policy import CasePolicy
 from service.intake import command_body, command_message_id
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,64 @@ BOOKED, NOT_SENT, SENDING, REJECTED, UNKNOWN, RETRYING = (
 FINAL = {BOOKED, NOT_SENT, REJECTED, UNKNOWN}
 
 
+class CaseMoves:
+    """What follows every move of a case, whatever moved it (marketplace event, operator command, timer).
+
+    The lifecycle's commands go to the outbox (or flag the case when no adapter would take them), and the
+    case is saved; the caller commits the lot in its one transaction. The policy engine (`decide`) is
+    handed to the case so its deadlines, timers and refund follow what it now knows.
+    """
+
+    def __init__(
+        self,
+        commands_exchange: str,
+        known_adapters: Callable[[str], bool],
+        policy: CasePolicy | None = None,
+    ) -> None:
+        self.commands_exchange = commands_exchange
+        self.known_adapters = known_adapters
+        self.policy = policy
+
+    @property
+    def decide(self) -> Decide | None:
+        return self.policy
+
+    def prepare(self, case: ReturnCase) -> None:
+        if self.policy is not None:
+            self.policy.prepare(case)
+
+    def settle(self, uow: UnitOfWork, case: ReturnCase, commands: list[Command], now: datetime) -> int:
+        """Write the routable commands to the outbox and save the case; returns how many were written."""
+        routable = self._routable(case, commands, now)
+        for command in routable:
+            uow.outbox.add(
+                self.commands_exchange,
+                command.routing_key,
+                command_body(command, case.id),
+                now,
+                message_id=command_message_id(command.idempotency_key),
+                correlation_id=case.id,
+            )
+            case.record_result("command_sent", {"command": command.routing_key}, now)
+        uow.cases.save(case, now)
+        return len(routable)
+
+    def _routable(self, case: ReturnCase, commands: list[Command], now: datetime) -> list[Command]:
+        """A command for an adapter we do not have would be lost in the broker: flag the case instead."""
+        routable = []
+        for command in commands:
+            if self.known_adapters(f"{command.kind}.{command.adapter}"):
+                routable.append(command)
+            else:
+                case.record_result(
+                    "no_adapter",
+                    {"command": command.routing_key, "message": f"no {command.kind} adapter named {command.adapter!r}"},
+                    now,
+                    attention=True,
+                )
+        return routable
+
+
 class CaseEvents:
     """`returns.cases`: apply a marketplace event to its case and emit the commands the lifecycle asks for."""
 
@@ -54,11 +113,11 @@ class CaseEvents:
         commands_exchange: str,
         known_adapters: Callable[[str], bool],
         on_commit: Callable[[], None] = lambda: None,
+        policy: CasePolicy | None = None,
     ) -> None:
         self.uow = uow
         self.clock = clock
-        self.commands_exchange = commands_exchange
-        self.known_adapters = known_adapters
+        self.moves = CaseMoves(commands_exchange, known_adapters, policy)
         self.on_commit = on_commit
 
     def __call__(self, message: IncomingMessage) -> None:
@@ -75,37 +134,12 @@ class CaseEvents:
             if case is None:
                 raise Reject(f"case {case_id} does not exist")
             now = self.clock()
-            commands = self._routable(case, case.apply(event, event_id, now), now)
-            for command in commands:
-                uow.outbox.add(
-                    self.commands_exchange,
-                    command.routing_key,
-                    command_body(command, case.id),
-                    now,
-                    message_id=command_message_id(command.idempotency_key),
-                    correlation_id=case.id,
-                )
-                case.record_result("command_sent", {"command": command.routing_key}, now)
-            uow.cases.save(case, now)
+            self.moves.prepare(case)
+            sent = self.moves.settle(uow, case, case.apply(event, event_id, now, self.moves.decide), now)
             uow.processed.mark(self.consumer, message.message_id, now)
             uow.commit()
-        if commands:
+        if sent:
             self.on_commit()
-
-    def _routable(self, case: ReturnCase, commands: list[Command], now: datetime) -> list[Command]:
-        """A command for an adapter we do not have would be lost in the broker: flag the case instead."""
-        routable = []
-        for command in commands:
-            if self.known_adapters(f"{command.kind}.{command.adapter}"):
-                routable.append(command)
-            else:
-                case.record_result(
-                    "no_adapter",
-                    {"command": command.routing_key, "message": f"no {command.kind} adapter named {command.adapter!r}"},
-                    now,
-                    attention=True,
-                )
-        return routable
 
 
 class CarrierBookings:
