@@ -1,7 +1,7 @@
 """The Flask app: `create_app()` for gunicorn and `flask --app wsgi`, plus the process commands.
 
-`flask --app wsgi serve`   the embedded default: HTTP, relay and consumers in one process
-`flask --app wsgi worker`  the relay and consumers alone (production, against RabbitMQ)
+`flask --app wsgi serve`   the embedded default: HTTP, relay, consumers and case timers in one process
+`flask --app wsgi worker`  the relay, consumers and case timers alone (production, against RabbitMQ)
 `flask --app wsgi migrate` bring the database schema up to date
 """
 
@@ -80,7 +80,7 @@ def serve() -> None:
     container: Container = current_app.extensions["returnbridge"]
     settings = container.settings
     container.recover_embedded_messages()
-    running = Worker(container.relay, _consumers(container))
+    running = Worker(container.relay, _consumers(container), [container.timer_loop])
     running.start()
     if not running.wait_ready(30):
         log.warning("some consumers are not ready yet; they keep trying")
@@ -105,7 +105,7 @@ def worker() -> None:
             "RB_BROKER_URL is memory://: a separate worker would never see the web's messages. "
             "Set RB_BROKER_URL=amqp://… or use `make run` for the one-process default."
         )
-    running = Worker(container.relay, _consumers(container))
+    running = Worker(container.relay, _consumers(container), [container.timer_loop])
     running.start()
     log.info("worker consuming %s", ", ".join(c.queue_name for c in running.consumers))
     _wait_for_stop()

@@ -25,8 +25,9 @@ from queues.publisher import ConfirmedPublisher
 from queues.relay import OutboxRelay
 from queues.topology import QueueSpec, Topology
 from service.case_policy import CasePolicy
-from service.handlers import CarrierBookings, CaseEvents
+from service.handlers import CarrierBookings, CaseEvents, CaseMoves
 from service.intake import Intake
+from service.timers import DueTimers, TimerLoop
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,12 @@ class Container:
         self.intake = Intake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
         self.handlers: dict[str, Handler] = {}
         self._register_handlers()
+        self.moves = CaseMoves(self.topology.commands.name, self.has_adapter, self.policy)
+        self.timers = DueTimers(self.uow, clock, self.moves, settings.timer_batch, on_commit=self.relay.notify)
+        self.timer_loop = TimerLoop(self.timers, settings.timer_interval_seconds)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory)
+        return UnitOfWork(self.session_factory, skip_locked=not self.settings.is_sqlite)
 
     def add_consumer(self, spec: QueueSpec, handler: Handler) -> None:
         """Extension point: every adapter family adds its queue and handler here."""
@@ -104,6 +108,7 @@ class Container:
         return count
 
     def close(self) -> None:
+        self.timer_loop.stop()
         self.relay.stop()
         self.publisher.close()
         self.engine.dispose()

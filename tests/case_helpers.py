@@ -40,6 +40,20 @@ class FixedRates:
         return self.per_eur[quote] / self.per_eur[base], self.published, "ECB"
 
 
+def recent(event: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The event moved in time so that it happened at `now`, its order's dates shifted alike.
+
+    Webhook signatures are checked against the wall clock (Standard Webhooks), so events are posted at
+    the wall's time and the deadlines they start lie ahead; the test then moves the service's clock.
+    """
+    shift = now - datetime.fromisoformat(event["occurred_at"])
+    moved = {**event, "occurred_at": now.isoformat(), "order": dict(event["order"])}
+    for name in ("placed_at", "delivered_at"):
+        if moved["order"].get(name):
+            moved["order"][name] = (datetime.fromisoformat(moved["order"][name]) + shift).isoformat()
+    return moved
+
+
 def case_of(client: Any, case_id: str) -> dict[str, Any]:
     return client.get(f"/returns/{case_id}").get_json()
 
