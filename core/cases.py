@@ -582,6 +582,9 @@ class ReturnCase:
                     {"event": occurrence.type, "state": self.state, "event_id": event_id},
                 )
             )
+        if occurrence.refund_amount is not None and self.order.currency:
+            # An amount agreed or awarded (seed 002 FAQ 4 部分退款; DOMAIN §7 platform award) is what is paid.
+            self.facts["agreed_refund"] = {"amount": str(occurrence.refund_amount), "currency": self.order.currency}
         if decide is not None:
             self.record_decision(decide(self), now)
         return [c for action in actions for c in self._perform(action, event_id, now)]
@@ -746,7 +749,10 @@ class ReturnCase:
         refund = self.facts.get("refund") or {}
         value = self.return_value()
         payload: dict[str, Any] = {"case_id": self.id, "order_id": self.order_id, "return_id": self.return_id}
-        if refund.get("amount"):
+        agreed = self.facts.get("agreed_refund")
+        if agreed:
+            payload["amount"] = dict(agreed)
+        elif refund.get("amount"):
             payload["amount"] = {"amount": refund["amount"], "currency": refund["currency"]}
         elif value is not None:
             payload["amount"] = value.to_json()
@@ -789,6 +795,12 @@ class ReturnCase:
         self.return_ = _merge(self.return_, event.return_)
         if event.items:
             self.items = event.items
+        if event.type == "return.requested" and event.tracking and self.order_state == "paid":
+            # Asked before delivery with the outbound parcel's tracking: the goods are on their way
+            # (seed 002 §2 货在途), so the order is shipped and that parcel is the one to intercept.
+            self.facts["order_state"] = "shipped"
+            self.facts["outbound_carrier"] = event.tracking.carrier
+            self.facts["outbound_tracking"] = event.tracking.number
 
 
 def _marketplace_command(case: ReturnCase, action: str) -> list[Command]:

@@ -79,7 +79,7 @@ def run_command(case_id: str, action: str):  # type: ignore[no-untyped-def]
     schema = OperatorCommandSchema()
     schema.context_action = action
     try:
-        detail = schema.load(body)
+        detail = {k: str(v) if k == "refund_amount" else v for k, v in schema.load(body).items()}
     except ValidationError as exc:
         return error_response(400, "invalid_command", "the command is not valid", flatten_errors(exc.messages))
     commands = OperatorCommands(container.uow, container.clock, container.moves, container.relay.notify)

@@ -197,3 +197,24 @@ def test_diagram_shows_every_row():
         for row in table:
             for source in row.sources:
                 assert f"{source} --> {row.target}: {row.event}" in text
+
+
+def test_an_awarded_refund_is_the_amount_the_refund_command_pays():
+    """DOMAIN §7: the platform's award is paid, not the policy's full refund."""
+    case = make_case(CaseState.PLATFORM_INTERVENTION, "refund", "delivered", {"refund": {"amount": "40.00"}})
+    [command] = case.apply_internal("dispute.resolved", "evt-10", NOW, {"refund_amount": "30.00"})
+    assert command.payload["amount"] == {"amount": "30.00", "currency": "EUR"}
+
+
+def test_a_request_before_delivery_with_the_outbound_tracking_means_the_parcel_is_in_transit():
+    """Seed 002 §2 货在途退款: intercept the outbound parcel with its carrier."""
+    from core.events import ReturnEvent, Tracking
+
+    case = make_case(CaseState.NEW, "refund", "paid", {})
+    del case.facts["order_state"]
+    event = ReturnEvent(
+        "return.requested", "e-1", NOW, case.order, case.return_, case.items, Tracking("sf_express", "SF123")
+    )
+    [command] = case.apply(event, "evt-11", NOW)
+    assert case.state == CaseState.INTERCEPTING and case.order_state == "shipped"
+    assert command.routing_key == "carrier.sf_express.intercept" and command.payload["tracking"] == "SF123"
