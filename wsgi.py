@@ -21,7 +21,7 @@ from config.settings import Settings
 from queues.worker import Worker
 from service.bootstrap import Container
 from service.metrics import record_outcome
-from web import operator, policy, returns, service_routes, webhooks
+from web import fx, operator, policy, returns, service_routes, webhooks
 from web.errors import register_error_handlers
 from web.openapi import build_spec
 
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     # POST /policy/evaluate converts the refund for display with the same rates the cases use.
     app.extensions["returnbridge.rates"] = app.extensions["returnbridge"].rates
     register_error_handlers(app)
-    for blueprint in (webhooks.bp, returns.bp, service_routes.bp, policy.bp, operator.bp):
+    for blueprint in (webhooks.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, operator.bp):
         app.register_blueprint(blueprint)
     app.extensions["returnbridge.openapi"] = build_spec(app)
     app.cli.add_command(serve)
@@ -82,6 +82,7 @@ def serve() -> None:
     container.recover_embedded_messages()
     running = Worker(container.relay, _consumers(container), [container.timer_loop])
     running.start()
+    container.rate_refresher.start()
     if not running.wait_ready(30):
         log.warning("some consumers are not ready yet; they keep trying")
     server = make_server(settings.host, settings.port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
@@ -107,6 +108,7 @@ def worker() -> None:
         )
     running = Worker(container.relay, _consumers(container), [container.timer_loop])
     running.start()
+    container.rate_refresher.start()
     log.info("worker consuming %s", ", ".join(c.queue_name for c in running.consumers))
     _wait_for_stop()
     running.stop()

@@ -15,6 +15,7 @@ from adapters.calendars import HolidaysCalendars
 from adapters.carriers import CARRIERS
 from adapters.http import HttpClient
 from adapters.storage.database import make_engine, make_session_factory, migrate
+from adapters.storage.fx_store import SqlRateStore
 from adapters.storage.outbox_store import OutboxStore
 from adapters.storage.unit_of_work import UnitOfWork
 from config.policy_tables import default_policy_tables
@@ -25,8 +26,10 @@ from queues.publisher import ConfirmedPublisher
 from queues.relay import OutboxRelay
 from queues.topology import QueueSpec, Topology
 from service.case_policy import CasePolicy
+from service.fx import FxRecorder
 from service.handlers import CarrierBookings, CaseEvents, CaseMoves
 from service.intake import Intake
+from service.rates import RateRefresher, build_rate_book
 from service.timers import DueTimers, TimerLoop
 
 log = logging.getLogger(__name__)
@@ -57,9 +60,12 @@ class Container:
         self.relay = OutboxRelay(
             self.outbox_store, self.publisher, settings.relay_batch, settings.relay_interval_seconds, clock
         )
-        # Where exchange rates come from for the refund's display currency (issue 6 builds the ECB source);
-        # None leaves `refund.display` out and keeps the refund in the payment currency.
-        self.rates: RateSource | None = rates
+        self.rate_book = build_rate_book(settings, SqlRateStore(self.session_factory), clock)
+        self.rate_refresher = RateRefresher(self.rate_book, settings.fx_refresh_seconds)
+        self.fx = FxRecorder(self.rate_book, settings.settlement_currency)
+        # The rates the policy engine converts the refund's display amount with, on cases and in
+        # POST /policy/evaluate alike: the rate book unless a caller (a test) gives its own.
+        self.rates: RateSource = rates if rates is not None else self.rate_book
         self.policy = CasePolicy(default_policy_tables(), HolidaysCalendars(), self.rates, settings.merchant_policy)
         self.intake = Intake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
         self.handlers: dict[str, Handler] = {}
@@ -83,7 +89,13 @@ class Container:
         self.add_consumer(
             QueueSpec("cases", "events", ("#",)),
             CaseEvents(
-                self.uow, self.clock, self.topology.commands.name, self.has_adapter, self.relay.notify, self.policy
+                self.uow,
+                self.clock,
+                self.topology.commands.name,
+                self.has_adapter,
+                self.relay.notify,
+                policy=self.policy,
+                fx=self.fx,
             ),
         )
         for name, _carrier in CARRIERS:
@@ -109,6 +121,7 @@ class Container:
 
     def close(self) -> None:
         self.timer_loop.stop()
+        self.rate_refresher.stop()
         self.relay.stop()
         self.publisher.close()
         self.engine.dispose()

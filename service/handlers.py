@@ -27,6 +27,7 @@ from core.shipments import ShipmentOrderError, return_shipment_order
 from queues.consumer import IncomingMessage, Reject
 from service.canonical import load_event
 from service.case_policy import CasePolicy
+from service.fx import FxRecorder
 from service.intake import command_body, command_message_id
 
 log = logging.getLogger(__name__)
@@ -71,19 +72,24 @@ class CaseMoves:
 
     def settle(self, uow: UnitOfWork, case: ReturnCase, commands: list[Command], now: datetime) -> int:
         """Write the routable commands to the outbox and save the case; returns how many were written."""
-        routable = self._routable(case, commands, now)
-        for command in routable:
+        sent = 0
+        for command in self._routable(case, commands, now):
+            message_id = command_message_id(command.idempotency_key)
+            if uow.outbox.has(message_id):
+                case.record_result("command_already_sent", {"command": command.routing_key}, now)
+                continue
             uow.outbox.add(
                 self.commands_exchange,
                 command.routing_key,
                 command_body(command, case.id),
                 now,
-                message_id=command_message_id(command.idempotency_key),
+                message_id=message_id,
                 correlation_id=case.id,
             )
             case.record_result("command_sent", {"command": command.routing_key}, now)
+            sent += 1
         uow.cases.save(case, now)
-        return len(routable)
+        return sent
 
     def _routable(self, case: ReturnCase, commands: list[Command], now: datetime) -> list[Command]:
         """A command for an adapter we do not have would be lost in the broker: flag the case instead."""
@@ -114,11 +120,13 @@ class CaseEvents:
         known_adapters: Callable[[str], bool],
         on_commit: Callable[[], None] = lambda: None,
         policy: CasePolicy | None = None,
+        fx: FxRecorder | None = None,
     ) -> None:
         self.uow = uow
         self.clock = clock
         self.moves = CaseMoves(commands_exchange, known_adapters, policy)
         self.on_commit = on_commit
+        self.fx = fx
 
     def __call__(self, message: IncomingMessage) -> None:
         body = message.body
@@ -135,7 +143,12 @@ class CaseEvents:
                 raise Reject(f"case {case_id} does not exist")
             now = self.clock()
             self.moves.prepare(case)
-            sent = self.moves.settle(uow, case, case.apply(event, event_id, now, self.moves.decide), now)
+            commands = case.apply(event, event_id, now, self.moves.decide)
+            if self.fx is not None:
+                ledger = self.fx.record(case, event, now).ledger
+                if ledger is not None:
+                    uow.fx_ledger.put(case.id, ledger, now)
+            sent = self.moves.settle(uow, case, commands, now)
             uow.processed.mark(self.consumer, message.message_id, now)
             uow.commit()
         if sent:

@@ -38,7 +38,9 @@ def test_a_requested_return_carries_the_eu_deadlines_and_the_refund_with_deliver
     assert set(case["deadlines"]) >= {"merchant_response_due_by", "return_ship_by"}
     refund = case["refund"]
     assert (refund["currency"], refund["amount"], refund["original_delivery"]) == ("EUR", "54.89", "4.99")
-    assert "display" not in refund, "no rate source configured: the refund stays in the payment currency"
+    assert refund["display"]["currency"] == "EUR" and refund["display"]["amount"] == "54.89", (
+        "a German buyer sees euros"
+    )
     assert case["policy"]["basis"] == "eu_withdrawal" and case["fees"]["return_shipping_payer"] == "buyer"
     assert any(r["rule"] == "statutory_withdrawal" and "2011/83/EU" in r["source"] for r in case["policy"]["rules"])
     assert "timer.merchant_response_overdue" in case["timers"]

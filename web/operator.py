@@ -20,7 +20,8 @@ class OperatorCommandSchema(Schema):
     """What a command may carry: the inspection's outcome, an agreed or awarded amount, a note."""
 
     inspection_passed = fields.Boolean()
-    refund_amount = fields.Decimal(places=None, as_string=True, validate=validate.Range(min=0))
+    # An amount as the canonical event writes it (the contract's amount pattern), in the order's currency.
+    refund_amount = fields.String(validate=validate.Regexp(r"^[0-9]+(\.[0-9]+)?$", error="is not an amount"))
     note = fields.String(validate=validate.Length(max=2000))
 
     @validates_schema
@@ -79,7 +80,7 @@ def run_command(case_id: str, action: str):  # type: ignore[no-untyped-def]
     schema = OperatorCommandSchema()
     schema.context_action = action
     try:
-        detail = {k: str(v) if k == "refund_amount" else v for k, v in schema.load(body).items()}
+        detail = schema.load(body)
     except ValidationError as exc:
         return error_response(400, "invalid_command", "the command is not valid", flatten_errors(exc.messages))
     commands = OperatorCommands(container.uow, container.clock, container.moves, container.relay.notify)

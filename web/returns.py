@@ -72,6 +72,7 @@ def case_view(case: ReturnCase, shipments: list[ShipmentRow]) -> dict[str, Any]:
         "policy": case.facts.get("policy"),
         "fees": case.facts.get("fees"),
         "timers": case.facts.get("timers", {}),
+        "fx": case.facts.get("fx"),
         "shipments": [_shipment(s) for s in shipments],
         "customs": case.facts.get("customs"),
         "notices": rendered_notices(case, None),

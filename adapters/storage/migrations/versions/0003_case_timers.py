@@ -1,15 +1,15 @@
 """case_timers: due times of case timers, fired once by the worker
 
-Revision ID: 0002_case_timers
-Revises: 0001_initial
+Revision ID: 0003_case_timers
+Revises: 0002_fx
 Create Date: 2026-11-23 19:40:00.000000
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_case_timers"
-down_revision = "0001_initial"
+revision = "0003_case_timers"
+down_revision = "0002_fx"
 branch_labels = None
 depends_on = None
 
