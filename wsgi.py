@@ -21,7 +21,7 @@ from config.settings import Settings
 from queues.worker import Worker
 from service.bootstrap import Container
 from service.metrics import record_outcome
-from web import fx, operator, policy, returns, service_routes, webhooks
+from web import carriers, fx, operator, policy, returns, service_routes, webhooks
 from web.errors import register_error_handlers
 from web.openapi import build_spec
 
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     # POST /policy/evaluate converts the refund for display with the same rates the cases use.
     app.extensions["returnbridge.rates"] = app.extensions["returnbridge"].rates
     register_error_handlers(app)
-    for blueprint in (webhooks.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, operator.bp):
+    for blueprint in (webhooks.bp, carriers.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, operator.bp):
         app.register_blueprint(blueprint)
     app.extensions["returnbridge.openapi"] = build_spec(app)
     app.cli.add_command(serve)
@@ -80,7 +80,7 @@ def serve() -> None:
     container: Container = current_app.extensions["returnbridge"]
     settings = container.settings
     container.recover_embedded_messages()
-    running = Worker(container.relay, _consumers(container), [container.timer_loop])
+    running = Worker(container.relay, _consumers(container), container.periodic_tasks())
     running.start()
     container.rate_refresher.start()
     if not running.wait_ready(30):
@@ -106,7 +106,7 @@ def worker() -> None:
             "RB_BROKER_URL is memory://: a separate worker would never see the web's messages. "
             "Set RB_BROKER_URL=amqp://… or use `make run` for the one-process default."
         )
-    running = Worker(container.relay, _consumers(container), [container.timer_loop])
+    running = Worker(container.relay, _consumers(container), container.periodic_tasks())
     running.start()
     container.rate_refresher.start()
     log.info("worker consuming %s", ", ".join(c.queue_name for c in running.consumers))

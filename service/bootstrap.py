@@ -13,24 +13,32 @@ from datetime import UTC, datetime, timedelta
 
 from adapters.calendars import HolidaysCalendars
 from adapters.carriers import CARRIERS
+from adapters.carriers.gateway import CarrierGateway
+from adapters.customs.base import CUSTOMS
 from adapters.http import HttpClient
 from adapters.storage.database import make_engine, make_session_factory, migrate
 from adapters.storage.fx_store import SqlRateStore
 from adapters.storage.outbox_store import OutboxStore
 from adapters.storage.unit_of_work import UnitOfWork
 from config.policy_tables import default_policy_tables
-from config.settings import Settings
+from config.routes import carrier_routes
+from config.settings import Settings, SettingsError
 from core.money import RateSource
 from queues.consumer import Handler, QueueConsumer
 from queues.publisher import ConfirmedPublisher
 from queues.relay import OutboxRelay
+from queues.scheduler import PeriodicTask
 from queues.topology import QueueSpec, Topology
 from service.case_policy import CasePolicy
+from service.customs import CustomsFilings, CustomsPlanning
 from service.fx import FxRecorder
 from service.handlers import CarrierBookings, CaseEvents, CaseMoves
 from service.intake import Intake
 from service.rates import RateRefresher, build_rate_book
-from service.timers import DueTimers, TimerLoop
+from service.timers import DueTimers
+from service.tracking import TrackingIntake, TrackingPoller
+
+DEFAULT_TRACKING_POLL_SECONDS = 900.0
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +76,19 @@ class Container:
         self.rates: RateSource = rates if rates is not None else self.rate_book
         self.policy = CasePolicy(default_policy_tables(), HolidaysCalendars(), self.rates, settings.merchant_policy)
         self.intake = Intake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
+        self.carrier_gateway = CarrierGateway(self.http, clock)  # one OAuth token cache per process
+        self.tracking = TrackingIntake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
+        self.tracking_poller = TrackingPoller(self.uow, clock, settings, self.carrier_gateway, self.tracking)
+        self.returns_country = settings.for_adapter("returns_address").get("COUNTRY")
+        self.customs_adapter = settings.for_adapter("customs").get("ADAPTER") or "customs_broker"
+        if self.customs_adapter not in CUSTOMS:
+            raise SettingsError(f"RB_CUSTOMS_ADAPTER names no customs adapter: {self.customs_adapter!r}")
+        self.customs_planning = CustomsPlanning(self.customs_adapter, self.returns_country)
         self.handlers: dict[str, Handler] = {}
         self._register_handlers()
-        self.moves = CaseMoves(self.topology.commands.name, self.has_adapter, self.policy)
+        # Operator commands and timers move cases with the same policy and customs planning as events.
+        self.moves = CaseMoves(self.topology.commands.name, self.has_adapter, self.policy, self.customs_planning)
         self.timers = DueTimers(self.uow, clock, self.moves, settings.timer_batch, on_commit=self.relay.notify)
-        self.timer_loop = TimerLoop(self.timers, settings.timer_interval_seconds)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, skip_locked=not self.settings.is_sqlite)
@@ -86,23 +102,52 @@ class Container:
         return queue_name in self.handlers
 
     def _register_handlers(self) -> None:
+        commands = self.topology.commands.name
         self.add_consumer(
             QueueSpec("cases", "events", ("#",)),
             CaseEvents(
-                self.uow,
-                self.clock,
-                self.topology.commands.name,
-                self.has_adapter,
-                self.relay.notify,
-                policy=self.policy,
-                fx=self.fx,
+                self.uow, self.clock, commands, self.has_adapter, self.relay.notify, policy=self.policy, fx=self.fx,
+                routes=carrier_routes(self.settings), returns_country=self.returns_country,
+                customs=self.customs_planning,
             ),
-        )
+        )  # fmt: skip
         for name, _carrier in CARRIERS:
             self.add_consumer(
                 QueueSpec(f"carrier.{name}", "commands", (f"carrier.{name}.#",)),
-                CarrierBookings(name, self.uow, self.clock, self.settings, self.http),
+                CarrierBookings(
+                    name,
+                    self.uow,
+                    self.clock,
+                    self.settings,
+                    self.http,
+                    commands,
+                    self.relay.notify,
+                    self.carrier_gateway,
+                ),
             )
+        for name, _adapter in CUSTOMS:
+            self.add_consumer(
+                QueueSpec(f"customs.{name}", "commands", (f"customs.{name}.#",)),
+                CustomsFilings(name, self.uow, self.clock, self.settings, self.http),
+            )
+
+    def timer_task(self) -> PeriodicTask:
+        """Case timers fired from the database every RB_TIMER_INTERVAL_SECONDS (service/timers.py)."""
+        return PeriodicTask("case-timers", self.settings.timer_interval_seconds, self.timers.fire_due)
+
+    def periodic_tasks(self) -> list[PeriodicTask]:
+        """Case timers, and tracking polls for return parcels in flight every RB_TRACKING_POLL_SECONDS (0: off)."""
+        return [self.timer_task(), *self._tracking_polls()]
+
+    def _tracking_polls(self) -> list[PeriodicTask]:
+        raw = self.settings.for_adapter("tracking").get("POLL_SECONDS")
+        try:
+            interval = float(raw) if raw is not None else DEFAULT_TRACKING_POLL_SECONDS
+        except ValueError as exc:
+            raise SettingsError(f"RB_TRACKING_POLL_SECONDS must be a number of seconds, got {raw!r}") from exc
+        if interval <= 0:
+            return []
+        return [PeriodicTask("tracking-poll", interval, self.tracking_poller.poll_once)]
 
     def consumers(self) -> list[QueueConsumer]:
         return [
@@ -120,7 +165,6 @@ class Container:
         return count
 
     def close(self) -> None:
-        self.timer_loop.stop()
         self.rate_refresher.stop()
         self.relay.stop()
         self.publisher.close()

@@ -63,13 +63,14 @@ class OperatorCommands:
             if case is None:
                 raise CaseNotFound(case_id)
             case.require_command(action)
+            previous = case.state
             now = self.clock()
             event_id = new_id("op")
             self.moves.prepare(case)
             commands = case.apply_internal(
                 event_type, event_id, now, {"operator_command": action, **detail}, self.moves.decide
             )
-            sent = self.moves.settle(uow, case, commands, now)
+            sent = self.moves.settle(uow, case, commands, now, previous)
             uow.commit()
         if sent:
             self.on_commit()

@@ -13,7 +13,6 @@ past the deadline means agreed; windows close; unprocessed refunds are paid out.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import datetime
 
@@ -60,9 +59,10 @@ class DueTimers:
             case = uow.cases.get(timer.case_id)
             if case is None:
                 return 0
+            previous = case.state
             self.moves.prepare(case)
             commands = case.fire_timer(timer.name, now, self.moves.decide)
-            sent = self.moves.settle(uow, case, commands, now)
+            sent = self.moves.settle(uow, case, commands, now, previous)
             uow.commit()
         if sent:
             self.on_commit()
@@ -71,33 +71,3 @@ class DueTimers:
     def next_due(self) -> datetime | None:
         with self.uow() as uow:
             return uow.timers.next_due()
-
-
-class TimerLoop:
-    """The worker's timer thread: a round every `interval` seconds until stopped."""
-
-    def __init__(self, timers: DueTimers, interval: float) -> None:
-        self.timers = timers
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.timers.fire_due()
-            except Exception:
-                log.exception("timer round failed; retrying")
-            self._stop.wait(self.interval)
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="case-timers", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None

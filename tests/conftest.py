@@ -137,7 +137,7 @@ def client(app):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def running(container: Container) -> Iterator[Worker]:
     """The relay, consumers and case timers running in this process, as `make run` does."""
-    worker = Worker(container.relay, container.consumers(), [container.timer_loop])
+    worker = Worker(container.relay, container.consumers(), [container.timer_task()])
     worker.start()
     assert worker.wait_ready(10)
     yield worker

@@ -112,7 +112,7 @@ def test_a_timer_due_while_the_service_was_down_fires_once_after_the_restart(set
 def test_the_worker_loop_fires_due_timers_on_its_own(tmp_path, clock):
     settings = make_settings(RB_DATABASE_URL=f"sqlite:///{tmp_path}/loop.db", RB_TIMER_INTERVAL_SECONDS="0.05")
     container = Container(settings, clock=clock)
-    worker = Worker(container.relay, container.consumers(), [container.timer_loop])
+    worker = Worker(container.relay, container.consumers(), [container.timer_task()])
     worker.start()
     assert worker.wait_ready(10)
     client = create_app(settings, container).test_client()

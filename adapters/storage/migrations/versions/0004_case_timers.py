@@ -1,15 +1,15 @@
 """case_timers: due times of case timers, fired once by the worker
 
-Revision ID: 0003_case_timers
-Revises: 0002_fx
+Revision ID: 0004_case_timers
+Revises: 0003_tracking_customs
 Create Date: 2026-11-23 19:40:00.000000
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_case_timers"
-down_revision = "0002_fx"
+revision = "0004_case_timers"
+down_revision = "0003_tracking_customs"
 branch_labels = None
 depends_on = None
 
