@@ -108,6 +108,9 @@ class Settings:
     topology_prefix: str = "returns"
     retry_delays: tuple[int, ...] = (2, 10, 60)
     log_level: str = "INFO"
+    timer_interval_seconds: float = 5.0
+    timer_batch: int = 100
+    merchant_policy: str | None = None
     rate_source: str = "ecb"
     settlement_currency: str = "EUR"
     fx_refresh_seconds: float = 3600.0
@@ -134,6 +137,9 @@ class Settings:
             topology_prefix=env.get("RB_TOPOLOGY_PREFIX") or "returns",
             retry_delays=_delays(env, "RB_RETRY_DELAYS", (2, 10, 60)),
             log_level=(env.get("RB_LOG_LEVEL") or "INFO").upper(),
+            timer_interval_seconds=_float(env, "RB_TIMER_INTERVAL_SECONDS", 5.0),
+            timer_batch=_int(env, "RB_TIMER_BATCH", 100),
+            merchant_policy=env.get("RB_MERCHANT_POLICY") or None,
             rate_source=env.get("RB_RATE_SOURCE") or "ecb",
             settlement_currency=_currency(env, "RB_SETTLEMENT_CURRENCY", "EUR"),
             fx_refresh_seconds=_float(env, "RB_FX_REFRESH_SECONDS", 3600.0),

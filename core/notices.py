@@ -211,6 +211,14 @@ CONTEXT_SOURCES: dict[str, tuple[str, ...]] = {
     "inspected_at": ("milestones", "inspected_at"),
 }
 
+# Which amount a notice shows: what the returned items are worth while the return is under way,
+# the refund (policy decision: items plus the standard delivery cost under EU law) once it is paid.
+AMOUNT_SOURCES: dict[str, tuple[str, ...]] = {
+    "request_received": ("items_value",),
+    "return_approved": ("items_value",),
+}
+DEFAULT_AMOUNT_SOURCES: tuple[str, ...] = ("refund_amount", "items_value")
+
 # Refunds go back by the original payment route unless a marketplace says otherwise (seeds 000, 003).
 DEFAULT_REFUND_ROUTE = "original_payment"
 
@@ -251,6 +259,9 @@ def notice_context(kind: str, known: Mapping[str, Any], now: datetime) -> dict[s
     context: dict[str, Any] = {}
     for key in wanted:
         value: Any = known.get(key)
+        if key == "amount" and value is None:
+            sources = AMOUNT_SOURCES.get(resolve(kind)[0], DEFAULT_AMOUNT_SOURCES)
+            value = next((known[s] for s in sources if known.get(s) is not None), None)
         if value is None and key in CONTEXT_SOURCES:
             value = known
             for step in CONTEXT_SOURCES[key]:

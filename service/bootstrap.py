@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from adapters.calendars import HolidaysCalendars
 from adapters.carriers import CARRIERS
 from adapters.carriers.gateway import CarrierGateway
 from adapters.customs.base import CUSTOMS
@@ -20,19 +21,23 @@ from adapters.storage.database import make_engine, make_session_factory, migrate
 from adapters.storage.fx_store import SqlRateStore
 from adapters.storage.outbox_store import OutboxStore
 from adapters.storage.unit_of_work import UnitOfWork
+from config.policy_tables import default_policy_tables
 from config.routes import carrier_routes
 from config.settings import Settings, SettingsError
+from core.money import RateSource
 from queues.consumer import Handler, QueueConsumer
 from queues.publisher import ConfirmedPublisher
 from queues.relay import OutboxRelay
 from queues.scheduler import PeriodicTask
 from queues.topology import QueueSpec, Topology
+from service.case_policy import CasePolicy
 from service.customs import CustomsFilings, CustomsPlanning
 from service.fx import FxRecorder
-from service.handlers import CarrierBookings, CaseEvents
+from service.handlers import CarrierBookings, CaseEvents, CaseMoves
 from service.intake import Intake
 from service.notice_delivery import NoticeDeliveries
 from service.rates import RateRefresher, build_rate_book
+from service.timers import DueTimers
 from service.tracking import TrackingIntake, TrackingPoller
 
 DEFAULT_TRACKING_POLL_SECONDS = 900.0
@@ -46,7 +51,11 @@ def utc_now() -> datetime:
 
 class Container:
     def __init__(
-        self, settings: Settings, clock: Callable[[], datetime] = utc_now, run_migrations: bool = True
+        self,
+        settings: Settings,
+        clock: Callable[[], datetime] = utc_now,
+        run_migrations: bool = True,
+        rates: RateSource | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -64,6 +73,10 @@ class Container:
         self.rate_book = build_rate_book(settings, SqlRateStore(self.session_factory), clock)
         self.rate_refresher = RateRefresher(self.rate_book, settings.fx_refresh_seconds)
         self.fx = FxRecorder(self.rate_book, settings.settlement_currency)
+        # The rates the policy engine converts the refund's display amount with, on cases and in
+        # POST /policy/evaluate alike: the rate book unless a caller (a test) gives its own.
+        self.rates: RateSource = rates if rates is not None else self.rate_book
+        self.policy = CasePolicy(default_policy_tables(), HolidaysCalendars(), self.rates, settings.merchant_policy)
         self.intake = Intake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
         self.carrier_gateway = CarrierGateway(self.http, clock)  # one OAuth token cache per process
         self.tracking = TrackingIntake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
@@ -72,11 +85,15 @@ class Container:
         self.customs_adapter = settings.for_adapter("customs").get("ADAPTER") or "customs_broker"
         if self.customs_adapter not in CUSTOMS:
             raise SettingsError(f"RB_CUSTOMS_ADAPTER names no customs adapter: {self.customs_adapter!r}")
+        self.customs_planning = CustomsPlanning(self.customs_adapter, self.returns_country)
         self.handlers: dict[str, Handler] = {}
         self._register_handlers()
+        # Operator commands and timers move cases with the same policy and customs planning as events.
+        self.moves = CaseMoves(self.topology.commands.name, self.has_adapter, self.policy, self.customs_planning)
+        self.timers = DueTimers(self.uow, clock, self.moves, settings.timer_batch, on_commit=self.relay.notify)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory)
+        return UnitOfWork(self.session_factory, skip_locked=not self.settings.is_sqlite)
 
     def add_consumer(self, spec: QueueSpec, handler: Handler) -> None:
         """Extension point: every adapter family adds its queue and handler here."""
@@ -91,9 +108,9 @@ class Container:
         self.add_consumer(
             QueueSpec("cases", "events", ("#",)),
             CaseEvents(
-                self.uow, self.clock, commands, self.has_adapter, self.relay.notify, fx=self.fx,
+                self.uow, self.clock, commands, self.has_adapter, self.relay.notify, policy=self.policy, fx=self.fx,
                 routes=carrier_routes(self.settings), returns_country=self.returns_country,
-                customs=CustomsPlanning(self.customs_adapter, self.returns_country),
+                customs=self.customs_planning,
             ),
         )  # fmt: skip
         for channel, notifier in NOTIFIERS:
@@ -121,8 +138,15 @@ class Container:
                 CustomsFilings(name, self.uow, self.clock, self.settings, self.http),
             )
 
+    def timer_task(self) -> PeriodicTask:
+        """Case timers fired from the database every RB_TIMER_INTERVAL_SECONDS (service/timers.py)."""
+        return PeriodicTask("case-timers", self.settings.timer_interval_seconds, self.timers.fire_due)
+
     def periodic_tasks(self) -> list[PeriodicTask]:
-        """Tracking polls for return parcels in flight, every RB_TRACKING_POLL_SECONDS (0 turns polling off)."""
+        """Case timers, and tracking polls for return parcels in flight every RB_TRACKING_POLL_SECONDS (0: off)."""
+        return [self.timer_task(), *self._tracking_polls()]
+
+    def _tracking_polls(self) -> list[PeriodicTask]:
         raw = self.settings.for_adapter("tracking").get("POLL_SECONDS")
         try:
             interval = float(raw) if raw is not None else DEFAULT_TRACKING_POLL_SECONDS

@@ -107,3 +107,18 @@ def test_a_case_records_the_facts_a_notice_shows_and_its_own_moment():
 def test_delivery_key_names_case_notice_and_channel():
     assert delivery_key("c1", "refund_paid", "email") != delivery_key("c1", "refund_paid", "webhook")
     assert delivery_key("c1", "refund_paid", "email") == delivery_key("c1", "refund_paid", "email")
+
+
+def test_a_request_shows_what_the_items_are_worth_and_a_refund_what_is_paid_back():
+    now = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    known = {
+        "order_id": "O",
+        "return_id": "R",
+        "items_value": {"amount": "49.90", "currency": "EUR"},
+        "refund_amount": {"amount": "54.89", "currency": "EUR"},  # with the standard delivery cost (EU)
+    }
+    assert notice_context("request_received", known, now)["amount"]["amount"] == "49.90"
+    assert notice_context("refund_paid", known, now)["amount"]["amount"] == "54.89"
+    assert notice_context("withdrawal_confirmation", known, now)["amount"]["amount"] == "54.89"
+    unknown_refund = {**known, "refund_amount": None}
+    assert notice_context("refund_paid", unknown_refund, now)["amount"]["amount"] == "49.90"

@@ -186,6 +186,27 @@ class NoticeDeliveryRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class CaseTimerRow(Base):
+    """A case's pending and fired timers, kept in step with the case (issue 5: timers survive restarts).
+
+    The case's own record (`facts["timers"]`) decides; this table lets the worker find what is due
+    without reading every case, and claim it with `FOR UPDATE SKIP LOCKED` on PostgreSQL.
+    """
+
+    __tablename__ = "case_timers"
+    __table_args__ = (
+        UniqueConstraint("case_id", "name", name="uq_case_timers_case_name"),
+        Index("ix_case_timers_due", "fired_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class FxRateRow(Base):
     """Published reference rates as fetched: one row per source, day and currency, rate as exact decimal text."""
 
