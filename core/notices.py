@@ -207,6 +207,7 @@ CONTEXT_SOURCES: dict[str, tuple[str, ...]] = {
     "ship_by": ("deadlines", "return_ship_by"),
     "refund_due_by": ("deadlines", "refund_due_by"),
     "requested_at": ("milestones", "requested_at"),
+    "withdrawn_at": ("milestones", "requested_at"),  # the request is the withdrawal (art. 11(1) CRD)
     "received_at": ("milestones", "received_at"),
     "inspected_at": ("milestones", "inspected_at"),
 }
