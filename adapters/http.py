@@ -25,6 +25,7 @@ class OutboundRequest:
     headers: dict[str, str] = field(default_factory=dict)
     json_body: Any = None
     form: dict[str, str] | None = None
+    content: str | None = None  # a body sent byte for byte, for APIs that sign the exact text (TikTok Shop)
     auth: tuple[str, str] | None = field(default=None, repr=False)
 
     def describe(self) -> dict[str, Any]:
@@ -37,7 +38,7 @@ class OutboundRequest:
             "method": self.method,
             "url": self.url,
             "headers": safe_headers,
-            "body": self.json_body or self.form,
+            "body": self.json_body or self.form or self.content,
         }
 
 
@@ -65,7 +66,7 @@ class HttpClient:
                 request.url,
                 headers=request.headers,
                 json=request.json_body,
-                data=request.form,
+                data=request.form if request.content is None else request.content.encode(),
                 auth=request.auth,
                 timeout=self.timeout,
             )

@@ -107,7 +107,7 @@ def signed_call(creds: dict[str, str], path: str, body: dict[str, Any], now: dat
         "POST",
         f"{creds['BASE_URL'].rstrip('/')}{path}?{urlencode(query)}",
         headers={"x-tts-access-token": creds["ACCESS_TOKEN"], "Content-Type": "application/json"},
-        json_body=body,
+        content=text,
     )
 
 
