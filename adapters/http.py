@@ -15,7 +15,15 @@ import requests
 
 
 class TransientHttpError(Exception):
-    """Worth retrying later: a timeout, a refused connection, a 5xx or a 429."""
+    """Worth retrying later: a timeout, a refused connection, a 5xx or a 429.
+
+    `maybe_delivered` is true when the request may have reached the other side before
+    the answer was lost (a read timeout): retrying a booking then risks a second one.
+    """
+
+    def __init__(self, message: str, maybe_delivered: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_delivered = maybe_delivered
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,10 @@ class HttpClient:
                 auth=request.auth,
                 timeout=self.timeout,
             )
+        except requests.ReadTimeout as exc:
+            raise TransientHttpError(
+                f"{request.method} {request.url}: no answer in time", maybe_delivered=True
+            ) from exc
         except (requests.Timeout, requests.ConnectionError) as exc:
             raise TransientHttpError(f"{request.method} {request.url}: {type(exc).__name__}") from exc
         body: Any

@@ -40,6 +40,19 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _delays(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        delays = tuple(int(part) for part in raw.split(","))
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be comma-separated whole seconds, got {raw!r}") from exc
+    if not delays or any(d <= 0 for d in delays):
+        raise SettingsError(f"{name} must list positive delays, got {raw!r}")
+    return delays
+
+
 def _absolute_sqlite(url: str) -> str:
     """Anchor a relative SQLite path at the project root, so `make run` finds `var/` from anywhere."""
     prefix = "sqlite:///"
@@ -83,6 +96,8 @@ class Settings:
     publish_timeout_seconds: float = 5.0
     http_timeout_seconds: float = 10.0
     default_locale: str = "en"
+    topology_prefix: str = "returns"
+    retry_delays: tuple[int, ...] = (2, 10, 60)
     log_level: str = "INFO"
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -104,12 +119,22 @@ class Settings:
             publish_timeout_seconds=_float(env, "RB_PUBLISH_TIMEOUT_SECONDS", 5.0),
             http_timeout_seconds=_float(env, "RB_HTTP_TIMEOUT_SECONDS", 10.0),
             default_locale=env.get("RB_DEFAULT_LOCALE") or "en",
+            topology_prefix=env.get("RB_TOPOLOGY_PREFIX") or "returns",
+            retry_delays=_delays(env, "RB_RETRY_DELAYS", (2, 10, 60)),
             log_level=(env.get("RB_LOG_LEVEL") or "INFO").upper(),
             env=env,
         )
 
     def for_adapter(self, name: str) -> AdapterSettings:
         return AdapterSettings(name=name, env=self.env)
+
+    def returns_address(self) -> dict[str, str] | None:
+        """The merchant's returns warehouse (`RB_RETURNS_ADDRESS_*`); None sends returns to the order's ship-from."""
+        keys = ("NAME", "LINE1", "LINE2", "CITY", "REGION", "POSTAL_CODE", "COUNTRY", "PHONE", "EMAIL")
+        values = {k.lower(): self.env.get(f"RB_RETURNS_ADDRESS_{k}") for k in keys}
+        if not values["country"]:
+            return None
+        return {k: v for k, v in values.items() if v}
 
     def webhook_secret(self, marketplace: str) -> str | None:
         return self.for_adapter(marketplace).get("WEBHOOK_SECRET")

@@ -114,6 +114,7 @@ class ReturnCase:
     needs_attention: bool = False
     timeline: list[TimelineEntry] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)  # derived facts kept with the case (deadlines, refund, …)
     created_at: datetime | None = None
 
     @property

@@ -1,0 +1,62 @@
+# Returnbridge. `make run` and `make test` work on a fresh clone with only Python 3.11+ and make.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+FLASK := $(PY) -m flask --app wsgi
+
+.PHONY: install run web worker test lint format demo bench catalogs i18n-extract i18n-update clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP) catalogs
+
+# Compile the gettext catalogs (.mo files are build output, never committed).
+catalogs: $(STAMP)
+	$(VENV)/bin/pybabel -q compile -d locales -D messages
+
+i18n-extract: $(STAMP)
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ --no-location --omit-header -o locales/messages.pot adapters core service web
+
+i18n-update: i18n-extract
+	$(VENV)/bin/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --omit-header
+
+## Embedded default: HTTP + relay + consumers in one process, SQLite under var/, in-process broker.
+run: install
+	$(FLASK) serve
+
+## Production halves, against RB_BROKER_URL (RabbitMQ) and RB_DATABASE_URL.
+web: install
+	$(FLASK) migrate
+	$(VENV)/bin/gunicorn -c config/gunicorn.conf.py 'wsgi:create_app(migrate=False)'
+
+worker: install
+	$(FLASK) worker
+
+test: install
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+## Sign and post the contract's examples to a running `make run`, then show the case.
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	find . -name '*.mo' -delete

@@ -1,0 +1,153 @@
+"""Tables: cases and their timeline and notices, the webhook inbox, the consumers' inbox, the outbox, shipments.
+
+The same definitions serve SQLite (embedded default) and PostgreSQL; Alembic
+migrations in `migrations/` create them. JSON columns hold the canonical
+snapshot of a case (order, return, items) exactly as the codec dumps it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# SQLite's INTEGER PRIMARY KEY autoincrements; BIGINT does not, so BigInteger becomes Integer there.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator):
+    """Aware UTC in and out, whatever the database keeps (SQLite keeps naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: use aware UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012
+
+
+class CaseRow(Base):
+    __tablename__ = "cases"
+    __table_args__ = (UniqueConstraint("marketplace", "return_id", name="uq_cases_marketplace_return"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    marketplace: Mapped[str] = mapped_column(String(40))
+    order_id: Mapped[str] = mapped_column(String(200), index=True)
+    return_id: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(40), index=True)
+    needs_attention: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    order: Mapped[dict[str, Any]] = mapped_column(JSON)
+    return_: Mapped[dict[str, Any]] = mapped_column("return", JSON)
+    items: Mapped[list[Any]] = mapped_column(JSON)
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class TimelineRow(Base):
+    __tablename__ = "case_timeline"
+    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_timeline_case_seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(80))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class NoticeRow(Base):
+    __tablename__ = "case_notices"
+    __table_args__ = (UniqueConstraint("case_id", "kind", name="uq_notice_case_kind"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ReceivedEventRow(Base):
+    """The webhook inbox: every accepted delivery, keyed so a resend is recognised."""
+
+    __tablename__ = "received_events"
+    __table_args__ = (
+        UniqueConstraint("marketplace", "marketplace_event_id", name="uq_received_marketplace_event"),
+        UniqueConstraint("marketplace", "delivery_id", name="uq_received_marketplace_delivery"),
+    )
+
+    event_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    marketplace: Mapped[str] = mapped_column(String(40))
+    marketplace_event_id: Mapped[str] = mapped_column(String(200))
+    delivery_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ProcessedMessageRow(Base):
+    """The consumers' inbox: a message id handled by a consumer is never handled again."""
+
+    __tablename__ = "processed_messages"
+
+    consumer: Mapped[str] = mapped_column(String(80), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OutboxRow(Base):
+    """Messages written in the same transaction as the change that caused them; the relay publishes them."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "published_at", "available_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(80), unique=True)
+    exchange: Mapped[str] = mapped_column(String(120))
+    routing_key: Mapped[str] = mapped_column(String(200))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    correlation_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    available_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ShipmentRow(Base):
+    """One carrier booking per idempotency key: a redelivered command finds it and books nothing more."""
+
+    __tablename__ = "shipments"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    carrier: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(40))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(30))
+    request: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    tracking_number: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
+    label_pdf_base64: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

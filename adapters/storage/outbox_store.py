@@ -1,0 +1,84 @@
+"""The relay's view of the outbox: claim due rows, mark them sent or failed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapters.storage.models import OutboxRow, ProcessedMessageRow
+from queues.publisher import OutgoingMessage
+
+
+class OutboxStore:
+    def __init__(self, session_factory: sessionmaker[Session], skip_locked: bool) -> None:
+        self._factory = session_factory
+        self._skip_locked = skip_locked
+
+    def relay_batch(self, now: datetime, limit: int, publish, backoff: timedelta) -> tuple[int, str | None]:  # type: ignore[no-untyped-def]
+        """Publish due rows in id order inside one transaction; stop at the first failure.
+
+        On PostgreSQL `FOR UPDATE SKIP LOCKED` lets several relays share the table without
+        publishing a row twice; SQLite's single writer gives the same guarantee.
+        """
+        with self._factory() as session:
+            stmt = (
+                select(OutboxRow)
+                .where(OutboxRow.published_at.is_(None), OutboxRow.available_at <= now)
+                .order_by(OutboxRow.id)
+                .limit(limit)
+            )
+            if self._skip_locked:
+                stmt = stmt.with_for_update(skip_locked=True)
+            rows = list(session.scalars(stmt))
+            sent, error = 0, None
+            for row in rows:
+                try:
+                    publish(
+                        OutgoingMessage(
+                            message_id=row.message_id,
+                            exchange=row.exchange,
+                            routing_key=row.routing_key,
+                            body=row.body,
+                            correlation_id=row.correlation_id,
+                            headers=row.headers or {},
+                        )
+                    )
+                except Exception as exc:
+                    row.attempts += 1
+                    row.last_error = str(exc)[:2000]
+                    row.available_at = now + backoff * min(row.attempts, 10)
+                    error = row.last_error
+                    break
+                row.published_at = now
+                row.attempts += 1
+                sent += 1
+            session.commit()
+            return sent, error
+
+    def pending(self) -> int:
+        with self._factory() as session:
+            return len(
+                list(session.scalars(select(OutboxRow.id).where(OutboxRow.published_at.is_(None)).limit(10_000)))
+            )
+
+    def requeue_unconsumed(self, since: datetime) -> int:
+        """Embedded broker only: messages published into memory before a restart were lost with the process.
+
+        Every message routes to exactly one work queue, so one not in the consumers' inbox was
+        never handled: publish it again (the inbox makes a repeat harmless).
+        """
+        with self._factory() as session:
+            handled = select(ProcessedMessageRow.message_id)
+            result = session.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.published_at.is_not(None),
+                    OutboxRow.created_at >= since,
+                    OutboxRow.message_id.not_in(handled),
+                )
+                .values(published_at=None)
+            )
+            session.commit()
+            return result.rowcount or 0

@@ -1,0 +1,301 @@
+"""Repositories and the unit of work over SQLAlchemy: one transaction for a case, its inbox and outbox rows.
+
+The service layer only sees these methods; it never builds a query. Cases are
+saved with optimistic locking (`version`), so two workers applying events to the
+same case cannot both win: the loser rolls back and its message is retried.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapters.storage.models import (
+    CaseRow,
+    NoticeRow,
+    OutboxRow,
+    ProcessedMessageRow,
+    ReceivedEventRow,
+    ShipmentRow,
+    TimelineRow,
+)
+from core.cases import Notice, ReturnCase, TimelineEntry
+from service.canonical import ITEMS_SCHEMA, ORDER_SCHEMA, RETURN_SCHEMA
+
+
+class ConcurrentUpdate(Exception):
+    """Someone saved the case since we loaded it; retry with fresh state."""
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+class CaseRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._loaded: dict[str, tuple[int, int, int]] = {}  # case id -> (version, timeline length, notices)
+
+    def get(self, case_id: str, for_update: bool = False) -> ReturnCase | None:
+        stmt = select(CaseRow).where(CaseRow.id == case_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = self.session.scalars(stmt).first()
+        return self._to_case(row) if row else None
+
+    def find_id(self, marketplace: str, return_id: str) -> str | None:
+        return self.session.scalar(
+            select(CaseRow.id).where(CaseRow.marketplace == marketplace, CaseRow.return_id == return_id)
+        )
+
+    def add(self, case: ReturnCase, now: datetime) -> None:
+        """Insert a new case; raises IntegrityError when the same return was opened concurrently."""
+        self.session.add(
+            CaseRow(
+                id=case.id,
+                marketplace=case.marketplace,
+                order_id=case.order_id,
+                return_id=case.return_id,
+                state=case.state,
+                needs_attention=case.needs_attention,
+                order=ORDER_SCHEMA.dump(case.order),
+                return_=RETURN_SCHEMA.dump(case.return_),
+                items=ITEMS_SCHEMA.dump(case.items),
+                facts=dict(case.facts),
+                created_at=case.created_at or now,
+                updated_at=now,
+                version=1,
+            )
+        )
+        self.session.flush()
+        self._loaded[case.id] = (1, 0, 0)
+        self._append_children(case)
+
+    def save(self, case: ReturnCase, now: datetime) -> None:
+        version, _, _ = self._loaded[case.id]
+        result = self.session.execute(
+            update(CaseRow)
+            .where(CaseRow.id == case.id, CaseRow.version == version)
+            .values(
+                state=case.state,
+                needs_attention=case.needs_attention,
+                order=ORDER_SCHEMA.dump(case.order),
+                return_=RETURN_SCHEMA.dump(case.return_),
+                items=ITEMS_SCHEMA.dump(case.items),
+                facts=dict(case.facts),
+                updated_at=now,
+                version=version + 1,
+            )
+        )
+        if result.rowcount != 1:
+            raise ConcurrentUpdate(f"case {case.id} changed since it was loaded")
+        self._append_children(case)
+        _, timeline_len, notices_len = self._loaded[case.id]
+        self._loaded[case.id] = (version + 1, timeline_len, notices_len)
+
+    def _append_children(self, case: ReturnCase) -> None:
+        version, timeline_len, notices_len = self._loaded[case.id]
+        for seq, entry in enumerate(case.timeline[timeline_len:], start=timeline_len):
+            self.session.add(
+                TimelineRow(
+                    case_id=case.id, seq=seq, at=entry.at, kind=entry.kind, name=entry.name, detail=entry.detail
+                )
+            )
+        for notice in case.notices[notices_len:]:
+            self.session.add(NoticeRow(case_id=case.id, kind=notice.kind, at=notice.at, context=notice.context))
+        self._loaded[case.id] = (version, len(case.timeline), len(case.notices))
+
+    def _to_case(self, row: CaseRow) -> ReturnCase:
+        timeline = [
+            TimelineEntry(t.at, t.kind, t.name, t.detail or {})
+            for t in self.session.scalars(
+                select(TimelineRow).where(TimelineRow.case_id == row.id).order_by(TimelineRow.seq)
+            )
+        ]
+        notices = [
+            Notice(n.kind, n.at, n.context or {})
+            for n in self.session.scalars(select(NoticeRow).where(NoticeRow.case_id == row.id).order_by(NoticeRow.id))
+        ]
+        case = ReturnCase(
+            id=row.id,
+            marketplace=row.marketplace,
+            order=ORDER_SCHEMA.load(row.order),
+            return_=RETURN_SCHEMA.load(row.return_),
+            items=tuple(ITEMS_SCHEMA.load(row.items or [])),
+            state=row.state,
+            needs_attention=row.needs_attention,
+            timeline=timeline,
+            notices=notices,
+            facts=dict(row.facts or {}),
+            created_at=row.created_at,
+        )
+        self._loaded[row.id] = (row.version, len(timeline), len(notices))
+        return case
+
+    def list(
+        self,
+        state: str | None = None,
+        marketplace: str | None = None,
+        needs_attention: bool | None = None,
+        order_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[CaseRow], int]:
+        stmt = select(CaseRow)
+        if state:
+            stmt = stmt.where(CaseRow.state == state)
+        if marketplace:
+            stmt = stmt.where(CaseRow.marketplace == marketplace)
+        if needs_attention is not None:
+            stmt = stmt.where(CaseRow.needs_attention == needs_attention)
+        if order_id:
+            stmt = stmt.where(CaseRow.order_id == order_id)
+        count = self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        rows = list(self.session.scalars(stmt.order_by(CaseRow.updated_at.desc()).limit(limit).offset(offset)))
+        return rows, count
+
+
+@dataclass(frozen=True)
+class Receipt:
+    event_id: str
+    case_id: str
+
+
+class ReceivedEvents:
+    """The webhook inbox: what we accepted, so that a resend gets the same answer."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def find(self, marketplace: str, marketplace_event_id: str, delivery_id: str | None) -> Receipt | None:
+        conditions = [ReceivedEventRow.marketplace_event_id == marketplace_event_id]
+        if delivery_id:
+            conditions.append(ReceivedEventRow.delivery_id == delivery_id)
+        for condition in conditions:
+            row = self.session.scalars(
+                select(ReceivedEventRow).where(ReceivedEventRow.marketplace == marketplace, condition)
+            ).first()
+            if row:
+                return Receipt(row.event_id, row.case_id)
+        return None
+
+    def add(self, receipt: Receipt, marketplace: str, marketplace_event_id: str, delivery_id: str | None,
+            event_type: str, payload: dict[str, Any], now: datetime) -> None:  # fmt: skip
+        self.session.add(
+            ReceivedEventRow(
+                event_id=receipt.event_id,
+                marketplace=marketplace,
+                marketplace_event_id=marketplace_event_id,
+                delivery_id=delivery_id,
+                case_id=receipt.case_id,
+                type=event_type,
+                received_at=now,
+                payload=payload,
+            )
+        )
+
+
+class ProcessedMessages:
+    """The consumers' inbox (microservices.io "Idempotent Consumer"): one effect per (consumer, message id)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def seen(self, consumer: str, message_id: str) -> bool:
+        return self.session.get(ProcessedMessageRow, {"consumer": consumer, "message_id": message_id}) is not None
+
+    def mark(self, consumer: str, message_id: str, now: datetime) -> None:
+        self.session.add(ProcessedMessageRow(consumer=consumer, message_id=message_id, processed_at=now))
+
+    def mark_once(self, consumer: str, message_id: str, now: datetime) -> None:
+        if not self.seen(consumer, message_id):
+            self.mark(consumer, message_id, now)
+
+
+class Outbox:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: dict[str, Any],
+        now: datetime,
+        message_id: str | None = None,
+        correlation_id: str | None = None,
+        headers: dict[str, Any] | None = None,
+        available_at: datetime | None = None,
+    ) -> str:
+        message_id = message_id or new_id("msg")
+        self.session.add(
+            OutboxRow(
+                message_id=message_id,
+                exchange=exchange,
+                routing_key=routing_key,
+                body=body,
+                headers=headers or {},
+                correlation_id=correlation_id,
+                created_at=now,
+                available_at=available_at or now,
+                attempts=0,
+            )
+        )
+        return message_id
+
+
+class Shipments:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_key(self, idempotency_key: str) -> ShipmentRow | None:
+        return self.session.scalars(select(ShipmentRow).where(ShipmentRow.idempotency_key == idempotency_key)).first()
+
+    def for_case(self, case_id: str) -> list[ShipmentRow]:
+        return list(
+            self.session.scalars(
+                select(ShipmentRow).where(ShipmentRow.case_id == case_id).order_by(ShipmentRow.created_at)
+            )
+        )
+
+    def add(self, row: ShipmentRow) -> ShipmentRow:
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+
+class UnitOfWork:
+    """One database transaction; leave the `with` block without `commit()` and everything is rolled back."""
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._factory = session_factory
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._factory()
+        self.cases = CaseRepository(self.session)
+        self.received = ReceivedEvents(self.session)
+        self.processed = ProcessedMessages(self.session)
+        self.outbox = Outbox(self.session)
+        self.shipments = Shipments(self.session)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.session.rollback()
+        finally:
+            self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def flush(self) -> None:
+        self.session.flush()
+
+
+__all__ = ["ConcurrentUpdate", "IntegrityError", "Receipt", "UnitOfWork", "new_id"]

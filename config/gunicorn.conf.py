@@ -1,0 +1,29 @@
+"""gunicorn settings for `make web`: bind from RB_HOST/RB_PORT, and an outbox relay in each worker.
+
+The relay in the web process publishes a webhook's event right after its commit, so
+the worker sees it at once; the worker process runs its own relay as a safety net.
+"""
+
+import os
+
+bind = f"{os.environ.get('RB_HOST', '127.0.0.1')}:{os.environ.get('RB_PORT', '8080')}"
+workers = int(os.environ.get("RB_WEB_WORKERS", "2"))
+threads = int(os.environ.get("RB_WEB_THREADS", "4"))
+worker_class = "gthread"
+graceful_timeout = 20
+timeout = 30
+accesslog = "-"
+
+
+def post_worker_init(worker):
+    app = worker.wsgi
+    container = getattr(app, "extensions", {}).get("returnbridge")
+    if container is not None:
+        container.relay.start()
+
+
+def worker_exit(server, worker):
+    app = getattr(worker, "wsgi", None)
+    container = getattr(app, "extensions", {}).get("returnbridge") if app else None
+    if container is not None:
+        container.close()

@@ -1,0 +1,217 @@
+"""Consumers: manual acks after the effect is committed, retries through delay queues, dead letters with reasons.
+
+A handler returns normally when its effect is durable (then we ack), raises `Reject`
+when retrying cannot help (dead-lettered at once, reason kept), or raises anything
+else for a transient failure: the message is republished, with the same message id,
+to a delay queue of growing delay, and dead-lettered when the delays are used up.
+The handlers themselves are idempotent by message id (the consumers' inbox), so a
+redelivery after a crash between commit and ack changes nothing.
+Publishing (retry, dead letter) uses its own connection, as kombu's
+ConsumerProducerMixin does, so a confirm wait never runs inside a delivery callback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kombu import Connection
+from kombu.mixins import ConsumerProducerMixin
+
+from queues.publisher import ConfirmedPublisher, OutgoingMessage, connection_for
+from queues.topology import QueueSpec, Topology
+
+log = logging.getLogger(__name__)
+
+
+class Reject(Exception):
+    """A message that can never succeed (malformed, refers to nothing): dead-letter it now."""
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    message_id: str
+    body: dict[str, Any]
+    routing_key: str
+    headers: dict[str, Any] = field(default_factory=dict)
+    redelivered: bool = False
+
+    @property
+    def attempts(self) -> int:
+        return int(self.headers.get("x-rb-attempts", 0))
+
+
+Handler = Callable[[IncomingMessage], None]
+
+
+class QueueConsumer(ConsumerProducerMixin):
+    """Consumes one work queue in its own thread, with per-consumer prefetch (quorum queues refuse global QoS)."""
+
+    def __init__(
+        self,
+        broker_url: str,
+        topology: Topology,
+        spec: QueueSpec,
+        handler: Handler,
+        prefetch: int = 20,
+        on_outcome: Callable[[str, str, float], None] | None = None,
+    ) -> None:
+        self.connection: Connection = connection_for(broker_url)
+        self.broker_url = broker_url
+        self.topology = topology
+        self.spec = spec
+        self.handler = handler
+        self.prefetch = prefetch
+        self.queue_name = topology.queue_name(spec)
+        self.on_outcome = on_outcome or (lambda queue, outcome, seconds: None)
+        self._publisher = ConfirmedPublisher(broker_url, topology)
+        self.ready = threading.Event()
+
+    def get_consumers(self, Consumer: Any, channel: Any) -> list[Any]:
+        return [
+            Consumer(
+                queues=[self.topology.work_queue(self.spec)],
+                callbacks=[self.on_message],
+                accept=["json", "application/json"],
+                prefetch_count=self.prefetch,
+            )
+        ]
+
+    def on_consume_ready(self, connection: Any, channel: Any, consumers: Any, **kwargs: Any) -> None:
+        self.ready.set()
+
+    def on_decode_error(self, message: Any, exc: Exception) -> None:
+        """kombu would ack and drop an undecodable message; keep it in the dead letters instead."""
+        self._dead_letter_raw(message, f"undecodable: {exc}")
+
+    def on_message(self, body: Any, message: Any) -> None:
+        started = time.monotonic()
+        incoming = self._incoming(body, message)
+        try:
+            self.handler(incoming)
+        except Reject as rejected:
+            reason = str(rejected)
+            self._settle(message, incoming, "dead_lettered", lambda: self._dead_letter(incoming, reason))
+        except Exception as failure:
+            log.warning(
+                "%s: message %s failed (attempt %d): %s",
+                self.queue_name,
+                incoming.message_id,
+                incoming.attempts + 1,
+                failure,
+                exc_info=True,
+            )
+            error = failure
+            self._settle(message, incoming, "retried", lambda: self._retry(incoming, error))
+        else:
+            message.ack()
+            self.on_outcome(self.queue_name, "processed", time.monotonic() - started)
+
+    def _settle(self, message: Any, incoming: IncomingMessage, outcome: str, action: Callable[[], object]) -> None:
+        """Ack only once the retry or dead-letter copy is confirmed; else let the broker redeliver."""
+        try:
+            result = action()
+        except Exception:
+            log.exception("%s: could not park message %s; it will be redelivered", self.queue_name, incoming.message_id)
+            message.requeue()
+            self.on_outcome(self.queue_name, "requeued", 0.0)
+            return
+        message.ack()
+        self.on_outcome(self.queue_name, result if isinstance(result, str) else outcome, 0.0)
+
+    def _incoming(self, body: Any, message: Any) -> IncomingMessage:
+        if isinstance(body, bytes | str):
+            body = json.loads(body)
+        if not isinstance(body, dict):
+            body = {"value": body}
+        props = message.properties or {}
+        return IncomingMessage(
+            message_id=str(props.get("message_id") or message.delivery_tag),
+            body=body,
+            routing_key=(message.delivery_info or {}).get("routing_key", ""),
+            headers=dict(message.headers or {}),
+            redelivered=bool((message.delivery_info or {}).get("redelivered")),
+        )
+
+    def _retry(self, incoming: IncomingMessage, exc: Exception) -> str:
+        attempt = incoming.attempts + 1
+        delays = self.topology.retry_delays
+        if attempt > len(delays):
+            self._dead_letter(incoming, f"gave up after {attempt} attempts: {exc}")
+            return "dead_lettered"
+        delay = delays[attempt - 1]
+        copy = OutgoingMessage(
+            message_id=incoming.message_id,
+            exchange="",
+            routing_key=self.topology.retry_queue_name(self.spec, delay),
+            body=incoming.body,
+            correlation_id=incoming.headers.get("x-rb-correlation"),
+            headers={**incoming.headers, "x-rb-attempts": attempt, "x-rb-last-error": str(exc)[:500]},
+        )
+        if self.broker_url.startswith("memory"):
+            # The in-process broker has no TTL or dead-lettering: wait in a timer, then requeue directly.
+            direct = OutgoingMessage(**{**copy.__dict__, "routing_key": self.queue_name})
+            timer = threading.Timer(delay, self._publish_later, args=(direct,))
+            timer.daemon = True
+            timer.start()
+        else:
+            self._publisher.publish(copy)
+        return "retried"
+
+    def _publish_later(self, message: OutgoingMessage) -> None:
+        publisher = ConfirmedPublisher(self.broker_url, self.topology)
+        try:
+            publisher.publish(message)
+        finally:
+            publisher.close()
+
+    def _dead_letter(self, incoming: IncomingMessage, reason: str) -> None:
+        log.error("%s: dead-lettering message %s: %s", self.queue_name, incoming.message_id, reason)
+        self._publisher.publish(
+            OutgoingMessage(
+                message_id=incoming.message_id,
+                exchange=self.topology.dlx.name,
+                routing_key=self.queue_name,
+                body=incoming.body,
+                headers={
+                    **incoming.headers,
+                    "x-rb-dead-reason": reason[:1000],
+                    "x-rb-dead-at": datetime.now(UTC).isoformat(),
+                    "x-rb-queue": self.queue_name,
+                    "x-rb-original-routing-key": incoming.routing_key,
+                },
+            )
+        )
+
+    def _dead_letter_raw(self, message: Any, reason: str) -> None:
+        try:
+            self._dead_letter(
+                IncomingMessage(
+                    message_id=str((message.properties or {}).get("message_id") or message.delivery_tag),
+                    body={
+                        "raw": message.body.decode("utf-8", "replace")
+                        if isinstance(message.body, bytes)
+                        else str(message.body)
+                    },
+                    routing_key=(message.delivery_info or {}).get("routing_key", ""),
+                    headers=dict(message.headers or {}),
+                ),
+                reason,
+            )
+        except Exception:
+            log.exception("%s: could not dead-letter an undecodable message; rejecting it", self.queue_name)
+            message.reject(requeue=False)
+            return
+        message.ack()
+
+    def stop(self) -> None:
+        self.should_stop = True
+
+    def close(self) -> None:
+        self._publisher.close()

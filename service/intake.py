@@ -1,0 +1,137 @@
+"""Webhook intake: a verified delivery becomes stored events and outbox messages in one transaction.
+
+The answer (202 with ids, or 200 duplicate with the same ids) is given only after
+the commit, so an accepted event is never lost, and a broker outage costs nothing
+but latency: the relay publishes when the broker is back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from marshmallow import ValidationError
+
+from adapters.marketplaces.base import ParsedDelivery
+from adapters.storage.unit_of_work import IntegrityError, Receipt, UnitOfWork, new_id
+from core.cases import open_case
+from core.events import ReturnEvent
+from service.canonical import dump_event, flatten_errors, load_event
+
+
+class InvalidEvent(Exception):
+    """The payload is not a valid canonical event: 400 naming the fields."""
+
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        super().__init__("the event is not valid")
+        self.fields = fields
+
+
+@dataclass(frozen=True)
+class Accepted:
+    event_id: str
+    case_id: str
+    duplicate: bool
+
+
+def event_envelope(event_id: str, case_id: str, marketplace: str, received_at: datetime, event: ReturnEvent) -> dict:
+    """The message body on `returns.events`: the canonical event plus where and when we received it."""
+    return {
+        "event_id": event_id,
+        "case_id": case_id,
+        "marketplace": marketplace,
+        "received_at": received_at.isoformat(),
+        "event": dump_event(event),
+    }
+
+
+class Intake:
+    def __init__(
+        self,
+        uow: Callable[[], UnitOfWork],
+        clock: Callable[[], datetime],
+        events_exchange: str,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.uow = uow
+        self.clock = clock
+        self.events_exchange = events_exchange
+        self.on_commit = on_commit
+
+    def validate(self, delivery: ParsedDelivery) -> list[ReturnEvent]:
+        events: list[ReturnEvent] = []
+        errors: dict[str, list[str]] = {}
+        for index, raw in enumerate(delivery.events):
+            try:
+                events.append(load_event(raw))
+            except ValidationError as exc:
+                prefix = f"events[{index}]." if len(delivery.events) > 1 else ""
+                errors.update({prefix + k: v for k, v in flatten_errors(exc.messages).items()})
+        if errors:
+            raise InvalidEvent(errors)
+        if not events:
+            raise InvalidEvent({"_schema": ["the delivery carries no return event"]})
+        return events
+
+    def accept(self, marketplace: str, delivery: ParsedDelivery) -> list[Accepted]:
+        events = self.validate(delivery)
+        results = []
+        for index, event in enumerate(events):
+            delivery_id = delivery.delivery_id
+            if delivery_id and len(events) > 1:
+                delivery_id = f"{delivery_id}#{index}"
+            results.append(self._accept_one(marketplace, event, delivery_id))
+        if any(not r.duplicate for r in results):
+            self.on_commit()
+        return results
+
+    def _accept_one(self, marketplace: str, event: ReturnEvent, delivery_id: str | None) -> Accepted:
+        for _ in range(5):
+            with self.uow() as uow:
+                found = uow.received.find(marketplace, event.marketplace_event_id, delivery_id)
+                if found:
+                    return Accepted(found.event_id, found.case_id, duplicate=True)
+                now = self.clock()
+                case_id = uow.cases.find_id(marketplace, event.return_.id)
+                if case_id is None:
+                    case_id = new_id("case")
+                    uow.cases.add(open_case(case_id, marketplace, event, now), now)
+                event_id = new_id("evt")
+                body = event_envelope(event_id, case_id, marketplace, now, event)
+                uow.received.add(
+                    Receipt(event_id, case_id), marketplace, event.marketplace_event_id, delivery_id, event.type,
+                    body["event"], now,
+                )  # fmt: skip
+                uow.outbox.add(
+                    self.events_exchange,
+                    f"{event.type}.{marketplace}",
+                    body,
+                    now,
+                    message_id=event_id,
+                    correlation_id=case_id,
+                )
+                try:
+                    uow.commit()
+                except IntegrityError:
+                    continue  # the same event or return was stored concurrently: look again
+                return Accepted(event_id, case_id, duplicate=False)
+        raise RuntimeError("could not store the event after repeated conflicts")
+
+
+def command_message_id(idempotency_key: str) -> str:
+    """The same command always gets the same message id, so the outbox refuses a second copy."""
+    return "cmd_" + uuid.uuid5(uuid.NAMESPACE_URL, f"returnbridge:{idempotency_key}").hex
+
+
+def command_body(command: Any, case_id: str) -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "kind": command.kind,
+        "adapter": command.adapter,
+        "action": command.action,
+        "idempotency_key": command.idempotency_key,
+        "payload": command.payload,
+    }

@@ -1,0 +1,165 @@
+"""Reading cases: `GET /returns/<id>`, `GET /returns`, and the buyer's notices in their language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from marshmallow import Schema, ValidationError, fields, validate
+
+from adapters.notifiers.render import render_notice
+from adapters.storage.models import ShipmentRow
+from core.cases import ReturnCase
+from service.canonical import ITEMS_SCHEMA, ORDER_SCHEMA, RETURN_SCHEMA, flatten_errors
+from web.errors import error_response
+
+bp = Blueprint("returns", __name__)
+
+
+class ListQuery(Schema):
+    state = fields.String(load_default=None)
+    marketplace = fields.String(load_default=None)
+    needs_attention = fields.Boolean(load_default=None)
+    order_id = fields.String(load_default=None)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+def _shipment(row: ShipmentRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "carrier": row.carrier,
+        "kind": row.kind,
+        "status": row.status,
+        "sent": row.status not in ("not_sent",),
+        "tracking_number": row.tracking_number,
+        "label_available": bool(row.label_pdf_base64),
+        "request": row.request,
+        "response": row.response,
+        "error": row.error,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }
+
+
+def buyer_preferences(case: ReturnCase) -> tuple[str | None, str | None]:
+    buyer = case.order.buyer
+    return (buyer.locale if buyer else None, buyer.timezone if buyer else None)
+
+
+def rendered_notices(case: ReturnCase, locale: str | None) -> list[dict[str, Any]]:
+    buyer_locale, timezone = buyer_preferences(case)
+    return [render_notice(n.kind, n.context, locale or buyer_locale, timezone, n.at) for n in case.notices]
+
+
+def case_view(case: ReturnCase, shipments: list[ShipmentRow]) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "state": case.state,
+        "needs_attention": case.needs_attention,
+        "marketplace": case.marketplace,
+        "order_id": case.order_id,
+        "return_id": case.return_id,
+        "created_at": case.created_at.isoformat() if case.created_at else None,
+        "order": ORDER_SCHEMA.dump(case.order),
+        "return": RETURN_SCHEMA.dump(case.return_),
+        "items": ITEMS_SCHEMA.dump(case.items),
+        "timeline": [
+            {"at": t.at.isoformat(), "kind": t.kind, "name": t.name, "detail": t.detail} for t in case.timeline
+        ],
+        "deadlines": case.facts.get("deadlines", {}),
+        "refund": case.facts.get("refund"),
+        "shipments": [_shipment(s) for s in shipments],
+        "customs": case.facts.get("customs"),
+        "notices": rendered_notices(case, None),
+    }
+
+
+@bp.get("/returns/<case_id>")
+def get_case(case_id: str):  # type: ignore[no-untyped-def]
+    """A return case.
+    ---
+    get:
+      summary: One return case with its timeline, deadlines, refund, shipments, customs and notices
+      parameters:
+        - {in: path, name: case_id, required: true, schema: {type: string}}
+      responses:
+        200: {description: The case, content: {application/json: {schema: Case}}}
+        404: {description: No such case, content: {application/json: {schema: Error}}}
+    """
+    container = current_app.extensions["returnbridge"]
+    with container.uow() as uow:
+        case = uow.cases.get(case_id)
+        if case is None:
+            return error_response(404, "not_found", f"no case {case_id!r}")
+        return jsonify(case_view(case, uow.shipments.for_case(case_id)))
+
+
+@bp.get("/returns")
+def list_cases():  # type: ignore[no-untyped-def]
+    """List return cases.
+    ---
+    get:
+      summary: Return cases, newest first, filtered
+      parameters:
+        - {in: query, name: state, schema: {type: string}}
+        - {in: query, name: marketplace, schema: {type: string}}
+        - {in: query, name: needs_attention, schema: {type: boolean}}
+        - {in: query, name: order_id, schema: {type: string}}
+        - {in: query, name: limit, schema: {type: integer, minimum: 1, maximum: 500}}
+        - {in: query, name: offset, schema: {type: integer, minimum: 0}}
+      responses:
+        200: {description: A page of cases}
+        400: {description: Bad filter, content: {application/json: {schema: Error}}}
+    """
+    try:
+        query = ListQuery().load(request.args.to_dict())
+    except ValidationError as exc:
+        return error_response(400, "invalid_query", "the filters are not valid", flatten_errors(exc.messages))
+    container = current_app.extensions["returnbridge"]
+    with container.uow() as uow:
+        rows, total = uow.cases.list(**query)
+        return jsonify(
+            {
+                "total": total,
+                "limit": query["limit"],
+                "offset": query["offset"],
+                "cases": [
+                    {
+                        "id": r.id,
+                        "state": r.state,
+                        "needs_attention": r.needs_attention,
+                        "marketplace": r.marketplace,
+                        "order_id": r.order_id,
+                        "return_id": r.return_id,
+                        "updated_at": r.updated_at.isoformat(),
+                    }
+                    for r in rows
+                ],
+            }
+        )
+
+
+@bp.get("/returns/<case_id>/notices")
+def get_notices(case_id: str):  # type: ignore[no-untyped-def]
+    """The buyer's notices, rendered in a locale.
+    ---
+    get:
+      summary: Notices for the buyer, in `locale`, else Accept-Language, else the buyer's own locale
+      parameters:
+        - {in: path, name: case_id, required: true, schema: {type: string}}
+        - {in: query, name: locale, schema: {type: string, example: zh-CN}}
+        - {in: header, name: Accept-Language, schema: {type: string}}
+      responses:
+        200: {description: Rendered notices}
+        404: {description: No such case, content: {application/json: {schema: Error}}}
+    """
+    container = current_app.extensions["returnbridge"]
+    with container.uow() as uow:
+        case = uow.cases.get(case_id)
+        if case is None:
+            return error_response(404, "not_found", f"no case {case_id!r}")
+    asked = request.args.get("locale") or next(iter(request.accept_languages.values()), None)
+    notices = rendered_notices(case, asked)
+    locale = notices[0]["locale"] if notices else (asked or buyer_preferences(case)[0] or "en")
+    return jsonify({"case_id": case.id, "locale": locale, "notices": notices})

@@ -1,0 +1,74 @@
+"""Liveness, readiness, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from adapters.storage.database import ping
+from queues.publisher import connection_for
+
+bp = Blueprint("service", __name__)
+
+
+@bp.get("/healthz")
+def healthz():  # type: ignore[no-untyped-def]
+    """Liveness.
+    ---
+    get:
+      summary: 200 while the process serves
+      responses:
+        200: {description: Alive}
+    """
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz():  # type: ignore[no-untyped-def]
+    """Readiness.
+    ---
+    get:
+      summary: 200 when the database and the broker answer, else 503 naming what is down
+      responses:
+        200: {description: Ready}
+        503: {description: Not ready}
+    """
+    container = current_app.extensions["returnbridge"]
+    checks: dict[str, str] = {}
+    try:
+        ping(container.engine)
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"down: {type(exc).__name__}"
+    try:
+        with connection_for(container.settings.broker_url, confirm_timeout=2) as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+        checks["broker"] = "ok"
+    except Exception as exc:
+        checks["broker"] = f"down: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return jsonify({"status": "ready" if ready else "not_ready", "checks": checks}), 200 if ready else 503
+
+
+@bp.get("/metrics")
+def metrics():  # type: ignore[no-untyped-def]
+    """Prometheus metrics.
+    ---
+    get:
+      summary: Prometheus text exposition
+      responses:
+        200: {description: Metrics}
+    """
+    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+
+@bp.get("/openapi.json")
+def openapi():  # type: ignore[no-untyped-def]
+    """This document.
+    ---
+    get:
+      summary: The OpenAPI 3 description of every route, generated from the schemas
+      responses:
+        200: {description: OpenAPI document}
+    """
+    return jsonify(current_app.extensions["returnbridge.openapi"])

@@ -1,0 +1,117 @@
+"""The Flask app: `create_app()` for gunicorn and `flask --app wsgi`, plus the process commands.
+
+`flask --app wsgi serve`   the embedded default: HTTP, relay and consumers in one process
+`flask --app wsgi worker`  the relay and consumers alone (production, against RabbitMQ)
+`flask --app wsgi migrate` bring the database schema up to date
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from werkzeug.serving import make_server
+
+from config.settings import Settings
+from queues.worker import Worker
+from service.bootstrap import Container
+from service.metrics import record_outcome
+from web import returns, service_routes, webhooks
+from web.errors import register_error_handlers
+from web.openapi import build_spec
+
+log = logging.getLogger("returnbridge")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None, migrate: bool = True) -> Flask:
+    """The app; `migrate=False` where the schema was brought up to date once before (gunicorn workers)."""
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["returnbridge"] = container or Container(settings, run_migrations=migrate)
+    register_error_handlers(app)
+    for blueprint in (webhooks.bp, returns.bp, service_routes.bp):
+        app.register_blueprint(blueprint)
+    app.extensions["returnbridge.openapi"] = build_spec(app)
+    app.cli.add_command(serve)
+    app.cli.add_command(worker)
+    app.cli.add_command(migrate_command)
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    """`wsgi:app` for servers that want a module attribute; built on first use, not at import."""
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)
+
+
+def _consumers(container: Container) -> list:
+    consumers = container.consumers()
+    for consumer in consumers:
+        consumer.on_outcome = record_outcome
+    return consumers
+
+
+def _wait_for_stop() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set():
+        stop.wait(1)
+
+
+@click.command("serve")
+def serve() -> None:
+    """The embedded default: HTTP on RB_HOST:RB_PORT with the relay and consumers in this process."""
+    container: Container = current_app.extensions["returnbridge"]
+    settings = container.settings
+    container.recover_embedded_messages()
+    running = Worker(container.relay, _consumers(container))
+    running.start()
+    if not running.wait_ready(30):
+        log.warning("some consumers are not ready yet; they keep trying")
+    server = make_server(settings.host, settings.port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+    thread.start()
+    mode = "embedded broker" if settings.embedded_broker else settings.broker_url.split("@")[-1]
+    log.info("Returnbridge serving on http://%s:%s (%s)", settings.host, settings.port, mode)
+    _wait_for_stop()
+    log.info("stopping: no new requests, finishing messages in hand")
+    server.shutdown()
+    running.stop()
+    container.close()
+
+
+@click.command("worker")
+def worker() -> None:
+    """The outbox relay and every consumer, against RB_BROKER_URL (RabbitMQ)."""
+    container: Container = current_app.extensions["returnbridge"]
+    if container.settings.embedded_broker:
+        raise click.ClickException(
+            "RB_BROKER_URL is memory://: a separate worker would never see the web's messages. "
+            "Set RB_BROKER_URL=amqp://… or use `make run` for the one-process default."
+        )
+    running = Worker(container.relay, _consumers(container))
+    running.start()
+    log.info("worker consuming %s", ", ".join(c.queue_name for c in running.consumers))
+    _wait_for_stop()
+    running.stop()
+    container.close()
+
+
+@click.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema up to date (also done at every start)."""
+    click.echo(f"schema up to date: {current_app.extensions['returnbridge'].settings.database_url.split('@')[-1]}")
