@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from adapters.http import HttpClient, HttpResult, OutboundRequest
 from adapters.marketplaces.base import InboundRequest, PayloadError, SignatureError
@@ -87,6 +88,27 @@ def same_base64(expected: bytes, given: str | None) -> bool:
     return hmac.compare_digest(base64.b64encode(expected).decode(), given.strip())
 
 
+class PolledOnly:
+    """Pulled marketplaces push nothing we could verify: their webhook route refuses every post (401)."""
+
+    name: str
+
+    def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
+        raise SignatureError(f"{self.name} is polled; it sends no webhooks to this route")
+
+    def parse(self, request: InboundRequest) -> Any:
+        raise PayloadError(f"{self.name} is polled; it sends no webhooks to this route")
+
+    def respond(self, decision: Decision, http: HttpClient, now: datetime) -> DecisionAnswer:
+        """No decision API of this platform is known to us (research note): the case records that it was not sent."""
+        return DecisionAnswer(
+            decision.action,
+            sent=False,
+            accepted=False,
+            detail=f"{self.name} has no decision API here; decide in the seller centre",
+        )
+
+
 def require_secret(secret: str | None, name: str) -> str:
     if not secret:
         raise SignatureError(f"RB_{name.upper()}_WEBHOOK_SECRET is not set: this route accepts nothing until it is")
@@ -112,6 +134,16 @@ def iso(value: str) -> datetime:
     if parsed.tzinfo is None:
         raise PayloadError(f"{value!r} has no UTC offset")
     return parsed.astimezone(UTC)
+
+
+def local_time(value: str, zone: str, formats: tuple[str, ...] = ("%Y-%m-%d %H:%M:%S",)) -> datetime:
+    """A platform's wall-clock time string (no offset) in its documented zone, as aware UTC."""
+    for fmt in formats:
+        try:
+            return datetime.strptime(value.strip(), fmt).replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+        except (AttributeError, ValueError):
+            continue
+    raise PayloadError(f"{value!r} is not a time in {', '.join(formats)}")
 
 
 def check_fresh(sent_at: datetime, now: datetime, window: timedelta, what: str) -> None:
@@ -150,7 +182,11 @@ def field_of(payload: Mapping[str, Any], path: str) -> Any:
 # --- code tables --------------------------------------------------------------------------------
 
 
-def canonical_reason(table: Mapping[str, str], raw: str | None) -> tuple[str | None, str | None]:
+def canonical_reason(
+    table: Mapping[str, str],
+    raw: str | None,
+    keywords: tuple[tuple[str, str], ...] = REASON_KEYWORDS,
+) -> tuple[str | None, str | None]:
     """(canonical reason, raw code): the exact table first, then keywords, else `other`."""
     if raw in (None, ""):
         return None, None
@@ -159,7 +195,7 @@ def canonical_reason(table: Mapping[str, str], raw: str | None) -> tuple[str | N
     if exact:
         return exact, raw
     lowered = raw.lower()
-    for keyword, reason in REASON_KEYWORDS:
+    for keyword, reason in keywords:
         if keyword in lowered:
             return reason, raw
     return "other", raw
@@ -302,6 +338,22 @@ class DecisionAnswer:
             "request": self.request,
             "missing": self.missing,
         }
+
+
+@dataclass(frozen=True)
+class PollBatch:
+    """One poll of a pulled marketplace: canonical events, and the checkpoint to store once they are taken in.
+
+    Events carry deterministic `marketplace_event_id`s, so a poll repeated from an
+    older checkpoint (a crash between intake and storing the checkpoint) only finds
+    duplicates. `missing` names settings without which nothing could be asked.
+    """
+
+    events: list[dict[str, Any]]
+    checkpoint: dict[str, Any] | None
+    missing: list[str] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
 
 
 class DecisionRefused(Exception):

@@ -45,6 +45,8 @@ LIST_PATH = "/api/v2/returns/get_return_list"
 DETAIL_PATH = "/api/v2/returns/get_return_detail"
 CREDENTIALS = ("BASE_URL", "PARTNER_ID", "SHOP_ID", "ACCESS_TOKEN", "WEBHOOK_SECRET")
 LIST_SPAN = timedelta(days=15)  # get_return_list time filters span at most 15 days
+POLL_OVERLAP = timedelta(minutes=10)
+MAX_PAGES = 50
 
 ORDER_STATUS_EVENTS: dict[str, str] = {
     "TO_RETURN": "return.requested",
@@ -175,6 +177,29 @@ class ShopeeAdapter:
         result = s.send(http, request)
         accepted = result.ok and isinstance(result.body, dict) and not result.body.get("error")
         return s.answer_from(decision.action, request, result, accepted)
+
+    def poll(self, checkpoint: dict[str, Any] | None, http: HttpClient, now: datetime) -> s.PollBatch:
+        """Read the return list Shopee does not push: every return updated since the checkpoint."""
+        creds, missing = s.credentials(self.settings, *CREDENTIALS)
+        if creds is None:
+            return s.PollBatch([], checkpoint, missing)
+        since = datetime.fromisoformat(checkpoint["since"]) - POLL_OVERLAP if checkpoint else now - LIST_SPAN
+        since = max(since, now - LIST_SPAN)
+        events: list[dict[str, Any]] = []
+        rejected: list[str] = []
+        sent: list[dict[str, Any]] = []
+        for page_no in range(MAX_PAGES):
+            request = build_list(creds, since, now, page_no, now)
+            sent.append(request.describe())
+            rows, more = list_rows(s.send(http, request).body)
+            for row in rows:
+                try:
+                    events.append(polled_event(row))
+                except PayloadError as exc:
+                    rejected.append(str(exc))
+            if not more:
+                break
+        return s.PollBatch(events, {"since": now.isoformat()}, requests=sent, rejected=rejected)
 
 
 def build_list(creds: dict[str, str], since: datetime, until: datetime, page_no: int, now: datetime) -> OutboundRequest:
