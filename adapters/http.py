@@ -33,7 +33,7 @@ class OutboundRequest:
     headers: dict[str, str] = field(default_factory=dict)
     json_body: Any = None
     form: dict[str, str] | None = None
-    content: str | None = None  # a body sent byte for byte, for APIs that sign the exact text (TikTok Shop)
+    content: str | None = None  # a raw body: SF Express encrypts theirs, TikTok Shop signs the exact text
     auth: tuple[str, str] | None = field(default=None, repr=False)
 
     def describe(self) -> dict[str, Any]:
@@ -74,7 +74,7 @@ class HttpClient:
                 request.url,
                 headers=request.headers,
                 json=request.json_body,
-                data=request.form if request.content is None else request.content.encode(),
+                data=request.form if request.form is not None else request.content,
                 auth=request.auth,
                 timeout=self.timeout,
             )

@@ -16,6 +16,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from adapters.carriers.base import CARRIERS, BookedShipment, CarrierAdapter, CarrierRejected
+from adapters.carriers.gateway import CarrierGateway
 from adapters.http import HttpClient, TransientHttpError
 from adapters.storage.models import ShipmentRow
 from adapters.storage.unit_of_work import UnitOfWork, new_id
@@ -125,6 +126,7 @@ class CarrierBookings:
         self.settings = settings
         self.adapter_settings = settings.for_adapter(carrier_name)
         self.http = http
+        self.gateway = CarrierGateway(http, clock)  # adds OAuth tokens and signatures (FedEx, UPS, SF Express)
 
     def __call__(self, message: IncomingMessage) -> None:
         body = message.body
@@ -135,7 +137,7 @@ class CarrierBookings:
             return
         shipment_id, request = prepared
         try:
-            result = self.http.send(request)
+            result = self.gateway.send(self.carrier, self.adapter_settings, request)
             booked = self.carrier.parse_return_shipment(result)
         except CarrierRejected as exc:
             self._finish(message, shipment_id, REJECTED, error=str(exc))

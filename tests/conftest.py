@@ -25,7 +25,11 @@ from service.bootstrap import Container
 
 GENERIC_KEY = b"test-generic-key-0123456789abcdef"
 GENERIC_SECRET = "whsec_" + base64.b64encode(GENERIC_KEY).decode()
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contract" / "examples"
+EXAMPLES = next(
+    p / "shared" / "contract" / "examples"
+    for p in Path(__file__).resolve().parents
+    if (p / "shared" / "contract" / "examples").is_dir()
+)
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -141,7 +141,8 @@ def test_enrich_searches_the_return_with_a_signed_call():
     call = responses.calls[0].request
     query = {k: v[0] for k, v in parse_qs(urlparse(call.url).query).items()}
     claimed = query.pop("sign")
-    assert claimed == sign(urlparse(call.url).path, query, call.body.decode(), APP_SECRET)
+    body = call.body if isinstance(call.body, str) else call.body.decode()
+    assert claimed == sign(urlparse(call.url).path, query, body, APP_SECRET)
     assert call.headers["x-tts-access-token"] == "TTP_token"
 
 
