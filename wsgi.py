@@ -21,7 +21,7 @@ from config.settings import Settings
 from queues.worker import Worker
 from service.bootstrap import Container
 from service.metrics import record_outcome
-from web import policy, returns, service_routes, webhooks
+from web import decisions, policy, returns, service_routes, webhooks
 from web.errors import register_error_handlers
 from web.openapi import build_spec
 
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["returnbridge"] = container or Container(settings, run_migrations=migrate)
     register_error_handlers(app)
-    for blueprint in (webhooks.bp, returns.bp, service_routes.bp, policy.bp):
+    for blueprint in (webhooks.bp, returns.bp, service_routes.bp, policy.bp, decisions.bp):
         app.register_blueprint(blueprint)
     app.extensions["returnbridge.openapi"] = build_spec(app)
     app.cli.add_command(serve)
@@ -78,7 +78,7 @@ def serve() -> None:
     container: Container = current_app.extensions["returnbridge"]
     settings = container.settings
     container.recover_embedded_messages()
-    running = Worker(container.relay, _consumers(container))
+    running = Worker(container.relay, _consumers(container), container.poll_scheduler())
     running.start()
     if not running.wait_ready(30):
         log.warning("some consumers are not ready yet; they keep trying")
@@ -103,7 +103,7 @@ def worker() -> None:
             "RB_BROKER_URL is memory://: a separate worker would never see the web's messages. "
             "Set RB_BROKER_URL=amqp://… or use `make run` for the one-process default."
         )
-    running = Worker(container.relay, _consumers(container))
+    running = Worker(container.relay, _consumers(container), container.poll_scheduler())
     running.start()
     log.info("worker consuming %s", ", ".join(c.queue_name for c in running.consumers))
     _wait_for_stop()

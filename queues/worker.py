@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from queues.consumer import QueueConsumer
 from queues.relay import OutboxRelay
@@ -17,9 +18,10 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, relay: OutboxRelay, consumers: list[QueueConsumer]) -> None:
+    def __init__(self, relay: OutboxRelay, consumers: list[QueueConsumer], pollers: Any = None) -> None:
         self.relay = relay
         self.consumers = consumers
+        self.pollers = pollers  # the marketplace poll scheduler (issue 4): start() and stop()
         self.threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -28,11 +30,15 @@ class Worker:
             thread = threading.Thread(target=consumer.run, name=f"consume-{consumer.queue_name}", daemon=True)
             thread.start()
             self.threads.append(thread)
+        if self.pollers is not None:
+            self.pollers.start()
 
     def wait_ready(self, timeout: float = 30.0) -> bool:
         return all(consumer.ready.wait(timeout) for consumer in self.consumers)
 
     def stop(self, timeout: float = 20.0) -> None:
+        if self.pollers is not None:
+            self.pollers.stop(timeout)
         for consumer in self.consumers:
             consumer.stop()
         for thread in self.threads:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from adapters.carriers import CARRIERS
 from adapters.http import HttpClient
+from adapters.storage.checkpoints import DatabaseCheckpoints
 from adapters.storage.database import make_engine, make_session_factory, migrate
 from adapters.storage.outbox_store import OutboxStore
 from adapters.storage.unit_of_work import UnitOfWork
@@ -23,6 +24,13 @@ from queues.relay import OutboxRelay
 from queues.topology import QueueSpec, Topology
 from service.handlers import CarrierBookings, CaseEvents
 from service.intake import Intake
+from service.marketplaces import (
+    MarketplaceDecisions,
+    MarketplaceDetails,
+    enriching_marketplaces,
+    responding_marketplaces,
+)
+from service.polling import PollScheduler, pollers
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +81,32 @@ class Container:
                 QueueSpec(f"carrier.{name}", "commands", (f"carrier.{name}.#",)),
                 CarrierBookings(name, self.uow, self.clock, self.settings, self.http),
             )
+        self._register_marketplaces()
+
+    def _register_marketplaces(self) -> None:
+        """Issue 4: details for thin notifications, and decisions back to each marketplace."""
+        enriching = enriching_marketplaces()
+        if enriching:
+            self.add_consumer(
+                QueueSpec("marketplace.details", "events", tuple(f"*.*.{name}" for name in enriching)),
+                MarketplaceDetails(self.uow, self.clock, self.http, self.intake),
+            )
+        for name in responding_marketplaces():
+            self.add_consumer(
+                QueueSpec(f"marketplace.{name}", "commands", (f"marketplace.{name}.#",)),
+                MarketplaceDecisions(name, self.uow, self.clock, self.http),
+            )
+
+    def poll_scheduler(self) -> PollScheduler:
+        """The pollers of pulled marketplaces, every RB_POLL_INTERVAL_SECONDS, checkpoints in the database."""
+        return PollScheduler(
+            pollers(),
+            DatabaseCheckpoints(self.uow),
+            self.intake,
+            self.http,
+            self.clock,
+            self.settings.poll_interval_seconds,
+        )
 
     def consumers(self) -> list[QueueConsumer]:
         return [

@@ -72,6 +72,7 @@ def case_view(case: ReturnCase, shipments: list[ShipmentRow]) -> dict[str, Any]:
         "shipments": [_shipment(s) for s in shipments],
         "customs": case.facts.get("customs"),
         "notices": rendered_notices(case, None),
+        "missing": case.facts.get("missing", []),
     }
 
 

@@ -39,7 +39,7 @@ def receive(marketplace: str):  # type: ignore[no-untyped-def]
             schema: ReturnEvent
       responses:
         202: {description: Accepted, content: {application/json: {schema: Accepted}}}
-        200: {description: Duplicate delivery, content: {application/json: {schema: Accepted}}}
+        200: {description: "Duplicate delivery, or a signed delivery about no return ({ignored: true})", content: {application/json: {schema: Accepted}}}
         400: {description: Invalid payload, content: {application/json: {schema: Error}}}
         401: {description: Missing, forged or stale signature, content: {application/json: {schema: Error}}}
         404: {description: Unknown marketplace, content: {application/json: {schema: Error}}}
@@ -71,6 +71,8 @@ def receive(marketplace: str):  # type: ignore[no-untyped-def]
         return _outcome(marketplace, "unauthorized", error_response(401, "invalid_signature", str(exc)))
     try:
         delivery = adapter.parse(inbound)
+        if not delivery.events:  # signed, but about something else (a trade-order status, a product)
+            return _outcome(marketplace, "ignored", (jsonify(delivery.ack_body or {"ignored": True}), 200))
         accepted = container.intake.accept(marketplace, delivery)
     except PayloadError as exc:
         return _outcome(marketplace, "invalid", error_response(400, "invalid_payload", str(exc), exc.fields))

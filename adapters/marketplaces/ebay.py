@@ -133,6 +133,7 @@ def notification_signature(timestamp: str, keyset: str) -> str:
 
 class EbayAdapter:
     name = NAME
+    content_types = ("text/xml", "application/xml", "application/soap+xml")  # Platform Notifications are SOAP
 
     def __init__(self, settings: AdapterSettings | None = None) -> None:
         self._settings = settings
