@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from adapters.carriers import CARRIERS
 from adapters.http import HttpClient
+from adapters.marketplaces._support import use_settings
 from adapters.storage.checkpoints import DatabaseCheckpoints
 from adapters.storage.database import make_engine, make_session_factory, migrate
 from adapters.storage.outbox_store import OutboxStore
@@ -45,6 +46,7 @@ class Container:
     ) -> None:
         self.settings = settings
         self.clock = clock
+        use_settings(settings)  # the marketplace adapters' RB_<NAME>_* settings
         if run_migrations:
             migrate(settings.database_url)
         self.engine = make_engine(settings.database_url)

@@ -368,8 +368,19 @@ def credentials(settings: AdapterSettings, *keys: str) -> tuple[dict[str, str] |
     return None, [f"RB_{settings.name.upper()}_{key.upper()}" for key in keys if not settings.get(key)]
 
 
+_PROCESS_SETTINGS: list[Settings] = []
+
+
+def use_settings(settings: Settings) -> None:
+    """The process's settings (set by the bootstrap), read by the registered adapters instead of the environment."""
+    _PROCESS_SETTINGS[:] = [settings]
+
+
 def settings_for(name: str, settings: AdapterSettings | None) -> AdapterSettings:
-    return settings if settings is not None else Settings.from_env().for_adapter(name)
+    if settings is not None:
+        return settings
+    process = _PROCESS_SETTINGS[0] if _PROCESS_SETTINGS else Settings.from_env()
+    return process.for_adapter(name)
 
 
 def send(http: HttpClient, request: OutboundRequest) -> HttpResult:
