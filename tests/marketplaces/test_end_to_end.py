@@ -99,9 +99,11 @@ def service(tmp_path: Path, **env: str) -> Iterator[tuple]:
     worker = Worker(container.relay, container.consumers())
     worker.start()
     assert worker.wait_ready(10)
-    yield app.test_client(), container
-    worker.stop()
-    container.close()
+    try:
+        yield app.test_client(), container
+    finally:
+        worker.stop()
+        container.close()
 
 
 @pytest.fixture
@@ -237,3 +239,28 @@ def test_the_scheduled_poll_creates_amazon_cases_once(connected, api: FakeApi):
     listed = client.get("/returns?marketplace=amazon").get_json()
     assert listed["total"] == 2
     assert "RB_TMALL_APP_KEY" in first["tmall"].missing
+
+
+def test_openapi_names_every_marketplace_and_the_decisions_route(bare):
+    spec = bare[0].get("/openapi.json").get_json()
+    assert "/returns/{case_id}/decisions" in spec["paths"]
+    [name] = [p for p in spec["paths"]["/webhooks/{marketplace}"]["post"]["parameters"] if p["name"] == "marketplace"]
+    assert set(name["schema"]["enum"]) == {
+        "generic", "shopify", "ebay", "shopee", "lazada", "tiktok_shop", "amazon", "tmall", "aliexpress"
+    }  # fmt: skip
+
+
+def test_ebays_own_state_corrects_a_closed_notification_into_a_cancellation(tmp_path: Path, api: FakeApi):
+    api.route("GET", "/post-order/v2/return/5000012345")(
+        lambda call: (200, {"summary": {"returnId": "5000012345", "orderId": "11-22222-33333", "state": "CLOSED"}})
+    )
+    running = service(tmp_path, RB_EBAY_BASE_URL=api.url, RB_EBAY_ACCESS_TOKEN="v^1.1#t")
+    client, _ = next(running)
+    body = test_ebay.envelope(event="ReturnClosed").body
+    case_id = client.post("/webhooks/ebay", data=body, content_type="text/xml").get_json()["case_id"]
+    assert wait_for(lambda: any(e["name"] == "return.cancelled" for e in case_of(client, case_id)["timeline"]))
+    case = case_of(client, case_id)
+    assert case["order_id"] == "11-22222-33333"  # the notification had no order; the API named it
+    assert case["state"] == "cancelled"
+    assert api.calls_to("/post-order/v2/return/5000012345")[0].headers["authorization"] == "IAF v^1.1#t"
+    running.close()
