@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.storage.models import ReceivedEventRow
 from queues.worker import Worker
 from service.bootstrap import Container
 from tests.conftest import make_settings, wait_for
@@ -123,7 +124,7 @@ def case_of(client, case_id: str) -> dict:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("marketplace", list(PUSHES))
 def test_a_signed_push_becomes_a_case_once_and_shows_what_is_missing(bare, marketplace):
-    client, _ = bare
+    client, container = bare
     first = post(client, marketplace)
     assert first.status_code == 202, first.get_json()
     case_id = first.get_json()["case_id"]
@@ -137,7 +138,9 @@ def test_a_signed_push_becomes_a_case_once_and_shows_what_is_missing(bare, marke
     again = post(client, marketplace)
     assert again.status_code == 200 and again.get_json()["duplicate"] is True
     assert again.get_json()["case_id"] == case_id
-    assert raw_status  # the raw status is kept on the event (see the adapter tests)
+    with container.uow() as uow:
+        stored = uow.session.get(ReceivedEventRow, first.get_json()["event_id"])
+        assert stored.payload["raw_status"] == raw_status  # the marketplace's own status is kept
 
 
 @pytest.mark.parametrize("marketplace", list(PUSHES))
@@ -264,3 +267,20 @@ def test_ebays_own_state_corrects_a_closed_notification_into_a_cancellation(tmp_
     assert case["state"] == "cancelled"
     assert api.calls_to("/post-order/v2/return/5000012345")[0].headers["authorization"] == "IAF v^1.1#t"
     running.close()
+
+
+def test_lazada_is_answered_inside_its_500_ms_even_when_its_api_is_slow(connected, api: FakeApi):
+    import time
+
+    def slow_detail(call):  # type: ignore[no-untyped-def]
+        time.sleep(1.0)
+        return 200, test_lazada.DETAIL
+
+    api.route("GET", "/rest/order/reverse/return/detail/list")(slow_detail)
+    client, _ = connected
+    started = time.perf_counter()
+    answer = post(client, "lazada")
+    elapsed = time.perf_counter() - started
+    assert answer.status_code == 202 and elapsed < 0.5
+    case_id = answer.get_json()["case_id"]
+    assert wait_for(lambda: case_of(client, case_id)["items"], timeout=15)
