@@ -21,7 +21,7 @@ from config.settings import Settings
 from queues.worker import Worker
 from service.bootstrap import Container
 from service.metrics import record_outcome
-from web import decisions, policy, returns, service_routes, webhooks
+from web import decisions, fx, policy, returns, service_routes, webhooks
 from web.errors import register_error_handlers
 from web.openapi import build_spec
 
@@ -41,8 +41,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["returnbridge"] = container or Container(settings, run_migrations=migrate)
     register_error_handlers(app)
-    for blueprint in (webhooks.bp, returns.bp, service_routes.bp, policy.bp, decisions.bp):
+    for blueprint in (webhooks.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, decisions.bp):
         app.register_blueprint(blueprint)
+    # The policy helper's refund display converts with the same rate book the cases use.
+    app.extensions["returnbridge.rates"] = app.extensions["returnbridge"].rate_book
     app.extensions["returnbridge.openapi"] = build_spec(app)
     app.cli.add_command(serve)
     app.cli.add_command(worker)
@@ -80,6 +82,7 @@ def serve() -> None:
     container.recover_embedded_messages()
     running = Worker(container.relay, _consumers(container), container.poll_scheduler())
     running.start()
+    container.rate_refresher.start()
     if not running.wait_ready(30):
         log.warning("some consumers are not ready yet; they keep trying")
     server = make_server(settings.host, settings.port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
@@ -105,6 +108,7 @@ def worker() -> None:
         )
     running = Worker(container.relay, _consumers(container), container.poll_scheduler())
     running.start()
+    container.rate_refresher.start()
     log.info("worker consuming %s", ", ".join(c.queue_name for c in running.consumers))
     _wait_for_stop()
     running.stop()

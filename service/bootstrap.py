@@ -16,6 +16,7 @@ from adapters.http import HttpClient
 from adapters.marketplaces._support import use_settings
 from adapters.storage.checkpoints import DatabaseCheckpoints
 from adapters.storage.database import make_engine, make_session_factory, migrate
+from adapters.storage.fx_store import SqlRateStore
 from adapters.storage.outbox_store import OutboxStore
 from adapters.storage.unit_of_work import UnitOfWork
 from config.settings import Settings
@@ -23,6 +24,7 @@ from queues.consumer import Handler, QueueConsumer
 from queues.publisher import ConfirmedPublisher
 from queues.relay import OutboxRelay
 from queues.topology import QueueSpec, Topology
+from service.fx import FxRecorder
 from service.handlers import CarrierBookings, CaseEvents
 from service.intake import Intake
 from service.marketplaces import (
@@ -32,6 +34,7 @@ from service.marketplaces import (
     responding_marketplaces,
 )
 from service.polling import PollScheduler, pollers
+from service.rates import RateRefresher, build_rate_book
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,9 @@ class Container:
         self.relay = OutboxRelay(
             self.outbox_store, self.publisher, settings.relay_batch, settings.relay_interval_seconds, clock
         )
+        self.rate_book = build_rate_book(settings, SqlRateStore(self.session_factory), clock)
+        self.rate_refresher = RateRefresher(self.rate_book, settings.fx_refresh_seconds)
+        self.fx = FxRecorder(self.rate_book, settings.settlement_currency)
         self.intake = Intake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
         self.handlers: dict[str, Handler] = {}
         self._register_handlers()
@@ -76,7 +82,9 @@ class Container:
     def _register_handlers(self) -> None:
         self.add_consumer(
             QueueSpec("cases", "events", ("#",)),
-            CaseEvents(self.uow, self.clock, self.topology.commands.name, self.has_adapter, self.relay.notify),
+            CaseEvents(
+                self.uow, self.clock, self.topology.commands.name, self.has_adapter, self.relay.notify, fx=self.fx
+            ),
         )
         for name, _carrier in CARRIERS:
             self.add_consumer(
@@ -126,6 +134,7 @@ class Container:
         return count
 
     def close(self) -> None:
+        self.rate_refresher.stop()
         self.relay.stop()
         self.publisher.close()
         self.engine.dispose()

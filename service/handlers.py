@@ -26,6 +26,7 @@ from core.events import Address
 from core.shipments import ShipmentOrderError, return_shipment_order
 from queues.consumer import IncomingMessage, Reject
 from service.canonical import load_event
+from service.fx import FxRecorder
 from service.intake import command_body, command_message_id
 
 log = logging.getLogger(__name__)
@@ -54,12 +55,14 @@ class CaseEvents:
         commands_exchange: str,
         known_adapters: Callable[[str], bool],
         on_commit: Callable[[], None] = lambda: None,
+        fx: FxRecorder | None = None,
     ) -> None:
         self.uow = uow
         self.clock = clock
         self.commands_exchange = commands_exchange
         self.known_adapters = known_adapters
         self.on_commit = on_commit
+        self.fx = fx
 
     def __call__(self, message: IncomingMessage) -> None:
         body = message.body
@@ -76,13 +79,21 @@ class CaseEvents:
                 raise Reject(f"case {case_id} does not exist")
             now = self.clock()
             commands = self._routable(case, case.apply(event, event_id, now), now)
+            if self.fx is not None:
+                ledger = self.fx.record(case, event, now).ledger
+                if ledger is not None:
+                    uow.fx_ledger.put(case.id, ledger, now)
             for command in commands:
+                message_id = command_message_id(command.idempotency_key)
+                if uow.outbox.has(message_id):
+                    case.record_result("command_already_sent", {"command": command.routing_key}, now)
+                    continue
                 uow.outbox.add(
                     self.commands_exchange,
                     command.routing_key,
                     command_body(command, case.id),
                     now,
-                    message_id=command_message_id(command.idempotency_key),
+                    message_id=message_id,
                     correlation_id=case.id,
                 )
                 case.record_result("command_sent", {"command": command.routing_key}, now)

@@ -172,7 +172,7 @@ def delete_topology(broker_url: str, prefix: str) -> None:
     """Remove a test's exchanges and queues from the shared broker."""
     import pika
 
-    params = pika.URLParameters(broker_url)
+    params = pika_parameters(broker_url)
     with contextlib.closing(pika.BlockingConnection(params)) as connection:
         channel = connection.channel()
         queues = [q for q in list_queues() if q.startswith(prefix + ".")]
@@ -180,6 +180,15 @@ def delete_topology(broker_url: str, prefix: str) -> None:
             channel.queue_delete(queue)
         for suffix in ("events", "commands", "dlx"):
             channel.exchange_delete(f"{prefix}.{suffix}")
+
+
+def pika_parameters(broker_url: str):  # type: ignore[no-untyped-def]
+    """kombu reads `amqp://host//` as the vhost "/"; pika wants it escaped as `%2F`."""
+    import pika
+
+    if broker_url.endswith("//"):
+        broker_url = broker_url[:-1] + "%2F"
+    return pika.URLParameters(broker_url)
 
 
 def list_queues() -> list[str]:

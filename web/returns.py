@@ -69,6 +69,7 @@ def case_view(case: ReturnCase, shipments: list[ShipmentRow]) -> dict[str, Any]:
         ],
         "deadlines": case.facts.get("deadlines", {}),
         "refund": case.facts.get("refund"),
+        "fx": case.facts.get("fx"),
         "shipments": [_shipment(s) for s in shipments],
         "customs": case.facts.get("customs"),
         "notices": rendered_notices(case, None),

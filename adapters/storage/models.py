@@ -7,10 +7,22 @@ snapshot of a case (order, return, items) exactly as the codec dumps it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -178,3 +190,37 @@ class MarketplaceDecisionRow(Base):
     answer: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+class FxRateRow(Base):
+    """Published reference rates as fetched: one row per source, day and currency, rate as exact decimal text."""
+
+    __tablename__ = "fx_rates"
+
+    source: Mapped[str] = mapped_column(String(20), primary_key=True)
+    rate_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    anchor: Mapped[str] = mapped_column(String(3))
+    rate: Mapped[str] = mapped_column(String(40))
+    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class FxLedgerRow(Base):
+    """A case's refund in the settlement currency at sale-date and refund-date rates (amounts as decimal text)."""
+
+    __tablename__ = "fx_ledger"
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    refund_amount: Mapped[str] = mapped_column(String(40))
+    refund_currency: Mapped[str] = mapped_column(String(3))
+    settlement_currency: Mapped[str] = mapped_column(String(3), index=True)
+    sale_date: Mapped[date] = mapped_column(Date)
+    refund_date: Mapped[date] = mapped_column(Date, index=True)
+    at_sale_amount: Mapped[str] = mapped_column(String(40))
+    at_sale_rate: Mapped[str] = mapped_column(String(40))
+    at_sale_rate_date: Mapped[date] = mapped_column(Date)
+    at_refund_amount: Mapped[str] = mapped_column(String(40))
+    at_refund_rate: Mapped[str] = mapped_column(String(40))
+    at_refund_rate_date: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(20))
+    fx_gain_loss: Mapped[str] = mapped_column(String(40))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.storage.fx_store import FxLedger
 from adapters.storage.models import (
     CaseRow,
     NoticeRow,
@@ -250,6 +251,9 @@ class Outbox:
         )
         return message_id
 
+    def has(self, message_id: str) -> bool:
+        return self.session.scalar(select(OutboxRow.id).where(OutboxRow.message_id == message_id)) is not None
+
 
 class Shipments:
     def __init__(self, session: Session) -> None:
@@ -284,6 +288,7 @@ class UnitOfWork:
         self.processed = ProcessedMessages(self.session)
         self.outbox = Outbox(self.session)
         self.shipments = Shipments(self.session)
+        self.fx_ledger = FxLedger(self.session)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,15 +1,15 @@
 """poll checkpoints and marketplace decisions (issue 4)
 
-Revision ID: 0002_marketplaces
-Revises: 0001_initial
+Revision ID: 0003_marketplaces
+Revises: 0002_fx
 Create Date: 2026-11-23 19:40:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_marketplaces"
-down_revision = "0001_initial"
+revision = "0003_marketplaces"
+down_revision = "0002_fx"
 branch_labels = None
 depends_on = None
 
