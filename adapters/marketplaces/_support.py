@@ -13,17 +13,18 @@ The registry skips modules whose name starts with `_`, so this is no adapter.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapters.http import HttpClient, HttpResult, OutboundRequest
-from adapters.marketplaces.base import InboundRequest, PayloadError, SignatureError
+from adapters.marketplaces.base import InboundRequest, ParsedDelivery, PayloadError, SignatureError
 from config.settings import AdapterSettings, Settings
 
 FUTURE_SKEW = timedelta(minutes=5)
@@ -159,6 +160,26 @@ def check_fresh(sent_at: datetime, now: datetime, window: timedelta, what: str) 
         raise SignatureError(f"{what} {sent_at.isoformat()} is older than {window}: stale or replayed")
 
 
+SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError)
+"""What reading a JSON value of an unexpected type raises; the same as a PayloadError for the sender."""
+ROW_ERRORS = (PayloadError, *SHAPE_ERRORS)
+"""A polled row that cannot be read is set aside (reported), never allowed to stop the poll."""
+
+
+def body_shape(parse: Callable[..., ParsedDelivery]) -> Callable[..., ParsedDelivery]:
+    """A `parse` that meets a body of another shape (a list where an object was documented, a number
+    for a text) answers 400 naming that, not 500: the body is not what this marketplace sends."""
+
+    @functools.wraps(parse)
+    def guarded(self: Any, request: InboundRequest) -> ParsedDelivery:
+        try:
+            return parse(self, request)
+        except SHAPE_ERRORS as exc:
+            raise PayloadError(f"the body does not have the documented shape: {type(exc).__name__}: {exc}") from None
+
+    return guarded
+
+
 def json_object(request: InboundRequest) -> dict[str, Any]:
     try:
         payload = json.loads(request.body)
@@ -230,7 +251,7 @@ def canonical_event(
     optional_return = {
         "reason": canonical,
         "raw_reason": raw[:200] if raw else None,
-        "reason_detail": reason_detail[:2000] if reason_detail else None,
+        "reason_detail": str(reason_detail)[:2000] if reason_detail else None,
         "resolution": resolution,
         "refund_amount": refund_amount,
     }

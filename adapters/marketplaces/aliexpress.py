@@ -88,7 +88,7 @@ class AliExpressAdapter(s.PolledOnly):
                 for issue in issues:
                     try:
                         event = issue_event(issue, zone)
-                    except PayloadError as exc:
+                    except s.ROW_ERRORS as exc:
                         rejected.append(str(exc))
                         continue
                     if since is None or datetime.fromisoformat(event["occurred_at"]) >= since:

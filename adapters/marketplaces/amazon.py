@@ -251,7 +251,7 @@ def report_events(text: str) -> tuple[list[dict[str, Any]], list[str]]:
     for row in csv.DictReader(io.StringIO(text), delimiter="\t"):
         try:
             events.append(row_event(row))
-        except PayloadError as exc:
+        except s.ROW_ERRORS as exc:
             rejected.append(str(exc))
     return events, rejected
 

@@ -159,6 +159,7 @@ class EbayAdapter:
             raise SignatureError("Timestamp is not a time") from None
         s.check_fresh(sent_at, now, REPLAY_WINDOW, "Timestamp")
 
+    @s.body_shape
     def parse(self, request: InboundRequest) -> ParsedDelivery:
         root = _xml(request.body)
         name = _text(root, "NotificationEventName")

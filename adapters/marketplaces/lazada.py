@@ -42,7 +42,7 @@ from config.settings import AdapterSettings
 
 NAME = "lazada"
 REPLAY_WINDOW = timedelta(hours=7)  # 12 retries x 30 min, plus margin
-REVERSE_MESSAGE_TYPES = {10, 0}
+REVERSE_MESSAGE_TYPES = (10, 0)
 DETAIL_PATH = "/order/reverse/return/detail/list"
 UPDATE_PATH = "/order/reverse/return/update"
 
@@ -123,6 +123,7 @@ class LazadaAdapter:
             raise SignatureError("the signed body carries no push timestamp") from None
         s.check_fresh(sent_at, now, REPLAY_WINDOW, "push timestamp")
 
+    @s.body_shape
     def parse(self, request: InboundRequest) -> ParsedDelivery:
         payload = s.json_object(request)
         data = payload.get("data") or {}

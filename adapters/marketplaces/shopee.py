@@ -129,6 +129,7 @@ class ShopeeAdapter:
             raise SignatureError("the signed body carries no timestamp") from None
         s.check_fresh(sent_at, now, REPLAY_WINDOW, "push timestamp")
 
+    @s.body_shape
     def parse(self, request: InboundRequest) -> ParsedDelivery:
         payload = s.json_object(request)
         if payload.get("code") != ORDER_STATUS_PUSH:
@@ -195,7 +196,7 @@ class ShopeeAdapter:
             for row in rows:
                 try:
                     events.append(polled_event(row))
-                except PayloadError as exc:
+                except s.ROW_ERRORS as exc:
                     rejected.append(str(exc))
             if not more:
                 break

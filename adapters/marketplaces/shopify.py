@@ -134,6 +134,7 @@ class ShopifyAdapter:
                 raise SignatureError("X-Shopify-Triggered-At is not a time") from None
             s.check_fresh(sent_at, now, REPLAY_WINDOW, "X-Shopify-Triggered-At")
 
+    @s.body_shape
     def parse(self, request: InboundRequest) -> ParsedDelivery:
         topic = (_header(request, "Topic") or "").lower()
         if topic not in TOPIC_EVENTS:

@@ -134,6 +134,7 @@ class TikTokShopAdapter:
             raise SignatureError("the signed body carries no timestamp") from None
         s.check_fresh(sent_at, now, REPLAY_WINDOW, "webhook timestamp")
 
+    @s.body_shape
     def parse(self, request: InboundRequest) -> ParsedDelivery:
         payload = s.json_object(request)
         kind = payload.get("type")

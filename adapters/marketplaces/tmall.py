@@ -125,7 +125,7 @@ class TmallAdapter(s.PolledOnly):
             for refund in refunds:
                 try:
                     events.append(refund_event(refund))
-                except PayloadError as exc:
+                except s.ROW_ERRORS as exc:
                     rejected.append(str(exc))
             if not has_next:
                 break

@@ -191,6 +191,7 @@ class MarketplaceDecisionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
+
 class FxRateRow(Base):
     """Published reference rates as fetched: one row per source, day and currency, rate as exact decimal text."""
 
