@@ -17,7 +17,9 @@ public pages on 2026-11-23):
   shopify.dev/docs/api/admin-graphql/latest/enums/{WebhookSubscriptionTopic,ReturnStatus,
   ReturnReason,ReturnDeclineReason}.
 - Calls back: GraphQL Admin API `POST {shop}/admin/api/{version}/graphql.json` with
-  `X-Shopify-Access-Token`; `return(id:)`, `returnApproveRequest`, `returnDeclineRequest`.
+  `X-Shopify-Access-Token`; `return(id:)`, `returnApproveRequest`, `returnDeclineRequest`;
+  refunds with `refundCreate` against the order's SALE/CAPTURE transaction (`parentId`,
+  `gateway`, kind REFUND), shopify.dev/docs/api/admin-graphql/latest/mutations/refundCreate.
 
 Settings: RB_SHOPIFY_WEBHOOK_SECRET (app client secret), RB_SHOPIFY_BASE_URL
 (`https://<shop>.myshopify.com`), RB_SHOPIFY_ACCESS_TOKEN (Admin API token with
@@ -104,6 +106,15 @@ DECLINE_MUTATION = """mutation Decline($input: ReturnDeclineRequestInput!) {
 }"""
 
 
+TRANSACTIONS_QUERY = """query Transactions($id: ID!) {
+  order(id: $id) { id transactions { id kind status gateway amountSet { shopMoney { amount currencyCode } } } }
+}"""
+
+REFUND_MUTATION = """mutation Refund($input: RefundInput!) {
+  refundCreate(input: $input) { refund { id } userErrors { field message } }
+}"""
+
+
 def return_gid(return_id: str) -> str:
     return return_id if return_id.startswith("gid://") else f"gid://shopify/Return/{return_id}"
 
@@ -165,9 +176,24 @@ class ShopifyAdapter:
         version = self.settings.get("API_VERSION", API_VERSION) or API_VERSION
         if creds is None:
             return s.not_sent(decision.action, None, missing)
+        if decision.action == "refund":
+            return self._refund(creds, version, decision, http)
         request = build_decision(creds, version, decision)
         result = s.send(http, request)
         return s.answer_from(decision.action, request, result, result.ok and not _user_errors(result.body))
+
+    def _refund(self, creds: dict[str, str], version: str, decision: s.Decision, http: HttpClient) -> s.DecisionAnswer:
+        """A refund goes back through the order's own payment: find it, then `refundCreate` against it."""
+        if not decision.amount:
+            return s.not_sent("refund", None, ["the refund amount"])
+        lookup = build_transactions_query(creds, version, decision.order_id)
+        parent = refundable_transaction(s.send(http, lookup).body)
+        if parent is None:
+            return s.DecisionAnswer("refund", False, False, detail="no successful sale or capture on the order",
+                                    request=lookup.describe())  # fmt: skip
+        request = build_refund(creds, version, decision, parent)
+        result = s.send(http, request)
+        return s.answer_from("refund", request, result, result.ok and not _user_errors(result.body))
 
 
 def _occurred_at(request: InboundRequest, payload: dict[str, Any]) -> datetime:
@@ -260,10 +286,42 @@ def build_decision(creds: dict[str, str], version: str, decision: s.Decision) ->
         if decision.note:
             decline["declineNote"] = decision.note[:500]  # ReturnDecline.note is at most 500 characters
         return _graphql(creds, version, DECLINE_MUTATION, {"input": decline})
-    raise s.DecisionRefused(
-        f"Shopify refunds need the order's payment transaction (refundCreate with parentId); "
-        f"{decision.action!r} is done in the Shopify admin"
-    )
+    raise s.DecisionRefused(f"Shopify takes {decision.action!r} through refundCreate, not a return mutation")
+
+
+def order_gid(order_id: str) -> str:
+    return order_id if order_id.startswith("gid://") else f"gid://shopify/Order/{order_id}"
+
+
+def build_transactions_query(creds: dict[str, str], version: str, order_id: str) -> OutboundRequest:
+    return _graphql(creds, version, TRANSACTIONS_QUERY, {"id": order_gid(order_id)})
+
+
+def refundable_transaction(body: Any) -> dict[str, Any] | None:
+    """The order's successful SALE or CAPTURE: the payment a refund must go back through (its parentId)."""
+    order = ((body or {}).get("data") or {}).get("order") if isinstance(body, dict) else None
+    for txn in (order or {}).get("transactions") or []:
+        if txn.get("kind") in ("SALE", "CAPTURE") and txn.get("status") == "SUCCESS":
+            return txn
+    return None
+
+
+def build_refund(creds: dict[str, str], version: str, decision: s.Decision, parent: dict[str, Any]) -> OutboundRequest:
+    refund = {
+        "orderId": order_gid(decision.order_id),
+        "note": (decision.note or f"Returnbridge refund {decision.idempotency_key}")[:255],
+        "notify": True,
+        "transactions": [
+            {
+                "orderId": order_gid(decision.order_id),
+                "parentId": parent["id"],
+                "gateway": parent.get("gateway"),
+                "kind": "REFUND",
+                "amount": decision.amount,
+            }
+        ],
+    }
+    return _graphql(creds, version, REFUND_MUTATION, {"input": refund})
 
 
 def _user_errors(body: Any) -> list[Any]:

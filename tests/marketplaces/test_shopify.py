@@ -254,3 +254,36 @@ def test_refund_window_constant_covers_shopifys_four_hour_retries():
     from adapters.marketplaces.shopify import REPLAY_WINDOW
 
     assert timedelta(hours=4) < REPLAY_WINDOW
+
+
+@responses.activate
+def test_a_refund_goes_back_through_the_orders_own_payment_once():
+    def answer(request):  # type: ignore[no-untyped-def]
+        query = json.loads(request.body)["query"]
+        if "transactions" in query and "refundCreate" not in query:
+            txns = [
+                {"id": "gid://shopify/OrderTransaction/1", "kind": "AUTHORIZATION", "status": "SUCCESS", "gateway": "shopify_payments"},
+                {"id": "gid://shopify/OrderTransaction/2", "kind": "CAPTURE", "status": "SUCCESS", "gateway": "shopify_payments"},
+            ]  # fmt: skip
+            return 200, {}, json.dumps({"data": {"order": {"id": "gid://shopify/Order/123", "transactions": txns}}})
+        return (
+            200,
+            {},
+            json.dumps({"data": {"refundCreate": {"refund": {"id": "gid://shopify/Refund/9"}, "userErrors": []}}}),
+        )
+
+    responses.add_callback(responses.POST, GRAPHQL, callback=answer)
+    decision = s.Decision("refund", "123", "246", "case-1:refund:1", amount="49.90", currency="EUR")
+    result = ShopifyAdapter(CONFIGURED).respond(decision, HttpClient(), NOW)
+    assert result.sent and result.accepted and len(responses.calls) == 2
+    refund = json.loads(responses.calls[1].request.body)["variables"]["input"]
+    assert refund["orderId"] == "gid://shopify/Order/123"
+    assert refund["transactions"] == [
+        {"orderId": "gid://shopify/Order/123", "parentId": "gid://shopify/OrderTransaction/2",
+         "gateway": "shopify_payments", "kind": "REFUND", "amount": "49.90"}
+    ]  # fmt: skip
+
+
+def test_a_refund_without_an_amount_is_not_sent():
+    answer = ShopifyAdapter(CONFIGURED).respond(s.Decision("refund", "123", "246", "k"), HttpClient(), NOW)
+    assert not answer.sent and answer.missing == ["the refund amount"]
