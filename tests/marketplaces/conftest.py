@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 from adapters.marketplaces.base import InboundRequest
 from config.settings import AdapterSettings
 from service.canonical import load_event
@@ -31,8 +29,3 @@ def inbound(body: bytes, headers: dict[str, str], url: str = "") -> InboundReque
 def valid(events: list[dict]) -> list:
     """Every event an adapter emits must pass the one canonical schema."""
     return [load_event(event) for event in events]
-
-
-@pytest.fixture
-def now() -> datetime:
-    return NOW

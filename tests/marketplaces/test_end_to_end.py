@@ -284,3 +284,30 @@ def test_lazada_is_answered_inside_its_500_ms_even_when_its_api_is_slow(connecte
     assert answer.status_code == 202 and elapsed < 0.5
     case_id = answer.get_json()["case_id"]
     assert wait_for(lambda: case_of(client, case_id)["items"], timeout=15)
+
+
+def test_a_redelivered_decision_command_reaches_the_marketplace_once(tmp_path: Path, api: FakeApi):
+    from queues.consumer import IncomingMessage
+    from service.marketplaces import MarketplaceDecisions
+
+    approve = "/return_refund/202309/returns/4035318504086512345/approve"
+    api.route("POST", approve)(lambda call: (200, {"code": 0, "message": "Success"}))
+    running = service(
+        tmp_path,
+        RB_TIKTOK_SHOP_BASE_URL=api.url,
+        RB_TIKTOK_SHOP_ACCESS_TOKEN="TTP_token",
+        RB_TIKTOK_SHOP_SHOP_CIPHER="ROW_cipher",
+    )
+    client, container = next(running)
+    case_id = post(client, "tiktok_shop").get_json()["case_id"]
+    handler = MarketplaceDecisions("tiktok_shop", container.uow, container.clock, container.http)
+    body = {"case_id": case_id, "kind": "marketplace", "adapter": "tiktok_shop", "action": "approve",
+            "idempotency_key": f"{case_id}:approve", "payload": {"case_id": case_id}}  # fmt: skip
+    for redelivered in (False, True):
+        handler(IncomingMessage("cmd-1", body, "marketplace.tiktok_shop.approve", redelivered=redelivered))
+    handler(IncomingMessage("cmd-2-same-key", body, "marketplace.tiktok_shop.approve"))
+    assert len(api.calls_to(approve)) == 1
+    assert api.calls_to(approve)[0].query["idempotency_key"] == f"{case_id}:approve"
+    names = [e["name"] for e in case_of(client, case_id)["timeline"]]
+    assert names.count("marketplace_approve_accepted") == 1
+    running.close()
