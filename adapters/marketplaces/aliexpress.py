@@ -1,6 +1,7 @@
 """`aliexpress`: AliExpress seller disputes (returns and refunds), polled through the Open Platform.
 
-Sources (research note §4 found no return push; checked 2026-11-23):
+Sources (research note §4 found no return push; API names and fields found by code search on
+2026-11-23; the IOP signing rule is Lazada's documented one, assumed identical, not re-checked):
 - Buyers ask for refunds and returns by opening an "issue" (纠纷). The seller API
   `aliexpress.issue.issuelist.get` lists them (`query_dto` with `current_page`,
   `page_size`, `issue_status`), answer key

@@ -1,6 +1,6 @@
 """`amazon`: Selling Partner API returns reports, polled; nothing is pushed to a webhook.
 
-Sources (research note §3; checked 2026-11-23):
+Sources (research note §3, as cited there; not re-checked against Amazon's pages here):
 - SP-API notifications go only to SQS or EventBridge, and no seller "return
   requested" notification exists (developer-docs.amazon.com/sp-api/docs/notifications-api-v1-use-case-guide),
   so returns are read from the Reports API 2021-06-30: `POST /reports/2021-06-30/reports`,

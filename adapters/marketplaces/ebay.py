@@ -1,6 +1,6 @@
 """`/webhooks/ebay`: eBay Platform Notifications for returns (SOAP); Post-Order API v2 to fetch and decide.
 
-Sources (research note §2; checked 2026-11-23):
+Sources (research note §2; the signature re-checked 2026-11-23 against eBay KB 1201):
 - Returns arrive only as Platform Notifications (SOAP/XML), events ReturnCreated,
   ReturnWaitingForSellerInfo, ReturnSellerInfoOverdue, ReturnShipped, ReturnDelivered,
   ReturnRefundOverdue, ReturnClosed, ReturnEscalated

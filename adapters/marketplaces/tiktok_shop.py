@@ -1,6 +1,7 @@
 """`/webhooks/tiktok_shop`: TikTok Shop Partner API webhooks (return and cancellation status); Return & Refund API back.
 
-Sources (research note §7; checked 2026-11-23):
+Sources (research note §7; the webhook shapes were re-found by code search on 2026-11-23,
+the signature scheme is as the note cites it and was not re-checked against a TikTok page):
 - Signature: header `Authorization` (no "Bearer") = lower-case hex
   HMAC-SHA256(key = app_secret, message = app_key + raw body)
   (skills.sh/hookdeck/webhook-skills/tiktok-shop-webhooks). Not the TikTok for

@@ -1,6 +1,7 @@
 """`tmall`: Taobao Open Platform (TOP) refunds received by a Tmall seller, polled.
 
-Sources (research note §8, checked 2026-11-23; seeds 002 and 003 for the flow):
+Sources (research note §8; statuses re-checked 2026-11-23 in bububa/opentaobao; seeds 002
+and 003 for the flow; the TOP signing rule is as TOP's SDKs implement it, not re-checked here):
 - TMC messages need the TMC SDK's long connection (no per-message signature to
   check over HTTP), so refunds are polled with `taobao.refunds.receive.get`
   (seller's received refunds, filtered by `start_modified`/`end_modified`,
