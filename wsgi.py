@@ -21,7 +21,7 @@ from config.settings import Settings
 from queues.worker import Worker
 from service.bootstrap import Container
 from service.metrics import record_outcome
-from web import decisions, fx, policy, returns, service_routes, webhooks
+from web import carriers, decisions, fx, policy, returns, service_routes, webhooks
 from web.errors import register_error_handlers
 from web.openapi import build_spec
 
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["returnbridge"] = container or Container(settings, run_migrations=migrate)
     register_error_handlers(app)
-    for blueprint in (webhooks.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, decisions.bp):
+    for blueprint in (webhooks.bp, carriers.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, decisions.bp):
         app.register_blueprint(blueprint)
     # The policy helper's refund display converts with the same rate book the cases use.
     app.extensions["returnbridge.rates"] = app.extensions["returnbridge"].rate_book
@@ -80,7 +80,7 @@ def serve() -> None:
     container: Container = current_app.extensions["returnbridge"]
     settings = container.settings
     container.recover_embedded_messages()
-    running = Worker(container.relay, _consumers(container), container.poll_scheduler())
+    running = Worker(container.relay, _consumers(container), container.periodic_tasks())
     running.start()
     container.rate_refresher.start()
     if not running.wait_ready(30):
@@ -106,7 +106,7 @@ def worker() -> None:
             "RB_BROKER_URL is memory://: a separate worker would never see the web's messages. "
             "Set RB_BROKER_URL=amqp://… or use `make run` for the one-process default."
         )
-    running = Worker(container.relay, _consumers(container), container.poll_scheduler())
+    running = Worker(container.relay, _consumers(container), container.periodic_tasks())
     running.start()
     container.rate_refresher.start()
     log.info("worker consuming %s", ", ".join(c.queue_name for c in running.consumers))

@@ -669,7 +669,8 @@ class ReturnCase:
         return handler(self, now)
 
     def _book_return_shipment(self, now: datetime) -> list[Command]:
-        carrier = self.return_.carrier
+        """The event's carrier, else the one the lane routing table chose (`facts["carrier_route"]`, issue 8)."""
+        carrier = self.return_.carrier or (self.facts.get("carrier_route") or {}).get("carrier")
         if not carrier:
             return []
         return [

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from adapters.carriers import CARRIERS
+from adapters.carriers.gateway import CarrierGateway
+from adapters.customs.base import CUSTOMS
 from adapters.http import HttpClient
 from adapters.marketplaces._support import use_settings
 from adapters.storage.checkpoints import DatabaseCheckpoints
@@ -19,11 +21,14 @@ from adapters.storage.database import make_engine, make_session_factory, migrate
 from adapters.storage.fx_store import SqlRateStore
 from adapters.storage.outbox_store import OutboxStore
 from adapters.storage.unit_of_work import UnitOfWork
-from config.settings import Settings
+from config.routes import carrier_routes
+from config.settings import Settings, SettingsError
 from queues.consumer import Handler, QueueConsumer
 from queues.publisher import ConfirmedPublisher
 from queues.relay import OutboxRelay
+from queues.scheduler import PeriodicTask
 from queues.topology import QueueSpec, Topology
+from service.customs import CustomsFilings, CustomsPlanning
 from service.fx import FxRecorder
 from service.handlers import CarrierBookings, CaseEvents
 from service.intake import Intake
@@ -33,8 +38,11 @@ from service.marketplaces import (
     enriching_marketplaces,
     responding_marketplaces,
 )
-from service.polling import PollScheduler, pollers
+from service.polling import MarketplacePolls, pollers
 from service.rates import RateRefresher, build_rate_book
+from service.tracking import TrackingIntake, TrackingPoller
+
+DEFAULT_TRACKING_POLL_SECONDS = 900.0
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +73,13 @@ class Container:
         self.rate_refresher = RateRefresher(self.rate_book, settings.fx_refresh_seconds)
         self.fx = FxRecorder(self.rate_book, settings.settlement_currency)
         self.intake = Intake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
+        self.carrier_gateway = CarrierGateway(self.http, clock)  # one OAuth token cache per process
+        self.tracking = TrackingIntake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
+        self.tracking_poller = TrackingPoller(self.uow, clock, settings, self.carrier_gateway, self.tracking)
+        self.returns_country = settings.for_adapter("returns_address").get("COUNTRY")
+        self.customs_adapter = settings.for_adapter("customs").get("ADAPTER") or "customs_broker"
+        if self.customs_adapter not in CUSTOMS:
+            raise SettingsError(f"RB_CUSTOMS_ADAPTER names no customs adapter: {self.customs_adapter!r}")
         self.handlers: dict[str, Handler] = {}
         self._register_handlers()
 
@@ -80,16 +95,33 @@ class Container:
         return queue_name in self.handlers
 
     def _register_handlers(self) -> None:
+        commands = self.topology.commands.name
         self.add_consumer(
             QueueSpec("cases", "events", ("#",)),
             CaseEvents(
-                self.uow, self.clock, self.topology.commands.name, self.has_adapter, self.relay.notify, fx=self.fx
+                self.uow, self.clock, commands, self.has_adapter, self.relay.notify, fx=self.fx,
+                routes=carrier_routes(self.settings), returns_country=self.returns_country,
+                customs=CustomsPlanning(self.customs_adapter, self.returns_country),
             ),
-        )
+        )  # fmt: skip
         for name, _carrier in CARRIERS:
             self.add_consumer(
                 QueueSpec(f"carrier.{name}", "commands", (f"carrier.{name}.#",)),
-                CarrierBookings(name, self.uow, self.clock, self.settings, self.http),
+                CarrierBookings(
+                    name,
+                    self.uow,
+                    self.clock,
+                    self.settings,
+                    self.http,
+                    commands,
+                    self.relay.notify,
+                    self.carrier_gateway,
+                ),
+            )
+        for name, _adapter in CUSTOMS:
+            self.add_consumer(
+                QueueSpec(f"customs.{name}", "commands", (f"customs.{name}.#",)),
+                CustomsFilings(name, self.uow, self.clock, self.settings, self.http),
             )
         self._register_marketplaces()
 
@@ -107,16 +139,25 @@ class Container:
                 MarketplaceDecisions(name, self.uow, self.clock, self.http),
             )
 
-    def poll_scheduler(self) -> PollScheduler:
-        """The pollers of pulled marketplaces, every RB_POLL_INTERVAL_SECONDS, checkpoints in the database."""
-        return PollScheduler(
-            pollers(),
-            DatabaseCheckpoints(self.uow),
-            self.intake,
-            self.http,
-            self.clock,
-            self.settings.poll_interval_seconds,
-        )
+    def marketplace_polls(self) -> MarketplacePolls:
+        """The pollers of pulled marketplaces, checkpoints in the database (issue 4)."""
+        return MarketplacePolls(pollers(), DatabaseCheckpoints(self.uow), self.intake, self.http, self.clock)
+
+    def periodic_tasks(self) -> list[PeriodicTask]:
+        """Tracking polls for return parcels in flight, every RB_TRACKING_POLL_SECONDS, and marketplace
+        polls every RB_POLL_INTERVAL_SECONDS (0 turns either off)."""
+        raw = self.settings.for_adapter("tracking").get("POLL_SECONDS")
+        try:
+            interval = float(raw) if raw is not None else DEFAULT_TRACKING_POLL_SECONDS
+        except ValueError as exc:
+            raise SettingsError(f"RB_TRACKING_POLL_SECONDS must be a number of seconds, got {raw!r}") from exc
+        tasks = []
+        if interval > 0:
+            tasks.append(PeriodicTask("tracking-poll", interval, self.tracking_poller.poll_once))
+        if self.settings.poll_interval_seconds > 0:
+            polls = self.marketplace_polls()
+            tasks.append(PeriodicTask("marketplace-polls", self.settings.poll_interval_seconds, polls.run_all))
+        return tasks
 
     def consumers(self) -> list[QueueConsumer]:
         return [

@@ -10,7 +10,6 @@ answers as duplicates, so a restart between two polls creates nothing twice.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -90,8 +89,8 @@ def poll_once(
     return outcome
 
 
-class PollScheduler:
-    """Runs every poller every `interval` seconds in one worker thread; stopped with the worker."""
+class MarketplacePolls:
+    """Every poller once per tick of the worker's periodic task (queues/scheduler.py)."""
 
     def __init__(
         self,
@@ -100,13 +99,9 @@ class PollScheduler:
         intake: EventSink,
         http: HttpClient,
         clock: Callable[[], datetime],
-        interval: float,
     ) -> None:
         self.pollers = list(pollers)
         self.store, self.intake, self.http, self.clock = store, intake, http, clock
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def run_all(self) -> list[PollOutcome]:
         outcomes = []
@@ -116,19 +111,3 @@ class PollScheduler:
             except Exception:  # one marketplace failing must not stop the others' polls
                 log.exception("poll of %s failed", poller.name)
         return outcomes
-
-    def start(self) -> None:
-        if not self.pollers or self.interval <= 0:
-            return
-        self._thread = threading.Thread(target=self._loop, name="marketplace-pollers", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.run_all()
-            self._stop.wait(self.interval)
-
-    def stop(self, timeout: float = 20.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)

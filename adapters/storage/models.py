@@ -225,3 +225,47 @@ class FxLedgerRow(Base):
     source: Mapped[str] = mapped_column(String(20))
     fx_gain_loss: Mapped[str] = mapped_column(String(40))
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TrackingScanRow(Base):
+    """Carrier scans of return parcels, one row per scan: pushes and polls overlap, the key refuses a second copy."""
+
+    __tablename__ = "tracking_scans"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    scan_key: Mapped[str] = mapped_column(String(300), unique=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    carrier: Mapped[str] = mapped_column(String(40))
+    tracking_number: Mapped[str] = mapped_column(String(80), index=True)
+    code: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    description: Mapped[str] = mapped_column(Text, default="")
+    location: Mapped[str] = mapped_column(String(200), default="")
+    received_via: Mapped[str] = mapped_column(String(10))  # push | poll
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CustomsClaimRow(Base):
+    """The duty/VAT recovery ledger: one claim per case and authority, with its time limit and status."""
+
+    __tablename__ = "customs_claims"
+    __table_args__ = (UniqueConstraint("case_id", "authority", name="uq_customs_claims_case_authority"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    authority: Mapped[str] = mapped_column(String(200))
+    basis: Mapped[str] = mapped_column(String(300))
+    amount: Mapped[str] = mapped_column(String(40))  # Decimal as text: exact, never float
+    currency: Mapped[str] = mapped_column(String(3))
+    due_by: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    status: Mapped[str] = mapped_column(
+        String(20), index=True
+    )  # planned | not_sent | filed | accepted | refused | expired
+    adapter: Mapped[str] = mapped_column(String(40))
+    reference: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -234,7 +234,7 @@ def test_an_approval_reaches_shopify_once_and_its_answer_is_on_the_case(connecte
 def test_the_scheduled_poll_creates_amazon_cases_once(connected, api: FakeApi):
     amazon_routes(api, ["DONE"])
     client, container = connected
-    scheduler = container.poll_scheduler()
+    scheduler = container.marketplace_polls()
     first = {o.marketplace: o for o in scheduler.run_all()}
     assert first["amazon"].created == 2
     second = {o.marketplace: o for o in scheduler.run_all()}

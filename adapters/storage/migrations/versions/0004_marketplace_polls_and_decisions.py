@@ -1,15 +1,15 @@
 """poll checkpoints and marketplace decisions (issue 4)
 
-Revision ID: 0003_marketplaces
-Revises: 0002_fx
+Revision ID: 0004_marketplaces
+Revises: 0003_tracking_customs
 Create Date: 2026-11-23 19:40:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_marketplaces"
-down_revision = "0002_fx"
+revision = "0004_marketplaces"
+down_revision = "0003_tracking_customs"
 branch_labels = None
 depends_on = None
 
