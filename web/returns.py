@@ -106,6 +106,7 @@ def case_view(
         "tracking": tracking_view(scans or []),
         "carrier_route": case.facts.get("carrier_route"),
         "notices": rendered_notices(case, None),
+        "missing": case.facts.get("missing", []),
     }
 
 
