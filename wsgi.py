@@ -21,7 +21,7 @@ from config.settings import Settings
 from queues.worker import Worker
 from service.bootstrap import Container
 from service.metrics import record_outcome
-from web import carriers, decisions, fx, operator, policy, returns, service_routes, webhooks
+from web import carriers, fx, operator, policy, returns, service_routes, webhooks
 from web.errors import register_error_handlers
 from web.openapi import build_spec
 
@@ -43,8 +43,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     # POST /policy/evaluate converts the refund for display with the same rates the cases use.
     app.extensions["returnbridge.rates"] = app.extensions["returnbridge"].rates
     register_error_handlers(app)
-    blueprints = (webhooks.bp, carriers.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, operator.bp, decisions.bp)
-    for blueprint in blueprints:
+    for blueprint in (webhooks.bp, carriers.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, operator.bp):
         app.register_blueprint(blueprint)
     app.extensions["returnbridge.openapi"] = build_spec(app)
     app.cli.add_command(serve)

@@ -28,7 +28,7 @@ from adapters.marketplaces import _support as support
 from adapters.marketplaces.base import MARKETPLACES, ParsedDelivery
 from adapters.storage.models import MarketplaceDecisionRow
 from adapters.storage.unit_of_work import UnitOfWork, new_id
-from core.cases import OPERATOR_COMMANDS, Command, ReturnCase
+from core.cases import Command, ReturnCase
 from queues.consumer import IncomingMessage, Reject
 from service.canonical import load_event
 from service.intake import InvalidEvent, command_body, command_message_id
@@ -225,22 +225,16 @@ def decision_for(case: ReturnCase, action: str, key: str, payload: dict[str, Any
     )
 
 
-def decide(
-    case: ReturnCase, action: str, now: datetime, note: str | None = None, reason_code: str | None = None
+def decision_commands(
+    case: ReturnCase, action: str, note: str | None = None, reason_code: str | None = None
 ) -> list[Command]:
-    """An operator's decision on a case: the lifecycle moves it, and approve/reject also go to the marketplace.
-
-    A refund needs no extra command: the lifecycle's `issue_refund` already sends
-    `marketplace.<name>.refund`. Raises `CommandRefused` when the state forbids it.
-    """
-    case.require_command(action)
-    event_id = f"{case.id}:decision:{action}"
-    commands = case.apply_internal(OPERATOR_COMMANDS[action], event_id, now, {"by": "operator"})
-    if action in ("approve", "reject") and case.marketplace != "generic":
-        payload = {"case_id": case.id, "order_id": case.order_id, "return_id": case.return_id}
-        payload.update({k: v for k, v in (("note", note), ("reason_code", reason_code)) if v})
-        commands.append(Command("marketplace", case.marketplace, action, f"{case.id}:{action}", payload))
-    return commands
+    """What an operator's approve or reject tells the marketplace (a refund goes out through the lifecycle's
+    `issue_refund`). The generic route has no marketplace API to tell."""
+    if action not in ("approve", "reject") or case.marketplace == "generic":
+        return []
+    payload = {"case_id": case.id, "order_id": case.order_id, "return_id": case.return_id}
+    payload.update({k: v for k, v in (("note", note), ("reason_code", reason_code)) if v})
+    return [Command("marketplace", case.marketplace, action, f"{case.id}:{action}", payload)]
 
 
 def command_envelope(command: Command, case_id: str) -> tuple[str, dict[str, Any], str]:

@@ -214,15 +214,17 @@ def test_an_approval_reaches_shopify_once_and_its_answer_is_on_the_case(connecte
     client, _ = connected
     case_id = post(client, "shopify").get_json()["case_id"]
     assert wait_for(lambda: case_of(client, case_id)["state"] == "requested")
-    unauthorized = client.post(f"/returns/{case_id}/decisions", json={"action": "approve"})
+    unauthorized = client.post(f"/returns/{case_id}/commands/approve")
     assert unauthorized.status_code == 401
     headers = {"Authorization": f"Bearer {OPS}"}
-    decided = client.post(f"/returns/{case_id}/decisions", json={"action": "approve"}, headers=headers)
-    assert decided.status_code == 202 and "marketplace.shopify.approve" in decided.get_json()["commands"]
+    decided = client.post(f"/returns/{case_id}/commands/approve", headers=headers)
+    assert decided.status_code == 200
+    names = [e["name"] for e in decided.get_json()["case"]["timeline"]]
+    assert "command_sent" in names
     assert wait_for(
         lambda: any(e["name"] == "marketplace_approve_accepted" for e in case_of(client, case_id)["timeline"])
     )
-    again = client.post(f"/returns/{case_id}/decisions", json={"action": "approve"}, headers=headers)
+    again = client.post(f"/returns/{case_id}/commands/approve", headers=headers)
     assert again.status_code == 409
     approvals = [c for c in api.calls_to(graphql) if "returnApproveRequest" in c.json()["query"]]
     assert len(approvals) == 1
@@ -244,9 +246,9 @@ def test_the_scheduled_poll_creates_amazon_cases_once(connected, api: FakeApi):
     assert "RB_TMALL_APP_KEY" in first["tmall"].missing
 
 
-def test_openapi_names_every_marketplace_and_the_decisions_route(bare):
+def test_openapi_names_every_marketplace_and_the_operator_command_route(bare):
     spec = bare[0].get("/openapi.json").get_json()
-    assert "/returns/{case_id}/decisions" in spec["paths"]
+    assert "/returns/{case_id}/commands/{action}" in spec["paths"]
     [name] = [p for p in spec["paths"]["/webhooks/{marketplace}"]["post"]["parameters"] if p["name"] == "marketplace"]
     assert set(name["schema"]["enum"]) == {
         "generic", "shopify", "ebay", "shopee", "lazada", "tiktok_shop", "amazon", "tmall", "aliexpress"
