@@ -828,6 +828,11 @@ class ReturnCase:
             "milestones": self.facts.get("milestones") or {},
         }
 
+    def refine(self, event: ReturnEvent, now: datetime, detail: dict[str, Any]) -> None:
+        """Facts the marketplace's API added to a thin notification (issue 4); the state does not move."""
+        self._merge_facts(event)
+        self.timeline.append(TimelineEntry(now, "result", "details_fetched", detail))
+
     def _merge_facts(self, event: ReturnEvent) -> None:
         """Later events refine what earlier ones said; a field left out keeps its value."""
         self.order = _merge(self.order, event.order)

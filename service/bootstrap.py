@@ -16,7 +16,9 @@ from adapters.carriers import CARRIERS
 from adapters.carriers.gateway import CarrierGateway
 from adapters.customs.base import CUSTOMS
 from adapters.http import HttpClient
+from adapters.marketplaces._support import use_settings
 from adapters.notifiers import NOTIFIERS
+from adapters.storage.checkpoints import DatabaseCheckpoints
 from adapters.storage.database import make_engine, make_session_factory, migrate
 from adapters.storage.fx_store import SqlRateStore
 from adapters.storage.outbox_store import OutboxStore
@@ -35,7 +37,14 @@ from service.customs import CustomsFilings, CustomsPlanning
 from service.fx import FxRecorder
 from service.handlers import CarrierBookings, CaseEvents, CaseMoves
 from service.intake import Intake
+from service.marketplaces import (
+    MarketplaceDecisions,
+    MarketplaceDetails,
+    enriching_marketplaces,
+    responding_marketplaces,
+)
 from service.notice_delivery import NoticeDeliveries
+from service.polling import MarketplacePolls, pollers
 from service.rates import RateRefresher, build_rate_book
 from service.timers import DueTimers
 from service.tracking import TrackingIntake, TrackingPoller
@@ -59,6 +68,7 @@ class Container:
     ) -> None:
         self.settings = settings
         self.clock = clock
+        use_settings(settings)  # the marketplace adapters' RB_<NAME>_* settings
         if run_migrations:
             migrate(settings.database_url)
         self.engine = make_engine(settings.database_url)
@@ -137,24 +147,48 @@ class Container:
                 QueueSpec(f"customs.{name}", "commands", (f"customs.{name}.#",)),
                 CustomsFilings(name, self.uow, self.clock, self.settings, self.http),
             )
+        self._register_marketplaces()
+
+    def _register_marketplaces(self) -> None:
+        """Issue 4: details for thin notifications, and decisions back to each marketplace."""
+        enriching = enriching_marketplaces()
+        if enriching:
+            self.add_consumer(
+                QueueSpec("marketplace.details", "events", tuple(f"*.*.{name}" for name in enriching)),
+                MarketplaceDetails(self.uow, self.clock, self.http, self.intake),
+            )
+        for name in responding_marketplaces():
+            self.add_consumer(
+                QueueSpec(f"marketplace.{name}", "commands", (f"marketplace.{name}.#",)),
+                MarketplaceDecisions(name, self.uow, self.clock, self.http),
+            )
+
+    def marketplace_polls(self) -> MarketplacePolls:
+        """The pollers of pulled marketplaces, checkpoints in the database (issue 4)."""
+        return MarketplacePolls(pollers(), DatabaseCheckpoints(self.uow), self.intake, self.http, self.clock)
 
     def timer_task(self) -> PeriodicTask:
         """Case timers fired from the database every RB_TIMER_INTERVAL_SECONDS (service/timers.py)."""
         return PeriodicTask("case-timers", self.settings.timer_interval_seconds, self.timers.fire_due)
 
     def periodic_tasks(self) -> list[PeriodicTask]:
-        """Case timers, and tracking polls for return parcels in flight every RB_TRACKING_POLL_SECONDS (0: off)."""
-        return [self.timer_task(), *self._tracking_polls()]
+        """Case timers; tracking polls for return parcels in flight every RB_TRACKING_POLL_SECONDS; marketplace
+        polls every RB_POLL_INTERVAL_SECONDS (0 turns either poll off)."""
+        return [self.timer_task(), *self._polls()]
 
-    def _tracking_polls(self) -> list[PeriodicTask]:
+    def _polls(self) -> list[PeriodicTask]:
         raw = self.settings.for_adapter("tracking").get("POLL_SECONDS")
         try:
             interval = float(raw) if raw is not None else DEFAULT_TRACKING_POLL_SECONDS
         except ValueError as exc:
             raise SettingsError(f"RB_TRACKING_POLL_SECONDS must be a number of seconds, got {raw!r}") from exc
-        if interval <= 0:
-            return []
-        return [PeriodicTask("tracking-poll", interval, self.tracking_poller.poll_once)]
+        tasks = []
+        if interval > 0:
+            tasks.append(PeriodicTask("tracking-poll", interval, self.tracking_poller.poll_once))
+        if self.settings.poll_interval_seconds > 0:
+            polls = self.marketplace_polls()
+            tasks.append(PeriodicTask("marketplace-polls", self.settings.poll_interval_seconds, polls.run_all))
+        return tasks
 
     def consumers(self) -> list[QueueConsumer]:
         return [

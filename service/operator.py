@@ -16,6 +16,7 @@ from typing import Any
 from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork, new_id
 from core.cases import OPERATOR_COMMANDS, ReturnCase
 from service.handlers import CaseMoves
+from service.marketplaces import decision_commands
 
 ATTEMPTS = 3
 
@@ -70,6 +71,7 @@ class OperatorCommands:
             commands = case.apply_internal(
                 event_type, event_id, now, {"operator_command": action, **detail}, self.moves.decide
             )
+            commands += decision_commands(case, action, detail.get("note"), detail.get("reason_code"))
             sent = self.moves.settle(uow, case, commands, now, previous)
             uow.commit()
         if sent:

@@ -23,6 +23,7 @@ class OperatorCommandSchema(Schema):
     # An amount as the canonical event writes it (the contract's amount pattern), in the order's currency.
     refund_amount = fields.String(validate=validate.Regexp(r"^[0-9]+(\.[0-9]+)?$", error="is not an amount"))
     note = fields.String(validate=validate.Length(max=2000))
+    reason_code = fields.String(validate=validate.Length(max=100))  # the marketplace's own code for a rejection
 
     @validates_schema
     def _inspection_needs_its_outcome(self, data: dict, **kwargs: object) -> None:
@@ -49,7 +50,8 @@ def run_command(case_id: str, action: str):  # type: ignore[no-untyped-def]
         `action` is one of approve, reject, cancel, mark_shipped, mark_received, record_inspection
         (needs `inspection_passed`), refund (optional `refund_amount`), mark_refunded, compensate,
         reship, ship_exchange, ship_repair, resolve_dispute (a positive `refund_amount` awards a refund).
-        Applied through the case's lifecycle table in one transaction with the commands it causes.
+        Applied through the case's lifecycle table in one transaction with the commands it causes;
+        approve and reject are also sent back to the marketplace (`marketplace.<name>.<action>`).
       security: [{opsToken: []}]
       parameters:
         - {in: path, name: case_id, required: true, schema: {type: string}}

@@ -140,6 +140,7 @@ def case_view(
         "carrier_route": case.facts.get("carrier_route"),
         "notices": rendered_notices(case, None),
         "notice_deliveries": [_delivery(d) for d in deliveries or []],
+        "missing": case.facts.get("missing", []),
     }
 
 

@@ -207,6 +207,33 @@ class CaseTimerRow(Base):
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class PollCheckpointRow(Base):
+    """Where each marketplace poller stopped (issue 4): stored after its events are taken in."""
+
+    __tablename__ = "poll_checkpoints"
+
+    marketplace: Mapped[str] = mapped_column(String(40), primary_key=True)
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    last_outcome: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MarketplaceDecisionRow(Base):
+    """One decision told to a marketplace per idempotency key: a redelivered command sends nothing more."""
+
+    __tablename__ = "marketplace_decisions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    marketplace: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(30))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(30))
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class FxRateRow(Base):
     """Published reference rates as fetched: one row per source, day and currency, rate as exact decimal text."""
 

@@ -90,6 +90,7 @@ class CaseRepository:
             .where(CaseRow.id == case.id, CaseRow.version == version)
             .values(
                 state=case.state,
+                order_id=case.order_id,
                 needs_attention=case.needs_attention,
                 order=ORDER_SCHEMA.dump(case.order),
                 return_=RETURN_SCHEMA.dump(case.return_),

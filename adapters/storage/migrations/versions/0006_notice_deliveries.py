@@ -1,15 +1,15 @@
 """notice deliveries: one row per notice and channel
 
-Revision ID: 0005_notice_deliveries
-Revises: 0004_case_timers
+Revision ID: 0006_notice_deliveries
+Revises: 0005_marketplaces
 Create Date: 2026-11-23 19:20:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_notice_deliveries"
-down_revision = "0004_case_timers"
+revision = "0006_notice_deliveries"
+down_revision = "0005_marketplaces"
 branch_labels = None
 depends_on = None
 
