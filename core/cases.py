@@ -816,6 +816,9 @@ class ReturnCase:
             "order_id": self.order_id,
             "return_id": self.return_id,
             "items_value": value.to_json() if value is not None else None,
+            "paid_amount": {"amount": str(self.return_.refund_amount), "currency": self.order.currency}
+            if self.return_.refund_amount is not None and self.order.currency
+            else None,
             "refund_amount": {"amount": refund["amount"], "currency": refund["currency"]}
             if refund.get("amount")
             else None,
@@ -839,6 +842,9 @@ class ReturnCase:
         self.return_ = _merge(self.return_, event.return_)
         if event.items:
             self.items = event.items
+        if event.type == "return.shipped" and event.tracking and event.tracking.number:
+            # The buyer's parcel back to us: its number goes in the "on its way" notice (seed 003).
+            self.facts["return_tracking"] = event.tracking.number
         if event.type == "return.requested" and event.tracking and self.order_state == "paid":
             # Asked before delivery with the outbound parcel's tracking: the goods are on their way
             # (seed 002 §2 货在途), so the order is shipped and that parcel is the one to intercept.

@@ -217,6 +217,7 @@ CONTEXT_SOURCES: dict[str, tuple[str, ...]] = {
 AMOUNT_SOURCES: dict[str, tuple[str, ...]] = {
     "request_received": ("items_value",),
     "return_approved": ("items_value",),
+    "refund_paid": ("paid_amount", "refund_amount", "items_value"),  # what the marketplace says it paid
 }
 DEFAULT_AMOUNT_SOURCES: tuple[str, ...] = ("refund_amount", "items_value")
 

@@ -301,6 +301,8 @@ def lifecycle_events() -> list[dict]:
         event["marketplace_event_id"] = f"evt-lifecycle-{n}"
         event["occurred_at"] = f"2026-11-{20 + n}T09:00:00Z"
         event["return"] = {**event["return"], **extra}
+        if kind == "return.shipped":
+            event["tracking"] = {"carrier": "dhl_express", "number": "JD014600003456789012"}
         events.append(event)
     return events
 
@@ -342,3 +344,5 @@ def test_a_case_driven_through_its_lifecycle_sends_one_email_and_one_provider_ca
     assert sorted(accepted) == sorted(f"notice.{kind}" for kind in LIFECYCLE_NOTICES)
     assert len(provider.requests) == len(LIFECYCLE_NOTICES) + 1  # the one outage, then one call each
     assert "Ihre Erstattung über 49,90\xa0€ wurde veranlasst" in subjects
+    on_its_way = next(m for _, _, m in smtp.mailbox.messages if "auf dem Weg" in m["Subject"])
+    assert "Sendungsnummer: JD014600003456789012" in on_its_way.get_body(("plain",)).get_content()

@@ -122,5 +122,7 @@ def test_a_request_shows_what_the_items_are_worth_and_a_refund_what_is_paid_back
     assert notice_context("withdrawal_confirmation", known, now)["amount"]["amount"] == "54.89"
     requested = {**known, "milestones": {"requested_at": "2026-11-10T08:30:00+00:00"}}
     assert notice_context("withdrawal_confirmation", requested, now)["withdrawn_at"] == "2026-11-10T08:30:00+00:00"
+    paid = {**known, "paid_amount": {"amount": "52.00", "currency": "EUR"}}
+    assert notice_context("refund_paid", paid, now)["amount"]["amount"] == "52.00"
     unknown_refund = {**known, "refund_amount": None}
     assert notice_context("refund_paid", unknown_refund, now)["amount"]["amount"] == "49.90"
