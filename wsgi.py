@@ -21,7 +21,7 @@ from config.settings import Settings
 from queues.worker import Worker
 from service.bootstrap import Container
 from service.metrics import record_outcome
-from web import returns, service_routes, webhooks
+from web import ops, returns, service_routes, webhooks
 from web.errors import register_error_handlers
 from web.openapi import build_spec
 
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["returnbridge"] = container or Container(settings, run_migrations=migrate)
     register_error_handlers(app)
-    for blueprint in (webhooks.bp, returns.bp, service_routes.bp):
+    for blueprint in (webhooks.bp, returns.bp, service_routes.bp, ops.bp):
         app.register_blueprint(blueprint)
     app.extensions["returnbridge.openapi"] = build_spec(app)
     app.cli.add_command(serve)

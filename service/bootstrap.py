@@ -18,11 +18,13 @@ from adapters.storage.outbox_store import OutboxStore
 from adapters.storage.unit_of_work import UnitOfWork
 from config.settings import Settings
 from queues.consumer import Handler, QueueConsumer
+from queues.inspection import inspector_for
 from queues.publisher import ConfirmedPublisher
 from queues.relay import OutboxRelay
 from queues.topology import QueueSpec, Topology
 from service.handlers import CarrierBookings, CaseEvents
 from service.intake import Intake
+from service.operations import Operations
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,9 @@ class Container:
         self.intake = Intake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
         self.handlers: dict[str, Handler] = {}
         self._register_handlers()
+        self.operations = Operations(
+            self.session_factory, self.topology, inspector_for(settings.broker_url, self.topology), clock
+        )
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)
@@ -76,7 +81,14 @@ class Container:
 
     def consumers(self) -> list[QueueConsumer]:
         return [
-            QueueConsumer(self.settings.broker_url, self.topology, spec, self.handlers[name], self.settings.prefetch)
+            QueueConsumer(
+                self.settings.broker_url,
+                self.topology,
+                spec,
+                self.handlers[name],
+                self.settings.prefetch,
+                on_dead_letter=self.operations.record_dead_letter,
+            )
             for name, spec in self.topology.specs.items()
         ]
 

@@ -23,9 +23,10 @@ from config.settings import Settings
 from core.cases import Command, ReturnCase
 from core.events import Address
 from core.shipments import ShipmentOrderError, return_shipment_order
-from queues.consumer import IncomingMessage, Reject
+from queues.consumer import Defer, IncomingMessage, Reject
 from service.canonical import load_event
 from service.intake import command_body, command_message_id
+from service.operations import DEAD_LETTER_MARK
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,11 @@ class CaseEvents:
             case = uow.cases.get(case_id)
             if case is None:
                 raise Reject(f"case {case_id} does not exist")
+            earlier = uow.received.earlier_unhandled(
+                case_id, event_id, (self.consumer, DEAD_LETTER_MARK + self.consumer)
+            )
+            if earlier:
+                raise Defer(f"{earlier}, received earlier for case {case_id}, is not handled yet")
             now = self.clock()
             commands = self._routable(case, case.apply(event, event_id, now), now)
             for command in commands:

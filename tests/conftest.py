@@ -25,7 +25,16 @@ from service.bootstrap import Container
 
 GENERIC_KEY = b"test-generic-key-0123456789abcdef"
 GENERIC_SECRET = "whsec_" + base64.b64encode(GENERIC_KEY).decode()
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contract" / "examples"
+
+
+def _shared_examples() -> Path:
+    """`shared/` sits beside the project's clone (CI, /work/main) or beside the worktrees' folder."""
+    here = Path(__file__).resolve()
+    candidates = [parent / "shared" / "contract" / "examples" for parent in here.parents]
+    return next((c for c in candidates if c.is_dir()), candidates[1])
+
+
+EXAMPLES = _shared_examples()
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -168,8 +177,9 @@ def delete_topology(broker_url: str, prefix: str) -> None:
     """Remove a test's exchanges and queues from the shared broker."""
     import pika
 
-    params = pika.URLParameters(broker_url)
-    with contextlib.closing(pika.BlockingConnection(params)) as connection:
+    from queues.inspection import pika_parameters
+
+    with contextlib.closing(pika.BlockingConnection(pika_parameters(broker_url))) as connection:
         channel = connection.channel()
         queues = [q for q in list_queues() if q.startswith(prefix + ".")]
         for queue in queues:

@@ -56,6 +56,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
     spec.components.schema("Accepted", schema=AcceptedSchema)
     spec.components.schema("Error", schema=ErrorSchema)
     spec.components.schema("Case", schema=CaseSchema)
+    spec.components.security_scheme("opsToken", {"type": "http", "scheme": "bearer"})
     with app.test_request_context():
         for endpoint, view in app.view_functions.items():
             if endpoint != "static" and view.__doc__ and "---" in view.__doc__:
