@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -20,7 +21,7 @@ from werkzeug.serving import make_server
 from config.settings import Settings
 from queues.worker import Worker
 from service.bootstrap import Container
-from service.metrics import record_outcome
+from service.metrics import prune_dead_processes, record_outcome
 from web import ops, returns, service_routes, webhooks
 from web.errors import register_error_handlers
 from web.openapi import build_spec
@@ -103,6 +104,9 @@ def worker() -> None:
             "RB_BROKER_URL is memory://: a separate worker would never see the web's messages. "
             "Set RB_BROKER_URL=amqp://… or use `make run` for the one-process default."
         )
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:
+        prune_dead_processes(metrics_dir)
     running = Worker(container.relay, _consumers(container))
     running.start()
     log.info("worker consuming %s", ", ".join(c.queue_name for c in running.consumers))

@@ -140,7 +140,8 @@ class _Inspector:
             work = self.topology.queue_name(spec)
             named.append((work, "work"))
             named.append((f"{work}.dead", "dead"))
-            named.extend((self.topology.retry_queue_name(spec, d), "retry") for d in self.topology.retry_delays)
+            retries = dict.fromkeys(self.topology.retry_queue_name(spec, d) for d in self.topology.retry_delays)
+            named.extend((name, "retry") for name in retries)  # equal delays share one queue
         return named
 
     def work_queue(self, name: str) -> str:

@@ -24,6 +24,7 @@ from queues.relay import OutboxRelay
 from queues.topology import QueueSpec, Topology
 from service.handlers import CarrierBookings, CaseEvents
 from service.intake import Intake
+from service.metrics import record_adapter_call
 from service.operations import Operations
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class Container:
         self.engine = make_engine(settings.database_url)
         self.session_factory = make_session_factory(self.engine)
         self.topology = Topology(settings.topology_prefix, settings.delivery_limit, settings.retry_delays)
-        self.http = HttpClient(timeout=settings.http_timeout_seconds)
+        self.http = HttpClient(timeout=settings.http_timeout_seconds, observer=record_adapter_call)
         self.publisher = ConfirmedPublisher(settings.broker_url, self.topology, settings.publish_timeout_seconds)
         self.outbox_store = OutboxStore(self.session_factory, skip_locked=not settings.is_sqlite)
         self.relay = OutboxRelay(

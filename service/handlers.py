@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -141,7 +142,7 @@ class CarrierBookings:
             return
         shipment_id, request = prepared
         try:
-            result = self.http.send(request)
+            result = self.http.send(replace(request, adapter=request.adapter or self.carrier.name))
             booked = self.carrier.parse_return_shipment(result)
         except CarrierRejected as exc:
             self._finish(message, shipment_id, REJECTED, error=str(exc))

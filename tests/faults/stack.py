@@ -114,6 +114,7 @@ class Stack:
 
     def __init__(self, broker_url: str, database_url: str, carrier: CarrierFake, log_dir: Path, **env: str) -> None:
         self.port = free_port()
+        (log_dir / "prometheus").mkdir(exist_ok=True)
         self.prefix = f"f{uuid.uuid4().hex[:8]}"
         self.database_url = database_url
         self.carrier = carrier
@@ -136,6 +137,7 @@ class Stack:
             "RB_WEB_WORKERS": "2",
             "RB_LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            "PROMETHEUS_MULTIPROC_DIR": str(log_dir / "prometheus"),
             **env,
         }
         self.web: subprocess.Popen | None = None

@@ -172,6 +172,11 @@ def test_carrier_answering_5xx_then_recovering_books_each_label_once(stack_for) 
     assert carrier.failed == 6
     assert figures["shipments"] == {"booked": cases}
     assert figures["carrier requests"] == cases + 6
+    # The worker's adapter calls reach the web's /metrics through the multiprocess directory.
+    metrics = stack.session.get(f"{stack.url}/metrics", timeout=10).text
+    assert 'returnbridge_adapter_calls_total{adapter="dhl_express",outcome="server_error"} 6.0' in metrics
+    assert 'returnbridge_adapter_calls_total{adapter="dhl_express",outcome="ok"} 6.0' in metrics
+    assert f'returnbridge_queue_messages{{queue="{stack.prefix}.cases",role="work"}}' in metrics
 
 
 def test_database_connections_cut_under_the_worker_lose_nothing(stack_for) -> None:  # type: ignore[no-untyped-def]
