@@ -22,6 +22,7 @@ from config.settings import Settings
 from queues.worker import Worker
 from service.bootstrap import Container
 from service.metrics import prune_dead_processes, record_outcome
+from service.privacy import PurgeTimer, install_redaction, secrets_of
 from web import ops, returns, service_routes, webhooks
 from web.errors import register_error_handlers
 from web.openapi import build_spec
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     """The app; `migrate=False` where the schema was brought up to date once before (gunicorn workers)."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
+    install_redaction(secrets_of(dict(settings.env)))
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -81,6 +83,8 @@ def serve() -> None:
     container.recover_embedded_messages()
     running = Worker(container.relay, _consumers(container))
     running.start()
+    purge = PurgeTimer(container.pii_purge, settings.pii_purge_interval_seconds)
+    purge.start()
     if not running.wait_ready(30):
         log.warning("some consumers are not ready yet; they keep trying")
     server = make_server(settings.host, settings.port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
@@ -92,6 +96,7 @@ def serve() -> None:
     log.info("stopping: no new requests, finishing messages in hand")
     server.shutdown()
     running.stop()
+    purge.stop()
     container.close()
 
 
@@ -109,9 +114,12 @@ def worker() -> None:
         prune_dead_processes(metrics_dir)
     running = Worker(container.relay, _consumers(container))
     running.start()
+    purge = PurgeTimer(container.pii_purge, container.settings.pii_purge_interval_seconds)
+    purge.start()
     log.info("worker consuming %s", ", ".join(c.queue_name for c in running.consumers))
     _wait_for_stop()
     running.stop()
+    purge.stop()
     container.close()
 
 

@@ -26,6 +26,7 @@ from service.handlers import CarrierBookings, CaseEvents
 from service.intake import Intake
 from service.metrics import record_adapter_call
 from service.operations import Operations
+from service.privacy import PiiPurge
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Container:
         self.intake = Intake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
         self.handlers: dict[str, Handler] = {}
         self._register_handlers()
+        self.pii_purge = PiiPurge(self.session_factory, settings.pii_retention_days, clock)
         self.operations = Operations(
             self.session_factory, self.topology, inspector_for(settings.broker_url, self.topology), clock
         )
