@@ -6,6 +6,7 @@ and a parser raises only the errors it documents.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from datetime import UTC, datetime
@@ -100,10 +101,8 @@ def _mutations() -> st.SearchStrategy[dict]:
 @given(st.one_of(json_values, _mutations()))
 @FUZZ
 def test_the_canonical_codec_answers_anything_with_an_event_or_a_validation_error(data: object) -> None:
-    try:
+    with contextlib.suppress(ValidationError):
         load_event(data)
-    except ValidationError:
-        pass
 
 
 @pytest.mark.parametrize("name", MARKETPLACES.names())
