@@ -22,8 +22,8 @@ from config.settings import Settings
 from queues.worker import Worker
 from service.bootstrap import Container
 from service.metrics import prune_dead_processes, record_outcome
-from service.privacy import PurgeTimer, install_redaction, secrets_of
-from web import ops, returns, service_routes, webhooks
+from service.privacy import install_redaction, secrets_of
+from web import carriers, fx, ops, policy, returns, service_routes, webhooks
 from web.errors import register_error_handlers
 from web.openapi import build_spec
 
@@ -44,8 +44,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["returnbridge"] = container or Container(settings, run_migrations=migrate)
     register_error_handlers(app)
-    for blueprint in (webhooks.bp, returns.bp, service_routes.bp, ops.bp):
+    for blueprint in (webhooks.bp, carriers.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, ops.bp):
         app.register_blueprint(blueprint)
+    # The policy helper's refund display converts with the same rate book the cases use.
+    app.extensions["returnbridge.rates"] = app.extensions["returnbridge"].rate_book
     app.extensions["returnbridge.openapi"] = build_spec(app)
     app.cli.add_command(serve)
     app.cli.add_command(worker)
@@ -81,10 +83,9 @@ def serve() -> None:
     container: Container = current_app.extensions["returnbridge"]
     settings = container.settings
     container.recover_embedded_messages()
-    running = Worker(container.relay, _consumers(container))
+    running = Worker(container.relay, _consumers(container), container.periodic_tasks())
     running.start()
-    purge = PurgeTimer(container.pii_purge, settings.pii_purge_interval_seconds)
-    purge.start()
+    container.rate_refresher.start()
     if not running.wait_ready(30):
         log.warning("some consumers are not ready yet; they keep trying")
     server = make_server(settings.host, settings.port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
@@ -96,7 +97,6 @@ def serve() -> None:
     log.info("stopping: no new requests, finishing messages in hand")
     server.shutdown()
     running.stop()
-    purge.stop()
     container.close()
 
 
@@ -112,14 +112,12 @@ def worker() -> None:
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if metrics_dir:
         prune_dead_processes(metrics_dir)
-    running = Worker(container.relay, _consumers(container))
+    running = Worker(container.relay, _consumers(container), container.periodic_tasks())
     running.start()
-    purge = PurgeTimer(container.pii_purge, container.settings.pii_purge_interval_seconds)
-    purge.start()
+    container.rate_refresher.start()
     log.info("worker consuming %s", ", ".join(c.queue_name for c in running.consumers))
     _wait_for_stop()
     running.stop()
-    purge.stop()
     container.close()
 
 

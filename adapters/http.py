@@ -37,6 +37,7 @@ class OutboundRequest:
     headers: dict[str, str] = field(default_factory=dict)
     json_body: Any = None
     form: dict[str, str] | None = None
+    content: str | None = None  # a raw body, for carriers that encrypt theirs (SF Express)
     auth: tuple[str, str] | None = field(default=None, repr=False)
     adapter: str | None = None  # which adapter calls (metrics label); the host when unset
 
@@ -54,7 +55,7 @@ class OutboundRequest:
             "method": self.method,
             "url": self.url,
             "headers": safe_headers,
-            "body": self.json_body or self.form,
+            "body": self.json_body or self.form or self.content,
         }
 
 
@@ -102,7 +103,7 @@ class HttpClient:
                 request.url,
                 headers=request.headers,
                 json=request.json_body,
-                data=request.form,
+                data=request.form if request.form is not None else request.content,
                 auth=request.auth,
                 timeout=self.timeout,
             )

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.money import is_currency
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "sqlite:///var/returnbridge.db"
 
@@ -38,6 +40,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _currency(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or default).strip().upper()
+    if not is_currency(raw):
+        raise SettingsError(f"{name} must be an ISO 4217 currency code, got {raw!r}")
+    return raw
 
 
 def _delays(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
@@ -101,6 +110,9 @@ class Settings:
     log_level: str = "INFO"
     pii_retention_days: int = 90
     pii_purge_interval_seconds: float = 3600.0
+    rate_source: str = "ecb"
+    settlement_currency: str = "EUR"
+    fx_refresh_seconds: float = 3600.0
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -126,6 +138,9 @@ class Settings:
             log_level=(env.get("RB_LOG_LEVEL") or "INFO").upper(),
             pii_retention_days=_int(env, "RB_PII_RETENTION_DAYS", 90),
             pii_purge_interval_seconds=_float(env, "RB_PII_PURGE_INTERVAL_SECONDS", 3600.0),
+            rate_source=env.get("RB_RATE_SOURCE") or "ecb",
+            settlement_currency=_currency(env, "RB_SETTLEMENT_CURRENCY", "EUR"),
+            fx_refresh_seconds=_float(env, "RB_FX_REFRESH_SECONDS", 3600.0),
             env=env,
         )
 

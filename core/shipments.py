@@ -44,6 +44,7 @@ class ReturnShipmentOrder:
     currency: str
     lines: tuple[CustomsLine, ...]
     original_order_id: str
+    reason: str | None = None  # canonical return reason: FedEx customsOption, SF senderReasonContent
 
     @property
     def cross_border(self) -> bool:
@@ -90,4 +91,5 @@ def return_shipment_order(case: ReturnCase, returns_address: Address | None, shi
         currency=case.order.currency,
         lines=lines,
         original_order_id=case.order_id,
+        reason=case.return_.reason,
     )

@@ -92,6 +92,7 @@ class QueueConsumer(ConsumerProducerMixin):
         self.ready = threading.Event()
 
     def get_consumers(self, Consumer: Any, channel: Any) -> list[Any]:
+        self.topology.declare_on(channel, self.spec)  # after a broker restart the queues may be new
         return [
             Consumer(
                 queues=[self.topology.work_queue(self.spec)],

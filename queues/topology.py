@@ -100,18 +100,24 @@ class Topology:
     def retry_queue_name(self, spec: QueueSpec, delay_seconds: int) -> str:
         return f"{self.queue_name(spec)}.retry.{delay_seconds}s"
 
-    def all_queues(self) -> list[Queue]:
-        queues: list[Queue] = []
-        for spec in self.specs.values():
-            queues.append(self.work_queue(spec))
-            queues.append(self.dead_letter_queue(spec))
-            queues.extend(self.retry_queue(spec, delay) for delay in self.retry_delays)
-        return queues
+    def queues_of(self, spec: QueueSpec) -> list[Queue]:
+        """A work queue with its dead-letter queue and its delay queues."""
+        return [
+            self.work_queue(spec),
+            self.dead_letter_queue(spec),
+            *(self.retry_queue(spec, delay) for delay in self.retry_delays),
+        ]
 
-    def declare(self, connection: object) -> None:
-        """Declare every exchange and queue; idempotent, run by web and worker at start."""
+    def all_queues(self) -> list[Queue]:
+        return [queue for spec in self.specs.values() for queue in self.queues_of(spec)]
+
+    def declare(self, connection: object, spec: QueueSpec | None = None) -> None:
+        """Declare the exchanges and every queue (or one spec's); idempotent, run at every (re)connect."""
         channel = connection.default_channel  # type: ignore[attr-defined]
+        self.declare_on(channel, spec)
+
+    def declare_on(self, channel: object, spec: QueueSpec | None = None) -> None:
         for exchange in (self.events, self.commands, self.dlx):
             exchange(channel).declare()
-        for queue in self.all_queues():
+        for queue in self.queues_of(spec) if spec else self.all_queues():
             queue(channel).declare()

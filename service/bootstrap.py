@@ -12,21 +12,32 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from adapters.carriers import CARRIERS
+from adapters.carriers.gateway import CarrierGateway
+from adapters.customs.base import CUSTOMS
 from adapters.http import HttpClient
 from adapters.storage.database import make_engine, make_session_factory, migrate
+from adapters.storage.fx_store import SqlRateStore
 from adapters.storage.outbox_store import OutboxStore
 from adapters.storage.unit_of_work import UnitOfWork
-from config.settings import Settings
+from config.routes import carrier_routes
+from config.settings import Settings, SettingsError
 from queues.consumer import Handler, QueueConsumer
 from queues.inspection import inspector_for
 from queues.publisher import ConfirmedPublisher
 from queues.relay import OutboxRelay
+from queues.scheduler import PeriodicTask
 from queues.topology import QueueSpec, Topology
+from service.customs import CustomsFilings, CustomsPlanning
+from service.fx import FxRecorder
 from service.handlers import CarrierBookings, CaseEvents
 from service.intake import Intake
 from service.metrics import record_adapter_call
 from service.operations import Operations
 from service.privacy import PiiPurge
+from service.rates import RateRefresher, build_rate_book
+from service.tracking import TrackingIntake, TrackingPoller
+
+DEFAULT_TRACKING_POLL_SECONDS = 900.0
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +63,17 @@ class Container:
         self.relay = OutboxRelay(
             self.outbox_store, self.publisher, settings.relay_batch, settings.relay_interval_seconds, clock
         )
+        self.rate_book = build_rate_book(settings, SqlRateStore(self.session_factory), clock)
+        self.rate_refresher = RateRefresher(self.rate_book, settings.fx_refresh_seconds)
+        self.fx = FxRecorder(self.rate_book, settings.settlement_currency)
         self.intake = Intake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
+        self.carrier_gateway = CarrierGateway(self.http, clock)  # one OAuth token cache per process
+        self.tracking = TrackingIntake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
+        self.tracking_poller = TrackingPoller(self.uow, clock, settings, self.carrier_gateway, self.tracking)
+        self.returns_country = settings.for_adapter("returns_address").get("COUNTRY")
+        self.customs_adapter = settings.for_adapter("customs").get("ADAPTER") or "customs_broker"
+        if self.customs_adapter not in CUSTOMS:
+            raise SettingsError(f"RB_CUSTOMS_ADAPTER names no customs adapter: {self.customs_adapter!r}")
         self.handlers: dict[str, Handler] = {}
         self._register_handlers()
         self.pii_purge = PiiPurge(self.session_factory, settings.pii_retention_days, clock)
@@ -72,15 +93,49 @@ class Container:
         return queue_name in self.handlers
 
     def _register_handlers(self) -> None:
+        commands = self.topology.commands.name
         self.add_consumer(
             QueueSpec("cases", "events", ("#",)),
-            CaseEvents(self.uow, self.clock, self.topology.commands.name, self.has_adapter, self.relay.notify),
-        )
+            CaseEvents(
+                self.uow, self.clock, commands, self.has_adapter, self.relay.notify, fx=self.fx,
+                routes=carrier_routes(self.settings), returns_country=self.returns_country,
+                customs=CustomsPlanning(self.customs_adapter, self.returns_country),
+            ),
+        )  # fmt: skip
         for name, _carrier in CARRIERS:
             self.add_consumer(
                 QueueSpec(f"carrier.{name}", "commands", (f"carrier.{name}.#",)),
-                CarrierBookings(name, self.uow, self.clock, self.settings, self.http),
+                CarrierBookings(
+                    name,
+                    self.uow,
+                    self.clock,
+                    self.settings,
+                    self.http,
+                    commands,
+                    self.relay.notify,
+                    self.carrier_gateway,
+                ),
             )
+        for name, _adapter in CUSTOMS:
+            self.add_consumer(
+                QueueSpec(f"customs.{name}", "commands", (f"customs.{name}.#",)),
+                CustomsFilings(name, self.uow, self.clock, self.settings, self.http),
+            )
+
+    def periodic_tasks(self) -> list[PeriodicTask]:
+        """Tracking polls for return parcels in flight, every RB_TRACKING_POLL_SECONDS (0 turns polling off),
+        and the purge of buyers' personal data, every RB_PII_PURGE_INTERVAL_SECONDS (0 turns it off)."""
+        tasks: list[PeriodicTask] = []
+        if self.settings.pii_purge_interval_seconds > 0:
+            tasks.append(PeriodicTask("pii-purge", self.settings.pii_purge_interval_seconds, self.pii_purge.run_once))
+        raw = self.settings.for_adapter("tracking").get("POLL_SECONDS")
+        try:
+            interval = float(raw) if raw is not None else DEFAULT_TRACKING_POLL_SECONDS
+        except ValueError as exc:
+            raise SettingsError(f"RB_TRACKING_POLL_SECONDS must be a number of seconds, got {raw!r}") from exc
+        if interval > 0:
+            tasks.append(PeriodicTask("tracking-poll", interval, self.tracking_poller.poll_once))
+        return tasks
 
     def consumers(self) -> list[QueueConsumer]:
         return [
@@ -105,6 +160,7 @@ class Container:
         return count
 
     def close(self) -> None:
+        self.rate_refresher.stop()
         self.relay.stop()
         self.publisher.close()
         self.engine.dispose()

@@ -9,7 +9,7 @@ the contract's error body shows.
 from __future__ import annotations
 
 from datetime import UTC
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from marshmallow import (
@@ -201,6 +201,7 @@ class ReturnEventSchema(_Base):
         if order.currency is None:
             return
         digits = minor_unit(order.currency)
+        step = Decimal(1).scaleb(-digits)
         candidates: dict[str, Decimal | None] = {
             "order.shipping_paid": order.shipping_paid,
             "order.duties_paid": order.duties_paid,
@@ -209,9 +210,9 @@ class ReturnEventSchema(_Base):
         for i, item in enumerate(data.get("items") or ()):
             candidates[f"items[{i}].unit_price"] = item.unit_price
         errors = {
-            path: [f"has more decimals than {order.currency} allows ({digits})"]
+            path: [f"is not a whole number of {order.currency} minor units ({digits} decimals)"]
             for path, value in candidates.items()
-            if value is not None and -value.as_tuple().exponent > digits  # type: ignore[operator]
+            if value is not None and value != value.quantize(step, rounding=ROUND_DOWN)
         }
         if errors:
             raise ValidationError(errors)

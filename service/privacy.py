@@ -3,7 +3,7 @@
 Names, street lines, phone numbers and e-mail addresses of overseas buyers are personal
 data (GDPR Art. 4(1)); storage is limited to what the purpose needs (Art. 5(1)(c) data
 minimisation, 5(1)(e) storage limitation). So logs never carry them, nor any secret, and
-a timer in the worker blanks them from cases closed for longer than RB_PII_RETENTION_DAYS,
+a periodic task in the worker (queues/scheduler.py) blanks them from cases closed for longer than RB_PII_RETENTION_DAYS,
 together with the raw webhook payloads received before that day.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -170,32 +169,3 @@ class PiiPurge:
         if cases or payloads:
             log.info("purged personal data: %d cases, %d webhook payloads, %d shipments", *vars(result).values())
         return result
-
-
-class PurgeTimer:
-    """Runs the purge now and then every `interval` seconds in the worker, until stopped."""
-
-    def __init__(self, purge: PiiPurge, interval: float) -> None:
-        self.purge = purge
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.purge.run_once()
-            except Exception:
-                log.exception("personal-data purge failed; it runs again later")
-            self._stop.wait(self.interval)
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="pii-purge", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None

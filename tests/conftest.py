@@ -25,16 +25,11 @@ from service.bootstrap import Container
 
 GENERIC_KEY = b"test-generic-key-0123456789abcdef"
 GENERIC_SECRET = "whsec_" + base64.b64encode(GENERIC_KEY).decode()
-
-
-def _shared_examples() -> Path:
-    """`shared/` sits beside the project's clone (CI, /work/main) or beside the worktrees' folder."""
-    here = Path(__file__).resolve()
-    candidates = [parent / "shared" / "contract" / "examples" for parent in here.parents]
-    return next((c for c in candidates if c.is_dir()), candidates[1])
-
-
-EXAMPLES = _shared_examples()
+EXAMPLES = next(
+    p / "shared" / "contract" / "examples"
+    for p in Path(__file__).resolve().parents
+    if (p / "shared" / "contract" / "examples").is_dir()
+)
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -186,6 +181,15 @@ def delete_topology(broker_url: str, prefix: str) -> None:
             channel.queue_delete(queue)
         for suffix in ("events", "commands", "dlx"):
             channel.exchange_delete(f"{prefix}.{suffix}")
+
+
+def pika_parameters(broker_url: str):  # type: ignore[no-untyped-def]
+    """kombu reads `amqp://host//` as the vhost "/"; pika wants it escaped as `%2F`."""
+    import pika
+
+    if broker_url.endswith("//"):
+        broker_url = broker_url[:-1] + "%2F"
+    return pika.URLParameters(broker_url)
 
 
 def list_queues() -> list[str]:

@@ -41,7 +41,7 @@ def receive(marketplace: str):  # type: ignore[no-untyped-def]
         202: {description: Accepted, content: {application/json: {schema: Accepted}}}
         200: {description: Duplicate delivery, content: {application/json: {schema: Accepted}}}
         400: {description: Invalid payload, content: {application/json: {schema: Error}}}
-        401: {description: Missing, forged or stale signature, content: {application/json: {schema: Error}}}
+        401: {description: "Missing, forged or stale signature", content: {application/json: {schema: Error}}}
         404: {description: Unknown marketplace, content: {application/json: {schema: Error}}}
         413: {description: Body over the limit, content: {application/json: {schema: Error}}}
         415: {description: Not JSON, content: {application/json: {schema: Error}}}

@@ -2,19 +2,50 @@
 
 Shaped after karrio's providers (STYLE.md): `build_*` turns a carrier-neutral
 order into the carrier's request, `parse_*` turns its answer into a result, and
-only `adapters.http.HttpClient` does I/O. Without credentials the request is
-built and stored on the case, not sent (contract: settings table).
+only `adapters.http.HttpClient` does I/O (through `adapters.carriers.gateway`,
+which adds tokens and signatures). Without credentials the request is built and
+stored on the case, not sent (contract: settings table).
+
+Operations (carriers_customs.md §1.5–§2.4): a return label (with the pickup when
+the carrier books both in one call), a standalone pickup and its cancellation,
+tracking by polling and by push, and interception of a parcel still travelling
+to the buyer (DOMAIN.md §1, refund in transit) where the carrier's API has it;
+where it has not, `build_intercept` returns None and an operator does it.
 """
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 
 from adapters.http import HttpResult, OutboundRequest
+from adapters.marketplaces.base import InboundRequest, PayloadError, SignatureError
 from adapters.registry import Registry
 from config.settings import AdapterSettings
+from core.events import Address
 from core.shipments import ReturnShipmentOrder
+from core.tracking import TrackingUpdate
+
+__all__ = [
+    "CARRIERS",
+    "AccessToken",
+    "BookedPickup",
+    "BookedShipment",
+    "CarrierAdapter",
+    "CarrierBase",
+    "CarrierRejected",
+    "InboundRequest",
+    "InterceptOrder",
+    "InterceptOutcome",
+    "PayloadError",
+    "PickupWindow",
+    "SignatureError",
+]
+
+TOKEN_EXPIRY_MARGIN = timedelta(minutes=5)
 
 
 class CarrierRejected(Exception):
@@ -30,6 +61,49 @@ class BookedShipment:
     raw: Any = None
 
 
+@dataclass(frozen=True)
+class PickupWindow:
+    """When the courier may come: a local date and local times "HH:MM" at the buyer's address."""
+
+    day: date
+    ready: str = "09:00"
+    close: str = "17:00"
+
+
+@dataclass(frozen=True)
+class BookedPickup:
+    reference: str
+    raw: Any = None
+
+
+@dataclass(frozen=True)
+class InterceptOrder:
+    """Stop an outbound parcel and send it back to the merchant (DOMAIN.md §1, seed 002 拦截快递)."""
+
+    case_id: str
+    tracking_number: str
+    merchant: Address
+    ship_date: date | None = None
+
+
+@dataclass(frozen=True)
+class InterceptOutcome:
+    accepted: bool
+    reference: str | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """An OAuth bearer token with its expiry, cached per carrier until shortly before it ends."""
+
+    value: str
+    expires_at: datetime
+
+    def usable_at(self, now: datetime) -> bool:
+        return now + TOKEN_EXPIRY_MARGIN < self.expires_at
+
+
 class CarrierAdapter(Protocol):
     name: str
 
@@ -41,6 +115,130 @@ class CarrierAdapter(Protocol):
 
     def parse_return_shipment(self, result: HttpResult) -> BookedShipment:
         """The booking from the carrier's answer; raises `CarrierRejected` on a refusal."""
+
+    def collects_with_label(self, order: ReturnShipmentOrder) -> bool:
+        """True when the label call already books the courier, so no separate pickup is made."""
+
+    def build_pickup(
+        self, order: ReturnShipmentOrder, window: PickupWindow, tracking_number: str | None, settings: AdapterSettings
+    ) -> OutboundRequest: ...
+
+    def parse_pickup(self, result: HttpResult) -> BookedPickup: ...
+
+    def build_cancel_pickup(
+        self, pickup_reference: str, order: ReturnShipmentOrder, window: PickupWindow, settings: AdapterSettings
+    ) -> OutboundRequest: ...
+
+    def parse_cancel_pickup(self, result: HttpResult) -> None: ...
+
+    def build_tracking(self, tracking_number: str, settings: AdapterSettings) -> OutboundRequest: ...
+
+    def parse_tracking(self, result: HttpResult) -> list[TrackingUpdate]: ...
+
+    def build_intercept(self, order: InterceptOrder, settings: AdapterSettings) -> OutboundRequest | None:
+        """The interception request, or None where the carrier's API offers none (an operator task)."""
+
+    def parse_intercept(self, result: HttpResult) -> InterceptOutcome: ...
+
+    def verify_tracking_push(self, request: InboundRequest, settings: AdapterSettings) -> None:
+        """Raise `SignatureError` unless the push is signed or authenticated as this carrier does it."""
+
+    def parse_tracking_push(self, request: InboundRequest, settings: AdapterSettings) -> list[TrackingUpdate]: ...
+
+    def token_request(self, settings: AdapterSettings) -> OutboundRequest | None:
+        """The OAuth token request, or None for carriers that authenticate every call themselves."""
+
+    def parse_token(self, result: HttpResult, now: datetime) -> AccessToken: ...
+
+    def authorize(
+        self, request: OutboundRequest, settings: AdapterSettings, token: AccessToken | None, now: datetime, nonce: str
+    ) -> OutboundRequest:
+        """The request as sent: bearer token, signature or encryption added at the last moment."""
+
+    def unwrap(self, result: HttpResult, settings: AdapterSettings) -> HttpResult:
+        """The answer as parsed: decrypted where the carrier encrypts it."""
+
+
+class CarrierBase:
+    """Defaults shared by the carrier modules: no token, nothing to sign, no interception API."""
+
+    name = ""
+
+    def collects_with_label(self, order: ReturnShipmentOrder) -> bool:
+        return False
+
+    def needs_token(self, request: OutboundRequest) -> bool:
+        return True
+
+    def intercept_credentials(self, settings: AdapterSettings) -> dict[str, str] | None:
+        return self.credentials(settings)  # type: ignore[attr-defined]
+
+    def build_intercept(self, order: InterceptOrder, settings: AdapterSettings) -> OutboundRequest | None:
+        return None
+
+    def parse_intercept(self, result: HttpResult) -> InterceptOutcome:
+        raise CarrierRejected(f"{self.name} offers no interception API: an operator must call the carrier")
+
+    def token_request(self, settings: AdapterSettings) -> OutboundRequest | None:
+        return None
+
+    def parse_token(self, result: HttpResult, now: datetime) -> AccessToken:
+        raise CarrierRejected(f"{self.name} does not use OAuth tokens")
+
+    def authorize(
+        self, request: OutboundRequest, settings: AdapterSettings, token: AccessToken | None, now: datetime, nonce: str
+    ) -> OutboundRequest:
+        if token is None:
+            return request
+        return with_headers(request, {"Authorization": f"Bearer {token.value}"})
+
+    def unwrap(self, result: HttpResult, settings: AdapterSettings) -> HttpResult:
+        return result
+
+
+def with_headers(request: OutboundRequest, headers: dict[str, str]) -> OutboundRequest:
+    """A copy of `request` with `headers` added (requests are frozen: built once, shown as built)."""
+    return OutboundRequest(
+        method=request.method,
+        url=request.url,
+        headers={**request.headers, **headers},
+        json_body=request.json_body,
+        form=request.form,
+        content=request.content,
+        auth=request.auth,
+    )
+
+
+def require_shared_token(request: InboundRequest, header: str, expected: str | None) -> None:
+    """For carriers that authenticate pushes with a static header value we chose (UPS, DHL Push)."""
+    if not expected:
+        raise SignatureError(f"no tracking push secret is configured for this carrier (header {header})")
+    presented = request.header(header)
+    if presented is None or not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise SignatureError(f"header {header} is missing or wrong")
+
+
+def error_message(body: Any, *paths: tuple[str | int, ...]) -> str:
+    """The first message found at one of `paths` in a carrier's error body, else the body itself."""
+    for path in paths:
+        node: Any = body
+        for step in path:
+            if (isinstance(step, int) and isinstance(node, list) and len(node) > step) or (
+                isinstance(step, str) and isinstance(node, dict) and step in node
+            ):
+                node = node[step]
+            else:
+                node = None
+                break
+        if node not in (None, "", [], {}):
+            return str(node)
+    return str(body)[:300]
+
+
+def json_number(value: Any) -> float | int:
+    """Carriers want JSON numbers; values are exact to the cent or gram, so nothing is lost."""
+    as_decimal = Decimal(str(value))
+    return int(as_decimal) if as_decimal == as_decimal.to_integral_value() else float(as_decimal)
 
 
 CARRIERS: Registry[CarrierAdapter] = Registry("carrier", "adapters.carriers")

@@ -11,19 +11,44 @@ MyDHL API"; summarised in shared/research/carriers_customs.md §2.1):
   ("exclusive use for … goods [that] are actual 'returns'");
 - the answer carries `shipmentTrackingNumber`, `documents[]` (`typeCode` label /
   invoice, base64 `content`) and, when a pickup was asked, `dispatchConfirmationNumber`;
-- errors carry `status`, `title` and `detail`.
+- errors carry `status`, `title` and `detail`;
+- `POST /pickups` (required `plannedPickupDateAndTime`, `accounts`,
+  `customerDetails.shipperDetails`, `shipmentDetails[]`; answer
+  `dispatchConfirmationNumbers[]`), `DELETE /pickups/{dispatchConfirmationNumber}`
+  with `requestorName` and `reason`;
+- `GET /shipments/{awb}/tracking`: `shipments[].events[]` with `date`, `time`,
+  `GMTOffset`, `typeCode` (PU pick up, OK delivery, CR clearance release, CD
+  clearance delay, RT returned to consignor, ST shipment intercept, …);
+- pushes (DHL "Shipment Tracking – Unified – Push") authenticate with a header
+  and token of our choosing (`hook.authentication`), no HMAC (§2.1, §2.6); the
+  Unified payload carries `shipments[].events[]` with `timestamp` and
+  `statusCode` pre-transit | transit | delivered | failure | unknown.
+MyDHL has no interception call (ST is only a tracking event): an operator task.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from adapters.carriers.base import CARRIERS, BookedShipment, CarrierRejected
+from adapters.carriers.base import (
+    CARRIERS,
+    BookedPickup,
+    BookedShipment,
+    CarrierBase,
+    CarrierRejected,
+    InboundRequest,
+    PayloadError,
+    PickupWindow,
+    require_shared_token,
+)
 from adapters.http import HttpResult, OutboundRequest
 from config.settings import AdapterSettings
 from core.events import Address
 from core.shipments import ReturnShipmentOrder
+from core.tracking import TrackingStatus, TrackingUpdate, canonical_status
 
 SANDBOX_URL = "https://express.api.dhl.com/mydhlapi/test"
 API_VERSION = "3.1.1"
@@ -31,6 +56,47 @@ RETURNS_INVOICE_TEMPLATE = "RET_COM_INVOICE_A4_01"
 # Product codes (MyDHL GET /products): P = Express Worldwide (non-document, international), N = Domestic Express.
 INTERNATIONAL_PRODUCT = "P"
 DOMESTIC_PRODUCT = "N"
+PUSH_HEADER = "DHL-Push-Token"
+
+# MyDHL tracking event codes (reference data examples in the 3.1.1 spec, carriers_customs.md §2.1, §2.7).
+STATUS_CODES: dict[str, str] = {
+    "SA": TrackingStatus.INFORMATION,
+    "PU": TrackingStatus.SHIPPED_BACK,
+    "PL": TrackingStatus.IN_TRANSIT,
+    "DF": TrackingStatus.IN_TRANSIT,
+    "AF": TrackingStatus.IN_TRANSIT,
+    "AR": TrackingStatus.IN_TRANSIT,
+    "WC": TrackingStatus.IN_TRANSIT,
+    "CR": TrackingStatus.IN_TRANSIT,
+    "IC": TrackingStatus.IN_TRANSIT,
+    "BR": TrackingStatus.IN_TRANSIT,
+    "OK": TrackingStatus.DELIVERED_TO_WAREHOUSE,
+    "DD": TrackingStatus.DELIVERED_TO_WAREHOUSE,
+    "DL": TrackingStatus.DELIVERED_TO_WAREHOUSE,
+    "PD": TrackingStatus.DELIVERED_TO_WAREHOUSE,
+    "CC": TrackingStatus.EXCEPTION,
+    "CD": TrackingStatus.EXCEPTION,
+    "UD": TrackingStatus.EXCEPTION,
+    "HP": TrackingStatus.EXCEPTION,
+    "OH": TrackingStatus.EXCEPTION,
+    "RD": TrackingStatus.EXCEPTION,
+    "NH": TrackingStatus.EXCEPTION,
+    "BA": TrackingStatus.EXCEPTION,
+    "DS": TrackingStatus.EXCEPTION,
+    "MS": TrackingStatus.EXCEPTION,
+    "TD": TrackingStatus.EXCEPTION,
+    "RT": TrackingStatus.RETURNED_TO_SENDER,
+    "ST": TrackingStatus.RETURNED_TO_SENDER,
+}
+
+# DHL Unified Push `statusCode` values (hook events Pre-Transit, Transit, Delivered, Failure, Unknown).
+PUSH_STATUS_CODES: dict[str, str] = {
+    "PRE-TRANSIT": TrackingStatus.INFORMATION,
+    "TRANSIT": TrackingStatus.IN_TRANSIT,
+    "DELIVERED": TrackingStatus.DELIVERED_TO_WAREHOUSE,
+    "FAILURE": TrackingStatus.EXCEPTION,
+    "UNKNOWN": TrackingStatus.INFORMATION,
+}
 
 
 def _number(value: Decimal) -> float | int:
@@ -60,15 +126,25 @@ def message_reference(case_id: str) -> str:
     return f"rb-{case_id}".ljust(28, "0")[:36]
 
 
-class DhlExpress:
+class DhlExpress(CarrierBase):
     name = "dhl_express"
 
     def credentials(self, settings: AdapterSettings) -> dict[str, str] | None:
         return settings.require("API_KEY", "API_SECRET", "ACCOUNT")
 
+    def _base(self, settings: AdapterSettings) -> str:
+        return (settings.get("BASE_URL") or SANDBOX_URL).rstrip("/")
+
+    def _auth(self, settings: AdapterSettings) -> tuple[str, str]:
+        return (settings.get("API_KEY") or "", settings.get("API_SECRET") or "")
+
+    def collects_with_label(self, order: ReturnShipmentOrder) -> bool:
+        """The shipment call books the courier itself (`pickup.isRequested`)."""
+        return order.pickup
+
     def build_return_shipment(self, order: ReturnShipmentOrder, settings: AdapterSettings) -> OutboundRequest:
         account = settings.get("ACCOUNT") or ""
-        base_url = (settings.get("BASE_URL") or SANDBOX_URL).rstrip("/")
+        base_url = self._base(settings)
         content: dict[str, Any] = {
             "packages": [{"weight": _number(order.total_weight_kg)}],
             "isCustomsDeclarable": order.cross_border,
@@ -166,6 +242,148 @@ class DhlExpress:
             pickup_reference=body.get("dispatchConfirmationNumber"),
             raw={k: v for k, v in body.items() if k != "documents"},
         )
+
+    def build_pickup(
+        self, order: ReturnShipmentOrder, window: PickupWindow, tracking_number: str | None, settings: AdapterSettings
+    ) -> OutboundRequest:
+        """A standalone pickup at the buyer's door, for a label booked earlier without one."""
+        shipment: dict[str, Any] = {
+            "productCode": INTERNATIONAL_PRODUCT if order.cross_border else DOMESTIC_PRODUCT,
+            "isCustomsDeclarable": order.cross_border,
+            "unitOfMeasurement": "metric",
+            "packages": [{"weight": _number(order.total_weight_kg)}],
+            "declaredValue": _number(order.declared_value),
+            "declaredValueCurrency": order.currency,
+        }
+        if tracking_number:
+            shipment["shipmentTrackingNumber"] = tracking_number
+        body = {
+            "plannedPickupDateAndTime": f"{window.day.isoformat()}T{window.ready}:00 GMT+00:00",
+            "closeTime": window.close,
+            "location": "reception",
+            "locationType": "residence",
+            "accounts": [{"typeCode": "shipper", "number": settings.get("ACCOUNT") or ""}],
+            "customerDetails": {
+                "shipperDetails": _party(order.shipper, "private"),
+                "receiverDetails": _party(order.receiver, "business"),
+            },
+            "shipmentDetails": [shipment],
+            "remark": f"Customer return {order.reference}"[:80],
+        }
+        return OutboundRequest(
+            method="POST",
+            url=f"{self._base(settings)}/pickups",
+            headers={
+                "x-version": API_VERSION,
+                "Message-Reference": message_reference(order.case_id),
+                "Content-Type": "application/json",
+            },
+            json_body=body,
+            auth=self._auth(settings),
+        )
+
+    def parse_pickup(self, result: HttpResult) -> BookedPickup:
+        body = result.body if isinstance(result.body, dict) else {}
+        if not result.ok:
+            raise CarrierRejected(f"DHL Express pickup answered {result.status}: {_detail(result.body)}")
+        numbers = body.get("dispatchConfirmationNumbers") or []
+        if not numbers:
+            raise CarrierRejected("DHL Express pickup answered without a dispatchConfirmationNumber")
+        return BookedPickup(reference=str(numbers[0]), raw={"readyByTime": body.get("readyByTime")})
+
+    def build_cancel_pickup(
+        self, pickup_reference: str, order: ReturnShipmentOrder, window: PickupWindow, settings: AdapterSettings
+    ) -> OutboundRequest:
+        return OutboundRequest(
+            method="DELETE",
+            url=f"{self._base(settings)}/pickups/{pickup_reference}?requestorName=Returnbridge&reason=return+cancelled",
+            headers={"x-version": API_VERSION, "Message-Reference": message_reference(order.case_id)},
+            auth=self._auth(settings),
+        )
+
+    def parse_cancel_pickup(self, result: HttpResult) -> None:
+        if not result.ok:
+            raise CarrierRejected(f"DHL Express pickup cancel answered {result.status}: {_detail(result.body)}")
+
+    def build_tracking(self, tracking_number: str, settings: AdapterSettings) -> OutboundRequest:
+        return OutboundRequest(
+            method="GET",
+            url=(
+                f"{self._base(settings)}/shipments/{tracking_number}/tracking"
+                "?trackingView=all-checkpoints&levelOfDetail=all"
+            ),
+            headers={"x-version": API_VERSION},
+            auth=self._auth(settings),
+        )
+
+    def parse_tracking(self, result: HttpResult) -> list[TrackingUpdate]:
+        body = result.body if isinstance(result.body, dict) else {}
+        if not result.ok:
+            raise CarrierRejected(f"DHL Express tracking answered {result.status}: {_detail(result.body)}")
+        updates = []
+        for shipment in body.get("shipments") or []:
+            number = str(shipment.get("shipmentTrackingNumber") or "")
+            for event in shipment.get("events") or []:
+                code = str(event.get("typeCode") or "")
+                area = (event.get("serviceArea") or [{}])[0]
+                updates.append(
+                    TrackingUpdate(
+                        carrier=self.name,
+                        tracking_number=number,
+                        code=code,
+                        status=canonical_status(STATUS_CODES, code),
+                        occurred_at=_instant(
+                            f"{event.get('date')}T{event.get('time')}{event.get('GMTOffset', '+00:00')}"
+                        ),
+                        description=str(event.get("description") or ""),
+                        location=str(area.get("description") or ""),
+                    )
+                )
+        return updates
+
+    def verify_tracking_push(self, request: InboundRequest, settings: AdapterSettings) -> None:
+        """DHL Push sends back the header and token given in `hook.authentication` at subscription."""
+        require_shared_token(request, settings.get("PUSH_HEADER") or PUSH_HEADER, settings.get("WEBHOOK_SECRET"))
+
+    def parse_tracking_push(self, request: InboundRequest, settings: AdapterSettings) -> list[TrackingUpdate]:
+        try:
+            body = json.loads(request.body)
+        except ValueError as exc:
+            raise PayloadError("DHL push is not JSON") from exc
+        shipments = body.get("shipments") if isinstance(body, dict) else None
+        if not isinstance(shipments, list):
+            raise PayloadError("not a DHL tracking push", {"shipments": ["missing"]})
+        updates = []
+        for shipment in shipments:
+            number = str(shipment.get("id") or "")
+            for event in shipment.get("events") or []:
+                code = str(event.get("statusCode") or "")
+                updates.append(
+                    TrackingUpdate(
+                        carrier=self.name,
+                        tracking_number=number,
+                        code=code,
+                        status=canonical_status(PUSH_STATUS_CODES, code, TrackingStatus.INFORMATION),
+                        occurred_at=_instant(str(event.get("timestamp") or "")),
+                        description=str(event.get("description") or event.get("status") or ""),
+                        location=str(((event.get("location") or {}).get("address") or {}).get("addressLocality") or ""),
+                    )
+                )
+        return updates
+
+
+def _detail(body: Any) -> str:
+    if isinstance(body, dict):
+        return str(body.get("detail") or body.get("title") or body)[:300]
+    return str(body)[:300]
+
+
+def _instant(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise PayloadError(f"DHL event time {text!r} is not ISO 8601", {"events.timestamp": ["invalid"]}) from exc
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 CARRIERS.register("dhl_express", DhlExpress())

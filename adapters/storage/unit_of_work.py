@@ -16,14 +16,17 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.storage.fx_store import FxLedger
 from adapters.storage.models import (
     CaseRow,
+    CustomsClaimRow,
     NoticeRow,
     OutboxRow,
     ProcessedMessageRow,
     ReceivedEventRow,
     ShipmentRow,
     TimelineRow,
+    TrackingScanRow,
 )
 from core.cases import Notice, ReturnCase, TimelineEntry
 from service.canonical import ITEMS_SCHEMA, ORDER_SCHEMA, RETURN_SCHEMA
@@ -269,6 +272,9 @@ class Outbox:
         )
         return message_id
 
+    def has(self, message_id: str) -> bool:
+        return self.session.scalar(select(OutboxRow.id).where(OutboxRow.message_id == message_id)) is not None
+
 
 class Shipments:
     def __init__(self, session: Session) -> None:
@@ -290,6 +296,88 @@ class Shipments:
         return row
 
 
+class TrackingScans:
+    """Scans already recorded, by their key (carrier, number, code, time): the same scan is applied once."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def known(self, scan_key: str) -> bool:
+        return self.session.scalar(select(TrackingScanRow.id).where(TrackingScanRow.scan_key == scan_key)) is not None
+
+    def add(self, row: TrackingScanRow) -> None:
+        self.session.add(row)
+        self.session.flush()
+
+    def for_case(self, case_id: str) -> list[TrackingScanRow]:
+        return list(
+            self.session.scalars(
+                select(TrackingScanRow)
+                .where(TrackingScanRow.case_id == case_id)
+                .order_by(TrackingScanRow.occurred_at, TrackingScanRow.id)
+            )
+        )
+
+    def shipment_for(self, carrier: str, tracking_number: str) -> ShipmentRow | None:
+        """The booked return label a carrier's tracking number belongs to."""
+        return self.session.scalars(
+            select(ShipmentRow).where(
+                ShipmentRow.carrier == carrier,
+                ShipmentRow.tracking_number == tracking_number,
+                ShipmentRow.kind == "return_label",
+            )
+        ).first()
+
+    def in_flight(self, since: datetime, finished: tuple[str, ...], limit: int) -> list[ShipmentRow]:
+        """Booked return labels created after `since` with no scan yet in a `finished` status."""
+        done = select(TrackingScanRow.id).where(
+            TrackingScanRow.tracking_number == ShipmentRow.tracking_number,
+            TrackingScanRow.carrier == ShipmentRow.carrier,
+            TrackingScanRow.status.in_(finished),
+        )
+        return list(
+            self.session.scalars(
+                select(ShipmentRow)
+                .where(
+                    ShipmentRow.kind == "return_label",
+                    ShipmentRow.status == "booked",
+                    ShipmentRow.tracking_number.is_not(None),
+                    ShipmentRow.created_at >= since,
+                    ~done.exists(),
+                )
+                .order_by(ShipmentRow.updated_at)
+                .limit(limit)
+            )
+        )
+
+
+class CustomsClaims:
+    """The duty/VAT recovery ledger."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def for_case(self, case_id: str) -> list[CustomsClaimRow]:
+        return list(
+            self.session.scalars(
+                select(CustomsClaimRow).where(CustomsClaimRow.case_id == case_id).order_by(CustomsClaimRow.due_by)
+            )
+        )
+
+    def find(self, case_id: str, authority: str) -> CustomsClaimRow | None:
+        return self.session.scalars(
+            select(CustomsClaimRow).where(CustomsClaimRow.case_id == case_id, CustomsClaimRow.authority == authority)
+        ).first()
+
+    def get(self, claim_id: str) -> CustomsClaimRow | None:
+        return self.session.get(CustomsClaimRow, claim_id)
+
+    def add(self, row: CustomsClaimRow) -> CustomsClaimRow:
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+
 class UnitOfWork:
     """One database transaction; leave the `with` block without `commit()` and everything is rolled back."""
 
@@ -303,6 +391,9 @@ class UnitOfWork:
         self.processed = ProcessedMessages(self.session)
         self.outbox = Outbox(self.session)
         self.shipments = Shipments(self.session)
+        self.scans = TrackingScans(self.session)
+        self.customs_claims = CustomsClaims(self.session)
+        self.fx_ledger = FxLedger(self.session)
         return self
 
     def __exit__(self, *exc: object) -> None:

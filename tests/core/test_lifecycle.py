@@ -1,0 +1,143 @@
+"""Walk every row of the order, case and refund tables (DOMAIN.md §5, the method of seed 004)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from core.cases import (
+    LIFECYCLES,
+    OPERATOR_COMMANDS,
+    CaseState,
+    CommandRefused,
+    ReturnCase,
+    Transition,
+)
+from core.events import Item, Order, ReturnRequest
+from core.lifecycle_diagram import document
+
+NOW = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
+
+# How to make each named condition hold: (resolution, order_state, facts, detail)
+SETUPS = {
+    "always": ("refund", "delivered", {}, {}),
+    "refund_only_unshipped_auto": (
+        "refund_only",
+        "paid",
+        {"auto_refund_under": {"amount": "100", "currency": "EUR"}},
+        {},
+    ),
+    "refund_only_unshipped": ("refund_only", "paid", {}, {}),
+    "refund_in_transit": ("refund_only", "shipped", {}, {}),
+    "returnless": ("returnless", "delivered", {}, {}),
+    "exchange": ("exchange", "delivered", {}, {}),
+    "passed_exchange": ("exchange", "delivered", {}, {"inspection_passed": True}),
+    "passed_repair": ("repair", "delivered", {}, {"inspection_passed": True}),
+    "passed": ("refund", "delivered", {}, {"inspection_passed": True}),
+    "failed": ("refund", "delivered", {}, {"inspection_passed": False}),
+    "refund_awarded": ("refund", "delivered", {}, {"refund_amount": "10.00"}),
+}
+
+ROWS = [
+    pytest.param(name, row, source, id=f"{name}:{source}-{row.event}[{row.condition}]->{row.target}")
+    for name, table in LIFECYCLES.items()
+    for row in table
+    for source in sorted(row.sources)
+]
+
+
+def make_case(state: str, resolution: str, order_state: str, facts: dict) -> ReturnCase:
+    case = ReturnCase(
+        id="case-1",
+        marketplace="generic",
+        order=Order(id="O-1", currency="EUR"),
+        return_=ReturnRequest(id="R-1", resolution=resolution, carrier="dhl_express"),
+        items=(Item(sku="A", quantity=1, unit_price=Decimal("40.00")),),
+        state=state,
+    )
+    case.facts.update(facts, order_state=order_state)
+    return case
+
+
+@pytest.mark.parametrize(("table", "row", "source"), ROWS)
+def test_every_row_of_every_lifecycle_table_leads_where_it_says(table: str, row: Transition, source: str):
+    resolution, order_state, facts, detail = SETUPS[row.condition]
+    states = {"case": CaseState.NEW, "order": order_state, "refund": "none"}
+    states[table] = source
+    case = make_case(states["case"], resolution, states["order"], facts)
+    case.facts["refund_state"] = states["refund"]
+    case.apply_internal(row.event, "evt-1", NOW, dict(detail))
+    reached = {"case": case.state, "order": case.order_state, "refund": case.refund_state}[table]
+    assert reached == row.target
+    assert row.source_doc, "every row cites its source"
+
+
+def test_an_event_the_state_does_not_allow_is_kept_and_flags_attention():
+    case = make_case(CaseState.REFUNDED, "refund", "delivered", {})
+    assert case.apply_internal("return.shipped", "evt-9", NOW) == []
+    assert case.state == CaseState.REFUNDED and case.needs_attention
+    assert [e.name for e in case.timeline] == ["return.shipped", "event_not_allowed"]
+
+
+def test_operator_command_the_state_forbids_is_refused_naming_the_state():
+    case = make_case(CaseState.REFUNDED, "refund", "delivered", {})
+    assert not case.command_allowed("approve")
+    with pytest.raises(CommandRefused) as refused:
+        case.require_command("approve")
+    assert refused.value.state == "refunded"
+    assert make_case(CaseState.REQUESTED, "refund", "delivered", {}).command_allowed("approve")
+
+
+def test_every_operator_command_names_an_event_of_the_case_table():
+    events = {row.event for row in LIFECYCLES["case"]}
+    assert set(OPERATOR_COMMANDS.values()) <= events
+
+
+def test_merchant_silence_past_the_deadline_means_agreed_and_fires_once():
+    """DOMAIN §2 默认同意 (seeds 003, 004)."""
+    case = make_case(CaseState.REQUESTED, "refund", "delivered", {})
+    due = NOW + timedelta(days=3)
+    case.record_decision({"deadlines": {"merchant_response_due_by": due.isoformat()}, "basis": "eu_withdrawal"}, NOW)
+    assert case.due_timers(NOW) == []
+    assert case.due_timers(due) == ["timer.merchant_response_overdue"]
+    commands = case.fire_timer("timer.merchant_response_overdue", due)
+    assert case.state == CaseState.APPROVED
+    assert [c.routing_key for c in commands] == ["carrier.dhl_express.book_return"]
+    assert case.fire_timer("timer.merchant_response_overdue", due) == []
+    assert case.due_timers(due + timedelta(days=1)) == []
+
+
+def test_timer_outliving_its_state_lapses_without_attention():
+    case = make_case(CaseState.REFUNDED, "refund", "delivered", {})
+    case.record_decision({"deadlines": {"inspection_due_by": NOW.isoformat()}}, NOW)
+    assert case.fire_timer("timer.inspection_overdue", NOW) == []
+    assert not case.needs_attention and case.timeline[-1].name == "timer_lapsed"
+
+
+def test_refund_paid_cancels_pending_timers():
+    case = make_case(CaseState.REFUND_PROCESSING, "refund", "delivered", {"refund_state": "requested"})
+    case.record_decision({"deadlines": {"refund_due_by": (NOW + timedelta(days=5)).isoformat()}}, NOW)
+    case.apply_internal("refund.completed", "evt-2", NOW)
+    assert case.state == CaseState.REFUNDED and case.refund_state == "paid"
+    assert case.due_timers(NOW + timedelta(days=10)) == []
+
+
+def test_refund_overdue_pays_out_automatically_with_a_new_idempotency_key():
+    """DOMAIN §2: a refund the merchant leaves unprocessed is paid out automatically (seeds 003, 004)."""
+    case = make_case(CaseState.INSPECTING, "refund", "delivered", {})
+    first = case.apply_internal("return.inspected", "evt-3", NOW, {"inspection_passed": True})
+    case.record_decision({"deadlines": {"refund_due_by": NOW.isoformat()}}, NOW)
+    again = case.fire_timer("timer.refund_overdue", NOW)
+    assert [c.action for c in first + again] == ["refund", "refund"]
+    assert first[0].idempotency_key != again[0].idempotency_key
+    assert case.needs_attention
+
+
+def test_diagram_shows_every_row():
+    text = document()
+    for table in LIFECYCLES.values():
+        for row in table:
+            for source in row.sources:
+                assert f"{source} --> {row.target}: {row.event}" in text

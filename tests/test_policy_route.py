@@ -1,0 +1,36 @@
+"""POST /policy/evaluate per the contract: the decision, 400 with field names, nothing stored."""
+
+from __future__ import annotations
+
+import copy
+
+from tests.core.policy_fixtures import BASE
+
+
+def example() -> dict:
+    """The contract's German example (shared/contract/examples/return-requested-de.json), in its essentials."""
+    return copy.deepcopy(BASE)
+
+
+def test_policy_evaluate_answers_the_contract_shape_for_the_german_example(client):
+    answer = client.post("/policy/evaluate", json=example())
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert body["eligible"] is True and body["basis"] == "eu_withdrawal"
+    assert body["window"]["jurisdiction"] == "DE" and body["window"]["days"] == 14
+    assert body["return_shipping_payer"] == "buyer"
+    assert body["refund"]["currency"] == "EUR" and body["refund"]["amount"] == "54.89"
+    assert {"merchant_response_due_by", "refund_due_by"} <= set(body["deadlines"])
+    assert all(rule["source"] for rule in body["rules"])
+
+
+def test_policy_evaluate_names_bad_fields_with_400(client):
+    bad = example()
+    bad["order"]["currency"] = "EURO"
+    answer = client.post("/policy/evaluate", json=bad)
+    assert answer.status_code == 400
+    assert "order.currency" in answer.get_json()["error"]["fields"]
+
+
+def test_policy_evaluate_refuses_a_non_object_body(client):
+    assert client.post("/policy/evaluate", data="[]", content_type="application/json").status_code == 400
