@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,7 +49,8 @@ def _schema():  # type: ignore[no-untyped-def]
     from wsgi import create_app
 
     # Only to read the document; the test itself runs against `fuzz_app`.
-    app = create_app(make_settings(RB_DATABASE_URL="sqlite:///:memory:"))
+    folder = tempfile.mkdtemp(prefix="rb-openapi-")
+    app = create_app(make_settings(RB_DATABASE_URL=f"sqlite:///{folder}/rb.db"))
     document = app.test_client().get("/openapi.json").json
     app.extensions["returnbridge"].close()
     return schemathesis.openapi.from_dict(document)

@@ -231,6 +231,18 @@ def dashboard():  # type: ignore[no-untyped-def]
 
 @bp.post("/ops/login")
 def login():  # type: ignore[no-untyped-def]
+    """Sign in to the dashboard.
+    ---
+    post:
+      summary: Exchange the operations token (form field `token`) for the dashboard's HttpOnly cookie
+      requestBody:
+        content:
+          application/x-www-form-urlencoded:
+            schema: {type: object, properties: {token: {type: string}}}
+      responses:
+        303: {description: Signed in; cookie set}
+        401: {description: Wrong or missing token, content: {text/html: {}}}
+    """
     token = _token()
     given = request.form.get("token", "")
     if token and given and hmac.compare_digest(given.encode(), token.encode()):
