@@ -29,7 +29,7 @@ from adapters.carriers.base import (
 from adapters.carriers.gateway import CarrierGateway
 from adapters.http import HttpClient, HttpResult, OutboundRequest, TransientHttpError
 from adapters.storage.models import ShipmentRow
-from adapters.storage.unit_of_work import UnitOfWork, new_id
+from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork, new_id
 from config.settings import Settings
 from core.cases import CaseState, Command, ReturnCase
 from core.events import Address, ReturnEvent
@@ -402,6 +402,24 @@ class CarrierBookings:
 
     def _finish(
         self, message: IncomingMessage, prepared: Prepared, status: str, answer: Any = None, error: str | None = None
+    ) -> None:
+        """Record the carrier's answer; a concurrent change to the case is merged by trying again.
+
+        The label exists once the carrier answered: failing here would leave the shipment
+        `sending`, and the redelivery would mark it unknown (found by the fault tests, where
+        the case consumer saved the case between our load and our save).
+        """
+        for attempt in range(1, 6):
+            try:
+                self._finish_once(message, prepared, status, answer, error)
+                return
+            except ConcurrentUpdate:
+                if attempt == 5:
+                    raise
+                log.info("case of shipment %s changed meanwhile; recording the answer again", prepared.shipment_id)
+
+    def _finish_once(
+        self, message: IncomingMessage, prepared: Prepared, status: str, answer: Any, error: str | None
     ) -> None:
         with self.uow() as uow:
             row = uow.session.get(ShipmentRow, prepared.shipment_id)

@@ -93,7 +93,8 @@ class CarrierFake:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a worker killed mid-call
+                    self.wfile.write(data)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -192,15 +193,17 @@ class Stack:
         return time.monotonic() - started
 
     def stop(self) -> None:
+        """SIGTERM to both at once (each stops cleanly on its own), then wait; kill what hangs."""
         self.session.close()  # gunicorn waits for open keep-alive connections before it stops
-        for process in (self.worker, self.web):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(5)
+        running = [p for p in (self.worker, self.web) if p is not None and p.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        for process in running:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
 
     @property
     def url(self) -> str:
