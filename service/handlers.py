@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from marshmallow import ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from adapters.carriers.base import (
     CARRIERS,
@@ -406,17 +407,18 @@ class CarrierBookings:
         """Record the carrier's answer; a concurrent change to the case is merged by trying again.
 
         The label exists once the carrier answered: failing here would leave the shipment
-        `sending`, and the redelivery would mark it unknown (found by the fault tests, where
-        the case consumer saved the case between our load and our save).
+        `sending`, and the redelivery would mark it unknown (found by the fault tests: the case
+        consumer saved the case between our load and our save; a database connection was cut).
         """
         for attempt in range(1, 6):
             try:
                 self._finish_once(message, prepared, status, answer, error)
                 return
-            except ConcurrentUpdate:
-                if attempt == 5:
+            except (ConcurrentUpdate, DBAPIError) as exc:
+                lost_connection = isinstance(exc, DBAPIError) and exc.connection_invalidated
+                if attempt == 5 or not (isinstance(exc, ConcurrentUpdate) or lost_connection):
                     raise
-                log.info("case of shipment %s changed meanwhile; recording the answer again", prepared.shipment_id)
+                log.info("recording the answer for shipment %s again: %s", prepared.shipment_id, type(exc).__name__)
 
     def _finish_once(
         self, message: IncomingMessage, prepared: Prepared, status: str, answer: Any, error: str | None
