@@ -19,6 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
+from adapters.carriers import CARRIERS
+from adapters.carriers.base import BookedShipment, CarrierRejected
+from adapters.http import HttpResult
 from adapters.marketplaces import MARKETPLACES
 from adapters.marketplaces.base import InboundRequest, ParsedDelivery, PayloadError, SignatureError
 from service.canonical import load_event
@@ -123,3 +126,17 @@ def test_every_marketplace_parser_refuses_garbage_with_its_own_errors(name: str,
     except PayloadError:
         return
     assert isinstance(parsed, ParsedDelivery)
+
+
+@pytest.mark.parametrize("name", CARRIERS.names())
+@given(status=st.sampled_from([200, 201, 400, 401, 404, 422]), body=json_values | st.text(max_size=50))
+@FUZZ
+def test_every_carrier_parser_turns_any_answer_into_a_booking_or_a_refusal(
+    name: str, status: int, body: object
+) -> None:
+    adapter = CARRIERS.get(name)
+    try:
+        booked = adapter.parse_return_shipment(HttpResult(status, body, {}))
+    except CarrierRejected:
+        return
+    assert isinstance(booked, BookedShipment) and booked.tracking_number
