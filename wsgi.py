@@ -1,7 +1,7 @@
 """The Flask app: `create_app()` for gunicorn and `flask --app wsgi`, plus the process commands.
 
-`flask --app wsgi serve`   the embedded default: HTTP, relay and consumers in one process
-`flask --app wsgi worker`  the relay and consumers alone (production, against RabbitMQ)
+`flask --app wsgi serve`   the embedded default: HTTP, relay, consumers and case timers in one process
+`flask --app wsgi worker`  the relay, consumers and case timers alone (production, against RabbitMQ)
 `flask --app wsgi migrate` bring the database schema up to date
 """
 
@@ -23,7 +23,7 @@ from queues.worker import Worker
 from service.bootstrap import Container
 from service.metrics import prune_dead_processes, record_outcome
 from service.privacy import install_redaction, secrets_of
-from web import carriers, fx, ops, policy, returns, service_routes, webhooks
+from web import carriers, fx, operator, ops, policy, returns, service_routes, webhooks
 from web.errors import register_error_handlers
 from web.openapi import build_spec
 
@@ -43,11 +43,11 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["returnbridge"] = container or Container(settings, run_migrations=migrate)
+    # POST /policy/evaluate converts the refund for display with the same rates the cases use.
+    app.extensions["returnbridge.rates"] = app.extensions["returnbridge"].rates
     register_error_handlers(app)
-    for blueprint in (webhooks.bp, carriers.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, ops.bp):
+    for blueprint in (webhooks.bp, carriers.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, operator.bp, ops.bp):
         app.register_blueprint(blueprint)
-    # The policy helper's refund display converts with the same rate book the cases use.
-    app.extensions["returnbridge.rates"] = app.extensions["returnbridge"].rate_book
     app.extensions["returnbridge.openapi"] = build_spec(app)
     app.cli.add_command(serve)
     app.cli.add_command(worker)

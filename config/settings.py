@@ -102,6 +102,7 @@ class Settings:
     prefetch: int = 20
     relay_batch: int = 100
     relay_interval_seconds: float = 0.5
+    poll_interval_seconds: float = 300.0
     publish_timeout_seconds: float = 5.0
     http_timeout_seconds: float = 10.0
     default_locale: str = "en"
@@ -110,6 +111,9 @@ class Settings:
     log_level: str = "INFO"
     pii_retention_days: int = 90
     pii_purge_interval_seconds: float = 3600.0
+    timer_interval_seconds: float = 5.0
+    timer_batch: int = 100
+    merchant_policy: str | None = None
     rate_source: str = "ecb"
     settlement_currency: str = "EUR"
     fx_refresh_seconds: float = 3600.0
@@ -130,6 +134,7 @@ class Settings:
             prefetch=_int(env, "RB_PREFETCH", 20),
             relay_batch=_int(env, "RB_RELAY_BATCH", 100),
             relay_interval_seconds=_float(env, "RB_RELAY_INTERVAL_SECONDS", 0.5),
+            poll_interval_seconds=_float(env, "RB_POLL_INTERVAL_SECONDS", 300.0),
             publish_timeout_seconds=_float(env, "RB_PUBLISH_TIMEOUT_SECONDS", 5.0),
             http_timeout_seconds=_float(env, "RB_HTTP_TIMEOUT_SECONDS", 10.0),
             default_locale=env.get("RB_DEFAULT_LOCALE") or "en",
@@ -138,6 +143,9 @@ class Settings:
             log_level=(env.get("RB_LOG_LEVEL") or "INFO").upper(),
             pii_retention_days=_int(env, "RB_PII_RETENTION_DAYS", 90),
             pii_purge_interval_seconds=_float(env, "RB_PII_PURGE_INTERVAL_SECONDS", 3600.0),
+            timer_interval_seconds=_float(env, "RB_TIMER_INTERVAL_SECONDS", 5.0),
+            timer_batch=_int(env, "RB_TIMER_BATCH", 100),
+            merchant_policy=env.get("RB_MERCHANT_POLICY") or None,
             rate_source=env.get("RB_RATE_SOURCE") or "ecb",
             settlement_currency=_currency(env, "RB_SETTLEMENT_CURRENCY", "EUR"),
             fx_refresh_seconds=_float(env, "RB_FX_REFRESH_SECONDS", 3600.0),

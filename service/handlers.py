@@ -32,12 +32,13 @@ from adapters.http import HttpClient, HttpResult, OutboundRequest, TransientHttp
 from adapters.storage.models import ShipmentRow
 from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork, new_id
 from config.settings import Settings
-from core.cases import CaseState, Command, ReturnCase
+from core.cases import CaseState, Command, Decide, ReturnCase
 from core.events import Address, ReturnEvent
 from core.routing import Route, carrier_route
 from core.shipments import ReturnShipmentOrder, ShipmentOrderError, return_shipment_order
 from queues.consumer import Defer, IncomingMessage, Reject
 from service.canonical import load_event
+from service.case_policy import CasePolicy
 from service.customs import CustomsPlanning
 from service.fx import FxRecorder
 from service.intake import command_body, command_message_id
@@ -58,6 +59,84 @@ BOOKED, NOT_SENT, SENDING, REJECTED, UNKNOWN, RETRYING, OPERATOR_TASK = (
 FINAL = {BOOKED, NOT_SENT, REJECTED, UNKNOWN, OPERATOR_TASK}
 
 
+class CaseMoves:
+    """What follows every move of a case, whatever moved it (marketplace event, operator command, timer).
+
+    The lifecycle's commands go to the outbox (or flag the case when no adapter would take them), and the
+    case is saved; the caller commits the lot in its one transaction. The policy engine (`decide`) is
+    handed to the case so its deadlines, timers and refund follow what it now knows.
+    """
+
+    def __init__(
+        self,
+        commands_exchange: str,
+        known_adapters: Callable[[str], bool],
+        policy: CasePolicy | None = None,
+        customs: CustomsPlanning | None = None,
+    ) -> None:
+        self.commands_exchange = commands_exchange
+        self.known_adapters = known_adapters
+        self.policy = policy
+        self.customs = customs
+
+    @property
+    def decide(self) -> Decide | None:
+        return self.policy
+
+    def prepare(self, case: ReturnCase) -> None:
+        if self.policy is not None:
+            self.policy.prepare(case)
+
+    def settle(
+        self, uow: UnitOfWork, case: ReturnCase, commands: list[Command], now: datetime, previous: str | None = None
+    ) -> int:
+        """Write the routable commands to the outbox and save the case; returns how many were written.
+
+        `previous` is the state before the move: an approval (by the marketplace, an operator or merchant
+        silence) books the return and plans its customs filing.
+        """
+        books = previous is not None and case.state == CaseState.APPROVED and previous != CaseState.APPROVED
+        if books and not any(c.kind == "carrier" for c in commands):
+            route = case.facts.get("carrier_route") or {}
+            case.record_result("no_carrier_route", {"lane": route.get("lane"), "message": route.get("reason")
+                               or "no carrier is named and none is routed"}, now, attention=True)  # fmt: skip
+        if self.customs is not None and previous is not None:
+            commands = commands + self.customs.plan(uow, case, now, file=books)
+        sent = 0
+        for command in self._routable(case, commands, now):
+            message_id = command_message_id(command.idempotency_key)
+            if uow.outbox.has(message_id):
+                case.record_result("command_already_sent", {"command": command.routing_key}, now)
+                continue
+            uow.outbox.add(
+                self.commands_exchange,
+                command.routing_key,
+                command_body(command, case.id),
+                now,
+                message_id=message_id,
+                correlation_id=case.id,
+            )
+            case.record_result("command_sent", {"command": command.routing_key}, now)
+            sent += 1
+        uow.cases.save(case, now)
+        return sent
+
+    def _routable(self, case: ReturnCase, commands: list[Command], now: datetime) -> list[Command]:
+        """A command for an adapter we do not have would be lost in the broker: flag the case instead."""
+        routable = []
+        for command in commands:
+            if self.known_adapters(f"{command.kind}.{command.adapter}"):
+                routable.append(command)
+            else:
+                case.record_result(
+                    "no_adapter",
+                    {"command": command.routing_key, "message": f"no {command.kind} adapter named {command.adapter!r}"},
+                    now,
+                    attention=True,
+                )
+        return routable
+
+
 class CaseEvents:
     """`returns.cases`: apply a marketplace event to its case and emit the commands the lifecycle asks for."""
 
@@ -70,6 +149,7 @@ class CaseEvents:
         commands_exchange: str,
         known_adapters: Callable[[str], bool],
         on_commit: Callable[[], None] = lambda: None,
+        policy: CasePolicy | None = None,
         fx: FxRecorder | None = None,
         routes: Sequence[Route] = (),
         returns_country: str | None = None,
@@ -77,13 +157,12 @@ class CaseEvents:
     ) -> None:
         self.uow = uow
         self.clock = clock
-        self.commands_exchange = commands_exchange
-        self.known_adapters = known_adapters
+        self.moves = CaseMoves(commands_exchange, known_adapters, policy, customs)
+        self.customs = customs
         self.on_commit = on_commit
         self.fx = fx
         self.routes = tuple(routes)
         self.returns_country = returns_country  # RB_RETURNS_ADDRESS_COUNTRY: where returns go, when configured
-        self.customs = customs
 
     def __call__(self, message: IncomingMessage) -> None:
         body = message.body
@@ -106,37 +185,16 @@ class CaseEvents:
             now = self.clock()
             self._route(case, event)
             previous = case.state
-            commands = case.apply(event, event_id, now)
-            books = case.state == CaseState.APPROVED and previous != CaseState.APPROVED  # approval books the return
-            if books and not any(c.kind == "carrier" for c in commands):
-                route = case.facts.get("carrier_route") or {}
-                case.record_result("no_carrier_route", {"lane": route.get("lane"), "message": route.get("reason")
-                                   or "no carrier is named and none is routed"}, now, attention=True)  # fmt: skip
-            if self.customs is not None:
-                commands += self.customs.plan(uow, case, now, file=books)
-            commands = self._routable(case, commands, now)
+            self.moves.prepare(case)
+            commands = case.apply(event, event_id, now, self.moves.decide)
             if self.fx is not None:
                 ledger = self.fx.record(case, event, now).ledger
                 if ledger is not None:
                     uow.fx_ledger.put(case.id, ledger, now)
-            for command in commands:
-                message_id = command_message_id(command.idempotency_key)
-                if uow.outbox.has(message_id):
-                    case.record_result("command_already_sent", {"command": command.routing_key}, now)
-                    continue
-                uow.outbox.add(
-                    self.commands_exchange,
-                    command.routing_key,
-                    command_body(command, case.id),
-                    now,
-                    message_id=message_id,
-                    correlation_id=case.id,
-                )
-                case.record_result("command_sent", {"command": command.routing_key}, now)
-            uow.cases.save(case, now)
+            sent = self.moves.settle(uow, case, commands, now, previous)
             uow.processed.mark(self.consumer, message.message_id, now)
             uow.commit()
-        if commands:
+        if sent:
             self.on_commit()
 
     def _route(self, case: ReturnCase, event: ReturnEvent) -> None:
@@ -148,21 +206,6 @@ class CaseEvents:
         case.facts["carrier_route"] = carrier_route(
             self.routes, ship_to.country if ship_to else None, merchant_country, named
         )
-
-    def _routable(self, case: ReturnCase, commands: list[Command], now: datetime) -> list[Command]:
-        """A command for an adapter we do not have would be lost in the broker: flag the case instead."""
-        routable = []
-        for command in commands:
-            if self.known_adapters(f"{command.kind}.{command.adapter}"):
-                routable.append(command)
-            else:
-                case.record_result(
-                    "no_adapter",
-                    {"command": command.routing_key, "message": f"no {command.kind} adapter named {command.adapter!r}"},
-                    now,
-                    attention=True,
-                )
-        return routable
 
 
 @dataclass(frozen=True)

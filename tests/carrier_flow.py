@@ -45,6 +45,7 @@ CARRIER_ENV = {
     "RB_RETURNS_ADDRESS_COUNTRY": "CN",
     "RB_RETURNS_ADDRESS_PHONE": "+8675500000000",
     "RB_TRACKING_POLL_SECONDS": "0",
+    "RB_POLL_INTERVAL_SECONDS": "0",  # marketplace polls (issue 4): run by hand in tests
 }
 
 FEDEX_TRACKING = "794600000001"

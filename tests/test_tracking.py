@@ -211,9 +211,9 @@ def test_a_periodic_task_keeps_running_after_a_failure():
 
 
 def test_polling_is_scheduled_unless_turned_off(container):
-    assert container.periodic_tasks() == []  # RB_TRACKING_POLL_SECONDS=0 in these tests
+    assert [t.name for t in container.periodic_tasks()] == ["case-timers"]  # RB_TRACKING_POLL_SECONDS=0 here
     on = type(container.settings)(**{**container.settings.__dict__,
                                      "env": {**container.settings.env, "RB_TRACKING_POLL_SECONDS": "60"}})  # fmt: skip
     container.settings = on
-    [task] = container.periodic_tasks()
-    assert task.interval == 60.0
+    [_, task] = container.periodic_tasks()
+    assert task.name == "tracking-poll" and task.interval == 60.0

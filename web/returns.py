@@ -98,12 +98,16 @@ def case_view(
         ],
         "deadlines": case.facts.get("deadlines", {}),
         "refund": case.facts.get("refund"),
+        "policy": case.facts.get("policy"),
+        "fees": case.facts.get("fees"),
+        "timers": case.facts.get("timers", {}),
         "fx": case.facts.get("fx"),
         "shipments": [_shipment(s) for s in shipments],
         "customs": customs_view(case, claims or []),
         "tracking": tracking_view(scans or []),
         "carrier_route": case.facts.get("carrier_route"),
         "notices": rendered_notices(case, None),
+        "missing": case.facts.get("missing", []),
     }
 
 

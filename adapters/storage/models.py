@@ -165,6 +165,54 @@ class ShipmentRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class CaseTimerRow(Base):
+    """A case's pending and fired timers, kept in step with the case (issue 5: timers survive restarts).
+
+    The case's own record (`facts["timers"]`) decides; this table lets the worker find what is due
+    without reading every case, and claim it with `FOR UPDATE SKIP LOCKED` on PostgreSQL.
+    """
+
+    __tablename__ = "case_timers"
+    __table_args__ = (
+        UniqueConstraint("case_id", "name", name="uq_case_timers_case_name"),
+        Index("ix_case_timers_due", "fired_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PollCheckpointRow(Base):
+    """Where each marketplace poller stopped (issue 4): stored after its events are taken in."""
+
+    __tablename__ = "poll_checkpoints"
+
+    marketplace: Mapped[str] = mapped_column(String(40), primary_key=True)
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    last_outcome: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MarketplaceDecisionRow(Base):
+    """One decision told to a marketplace per idempotency key: a redelivered command sends nothing more."""
+
+    __tablename__ = "marketplace_decisions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    marketplace: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(30))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(30))
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class FxRateRow(Base):
     """Published reference rates as fetched: one row per source, day and currency, rate as exact decimal text."""
 

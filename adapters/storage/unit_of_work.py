@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.storage.fx_store import FxLedger
 from adapters.storage.models import (
     CaseRow,
+    CaseTimerRow,
     CustomsClaimRow,
     NoticeRow,
     OutboxRow,
@@ -79,6 +80,7 @@ class CaseRepository:
         self.session.flush()
         self._loaded[case.id] = (1, 0, 0)
         self._append_children(case)
+        self._sync_timers(case)
 
     def save(self, case: ReturnCase, now: datetime) -> None:
         version, _, _ = self._loaded[case.id]
@@ -87,6 +89,7 @@ class CaseRepository:
             .where(CaseRow.id == case.id, CaseRow.version == version)
             .values(
                 state=case.state,
+                order_id=case.order_id,
                 needs_attention=case.needs_attention,
                 order=ORDER_SCHEMA.dump(case.order),
                 return_=RETURN_SCHEMA.dump(case.return_),
@@ -99,6 +102,7 @@ class CaseRepository:
         if result.rowcount != 1:
             raise ConcurrentUpdate(f"case {case.id} changed since it was loaded")
         self._append_children(case)
+        self._sync_timers(case)
         _, timeline_len, notices_len = self._loaded[case.id]
         self._loaded[case.id] = (version + 1, timeline_len, notices_len)
 
@@ -113,6 +117,27 @@ class CaseRepository:
         for notice in case.notices[notices_len:]:
             self.session.add(NoticeRow(case_id=case.id, kind=notice.kind, at=notice.at, context=notice.context))
         self._loaded[case.id] = (version, len(case.timeline), len(case.notices))
+
+    def _sync_timers(self, case: ReturnCase) -> None:
+        """`case_timers` mirrors the case's own timers, in the transaction that saves the case."""
+        rows = {
+            row.name: row for row in self.session.scalars(select(CaseTimerRow).where(CaseTimerRow.case_id == case.id))
+        }
+        timers: dict[str, Any] = case.facts.get("timers") or {}
+        for name, row in rows.items():
+            if name not in timers:
+                self.session.delete(row)
+        for name, timer in timers.items():
+            due = datetime.fromisoformat(timer["due_at"])
+            fired = datetime.fromisoformat(timer["fired_at"]) if timer.get("fired_at") else None
+            cancelled = bool(timer.get("cancelled"))
+            row = rows.get(name)
+            if row is None:
+                self.session.add(
+                    CaseTimerRow(case_id=case.id, name=name, due_at=due, fired_at=fired, cancelled=cancelled)
+                )
+            elif (row.due_at, row.fired_at, row.cancelled) != (due, fired, cancelled):
+                row.due_at, row.fired_at, row.cancelled = due, fired, cancelled
 
     def _to_case(self, row: CaseRow) -> ReturnCase:
         timeline = [
@@ -296,6 +321,44 @@ class Shipments:
         return row
 
 
+@dataclass(frozen=True)
+class DueTimer:
+    case_id: str
+    name: str
+    due_at: datetime
+
+
+class CaseTimers:
+    """The worker's view of `case_timers`: what is due, and a claim on one timer for this transaction."""
+
+    def __init__(self, session: Session, skip_locked: bool) -> None:
+        self.session = session
+        self.skip_locked = skip_locked
+
+    def _pending(self, now: datetime):  # type: ignore[no-untyped-def]
+        return select(CaseTimerRow).where(
+            CaseTimerRow.fired_at.is_(None), CaseTimerRow.cancelled.is_(False), CaseTimerRow.due_at <= now
+        )
+
+    def due(self, now: datetime, limit: int) -> list[DueTimer]:
+        rows = self.session.scalars(self._pending(now).order_by(CaseTimerRow.due_at, CaseTimerRow.id).limit(limit))
+        return [DueTimer(r.case_id, r.name, r.due_at) for r in rows]
+
+    def claim(self, timer: DueTimer, now: datetime) -> bool:
+        """Lock the timer's row if it is still due; another worker holding it makes this False (SKIP LOCKED)."""
+        stmt = self._pending(now).where(CaseTimerRow.case_id == timer.case_id, CaseTimerRow.name == timer.name)
+        if self.skip_locked:
+            stmt = stmt.with_for_update(skip_locked=True)
+        return self.session.scalars(stmt).first() is not None
+
+    def next_due(self) -> datetime | None:
+        return self.session.scalar(
+            select(func.min(CaseTimerRow.due_at)).where(
+                CaseTimerRow.fired_at.is_(None), CaseTimerRow.cancelled.is_(False)
+            )
+        )
+
+
 class TrackingScans:
     """Scans already recorded, by their key (carrier, number, code, time): the same scan is applied once."""
 
@@ -381,8 +444,9 @@ class CustomsClaims:
 class UnitOfWork:
     """One database transaction; leave the `with` block without `commit()` and everything is rolled back."""
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], skip_locked: bool = False) -> None:
         self._factory = session_factory
+        self._skip_locked = skip_locked
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
@@ -391,6 +455,7 @@ class UnitOfWork:
         self.processed = ProcessedMessages(self.session)
         self.outbox = Outbox(self.session)
         self.shipments = Shipments(self.session)
+        self.timers = CaseTimers(self.session, self._skip_locked)
         self.scans = TrackingScans(self.session)
         self.customs_claims = CustomsClaims(self.session)
         self.fx_ledger = FxLedger(self.session)
@@ -409,4 +474,4 @@ class UnitOfWork:
         self.session.flush()
 
 
-__all__ = ["ConcurrentUpdate", "IntegrityError", "Receipt", "UnitOfWork", "new_id"]
+__all__ = ["ConcurrentUpdate", "DueTimer", "IntegrityError", "Receipt", "UnitOfWork", "new_id"]
