@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.storage.models import CaseRow, OutboxRow, ProcessedMessageRow, ShipmentRow
+from core.cases import FINAL_STATES, TIMER_FOR_DEADLINE
 from queues.inspection import BrokerInspector, DepthRates, UnknownQueue
 from queues.topology import Topology
 
@@ -23,9 +24,9 @@ from queues.topology import Topology
 # embedded broker's restart recovery does not resurrect it; a replay removes the mark again.
 DEAD_LETTER_MARK = "dead-letter:"
 
-# States in which a case is finished: no deadline of theirs is overdue, and their buyer's
-# personal data may be purged after the retention period. One table, read by both.
-CLOSED_STATES = frozenset({"rejected", "cancelled", "refunded", "closed", "completed"})
+# States in which a case is finished (no row of the lifecycle table leaves them): no deadline
+# of theirs is overdue, and their buyer's personal data may be purged after the retention period.
+CLOSED_STATES = FINAL_STATES
 
 # Shipment statuses an operator must look at (service/handlers.py).
 FAILED_SHIPMENTS = ("unknown", "rejected", "retrying")
@@ -52,6 +53,19 @@ def due_at(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def still_pending(deadline: str, timers: Any) -> bool:
+    """Whether a deadline still binds: its case timer (core.cases.TIMER_FOR_DEADLINE) is armed and unfired.
+
+    A case arms a timer only in states that care about the deadline, and the timer is cancelled
+    or fired once the deadline is met or acted on; a deadline with no timer kind is always shown.
+    """
+    event = TIMER_FOR_DEADLINE.get(deadline)
+    if event is None or not isinstance(timers, dict):
+        return True
+    timer = timers.get(event)
+    return isinstance(timer, dict) and timer.get("fired_at") is None and not timer.get("cancelled")
 
 
 @dataclass
@@ -135,7 +149,12 @@ class Operations:
                 deadlines = (row.facts or {}).get("deadlines") or {}
                 if not isinstance(deadlines, dict):
                     continue
-                past = {name: due for name, value in deadlines.items() if (due := due_at(value)) and due < now}
+                timers = (row.facts or {}).get("timers")
+                past = {
+                    name: due
+                    for name, value in deadlines.items()
+                    if (due := due_at(value)) and due < now and still_pending(name, timers)
+                }
                 if past:
                     first = min(past.values())
                     overdue.append(

@@ -123,18 +123,34 @@ def test_overdue_lists_open_cases_past_a_deadline_only(client, container) -> Non
         "case_late": ("requested", {"merchant_response_due_by": (now - timedelta(hours=5)).isoformat()}),
         "case_met": ("requested", {"refund_due_by": {"due_by": (now - timedelta(days=1)).isoformat(), "met_at": "x"}}),
         "case_future": ("requested", {"refund_due_by": (now + timedelta(days=3)).isoformat()}),
-        "case_closed": ("rejected", {"refund_due_by": (now - timedelta(days=3)).isoformat()}),
+        "case_closed": ("cancelled", {"refund_due_by": (now - timedelta(days=3)).isoformat()}),
+        "case_timer_fired": ("requested", {"merchant_response_due_by": (now - timedelta(days=1)).isoformat()}),
+        "case_timer_armed": ("requested", {"merchant_response_due_by": (now - timedelta(hours=1)).isoformat()}),
+    }
+    timers = {
+        "case_timer_fired": {
+            "timer.merchant_response_overdue": {
+                "due_at": now.isoformat(),
+                "fired_at": now.isoformat(),
+                "cancelled": False,
+            }
+        },
+        "case_timer_armed": {
+            "timer.merchant_response_overdue": {"due_at": now.isoformat(), "fired_at": None, "cancelled": False}
+        },
     }
     with container.uow() as uow:
         for n, (case_id, (state, deadlines)) in enumerate(specs.items()):
             case = open_case(case_id, "generic", load_event(unique_event(n=f"d{n}")), now)
             case.state = state
             case.facts["deadlines"] = deadlines
+            if case_id in timers:
+                case.facts["timers"] = timers[case_id]
             uow.cases.add(case, now)
         uow.commit()
     response = client.get("/ops/overdue", headers=AUTH)
     assert response.status_code == 200
-    assert [c["case_id"] for c in response.json["overdue"]] == ["case_late"]
+    assert [c["case_id"] for c in response.json["overdue"]] == ["case_late", "case_timer_armed"]
     assert response.json["overdue"][0]["overdue_hours"] == pytest.approx(5, abs=0.2)
 
 

@@ -115,8 +115,8 @@ def _closed_case(container, case_id: str, state: str, updated: datetime) -> None
 
 def test_personal_data_of_cases_closed_past_retention_is_purged_and_cases_still_load(client, container) -> None:  # type: ignore[no-untyped-def]
     now = datetime.now(UTC)
-    _closed_case(container, "case_old_closed", "rejected", now - timedelta(days=100))
-    _closed_case(container, "case_new_closed", "rejected", now - timedelta(days=10))
+    _closed_case(container, "case_old_closed", "cancelled", now - timedelta(days=100))
+    _closed_case(container, "case_new_closed", "cancelled", now - timedelta(days=10))
     _closed_case(container, "case_old_open", "requested", now - timedelta(days=100))
     accepted = post_event(client, unique_event(n="webhook"))
     assert accepted.status_code == 202
