@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -174,16 +174,22 @@ class ReceivedEvents:
         self.session = session
 
     def find(self, marketplace: str, marketplace_event_id: str, delivery_id: str | None) -> Receipt | None:
-        conditions = [ReceivedEventRow.marketplace_event_id == marketplace_event_id]
+        """One indexed lookup for both keys (a match on the event id wins), reading only the two ids.
+
+        Every webhook asks this before anything else, so it reads no payload and costs one round trip.
+        """
+        condition = ReceivedEventRow.marketplace_event_id == marketplace_event_id
         if delivery_id:
-            conditions.append(ReceivedEventRow.delivery_id == delivery_id)
-        for condition in conditions:
-            row = self.session.scalars(
-                select(ReceivedEventRow).where(ReceivedEventRow.marketplace == marketplace, condition)
-            ).first()
-            if row:
-                return Receipt(row.event_id, row.case_id)
-        return None
+            condition = or_(condition, ReceivedEventRow.delivery_id == delivery_id)
+        rows = self.session.execute(
+            select(ReceivedEventRow.event_id, ReceivedEventRow.case_id, ReceivedEventRow.marketplace_event_id)
+            .where(ReceivedEventRow.marketplace == marketplace, condition)
+            .limit(2)
+        ).all()
+        if not rows:
+            return None
+        row = next((r for r in rows if r.marketplace_event_id == marketplace_event_id), rows[0])
+        return Receipt(row.event_id, row.case_id)
 
     def add(self, receipt: Receipt, marketplace: str, marketplace_event_id: str, delivery_id: str | None,
             event_type: str, payload: dict[str, Any], now: datetime) -> None:  # fmt: skip
