@@ -46,7 +46,12 @@ class Container:
         self.publisher = ConfirmedPublisher(settings.broker_url, self.topology, settings.publish_timeout_seconds)
         self.outbox_store = OutboxStore(self.session_factory, skip_locked=not settings.is_sqlite)
         self.relay = OutboxRelay(
-            self.outbox_store, self.publisher, settings.relay_batch, settings.relay_interval_seconds, clock
+            self.outbox_store,
+            self.publisher,
+            settings.relay_batch,
+            settings.relay_interval_seconds,
+            clock,
+            linger=settings.relay_linger_seconds,
         )
         self.intake = Intake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
         self.handlers: dict[str, Handler] = {}
