@@ -26,6 +26,7 @@ def test_an_event_published_but_lost_with_the_process_is_handled_after_restart(s
     worker = Worker(restarted.relay, restarted.consumers())
     worker.start()
     try:
+
         def requested() -> bool:
             with restarted.uow() as uow:
                 return uow.cases.get(case_id).state == "requested"

@@ -55,7 +55,9 @@ class CaseRepository:
         )
 
     def add(self, case: ReturnCase, now: datetime) -> None:
-        """Insert a new case; raises IntegrityError when the same return was opened concurrently."""
+        """Insert a new case at the next flush or commit, which raises IntegrityError when the same
+        return was opened concurrently (the intake catches it at commit and looks again).
+        No flush of its own: the webhook's inserts then go to the database in one round."""
         self.session.add(
             CaseRow(
                 id=case.id,
@@ -73,7 +75,6 @@ class CaseRepository:
                 version=1,
             )
         )
-        self.session.flush()
         self._loaded[case.id] = (1, 0, 0)
         self._append_children(case)
 
