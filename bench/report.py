@@ -22,7 +22,12 @@ class Report:
 
     def http(self, figures: Any) -> None:
         target = figures.target
-        hc, wc, hf, wf = figures.healthz_capacity, figures.webhook_capacity, figures.healthz_fixed, figures.webhook_fixed
+        hc, wc, hf, wf = (
+            figures.healthz_capacity,
+            figures.webhook_capacity,
+            figures.healthz_fixed,
+            figures.webhook_fixed,
+        )
         self.rows += [
             ("http", f"{target}: `/healthz` capacity (floor)", f"{hc.throughput:.0f} req/s", f"p50 {hc.p50_ms:.1f} ms"),
             ("http", f"{target}: webhook acceptance capacity", f"{wc.throughput:.0f} req/s",

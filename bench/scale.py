@@ -118,8 +118,18 @@ def _bulk_cases(database_url: str, start: int, stop: int, chunk: int = 20_000) -
             for n in range(base, min(stop, base + chunk)):
                 case_id, event_id = f"case_bulk{n:027d}", f"evt_bulk{n:028d}"
                 order_id, return_id = f"ORD-bulk-{n}", f"RMA-bulk-{n}"
-                rows["cases"].append((case_id, order_id, return_id, json.dumps({**order, "id": order_id}),
-                                      json.dumps({**return_, "id": return_id}), items, now, now))
+                rows["cases"].append(
+                    (
+                        case_id,
+                        order_id,
+                        return_id,
+                        json.dumps({**order, "id": order_id}),
+                        json.dumps({**return_, "id": return_id}),
+                        items,
+                        now,
+                        now,
+                    )
+                )
                 rows["received_events"].append((event_id, f"evt-bulk-{n}", f"bulk-{n}", case_id, now))
                 rows["case_timeline"].append((case_id, now, json.dumps({"event_id": event_id})))
                 rows["outbox"].append((event_id, json.dumps({"event_id": event_id}), case_id, now, now, now))
@@ -131,7 +141,6 @@ def _bulk_cases(database_url: str, start: int, stop: int, chunk: int = 20_000) -
             connection.exec_driver_sql("ANALYZE")
     finally:
         engine.dispose()
-    # fmt: skip
 
 
 def _batch_ms(pipeline: Pipeline, start: int, events: int) -> float:
