@@ -1,7 +1,7 @@
 """The Flask app: `create_app()` for gunicorn and `flask --app wsgi`, plus the process commands.
 
-`flask --app wsgi serve`   the embedded default: HTTP, relay and consumers in one process
-`flask --app wsgi worker`  the relay and consumers alone (production, against RabbitMQ)
+`flask --app wsgi serve`   the embedded default: HTTP, relay, consumers and case timers in one process
+`flask --app wsgi worker`  the relay, consumers and case timers alone (production, against RabbitMQ)
 `flask --app wsgi migrate` bring the database schema up to date
 """
 
@@ -21,7 +21,7 @@ from config.settings import Settings
 from queues.worker import Worker
 from service.bootstrap import Container
 from service.metrics import record_outcome
-from web import policy, returns, service_routes, webhooks
+from web import carriers, fx, operator, policy, returns, service_routes, webhooks
 from web.errors import register_error_handlers
 from web.openapi import build_spec
 
@@ -40,8 +40,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["returnbridge"] = container or Container(settings, run_migrations=migrate)
+    # POST /policy/evaluate converts the refund for display with the same rates the cases use.
+    app.extensions["returnbridge.rates"] = app.extensions["returnbridge"].rates
     register_error_handlers(app)
-    for blueprint in (webhooks.bp, returns.bp, service_routes.bp, policy.bp):
+    for blueprint in (webhooks.bp, carriers.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, operator.bp):
         app.register_blueprint(blueprint)
     app.extensions["returnbridge.openapi"] = build_spec(app)
     app.cli.add_command(serve)
@@ -78,8 +80,9 @@ def serve() -> None:
     container: Container = current_app.extensions["returnbridge"]
     settings = container.settings
     container.recover_embedded_messages()
-    running = Worker(container.relay, _consumers(container))
+    running = Worker(container.relay, _consumers(container), container.periodic_tasks())
     running.start()
+    container.rate_refresher.start()
     if not running.wait_ready(30):
         log.warning("some consumers are not ready yet; they keep trying")
     server = make_server(settings.host, settings.port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
@@ -103,8 +106,9 @@ def worker() -> None:
             "RB_BROKER_URL is memory://: a separate worker would never see the web's messages. "
             "Set RB_BROKER_URL=amqp://… or use `make run` for the one-process default."
         )
-    running = Worker(container.relay, _consumers(container))
+    running = Worker(container.relay, _consumers(container), container.periodic_tasks())
     running.start()
+    container.rate_refresher.start()
     log.info("worker consuming %s", ", ".join(c.queue_name for c in running.consumers))
     _wait_for_stop()
     running.stop()

@@ -33,7 +33,7 @@ class OutboundRequest:
     headers: dict[str, str] = field(default_factory=dict)
     json_body: Any = None
     form: dict[str, str] | None = None
-    content: str | None = None  # a raw body, for carriers that encrypt theirs (SF Express)
+    content: str | None = None  # a raw body: SF Express encrypts theirs, TikTok Shop signs the exact text
     auth: tuple[str, str] | None = field(default=None, repr=False)
 
     def describe(self) -> dict[str, Any]:

@@ -6,6 +6,12 @@ the worker sees it at once; the worker process runs its own relay as a safety ne
 
 import os
 
+if os.environ.get("RB_BROKER_URL", "memory://").startswith("memory"):
+    raise SystemExit(
+        "make web needs RB_BROKER_URL=amqp://… (RabbitMQ): with the in-process broker no worker would ever see "
+        "the web's messages. Use `make run` for the one-process default."
+    )
+
 bind = f"{os.environ.get('RB_HOST', '127.0.0.1')}:{os.environ.get('RB_PORT', '8080')}"
 workers = int(os.environ.get("RB_WEB_WORKERS", "2"))
 threads = int(os.environ.get("RB_WEB_THREADS", "4"))

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.money import is_currency
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "sqlite:///var/returnbridge.db"
 
@@ -38,6 +40,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _currency(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or default).strip().upper()
+    if not is_currency(raw):
+        raise SettingsError(f"{name} must be an ISO 4217 currency code, got {raw!r}")
+    return raw
 
 
 def _delays(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
@@ -94,12 +103,19 @@ class Settings:
     relay_batch: int = 100
     relay_interval_seconds: float = 0.5
     relay_linger_seconds: float = 0.02
+    poll_interval_seconds: float = 300.0
     publish_timeout_seconds: float = 5.0
     http_timeout_seconds: float = 10.0
     default_locale: str = "en"
     topology_prefix: str = "returns"
     retry_delays: tuple[int, ...] = (2, 10, 60)
     log_level: str = "INFO"
+    timer_interval_seconds: float = 5.0
+    timer_batch: int = 100
+    merchant_policy: str | None = None
+    rate_source: str = "ecb"
+    settlement_currency: str = "EUR"
+    fx_refresh_seconds: float = 3600.0
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -118,12 +134,19 @@ class Settings:
             relay_batch=_int(env, "RB_RELAY_BATCH", 100),
             relay_interval_seconds=_float(env, "RB_RELAY_INTERVAL_SECONDS", 0.5),
             relay_linger_seconds=_float(env, "RB_RELAY_LINGER_SECONDS", 0.02),
+            poll_interval_seconds=_float(env, "RB_POLL_INTERVAL_SECONDS", 300.0),
             publish_timeout_seconds=_float(env, "RB_PUBLISH_TIMEOUT_SECONDS", 5.0),
             http_timeout_seconds=_float(env, "RB_HTTP_TIMEOUT_SECONDS", 10.0),
             default_locale=env.get("RB_DEFAULT_LOCALE") or "en",
             topology_prefix=env.get("RB_TOPOLOGY_PREFIX") or "returns",
             retry_delays=_delays(env, "RB_RETRY_DELAYS", (2, 10, 60)),
             log_level=(env.get("RB_LOG_LEVEL") or "INFO").upper(),
+            timer_interval_seconds=_float(env, "RB_TIMER_INTERVAL_SECONDS", 5.0),
+            timer_batch=_int(env, "RB_TIMER_BATCH", 100),
+            merchant_policy=env.get("RB_MERCHANT_POLICY") or None,
+            rate_source=env.get("RB_RATE_SOURCE") or "ecb",
+            settlement_currency=_currency(env, "RB_SETTLEMENT_CURRENCY", "EUR"),
+            fx_refresh_seconds=_float(env, "RB_FX_REFRESH_SECONDS", 3600.0),
             env=env,
         )
 

@@ -338,6 +338,11 @@ REFUND_LIFECYCLE: tuple[Transition, ...] = (
     _row("requested", "timer.refund_overdue", "requested", source_doc="DOMAIN §2 (seeds 003, 004)"),
 )
 
+# States no row of the case table leaves: nothing more can happen, so no timer is scheduled there.
+FINAL_STATES: frozenset[str] = frozenset(
+    {row.target for row in LIFECYCLE} - {source for row in LIFECYCLE for source in row.sources}
+)
+
 LIFECYCLES: dict[str, tuple[Transition, ...]] = {
     "case": LIFECYCLE,
     "order": ORDER_LIFECYCLE,
@@ -455,6 +460,10 @@ class Notice:
     context: dict[str, Any] = field(default_factory=dict)
 
 
+# The policy engine as the case sees it: the case in, a decision (core.policy.Decision.to_json()) out.
+Decide = Callable[["ReturnCase"], dict[str, Any]]
+
+
 @dataclass
 class ReturnCase:
     id: str
@@ -501,8 +510,12 @@ class ReturnCase:
             return False
         return value.amount < Decimal(limit["amount"])
 
-    def apply(self, event: ReturnEvent, event_id: str, now: datetime) -> list[Command]:
-        """Record `event`, take the transitions the lifecycle tables allow, and return the commands they cause."""
+    def apply(self, event: ReturnEvent, event_id: str, now: datetime, decide: Decide | None = None) -> list[Command]:
+        """Record `event`, take the transitions the lifecycle tables allow, and return the commands they cause.
+
+        `decide` (the policy engine, given by the service layer) is asked once the states have moved and the
+        milestones are recorded, before the actions run, so a refund command carries the decided amount.
+        """
         self._merge_facts(event)
         self.timeline.append(
             TimelineEntry(
@@ -517,10 +530,15 @@ class ReturnCase:
             inspection_passed=inspection.passed if inspection else None,
             refund_amount=event.return_.refund_amount if event.return_ else None,
         )
-        return self._take(occurrence, event_id, event.occurred_at, now)
+        return self._take(occurrence, event_id, event.occurred_at, now, decide)
 
     def apply_internal(
-        self, event_type: str, event_id: str, now: datetime, detail: dict[str, Any] | None = None
+        self,
+        event_type: str,
+        event_id: str,
+        now: datetime,
+        detail: dict[str, Any] | None = None,
+        decide: Decide | None = None,
     ) -> list[Command]:
         """An event of our own (adapter result, operator command, timer), taken through the same tables."""
         detail = detail or {}
@@ -531,11 +549,13 @@ class ReturnCase:
             inspection_passed=detail.get("inspection_passed"),
             refund_amount=Decimal(str(refund_amount)) if refund_amount is not None else None,
         )
-        return self._take(occurrence, event_id, now, now)
+        return self._take(occurrence, event_id, now, now, decide)
 
-    def _take(self, occurrence: Occurrence, event_id: str, occurred_at: datetime, now: datetime) -> list[Command]:
+    def _take(
+        self, occurrence: Occurrence, event_id: str, occurred_at: datetime, now: datetime, decide: Decide | None
+    ) -> list[Command]:
         moved = False
-        commands: list[Command] = []
+        actions: tuple[str, ...] = ()
         for name in ("order", "refund", "case"):
             transition = self._match(LIFECYCLES[name], self._state_of(name), occurrence)
             if transition is None:
@@ -551,7 +571,7 @@ class ReturnCase:
                 milestone = MILESTONE_OF.get(occurrence.type)
                 if milestone:
                     self.facts.setdefault("milestones", {}).setdefault(milestone, occurred_at.isoformat())
-                commands = [c for action in transition.actions for c in self._perform(action, event_id, now)]
+                actions = transition.actions
         if not moved:
             self.needs_attention = True
             self.timeline.append(
@@ -562,7 +582,12 @@ class ReturnCase:
                     {"event": occurrence.type, "state": self.state, "event_id": event_id},
                 )
             )
-        return commands
+        if occurrence.refund_amount is not None and self.order.currency:
+            # An amount agreed or awarded (seed 002 FAQ 4 部分退款; DOMAIN §7 platform award) is what is paid.
+            self.facts["agreed_refund"] = {"amount": str(occurrence.refund_amount), "currency": self.order.currency}
+        if decide is not None:
+            self.record_decision(decide(self), now)
+        return [c for action in actions for c in self._perform(action, event_id, now)]
 
     def _state_of(self, name: str) -> str:
         return {"case": self.state, "order": self.order_state, "refund": self.refund_state}[name]
@@ -610,19 +635,55 @@ class ReturnCase:
         return {k: datetime.fromisoformat(v) for k, v in self.facts.get("milestones", {}).items()}
 
     def record_decision(self, decision: dict[str, Any], now: datetime) -> None:
-        """Keep a policy decision's deadlines and refund on the case and schedule one timer per deadline."""
+        """Keep a policy decision's deadlines and refund on the case and schedule one timer per deadline.
+
+        The timeline notes the decision only when it changed something.
+        """
+        before = (self.facts.get("deadlines"), self.facts.get("refund"), self.facts.get("policy"))
         self.facts["deadlines"] = decision.get("deadlines") or {}
         self.facts["refund"] = decision.get("refund")
-        self.facts["policy"] = {k: decision.get(k) for k in ("eligible", "basis", "return_shipping_payer", "window")}
+        self.facts["policy"] = {
+            k: decision.get(k) for k in ("eligible", "basis", "reasons", "return_shipping_payer", "window", "rules")
+        }
+        if "fees" in decision:
+            self.facts["fees"] = decision["fees"]
+        self._schedule_timers()
+        if before != (self.facts["deadlines"], self.facts["refund"], self.facts["policy"]):
+            self.timeline.append(TimelineEntry(now, "result", "policy_applied", {"basis": decision.get("basis")}))
+
+    def _schedule_timers(self) -> None:
+        """One timer per deadline whose event the case can take in its present state.
+
+        A timer already fired or cancelled stays so; a pending one follows its deadline when it moves, and
+        is dropped once the state no longer takes its event (the merchant answered, the goods arrived), so
+        it is armed again only when that state comes back. In a final state nothing is pending.
+        """
         timers = self.facts.setdefault("timers", {})
-        for deadline, due in self.facts["deadlines"].items():
-            event_type = TIMER_FOR_DEADLINE.get(deadline)
-            if event_type is None or due is None:
-                continue
+        wanted = {
+            TIMER_FOR_DEADLINE[name]: due
+            for name, due in (self.facts.get("deadlines") or {}).items()
+            if name in TIMER_FOR_DEADLINE and due is not None
+        }
+        for event_type, timer in list(timers.items()):
+            pending = timer["fired_at"] is None and not timer["cancelled"]
+            if pending and (event_type not in wanted or not self._accepts(event_type)):
+                del timers[event_type]
+        if self.state in FINAL_STATES:
+            return
+        for event_type, due in wanted.items():
             timer = timers.get(event_type)
-            if timer is None or (timer["fired_at"] is None and timer["due_at"] != due):
+            if timer is None and self._accepts(event_type):
                 timers[event_type] = {"due_at": due, "fired_at": None, "cancelled": False}
-        self.timeline.append(TimelineEntry(now, "result", "policy_applied", {"basis": decision.get("basis")}))
+            elif timer is not None and timer["fired_at"] is None and not timer["cancelled"]:
+                timer["due_at"] = due
+
+    def _accepts(self, event_type: str) -> bool:
+        """Whether some row of the case, order or refund table takes `event_type` in the present states."""
+        return any(
+            row.event == event_type and self._state_of(name) in row.sources
+            for name, table in LIFECYCLES.items()
+            for row in table
+        )
 
     def due_timers(self, now: datetime) -> list[str]:
         """Timers due and not yet fired or cancelled, earliest first."""
@@ -641,21 +702,19 @@ class ReturnCase:
         ]
         return min(pending) if pending else None
 
-    def fire_timer(self, event_type: str, now: datetime) -> list[Command]:
+    def fire_timer(self, event_type: str, now: datetime, decide: Decide | None = None) -> list[Command]:
         """Fire a due timer once, as an event on the case; one outliving its state lapses quietly."""
         timer = self.facts.get("timers", {}).get(event_type)
         if timer is None or timer["fired_at"] is not None or timer["cancelled"]:
             return []
         timer["fired_at"] = now.isoformat()
         event_id = f"{self.id}:{event_type}:{timer['due_at']}"
-        if self.allowed(event_type) is None and not any(
-            t.event == event_type and self._state_of(n) in t.sources for n, table in LIFECYCLES.items() for t in table
-        ):
+        if not self._accepts(event_type):
             self.timeline.append(
                 TimelineEntry(now, "result", "timer_lapsed", {"timer": event_type, "state": self.state})
             )
             return []
-        return self.apply_internal(event_type, event_id, now, {"due_at": timer["due_at"]})
+        return self.apply_internal(event_type, event_id, now, {"due_at": timer["due_at"]}, decide)
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -669,7 +728,8 @@ class ReturnCase:
         return handler(self, now)
 
     def _book_return_shipment(self, now: datetime) -> list[Command]:
-        carrier = self.return_.carrier
+        """The event's carrier, else the one the lane routing table chose (`facts["carrier_route"]`, issue 8)."""
+        carrier = self.return_.carrier or (self.facts.get("carrier_route") or {}).get("carrier")
         if not carrier:
             return []
         return [
@@ -690,7 +750,10 @@ class ReturnCase:
         refund = self.facts.get("refund") or {}
         value = self.return_value()
         payload: dict[str, Any] = {"case_id": self.id, "order_id": self.order_id, "return_id": self.return_id}
-        if refund.get("amount"):
+        agreed = self.facts.get("agreed_refund")
+        if agreed:
+            payload["amount"] = dict(agreed)
+        elif refund.get("amount"):
             payload["amount"] = {"amount": refund["amount"], "currency": refund["currency"]}
         elif value is not None:
             payload["amount"] = value.to_json()
@@ -727,12 +790,23 @@ class ReturnCase:
         self.notices.append(Notice(kind, now, context))
         self.timeline.append(TimelineEntry(now, "notice", kind, {}))
 
+    def refine(self, event: ReturnEvent, now: datetime, detail: dict[str, Any]) -> None:
+        """Facts the marketplace's API added to a thin notification (issue 4); the state does not move."""
+        self._merge_facts(event)
+        self.timeline.append(TimelineEntry(now, "result", "details_fetched", detail))
+
     def _merge_facts(self, event: ReturnEvent) -> None:
         """Later events refine what earlier ones said; a field left out keeps its value."""
         self.order = _merge(self.order, event.order)
         self.return_ = _merge(self.return_, event.return_)
         if event.items:
             self.items = event.items
+        if event.type == "return.requested" and event.tracking and self.order_state == "paid":
+            # Asked before delivery with the outbound parcel's tracking: the goods are on their way
+            # (seed 002 §2 货在途), so the order is shipped and that parcel is the one to intercept.
+            self.facts["order_state"] = "shipped"
+            self.facts["outbound_carrier"] = event.tracking.carrier
+            self.facts["outbound_tracking"] = event.tracking.number
 
 
 def _marketplace_command(case: ReturnCase, action: str) -> list[Command]:

@@ -10,11 +10,13 @@ Clock and dates come in as arguments: this module does no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from core.events import Item, Order
 from core.money import Money
 
 EU = frozenset(
@@ -279,3 +281,25 @@ def expire_claims(plan: CustomsPlan, now: datetime) -> CustomsPlan:
         for c in plan.claims
     )
     return CustomsPlan(plan.lane, plan.regime, plan.documents, plan.deadlines, claims, plan.warnings)
+
+
+def facts_for_return(
+    order: Order, items: Sequence[Item], merchant_country: str | None, fallback_ordered_at: datetime
+) -> CustomsFacts | None:
+    """What customs needs from a case's order and items; None when the lane or currency is not known yet.
+
+    The order's placement stands in for the export and import dates until a carrier
+    or marketplace reports them (deadlines are then marked `estimated`).
+    """
+    buyer_country = order.ship_to.country if order.ship_to else None
+    merchant = merchant_country or (order.ship_from.country if order.ship_from else None)
+    if not buyer_country or not merchant or not order.currency:
+        return None
+    return CustomsFacts(
+        buyer_country=buyer_country,
+        merchant_country=merchant,
+        ordered_at=order.placed_at or fallback_ordered_at,
+        currency=order.currency,
+        duties_paid=order.duties_paid,
+        origin_countries=tuple(sorted({item.origin_country for item in items if item.origin_country})),
+    )

@@ -41,9 +41,15 @@ _EXPONENT_NOT_TWO: dict[str, int] = {
     **dict.fromkeys(["CLF", "UYW"], 4),
 }
 
-# Active ISO 4217 codes that denote a currency (precious metals and testing codes excluded).
+# ISO 4217 codes that denote a currency: every code of List One (2024-06-25) whose minor
+# unit is a number (precious metals, SDR, bond units and testing codes, "N.A.", excluded),
+# plus XCG, added in 2025 for the Caribbean guilder. ANG (which XCG replaces) and CUC stay
+# listed so refunds of orders paid in them remain exact. Checked against that list-one.xml:
+# same codes, same minor units (policy_fx_l10n.md §5.2).
 ISO_4217_CODES: frozenset[str] = frozenset(
     [
+        "ANG",
+        "CUC",
         "AED",
         "AFN",
         "ALL",
@@ -370,7 +376,7 @@ class Conversion:
     def to_json(self) -> dict[str, str]:
         return {
             **self.converted.to_json(),
-            "rate": str(self.rate),
+            "rate": format(self.rate, "f"),
             "rate_date": self.rate_date.isoformat(),
             "source": self.source,
         }

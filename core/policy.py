@@ -22,6 +22,7 @@ from core.calendar import Calendars, due_after, end_of_day, last_day_of_period, 
 from core.events import Item, ReturnEvent
 from core.fees import MERCHANT, Cause, ShippingCosts, classify_cause, restocking_fee, shipping_costs
 from core.money import Conversion, Money, RateSource, allocate, convert
+from core.rates import RateUnavailable
 
 LEGAL_GUARANTEE = "legal_guarantee"
 MARKETPLACE_POLICY = "marketplace_policy"
@@ -736,7 +737,13 @@ def _display(
     target = (buyer.display_currency if buyer else None) or (who.rule or {}).get("currency")
     if not target or rates is None:
         return None
-    conversion = convert(amount, target, rates, at.date())
+    try:
+        conversion = convert(amount, target, rates, at.date())
+    except RateUnavailable as exc:
+        # The rate source publishes no rate for that currency (the ECB has no KWD, BHD, …):
+        # the refund stands in the payment currency, without a display amount.
+        rules.append(RuleApplied("display_currency", "unavailable", str(exc), {"currency": target}))
+        return None
     rules.append(
         RuleApplied(
             "display_currency",

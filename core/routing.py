@@ -8,15 +8,11 @@ carrier supports it); the carrier module decides how it books that.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from core.customs import customs_area
-
-ROUTES_FILE = Path(__file__).resolve().parent.parent / "config" / "carrier_routes.json"
 
 
 class NoRoute(LookupError):
@@ -41,11 +37,6 @@ def load_routes(raw: Mapping[str, Any]) -> tuple[Route, ...]:
     return tuple(Route(row["from"], row["to"], row["carrier"]) for row in raw["routes"])
 
 
-def default_routes() -> tuple[Route, ...]:
-    """The table shipped in config/; a deployment may point RB_CARRIER_ROUTES_FILE elsewhere."""
-    return load_routes(json.loads(ROUTES_FILE.read_text(encoding="utf-8")))
-
-
 def choose_carrier(routes: Sequence[Route], buyer_country: str, merchant_country: str, named: str | None = None) -> str:
     """The carrier the event named, else the first route that matches the lane."""
     if named:
@@ -54,3 +45,23 @@ def choose_carrier(routes: Sequence[Route], buyer_country: str, merchant_country
         if route.matches(buyer_country, merchant_country):
             return route.carrier
     raise NoRoute(f"no carrier route for {buyer_country}->{merchant_country}")
+
+
+def carrier_route(
+    routes: Sequence[Route], buyer_country: str | None, merchant_country: str | None, named: str | None = None
+) -> dict[str, Any]:
+    """The fact kept on the case (`facts["carrier_route"]`): who carries the return and why.
+
+    `carrier` is None when the lane is unknown or no row covers it; the case then
+    needs an operator to choose, and `reason` says why.
+    """
+    lane = f"{buyer_country or '?'}->{merchant_country or '?'}"
+    if named:
+        return {"carrier": named, "lane": lane, "source": "event"}
+    if not buyer_country or not merchant_country:
+        return {"carrier": None, "lane": lane, "source": "routing_table", "reason": "the lane is not known"}
+    try:
+        return {"carrier": choose_carrier(routes, buyer_country, merchant_country), "lane": lane,
+                "source": "routing_table"}  # fmt: skip
+    except NoRoute as exc:
+        return {"carrier": None, "lane": lane, "source": "routing_table", "reason": str(exc)}

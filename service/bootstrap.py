@@ -11,18 +11,43 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from adapters.calendars import HolidaysCalendars
 from adapters.carriers import CARRIERS
+from adapters.carriers.gateway import CarrierGateway
+from adapters.customs.base import CUSTOMS
 from adapters.http import HttpClient
+from adapters.marketplaces._support import use_settings
+from adapters.storage.checkpoints import DatabaseCheckpoints
 from adapters.storage.database import make_engine, make_session_factory, migrate
+from adapters.storage.fx_store import SqlRateStore
 from adapters.storage.outbox_store import OutboxStore
 from adapters.storage.unit_of_work import UnitOfWork
-from config.settings import Settings
+from config.policy_tables import default_policy_tables
+from config.routes import carrier_routes
+from config.settings import Settings, SettingsError
+from core.money import RateSource
 from queues.consumer import Handler, QueueConsumer
 from queues.publisher import ConfirmedPublisher
 from queues.relay import OutboxRelay
+from queues.scheduler import PeriodicTask
 from queues.topology import QueueSpec, Topology
-from service.handlers import CarrierBookings, CaseEvents
+from service.case_policy import CasePolicy
+from service.customs import CustomsFilings, CustomsPlanning
+from service.fx import FxRecorder
+from service.handlers import CarrierBookings, CaseEvents, CaseMoves
 from service.intake import Intake
+from service.marketplaces import (
+    MarketplaceDecisions,
+    MarketplaceDetails,
+    enriching_marketplaces,
+    responding_marketplaces,
+)
+from service.polling import MarketplacePolls, pollers
+from service.rates import RateRefresher, build_rate_book
+from service.timers import DueTimers
+from service.tracking import TrackingIntake, TrackingPoller
+
+DEFAULT_TRACKING_POLL_SECONDS = 900.0
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +58,15 @@ def utc_now() -> datetime:
 
 class Container:
     def __init__(
-        self, settings: Settings, clock: Callable[[], datetime] = utc_now, run_migrations: bool = True
+        self,
+        settings: Settings,
+        clock: Callable[[], datetime] = utc_now,
+        run_migrations: bool = True,
+        rates: RateSource | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
+        use_settings(settings)  # the marketplace adapters' RB_<NAME>_* settings
         if run_migrations:
             migrate(settings.database_url)
         self.engine = make_engine(settings.database_url)
@@ -53,12 +83,30 @@ class Container:
             clock,
             linger=settings.relay_linger_seconds,
         )
+        self.rate_book = build_rate_book(settings, SqlRateStore(self.session_factory), clock)
+        self.rate_refresher = RateRefresher(self.rate_book, settings.fx_refresh_seconds)
+        self.fx = FxRecorder(self.rate_book, settings.settlement_currency)
+        # The rates the policy engine converts the refund's display amount with, on cases and in
+        # POST /policy/evaluate alike: the rate book unless a caller (a test) gives its own.
+        self.rates: RateSource = rates if rates is not None else self.rate_book
+        self.policy = CasePolicy(default_policy_tables(), HolidaysCalendars(), self.rates, settings.merchant_policy)
         self.intake = Intake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
+        self.carrier_gateway = CarrierGateway(self.http, clock)  # one OAuth token cache per process
+        self.tracking = TrackingIntake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
+        self.tracking_poller = TrackingPoller(self.uow, clock, settings, self.carrier_gateway, self.tracking)
+        self.returns_country = settings.for_adapter("returns_address").get("COUNTRY")
+        self.customs_adapter = settings.for_adapter("customs").get("ADAPTER") or "customs_broker"
+        if self.customs_adapter not in CUSTOMS:
+            raise SettingsError(f"RB_CUSTOMS_ADAPTER names no customs adapter: {self.customs_adapter!r}")
+        self.customs_planning = CustomsPlanning(self.customs_adapter, self.returns_country)
         self.handlers: dict[str, Handler] = {}
         self._register_handlers()
+        # Operator commands and timers move cases with the same policy and customs planning as events.
+        self.moves = CaseMoves(self.topology.commands.name, self.has_adapter, self.policy, self.customs_planning)
+        self.timers = DueTimers(self.uow, clock, self.moves, settings.timer_batch, on_commit=self.relay.notify)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory)
+        return UnitOfWork(self.session_factory, skip_locked=not self.settings.is_sqlite)
 
     def add_consumer(self, spec: QueueSpec, handler: Handler) -> None:
         """Extension point: every adapter family adds its queue and handler here."""
@@ -69,15 +117,76 @@ class Container:
         return queue_name in self.handlers
 
     def _register_handlers(self) -> None:
+        commands = self.topology.commands.name
         self.add_consumer(
             QueueSpec("cases", "events", ("#",)),
-            CaseEvents(self.uow, self.clock, self.topology.commands.name, self.has_adapter, self.relay.notify),
-        )
+            CaseEvents(
+                self.uow, self.clock, commands, self.has_adapter, self.relay.notify, policy=self.policy, fx=self.fx,
+                routes=carrier_routes(self.settings), returns_country=self.returns_country,
+                customs=self.customs_planning,
+            ),
+        )  # fmt: skip
         for name, _carrier in CARRIERS:
             self.add_consumer(
                 QueueSpec(f"carrier.{name}", "commands", (f"carrier.{name}.#",)),
-                CarrierBookings(name, self.uow, self.clock, self.settings, self.http),
+                CarrierBookings(
+                    name,
+                    self.uow,
+                    self.clock,
+                    self.settings,
+                    self.http,
+                    commands,
+                    self.relay.notify,
+                    self.carrier_gateway,
+                ),
             )
+        for name, _adapter in CUSTOMS:
+            self.add_consumer(
+                QueueSpec(f"customs.{name}", "commands", (f"customs.{name}.#",)),
+                CustomsFilings(name, self.uow, self.clock, self.settings, self.http),
+            )
+        self._register_marketplaces()
+
+    def _register_marketplaces(self) -> None:
+        """Issue 4: details for thin notifications, and decisions back to each marketplace."""
+        enriching = enriching_marketplaces()
+        if enriching:
+            self.add_consumer(
+                QueueSpec("marketplace.details", "events", tuple(f"*.*.{name}" for name in enriching)),
+                MarketplaceDetails(self.uow, self.clock, self.http, self.intake),
+            )
+        for name in responding_marketplaces():
+            self.add_consumer(
+                QueueSpec(f"marketplace.{name}", "commands", (f"marketplace.{name}.#",)),
+                MarketplaceDecisions(name, self.uow, self.clock, self.http),
+            )
+
+    def marketplace_polls(self) -> MarketplacePolls:
+        """The pollers of pulled marketplaces, checkpoints in the database (issue 4)."""
+        return MarketplacePolls(pollers(), DatabaseCheckpoints(self.uow), self.intake, self.http, self.clock)
+
+    def timer_task(self) -> PeriodicTask:
+        """Case timers fired from the database every RB_TIMER_INTERVAL_SECONDS (service/timers.py)."""
+        return PeriodicTask("case-timers", self.settings.timer_interval_seconds, self.timers.fire_due)
+
+    def periodic_tasks(self) -> list[PeriodicTask]:
+        """Case timers; tracking polls for return parcels in flight every RB_TRACKING_POLL_SECONDS; marketplace
+        polls every RB_POLL_INTERVAL_SECONDS (0 turns either poll off)."""
+        return [self.timer_task(), *self._polls()]
+
+    def _polls(self) -> list[PeriodicTask]:
+        raw = self.settings.for_adapter("tracking").get("POLL_SECONDS")
+        try:
+            interval = float(raw) if raw is not None else DEFAULT_TRACKING_POLL_SECONDS
+        except ValueError as exc:
+            raise SettingsError(f"RB_TRACKING_POLL_SECONDS must be a number of seconds, got {raw!r}") from exc
+        tasks = []
+        if interval > 0:
+            tasks.append(PeriodicTask("tracking-poll", interval, self.tracking_poller.poll_once))
+        if self.settings.poll_interval_seconds > 0:
+            polls = self.marketplace_polls()
+            tasks.append(PeriodicTask("marketplace-polls", self.settings.poll_interval_seconds, polls.run_all))
+        return tasks
 
     def consumers(self) -> list[QueueConsumer]:
         return [
@@ -95,6 +204,7 @@ class Container:
         return count
 
     def close(self) -> None:
+        self.rate_refresher.stop()
         self.relay.stop()
         self.publisher.close()
         self.engine.dispose()

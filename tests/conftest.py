@@ -104,6 +104,8 @@ def make_settings(**env: str) -> Settings:
         "RB_RETRY_DELAYS": "1,1",
         "RB_RELAY_INTERVAL_SECONDS": "0.05",
         "RB_LOG_LEVEL": "WARNING",
+        # The contract examples' deadlines are past by the wall clock: timer tests move their own clock.
+        "RB_TIMER_INTERVAL_SECONDS": "3600",
     }
     return Settings.from_env({**base, **env})
 
@@ -134,8 +136,8 @@ def client(app):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def running(container: Container) -> Iterator[Worker]:
-    """The relay and consumers running in this process, as `make run` does."""
-    worker = Worker(container.relay, container.consumers())
+    """The relay, consumers and case timers running in this process, as `make run` does."""
+    worker = Worker(container.relay, container.consumers(), [container.timer_task()])
     worker.start()
     assert worker.wait_ready(10)
     yield worker

@@ -40,7 +40,7 @@ def test_request_then_approval_moves_the_case_and_builds_the_dhl_request_not_sen
     assert body["content"]["exportDeclaration"]["exportReasonType"] == "return"
     assert body["customerDetails"]["shipperDetails"]["postalAddress"]["cityName"] == "Berlin"
     names = [entry["name"] for entry in case["timeline"]]
-    assert names[:3] == ["return.requested", "new->requested", "request_received"]
+    assert names[:4] == ["return.requested", "new->requested", "policy_applied", "request_received"]
     assert "return_label_not_sent" in names
 
 

@@ -11,6 +11,7 @@ from flask import Flask
 from marshmallow import Schema, fields
 
 from service.canonical import ReturnEventSchema
+from web.operator import OperatorCommandSchema
 
 
 class AcceptedSchema(Schema):
@@ -42,6 +43,9 @@ class CaseSchema(Schema):
     shipments = fields.List(fields.Dict())
     customs = fields.Dict(allow_none=True)
     notices = fields.List(fields.Dict())
+    policy = fields.Dict(allow_none=True)
+    fees = fields.Dict(allow_none=True)
+    timers = fields.Dict()
 
 
 def build_spec(app: Flask) -> dict[str, Any]:
@@ -56,6 +60,8 @@ def build_spec(app: Flask) -> dict[str, Any]:
     spec.components.schema("Accepted", schema=AcceptedSchema)
     spec.components.schema("Error", schema=ErrorSchema)
     spec.components.schema("Case", schema=CaseSchema)
+    spec.components.schema("OperatorCommand", schema=OperatorCommandSchema)
+    spec.components.security_scheme("opsToken", {"type": "http", "scheme": "bearer"})
     with app.test_request_context():
         for endpoint, view in app.view_functions.items():
             if endpoint != "static" and view.__doc__ and "---" in view.__doc__:

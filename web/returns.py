@@ -8,9 +8,10 @@ from flask import Blueprint, current_app, jsonify, request
 from marshmallow import Schema, ValidationError, fields, validate
 
 from adapters.notifiers.render import render_notice
-from adapters.storage.models import ShipmentRow
+from adapters.storage.models import CustomsClaimRow, ShipmentRow, TrackingScanRow
 from core.cases import ReturnCase
 from service.canonical import ITEMS_SCHEMA, ORDER_SCHEMA, RETURN_SCHEMA, flatten_errors
+from service.customs import claim_view
 from web.errors import error_response
 
 bp = Blueprint("returns", __name__)
@@ -52,7 +53,34 @@ def rendered_notices(case: ReturnCase, locale: str | None) -> list[dict[str, Any
     return [render_notice(n.kind, n.context, locale or buyer_locale, timezone, n.at) for n in case.notices]
 
 
-def case_view(case: ReturnCase, shipments: list[ShipmentRow]) -> dict[str, Any]:
+def customs_view(case: ReturnCase, claims: list[CustomsClaimRow]) -> dict[str, Any] | None:
+    """The plan kept on the case, with the claims as the ledger has them now and the declaration's filing."""
+    plan = case.facts.get("customs")
+    if plan is None:
+        return None
+    view = dict(plan)
+    if claims:
+        view["claims"] = [claim_view(row) for row in claims]
+    if case.facts.get("customs_declaration"):
+        view["declaration"] = case.facts["customs_declaration"]
+    return view
+
+
+def tracking_view(scans: list[TrackingScanRow]) -> list[dict[str, Any]]:
+    return [
+        {"carrier": s.carrier, "tracking_number": s.tracking_number, "code": s.code, "status": s.status,
+         "occurred_at": s.occurred_at.isoformat(), "description": s.description, "location": s.location,
+         "via": s.received_via}
+        for s in scans
+    ]  # fmt: skip
+
+
+def case_view(
+    case: ReturnCase,
+    shipments: list[ShipmentRow],
+    claims: list[CustomsClaimRow] | None = None,
+    scans: list[TrackingScanRow] | None = None,
+) -> dict[str, Any]:
     return {
         "id": case.id,
         "state": case.state,
@@ -69,9 +97,16 @@ def case_view(case: ReturnCase, shipments: list[ShipmentRow]) -> dict[str, Any]:
         ],
         "deadlines": case.facts.get("deadlines", {}),
         "refund": case.facts.get("refund"),
+        "policy": case.facts.get("policy"),
+        "fees": case.facts.get("fees"),
+        "timers": case.facts.get("timers", {}),
+        "fx": case.facts.get("fx"),
         "shipments": [_shipment(s) for s in shipments],
-        "customs": case.facts.get("customs"),
+        "customs": customs_view(case, claims or []),
+        "tracking": tracking_view(scans or []),
+        "carrier_route": case.facts.get("carrier_route"),
         "notices": rendered_notices(case, None),
+        "missing": case.facts.get("missing", []),
     }
 
 
@@ -92,7 +127,10 @@ def get_case(case_id: str):  # type: ignore[no-untyped-def]
         case = uow.cases.get(case_id)
         if case is None:
             return error_response(404, "not_found", f"no case {case_id!r}")
-        return jsonify(case_view(case, uow.shipments.for_case(case_id)))
+        return jsonify(
+            case_view(case, uow.shipments.for_case(case_id), uow.customs_claims.for_case(case_id),
+                      uow.scans.for_case(case_id))
+        )  # fmt: skip
 
 
 @bp.get("/returns")

@@ -25,10 +25,15 @@ def receive(marketplace: str):  # type: ignore[no-untyped-def]
       summary: Receive a return event from a marketplace
       description: >
         `generic` takes one canonical event signed as Standard Webhooks; each other
-        marketplace takes its own payload and signature. Duplicates (same
+        marketplace takes its own payload and signature (eBay posts SOAP as text/xml;
+        amazon, tmall and aliexpress are polled and refuse posts with 401). Duplicates (same
         marketplace_event_id or the marketplace's own delivery id) get 200 with the same ids.
       parameters:
-        - {in: path, name: marketplace, required: true, schema: {type: string}}
+        - {in: path, name: marketplace, required: true, schema: {type: string, enum: [generic, shopify, ebay, shopee, lazada, tiktok_shop, amazon, tmall, aliexpress]}}
+        - {in: header, name: X-Shopify-Hmac-Sha256, description: "shopify: base64 HMAC-SHA256 of the body", schema: {type: string}}
+        - {in: header, name: X-Shopify-Topic, description: "shopify: returns/* or refunds/create", schema: {type: string}}
+        - {in: header, name: X-Shopify-Event-Id, description: "shopify: the delivery id duplicates share", schema: {type: string}}
+        - {in: header, name: Authorization, description: "shopee, lazada, tiktok_shop: hex HMAC-SHA256 as each signs", schema: {type: string}}
         - {in: header, name: webhook-id, schema: {type: string}}
         - {in: header, name: webhook-timestamp, schema: {type: string}}
         - {in: header, name: webhook-signature, schema: {type: string}}
@@ -39,7 +44,7 @@ def receive(marketplace: str):  # type: ignore[no-untyped-def]
             schema: ReturnEvent
       responses:
         202: {description: Accepted, content: {application/json: {schema: Accepted}}}
-        200: {description: Duplicate delivery, content: {application/json: {schema: Accepted}}}
+        200: {description: "Duplicate delivery, or a signed delivery about no return ({ignored: true})", content: {application/json: {schema: Accepted}}}
         400: {description: Invalid payload, content: {application/json: {schema: Error}}}
         401: {description: "Missing, forged or stale signature", content: {application/json: {schema: Error}}}
         404: {description: Unknown marketplace, content: {application/json: {schema: Error}}}
@@ -71,6 +76,8 @@ def receive(marketplace: str):  # type: ignore[no-untyped-def]
         return _outcome(marketplace, "unauthorized", error_response(401, "invalid_signature", str(exc)))
     try:
         delivery = adapter.parse(inbound)
+        if not delivery.events:  # signed, but about something else (a trade-order status, a product)
+            return _outcome(marketplace, "ignored", (jsonify(delivery.ack_body or {"ignored": True}), 200))
         accepted = container.intake.accept(marketplace, delivery)
     except PayloadError as exc:
         return _outcome(marketplace, "invalid", error_response(400, "invalid_payload", str(exc), exc.fields))

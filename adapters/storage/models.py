@@ -7,10 +7,22 @@ snapshot of a case (order, return, items) exactly as the codec dumps it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -148,6 +160,133 @@ class ShipmentRow(Base):
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     tracking_number: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
     label_pdf_base64: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CaseTimerRow(Base):
+    """A case's pending and fired timers, kept in step with the case (issue 5: timers survive restarts).
+
+    The case's own record (`facts["timers"]`) decides; this table lets the worker find what is due
+    without reading every case, and claim it with `FOR UPDATE SKIP LOCKED` on PostgreSQL.
+    """
+
+    __tablename__ = "case_timers"
+    __table_args__ = (
+        UniqueConstraint("case_id", "name", name="uq_case_timers_case_name"),
+        Index("ix_case_timers_due", "fired_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PollCheckpointRow(Base):
+    """Where each marketplace poller stopped (issue 4): stored after its events are taken in."""
+
+    __tablename__ = "poll_checkpoints"
+
+    marketplace: Mapped[str] = mapped_column(String(40), primary_key=True)
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    last_outcome: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MarketplaceDecisionRow(Base):
+    """One decision told to a marketplace per idempotency key: a redelivered command sends nothing more."""
+
+    __tablename__ = "marketplace_decisions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    marketplace: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(30))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(30))
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class FxRateRow(Base):
+    """Published reference rates as fetched: one row per source, day and currency, rate as exact decimal text."""
+
+    __tablename__ = "fx_rates"
+
+    source: Mapped[str] = mapped_column(String(20), primary_key=True)
+    rate_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    anchor: Mapped[str] = mapped_column(String(3))
+    rate: Mapped[str] = mapped_column(String(40))
+    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class FxLedgerRow(Base):
+    """A case's refund in the settlement currency at sale-date and refund-date rates (amounts as decimal text)."""
+
+    __tablename__ = "fx_ledger"
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    refund_amount: Mapped[str] = mapped_column(String(40))
+    refund_currency: Mapped[str] = mapped_column(String(3))
+    settlement_currency: Mapped[str] = mapped_column(String(3), index=True)
+    sale_date: Mapped[date] = mapped_column(Date)
+    refund_date: Mapped[date] = mapped_column(Date, index=True)
+    at_sale_amount: Mapped[str] = mapped_column(String(40))
+    at_sale_rate: Mapped[str] = mapped_column(String(40))
+    at_sale_rate_date: Mapped[date] = mapped_column(Date)
+    at_refund_amount: Mapped[str] = mapped_column(String(40))
+    at_refund_rate: Mapped[str] = mapped_column(String(40))
+    at_refund_rate_date: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(20))
+    fx_gain_loss: Mapped[str] = mapped_column(String(40))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TrackingScanRow(Base):
+    """Carrier scans of return parcels, one row per scan: pushes and polls overlap, the key refuses a second copy."""
+
+    __tablename__ = "tracking_scans"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    scan_key: Mapped[str] = mapped_column(String(300), unique=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    carrier: Mapped[str] = mapped_column(String(40))
+    tracking_number: Mapped[str] = mapped_column(String(80), index=True)
+    code: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    description: Mapped[str] = mapped_column(Text, default="")
+    location: Mapped[str] = mapped_column(String(200), default="")
+    received_via: Mapped[str] = mapped_column(String(10))  # push | poll
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CustomsClaimRow(Base):
+    """The duty/VAT recovery ledger: one claim per case and authority, with its time limit and status."""
+
+    __tablename__ = "customs_claims"
+    __table_args__ = (UniqueConstraint("case_id", "authority", name="uq_customs_claims_case_authority"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    authority: Mapped[str] = mapped_column(String(200))
+    basis: Mapped[str] = mapped_column(String(300))
+    amount: Mapped[str] = mapped_column(String(40))  # Decimal as text: exact, never float
+    currency: Mapped[str] = mapped_column(String(3))
+    due_by: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    status: Mapped[str] = mapped_column(
+        String(20), index=True
+    )  # planned | not_sent | filed | accepted | refused | expired
+    adapter: Mapped[str] = mapped_column(String(40))
+    reference: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

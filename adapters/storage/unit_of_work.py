@@ -16,14 +16,18 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.storage.fx_store import FxLedger
 from adapters.storage.models import (
     CaseRow,
+    CaseTimerRow,
+    CustomsClaimRow,
     NoticeRow,
     OutboxRow,
     ProcessedMessageRow,
     ReceivedEventRow,
     ShipmentRow,
     TimelineRow,
+    TrackingScanRow,
 )
 from core.cases import Notice, ReturnCase, TimelineEntry
 from service.canonical import ITEMS_SCHEMA, ORDER_SCHEMA, RETURN_SCHEMA
@@ -77,6 +81,7 @@ class CaseRepository:
         )
         self._loaded[case.id] = (1, 0, 0)
         self._append_children(case)
+        self._sync_timers(case)
 
     def save(self, case: ReturnCase, now: datetime) -> None:
         version, _, _ = self._loaded[case.id]
@@ -85,6 +90,7 @@ class CaseRepository:
             .where(CaseRow.id == case.id, CaseRow.version == version)
             .values(
                 state=case.state,
+                order_id=case.order_id,
                 needs_attention=case.needs_attention,
                 order=ORDER_SCHEMA.dump(case.order),
                 return_=RETURN_SCHEMA.dump(case.return_),
@@ -97,6 +103,7 @@ class CaseRepository:
         if result.rowcount != 1:
             raise ConcurrentUpdate(f"case {case.id} changed since it was loaded")
         self._append_children(case)
+        self._sync_timers(case)
         _, timeline_len, notices_len = self._loaded[case.id]
         self._loaded[case.id] = (version + 1, timeline_len, notices_len)
 
@@ -111,6 +118,27 @@ class CaseRepository:
         for notice in case.notices[notices_len:]:
             self.session.add(NoticeRow(case_id=case.id, kind=notice.kind, at=notice.at, context=notice.context))
         self._loaded[case.id] = (version, len(case.timeline), len(case.notices))
+
+    def _sync_timers(self, case: ReturnCase) -> None:
+        """`case_timers` mirrors the case's own timers, in the transaction that saves the case."""
+        rows = {
+            row.name: row for row in self.session.scalars(select(CaseTimerRow).where(CaseTimerRow.case_id == case.id))
+        }
+        timers: dict[str, Any] = case.facts.get("timers") or {}
+        for name, row in rows.items():
+            if name not in timers:
+                self.session.delete(row)
+        for name, timer in timers.items():
+            due = datetime.fromisoformat(timer["due_at"])
+            fired = datetime.fromisoformat(timer["fired_at"]) if timer.get("fired_at") else None
+            cancelled = bool(timer.get("cancelled"))
+            row = rows.get(name)
+            if row is None:
+                self.session.add(
+                    CaseTimerRow(case_id=case.id, name=name, due_at=due, fired_at=fired, cancelled=cancelled)
+                )
+            elif (row.due_at, row.fired_at, row.cancelled) != (due, fired, cancelled):
+                row.due_at, row.fired_at, row.cancelled = due, fired, cancelled
 
     def _to_case(self, row: CaseRow) -> ReturnCase:
         timeline = [
@@ -256,6 +284,9 @@ class Outbox:
         )
         return message_id
 
+    def has(self, message_id: str) -> bool:
+        return self.session.scalar(select(OutboxRow.id).where(OutboxRow.message_id == message_id)) is not None
+
 
 class Shipments:
     def __init__(self, session: Session) -> None:
@@ -277,11 +308,132 @@ class Shipments:
         return row
 
 
+@dataclass(frozen=True)
+class DueTimer:
+    case_id: str
+    name: str
+    due_at: datetime
+
+
+class CaseTimers:
+    """The worker's view of `case_timers`: what is due, and a claim on one timer for this transaction."""
+
+    def __init__(self, session: Session, skip_locked: bool) -> None:
+        self.session = session
+        self.skip_locked = skip_locked
+
+    def _pending(self, now: datetime):  # type: ignore[no-untyped-def]
+        return select(CaseTimerRow).where(
+            CaseTimerRow.fired_at.is_(None), CaseTimerRow.cancelled.is_(False), CaseTimerRow.due_at <= now
+        )
+
+    def due(self, now: datetime, limit: int) -> list[DueTimer]:
+        rows = self.session.scalars(self._pending(now).order_by(CaseTimerRow.due_at, CaseTimerRow.id).limit(limit))
+        return [DueTimer(r.case_id, r.name, r.due_at) for r in rows]
+
+    def claim(self, timer: DueTimer, now: datetime) -> bool:
+        """Lock the timer's row if it is still due; another worker holding it makes this False (SKIP LOCKED)."""
+        stmt = self._pending(now).where(CaseTimerRow.case_id == timer.case_id, CaseTimerRow.name == timer.name)
+        if self.skip_locked:
+            stmt = stmt.with_for_update(skip_locked=True)
+        return self.session.scalars(stmt).first() is not None
+
+    def next_due(self) -> datetime | None:
+        return self.session.scalar(
+            select(func.min(CaseTimerRow.due_at)).where(
+                CaseTimerRow.fired_at.is_(None), CaseTimerRow.cancelled.is_(False)
+            )
+        )
+
+
+class TrackingScans:
+    """Scans already recorded, by their key (carrier, number, code, time): the same scan is applied once."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def known(self, scan_key: str) -> bool:
+        return self.session.scalar(select(TrackingScanRow.id).where(TrackingScanRow.scan_key == scan_key)) is not None
+
+    def add(self, row: TrackingScanRow) -> None:
+        self.session.add(row)
+        self.session.flush()
+
+    def for_case(self, case_id: str) -> list[TrackingScanRow]:
+        return list(
+            self.session.scalars(
+                select(TrackingScanRow)
+                .where(TrackingScanRow.case_id == case_id)
+                .order_by(TrackingScanRow.occurred_at, TrackingScanRow.id)
+            )
+        )
+
+    def shipment_for(self, carrier: str, tracking_number: str) -> ShipmentRow | None:
+        """The booked return label a carrier's tracking number belongs to."""
+        return self.session.scalars(
+            select(ShipmentRow).where(
+                ShipmentRow.carrier == carrier,
+                ShipmentRow.tracking_number == tracking_number,
+                ShipmentRow.kind == "return_label",
+            )
+        ).first()
+
+    def in_flight(self, since: datetime, finished: tuple[str, ...], limit: int) -> list[ShipmentRow]:
+        """Booked return labels created after `since` with no scan yet in a `finished` status."""
+        done = select(TrackingScanRow.id).where(
+            TrackingScanRow.tracking_number == ShipmentRow.tracking_number,
+            TrackingScanRow.carrier == ShipmentRow.carrier,
+            TrackingScanRow.status.in_(finished),
+        )
+        return list(
+            self.session.scalars(
+                select(ShipmentRow)
+                .where(
+                    ShipmentRow.kind == "return_label",
+                    ShipmentRow.status == "booked",
+                    ShipmentRow.tracking_number.is_not(None),
+                    ShipmentRow.created_at >= since,
+                    ~done.exists(),
+                )
+                .order_by(ShipmentRow.updated_at)
+                .limit(limit)
+            )
+        )
+
+
+class CustomsClaims:
+    """The duty/VAT recovery ledger."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def for_case(self, case_id: str) -> list[CustomsClaimRow]:
+        return list(
+            self.session.scalars(
+                select(CustomsClaimRow).where(CustomsClaimRow.case_id == case_id).order_by(CustomsClaimRow.due_by)
+            )
+        )
+
+    def find(self, case_id: str, authority: str) -> CustomsClaimRow | None:
+        return self.session.scalars(
+            select(CustomsClaimRow).where(CustomsClaimRow.case_id == case_id, CustomsClaimRow.authority == authority)
+        ).first()
+
+    def get(self, claim_id: str) -> CustomsClaimRow | None:
+        return self.session.get(CustomsClaimRow, claim_id)
+
+    def add(self, row: CustomsClaimRow) -> CustomsClaimRow:
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+
 class UnitOfWork:
     """One database transaction; leave the `with` block without `commit()` and everything is rolled back."""
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], skip_locked: bool = False) -> None:
         self._factory = session_factory
+        self._skip_locked = skip_locked
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
@@ -290,6 +442,10 @@ class UnitOfWork:
         self.processed = ProcessedMessages(self.session)
         self.outbox = Outbox(self.session)
         self.shipments = Shipments(self.session)
+        self.timers = CaseTimers(self.session, self._skip_locked)
+        self.scans = TrackingScans(self.session)
+        self.customs_claims = CustomsClaims(self.session)
+        self.fx_ledger = FxLedger(self.session)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -305,4 +461,4 @@ class UnitOfWork:
         self.session.flush()
 
 
-__all__ = ["ConcurrentUpdate", "IntegrityError", "Receipt", "UnitOfWork", "new_id"]
+__all__ = ["ConcurrentUpdate", "DueTimer", "IntegrityError", "Receipt", "UnitOfWork", "new_id"]

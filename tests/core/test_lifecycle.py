@@ -110,10 +110,66 @@ def test_merchant_silence_past_the_deadline_means_agreed_and_fires_once():
 
 
 def test_timer_outliving_its_state_lapses_without_attention():
+    case = make_case(CaseState.INSPECTING, "refund", "delivered", {})
+    case.record_decision({"deadlines": {"inspection_due_by": NOW.isoformat()}}, NOW)
+    case.apply_internal("dispute.opened", "evt-6", NOW)  # moved without a new decision
+    assert case.fire_timer("timer.inspection_overdue", NOW) == []
+    assert case.state == CaseState.PLATFORM_INTERVENTION
+    assert not case.needs_attention and case.timeline[-1].name == "timer_lapsed"
+    assert case.due_timers(NOW + timedelta(days=1)) == []
+
+
+def test_a_timer_is_armed_only_while_the_state_takes_its_event():
+    decision = {"deadlines": {"inspection_due_by": NOW.isoformat()}}
+    case = make_case(CaseState.APPROVED, "refund", "delivered", {})
+    case.record_decision(decision, NOW)
+    assert case.facts["timers"] == {}
+    case.apply_internal("return.received", "evt-7", NOW, decide=lambda c: decision)
+    assert case.state == CaseState.INSPECTING
+    assert case.due_timers(NOW) == ["timer.inspection_overdue"]
+    case.apply_internal("return.inspected", "evt-8", NOW, {"inspection_passed": True}, decide=lambda c: decision)
+    assert case.facts["timers"] == {}, "the merchant inspected in time: the timer is dropped"
+
+
+def test_no_timer_is_scheduled_in_a_final_state():
     case = make_case(CaseState.REFUNDED, "refund", "delivered", {})
     case.record_decision({"deadlines": {"inspection_due_by": NOW.isoformat()}}, NOW)
-    assert case.fire_timer("timer.inspection_overdue", NOW) == []
-    assert not case.needs_attention and case.timeline[-1].name == "timer_lapsed"
+    assert case.facts["timers"] == {} and case.next_timer_due() is None
+
+
+def test_a_cancelled_timer_stays_cancelled_when_its_deadline_moves():
+    case = make_case(CaseState.REFUND_PROCESSING, "refund", "delivered", {"refund_state": "requested"})
+    case.record_decision({"deadlines": {"refund_due_by": NOW.isoformat()}}, NOW)
+    case.apply_internal("return.cancelled", "evt-4", NOW)  # not allowed here: kept, flagged
+    case._cancel_timers(NOW)
+    later = NOW + timedelta(days=2)
+    case.record_decision({"deadlines": {"refund_due_by": later.isoformat()}}, NOW)
+    assert case.due_timers(later + timedelta(days=1)) == []
+
+
+def test_a_pending_timer_follows_its_deadline_and_the_decision_is_noted_only_when_it_changes():
+    case = make_case(CaseState.REQUESTED, "refund", "delivered", {})
+    decision = {"deadlines": {"merchant_response_due_by": NOW.isoformat()}, "basis": "eu_withdrawal"}
+    case.record_decision(decision, NOW)
+    case.record_decision(decision, NOW)
+    assert [e.name for e in case.timeline] == ["policy_applied"]
+    later = NOW + timedelta(days=1)
+    case.record_decision({**decision, "deadlines": {"merchant_response_due_by": later.isoformat()}}, NOW)
+    assert case.due_timers(NOW) == [] and case.due_timers(later) == ["timer.merchant_response_overdue"]
+
+
+def test_the_decision_is_taken_before_the_actions_so_the_refund_command_carries_its_amount():
+    case = make_case(CaseState.INSPECTING, "refund", "delivered", {})
+    seen: list[str] = []
+
+    def decide(c: ReturnCase) -> dict:
+        seen.append(c.state)
+        return {"deadlines": {}, "refund": {"currency": "EUR", "amount": "44.89"}, "basis": "eu_withdrawal"}
+
+    [command] = case.apply_internal("return.inspected", "evt-5", NOW, {"inspection_passed": True}, decide)
+    assert seen == [CaseState.REFUND_PROCESSING]
+    assert command.payload["amount"] == {"amount": "44.89", "currency": "EUR"}
+    assert case.facts["milestones"]["inspected_at"] == NOW.isoformat()
 
 
 def test_refund_paid_cancels_pending_timers():
@@ -141,3 +197,24 @@ def test_diagram_shows_every_row():
         for row in table:
             for source in row.sources:
                 assert f"{source} --> {row.target}: {row.event}" in text
+
+
+def test_an_awarded_refund_is_the_amount_the_refund_command_pays():
+    """DOMAIN §7: the platform's award is paid, not the policy's full refund."""
+    case = make_case(CaseState.PLATFORM_INTERVENTION, "refund", "delivered", {"refund": {"amount": "40.00"}})
+    [command] = case.apply_internal("dispute.resolved", "evt-10", NOW, {"refund_amount": "30.00"})
+    assert command.payload["amount"] == {"amount": "30.00", "currency": "EUR"}
+
+
+def test_a_request_before_delivery_with_the_outbound_tracking_means_the_parcel_is_in_transit():
+    """Seed 002 §2 货在途退款: intercept the outbound parcel with its carrier."""
+    from core.events import ReturnEvent, Tracking
+
+    case = make_case(CaseState.NEW, "refund", "paid", {})
+    del case.facts["order_state"]
+    event = ReturnEvent(
+        "return.requested", "e-1", NOW, case.order, case.return_, case.items, Tracking("sf_express", "SF123")
+    )
+    [command] = case.apply(event, "evt-11", NOW)
+    assert case.state == CaseState.INTERCEPTING and case.order_state == "shipped"
+    assert command.routing_key == "carrier.sf_express.intercept" and command.payload["tracking"] == "SF123"

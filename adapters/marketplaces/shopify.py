@@ -1,0 +1,367 @@
+"""`/webhooks/shopify`: Shopify's `returns/*` and `refunds/create` webhooks; GraphQL Admin API back.
+
+Sources (research note shared/research/marketplace_webhooks.md §1, checked against
+public pages on 2026-11-23):
+- Signature: `X-Shopify-Hmac-Sha256` is the base64 HMAC-SHA256 of the raw body
+  keyed with the app's client secret (shopify.dev/docs/apps/build/webhooks/subscribe/https;
+  confirmed by skills.sh/hookdeck/webhook-skills/shopify-webhooks: "base64 (not hex)").
+  "Events" webhooks send the same value in unprefixed `shopify-hmac-sha256`
+  (Shopify/shopify-app-js lib/webhooks/header-names.ts).
+- No timestamp is signed. `X-Shopify-Triggered-At` tells when the event happened;
+  retried deliveries keep it, and Shopify retries 8 times over 4 hours
+  (shopify.dev/changelog/updates-to-webhook-retry-mechanism), so anything older
+  than 4 h plus margin is stale. Duplicates share `X-Shopify-Event-Id`
+  (shopify.dev/apps/build/webhooks/ignore-duplicates): it is the delivery id.
+- Answer within 5 s: enrichment runs in the worker, never in the request.
+- Topics, ReturnStatus, ReturnReason and ReturnDeclineReason enums:
+  shopify.dev/docs/api/admin-graphql/latest/enums/{WebhookSubscriptionTopic,ReturnStatus,
+  ReturnReason,ReturnDeclineReason}.
+- Calls back: GraphQL Admin API `POST {shop}/admin/api/{version}/graphql.json` with
+  `X-Shopify-Access-Token`; `return(id:)`, `returnApproveRequest`, `returnDeclineRequest`;
+  refunds with `refundCreate` against the order's SALE/CAPTURE transaction (`parentId`,
+  `gateway`, kind REFUND), shopify.dev/docs/api/admin-graphql/latest/mutations/refundCreate.
+
+Settings: RB_SHOPIFY_WEBHOOK_SECRET (app client secret), RB_SHOPIFY_BASE_URL
+(`https://<shop>.myshopify.com`), RB_SHOPIFY_ACCESS_TOKEN (Admin API token with
+read_returns/write_returns), RB_SHOPIFY_API_VERSION (default 2025-07).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from adapters.http import HttpClient, OutboundRequest
+from adapters.marketplaces import _support as s
+from adapters.marketplaces.base import MARKETPLACES, InboundRequest, ParsedDelivery, PayloadError, SignatureError
+from config.settings import AdapterSettings
+
+NAME = "shopify"
+REPLAY_WINDOW = timedelta(hours=6)  # 8 retries over 4 h, plus margin
+API_VERSION = "2025-07"
+
+TOPIC_EVENTS: dict[str, str | None] = {
+    "returns/request": "return.requested",
+    "returns/approve": "return.approved",
+    "returns/decline": "return.rejected",
+    "returns/cancel": "return.cancelled",
+    "returns/reopen": "return.approved",
+    "returns/process": "return.inspected",
+    "returns/close": "refund.completed",
+    "returns/update": None,  # the payload's status decides
+    "refunds/create": "refund.completed",
+}
+"""Topic -> canonical type. `returns/close` = ReturnStatus CLOSED ("the return has been
+completed"); `returns/process` (API 2025-07+) records received items' dispositions."""
+
+STATUS_EVENTS: dict[str, str] = {
+    "REQUESTED": "return.requested",
+    "OPEN": "return.approved",
+    "DECLINED": "return.rejected",
+    "CANCELED": "return.cancelled",
+    "CLOSED": "refund.completed",
+}
+"""ReturnStatus -> canonical type (REQUESTED -> OPEN -> CLOSED, or DECLINED / CANCELED)."""
+
+REASONS: dict[str, str] = {
+    "COLOR": "changed_mind",
+    "DEFECTIVE": "defective",
+    "NOT_AS_DESCRIBED": "not_as_described",
+    "OTHER": "other",
+    "SIZE_TOO_LARGE": "size_or_fit",
+    "SIZE_TOO_SMALL": "size_or_fit",
+    "STYLE": "changed_mind",
+    "UNKNOWN": "other",
+    "UNWANTED": "changed_mind",
+    "WRONG_ITEM": "wrong_item",
+}
+"""ReturnReason enum -> canonical reason."""
+
+DECLINE_REASONS: dict[str, str] = {
+    "final_sale": "FINAL_SALE",
+    "return_period_ended": "RETURN_PERIOD_ENDED",
+    "window_expired": "RETURN_PERIOD_ENDED",
+}
+"""Our rejection codes -> ReturnDeclineReason; anything else is OTHER with the note."""
+
+RETURN_QUERY = """query Return($id: ID!) {
+  return(id: $id) {
+    id name status
+    order { id legacyResourceId currencyCode }
+    returnLineItems(first: 50) { nodes { ... on ReturnLineItem {
+      quantity returnReason returnReasonNote
+      fulfillmentLineItem { lineItem { sku name
+        originalUnitPriceSet { shopMoney { amount currencyCode } } } }
+    } } }
+  }
+}"""
+
+APPROVE_MUTATION = """mutation Approve($input: ReturnApproveRequestInput!) {
+  returnApproveRequest(input: $input) { return { id status } userErrors { field message } }
+}"""
+
+DECLINE_MUTATION = """mutation Decline($input: ReturnDeclineRequestInput!) {
+  returnDeclineRequest(input: $input) { return { id status } userErrors { field message } }
+}"""
+
+
+TRANSACTIONS_QUERY = """query Transactions($id: ID!) {
+  order(id: $id) { id transactions { id kind status gateway amountSet { shopMoney { amount currencyCode } } } }
+}"""
+
+REFUND_MUTATION = """mutation Refund($input: RefundInput!) {
+  refundCreate(input: $input) { refund { id } userErrors { field message } }
+}"""
+
+
+def return_gid(return_id: str) -> str:
+    return return_id if return_id.startswith("gid://") else f"gid://shopify/Return/{return_id}"
+
+
+def _header(request: InboundRequest, name: str) -> str | None:
+    return request.header(f"X-Shopify-{name}") or request.header(f"shopify-{name}")
+
+
+class ShopifyAdapter:
+    name = NAME
+
+    def __init__(self, settings: AdapterSettings | None = None) -> None:
+        self._settings = settings
+
+    @property
+    def settings(self) -> AdapterSettings:
+        return s.settings_for(NAME, self._settings)
+
+    def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
+        key = s.require_secret(secret, NAME)
+        if not s.same_base64(s.hmac_sha256(key, request.body), _header(request, "Hmac-Sha256")):
+            raise SignatureError("X-Shopify-Hmac-Sha256 does not match the body")
+        triggered = _header(request, "Triggered-At")
+        if triggered:
+            try:
+                sent_at = s.iso(triggered)
+            except PayloadError:
+                raise SignatureError("X-Shopify-Triggered-At is not a time") from None
+            s.check_fresh(sent_at, now, REPLAY_WINDOW, "X-Shopify-Triggered-At")
+
+    @s.body_shape
+    def parse(self, request: InboundRequest) -> ParsedDelivery:
+        topic = (_header(request, "Topic") or "").lower()
+        if topic not in TOPIC_EVENTS:
+            raise PayloadError(f"topic {topic!r} is not a returns or refunds topic", {"X-Shopify-Topic": ["unknown"]})
+        payload = s.json_object(request)
+        delivery_id = _header(request, "Event-Id") or _header(request, "Webhook-Id")
+        event = (
+            _refund_event(payload, request, delivery_id)
+            if topic == "refunds/create"
+            else _return_event(topic, payload, request, delivery_id)
+        )
+        return ParsedDelivery(delivery_id=delivery_id, events=[event])
+
+    # enrich / respond: pure builders below, sending through HttpClient only
+
+    def enrich(self, event: dict[str, Any], http: HttpClient, now: datetime) -> s.Enrichment:
+        creds, missing = s.credentials(self.settings, "BASE_URL", "ACCESS_TOKEN")
+        if creds is None:
+            return s.Enrichment(event, missing + s.missing_facts(event))
+        request = build_return_query(creds, self.settings.get("API_VERSION", API_VERSION), event["return"]["id"])
+        result = s.send(http, request)
+        detail = parse_return_detail(result.body) if result.ok else {}
+        enriched = s.merge_event(event, detail)
+        return s.Enrichment(enriched, s.missing_facts(enriched), [request.describe()])
+
+    def respond(self, decision: s.Decision, http: HttpClient, now: datetime) -> s.DecisionAnswer:
+        creds, missing = s.credentials(self.settings, "BASE_URL", "ACCESS_TOKEN")
+        version = self.settings.get("API_VERSION", API_VERSION) or API_VERSION
+        if creds is None:
+            return s.not_sent(decision.action, None, missing)
+        if decision.action == "refund":
+            return self._refund(creds, version, decision, http)
+        request = build_decision(creds, version, decision)
+        result = s.send(http, request)
+        return s.answer_from(decision.action, request, result, result.ok and not _user_errors(result.body))
+
+    def _refund(self, creds: dict[str, str], version: str, decision: s.Decision, http: HttpClient) -> s.DecisionAnswer:
+        """A refund goes back through the order's own payment: find it, then `refundCreate` against it."""
+        if not decision.amount:
+            return s.not_sent("refund", None, ["the refund amount"])
+        lookup = build_transactions_query(creds, version, decision.order_id)
+        parent = refundable_transaction(s.send(http, lookup).body)
+        if parent is None:
+            return s.DecisionAnswer("refund", False, False, detail="no successful sale or capture on the order",
+                                    request=lookup.describe())  # fmt: skip
+        request = build_refund(creds, version, decision, parent)
+        result = s.send(http, request)
+        return s.answer_from("refund", request, result, result.ok and not _user_errors(result.body))
+
+
+def _occurred_at(request: InboundRequest, payload: dict[str, Any]) -> datetime:
+    stamp = _header(request, "Triggered-At") or payload.get("updated_at") or payload.get("created_at")
+    if not stamp:
+        raise PayloadError("no X-Shopify-Triggered-At header nor created_at", {"created_at": ["is required"]})
+    return s.iso(stamp)
+
+
+def _return_event(topic: str, payload: dict[str, Any], request: InboundRequest, delivery_id: str | None) -> dict:
+    return_id = str(s.field_of(payload, "id"))
+    order_id = str(s.field_of(payload, "order.id"))
+    raw_status = str(payload.get("status") or "").upper() or None
+    event_type = TOPIC_EVENTS[topic] or s.canonical_type(STATUS_EVENTS, raw_status or "")
+    lines = payload.get("return_line_items") or []
+    first = lines[0] if lines and isinstance(lines[0], dict) else {}
+    decline = payload.get("decline") or {}
+    detail = first.get("return_reason_note") or first.get("customer_note") or decline.get("note")
+    return s.canonical_event(
+        event_type=event_type,
+        event_id=delivery_id or f"{topic}:{return_id}:{payload.get('updated_at') or payload.get('created_at')}",
+        occurred_at=_occurred_at(request, payload),
+        order_id=order_id,
+        return_id=return_id,
+        raw_status=raw_status or topic,
+        reason=s.canonical_reason(REASONS, first.get("return_reason")),
+        reason_detail=detail,
+    )
+
+
+def _refund_event(payload: dict[str, Any], request: InboundRequest, delivery_id: str | None) -> dict:
+    """A refund names its return when it came from one (Refund.return); otherwise it is order-level."""
+    refund_id = str(s.field_of(payload, "id"))
+    order_id = str(s.field_of(payload, "order_id"))
+    linked = payload.get("return") or {}
+    return_id = str(linked.get("id") or f"refund-{refund_id}")
+    amount, currency = _refund_total(payload)
+    return s.canonical_event(
+        event_type="refund.completed",
+        event_id=delivery_id or f"refunds/create:{refund_id}",
+        occurred_at=_occurred_at(request, payload),
+        order_id=order_id,
+        return_id=return_id,
+        raw_status="refunds/create",
+        resolution=None if linked else "refund_only",
+        currency=currency,
+        refund_amount=amount,
+        reason_detail=payload.get("note"),
+    )
+
+
+def _refund_total(payload: dict[str, Any]) -> tuple[str | None, str | None]:
+    """Sum of successful refund transactions, kept as the decimal strings Shopify sends."""
+    total, currency = Decimal(0), None
+    for txn in payload.get("transactions") or []:
+        if txn.get("kind") != "refund" or txn.get("status") not in (None, "success"):
+            continue
+        try:
+            total += Decimal(str(txn.get("amount")))
+        except InvalidOperation:
+            raise PayloadError(
+                "a refund transaction amount is not a number", {"transactions": ["bad amount"]}
+            ) from None
+        currency = currency or txn.get("currency")
+    return (str(total), currency) if currency else (None, None)
+
+
+def _graphql(creds: dict[str, str], version: str, query: str, variables: dict[str, Any]) -> OutboundRequest:
+    return OutboundRequest(
+        method="POST",
+        url=f"{creds['BASE_URL'].rstrip('/')}/admin/api/{version}/graphql.json",
+        headers={"X-Shopify-Access-Token": creds["ACCESS_TOKEN"], "Content-Type": "application/json"},
+        json_body={"query": query, "variables": variables},
+    )
+
+
+def build_return_query(creds: dict[str, str], version: str | None, return_id: str) -> OutboundRequest:
+    return _graphql(creds, version or API_VERSION, RETURN_QUERY, {"id": return_gid(return_id)})
+
+
+def build_decision(creds: dict[str, str], version: str, decision: s.Decision) -> OutboundRequest:
+    gid = return_gid(decision.return_id)
+    if decision.action == "approve":
+        return _graphql(creds, version, APPROVE_MUTATION, {"input": {"id": gid}})
+    if decision.action == "reject":
+        decline = {
+            "id": gid,
+            "declineReason": DECLINE_REASONS.get(decision.reason_code or "", "OTHER"),
+        }
+        if decision.note:
+            decline["declineNote"] = decision.note[:500]  # ReturnDecline.note is at most 500 characters
+        return _graphql(creds, version, DECLINE_MUTATION, {"input": decline})
+    raise s.DecisionRefused(f"Shopify takes {decision.action!r} through refundCreate, not a return mutation")
+
+
+def order_gid(order_id: str) -> str:
+    return order_id if order_id.startswith("gid://") else f"gid://shopify/Order/{order_id}"
+
+
+def build_transactions_query(creds: dict[str, str], version: str, order_id: str) -> OutboundRequest:
+    return _graphql(creds, version, TRANSACTIONS_QUERY, {"id": order_gid(order_id)})
+
+
+def refundable_transaction(body: Any) -> dict[str, Any] | None:
+    """The order's successful SALE or CAPTURE: the payment a refund must go back through (its parentId)."""
+    order = ((body or {}).get("data") or {}).get("order") if isinstance(body, dict) else None
+    for txn in (order or {}).get("transactions") or []:
+        if txn.get("kind") in ("SALE", "CAPTURE") and txn.get("status") == "SUCCESS":
+            return txn
+    return None
+
+
+def build_refund(creds: dict[str, str], version: str, decision: s.Decision, parent: dict[str, Any]) -> OutboundRequest:
+    refund = {
+        "orderId": order_gid(decision.order_id),
+        "note": (decision.note or f"Returnbridge refund {decision.idempotency_key}")[:255],
+        "notify": True,
+        "transactions": [
+            {
+                "orderId": order_gid(decision.order_id),
+                "parentId": parent["id"],
+                "gateway": parent.get("gateway"),
+                "kind": "REFUND",
+                "amount": decision.amount,
+            }
+        ],
+    }
+    return _graphql(creds, version, REFUND_MUTATION, {"input": refund})
+
+
+def _user_errors(body: Any) -> list[Any]:
+    if not isinstance(body, dict):
+        return ["no JSON answer"]
+    if body.get("errors"):
+        return list(body["errors"])
+    data = body.get("data") or {}
+    return [err for value in data.values() if isinstance(value, dict) for err in value.get("userErrors") or []]
+
+
+def parse_return_detail(body: Any) -> dict[str, Any]:
+    """GraphQL `return` -> the canonical fields a thin webhook lacks (currency, items, reason)."""
+    ret = ((body or {}).get("data") or {}).get("return") if isinstance(body, dict) else None
+    if not ret:
+        return {}
+    order = ret.get("order") or {}
+    items, reasons = [], []
+    for node in (ret.get("returnLineItems") or {}).get("nodes") or []:
+        line = (node.get("fulfillmentLineItem") or {}).get("lineItem") or {}
+        money = ((line.get("originalUnitPriceSet") or {}).get("shopMoney")) or {}
+        if node.get("returnReason"):
+            reasons.append((node["returnReason"], node.get("returnReasonNote")))
+        if line.get("sku") and money.get("amount") is not None and node.get("quantity"):
+            items.append(
+                {
+                    "sku": line["sku"],
+                    "title": line.get("name"),
+                    "quantity": int(node["quantity"]),
+                    "unit_price": str(money["amount"]),
+                }
+            )
+    detail: dict[str, Any] = {"order": {"currency": order.get("currencyCode")}, "items": items}
+    if reasons:
+        canonical, raw = s.canonical_reason(REASONS, reasons[0][0])
+        detail["return"] = {"reason": canonical, "raw_reason": raw, "reason_detail": reasons[0][1]}
+    status = ret.get("status")
+    if status:
+        detail["raw_status"] = status
+    return detail
+
+
+MARKETPLACES.register(NAME, ShopifyAdapter())

@@ -1,0 +1,95 @@
+"""The merchant's ledger of a refund: its cost in the settlement currency and the exchange gain or loss.
+
+A sale in a foreign currency was booked at the sale-date rate; refunding it costs
+the same foreign amount, now worth what the refund-date rate says. The difference
+is the merchant's exchange gain (the refund costs less than was booked) or loss.
+ECB reference rates serve for this reporting purpose (policy_fx_l10n.md §5.1,
+"Picking a rate for a refund": FX is for the merchant ledger and display only; the
+buyer is refunded in the currency they paid in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from core.money import Conversion, Money, RateSource, convert
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One refund in the settlement currency, at both rates, with the exchange result."""
+
+    refund: Money
+    settlement_currency: str
+    sale_date: date
+    refund_date: date
+    at_sale: Conversion
+    at_refund: Conversion
+
+    @property
+    def fx_gain_loss(self) -> Money:
+        """Positive is a gain: the refund costs less in settlement currency than the sale was booked at."""
+        return self.at_sale.converted - self.at_refund.converted
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "refund": self.refund.to_json(),
+            "settlement_currency": self.settlement_currency,
+            "sale_date": self.sale_date.isoformat(),
+            "refund_date": self.refund_date.isoformat(),
+            "at_sale": self.at_sale.to_json(),
+            "at_refund": self.at_refund.to_json(),
+            "fx_gain_loss": self.fx_gain_loss.to_json(),
+        }
+
+
+def ledger_entry(
+    refund: Money, settlement_currency: str, sale_date: date, refund_date: date, rates: RateSource
+) -> LedgerEntry:
+    """`refund` (in the payment currency) valued at the sale-date and refund-date rates.
+
+    Each side is rounded once, half-up, to the settlement currency's minor unit, so
+    the gain or loss is exact in that currency and equals the difference of the two
+    amounts shown.
+    """
+    return LedgerEntry(
+        refund=refund,
+        settlement_currency=settlement_currency,
+        sale_date=sale_date,
+        refund_date=refund_date,
+        at_sale=convert(refund, settlement_currency, rates, sale_date),
+        at_refund=convert(refund, settlement_currency, rates, refund_date),
+    )
+
+
+@dataclass(frozen=True)
+class LedgerTotals:
+    settlement_currency: str
+    cases: int
+    refunded: Money  # at refund-date rates: what the refunds cost
+    booked: Money  # at sale-date rates: what those sales were booked at
+    fx_gain_loss: Money
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "settlement_currency": self.settlement_currency,
+            "cases": self.cases,
+            "refunded": self.refunded.to_json(),
+            "booked": self.booked.to_json(),
+            "fx_gain_loss": self.fx_gain_loss.to_json(),
+        }
+
+
+def ledger_totals(entries: list[LedgerEntry], settlement_currency: str) -> LedgerTotals:
+    """Sums for the report; entries kept in another settlement currency are not mixed in."""
+    refunded = booked = Money.zero(settlement_currency)
+    count = 0
+    for entry in entries:
+        if entry.settlement_currency != settlement_currency:
+            continue
+        refunded += entry.at_refund.converted
+        booked += entry.at_sale.converted
+        count += 1
+    return LedgerTotals(settlement_currency, count, refunded, booked, booked - refunded)

@@ -1,0 +1,84 @@
+"""The policy engine applied to a live case: the same `core.policy.evaluate` as POST /policy/evaluate.
+
+Every move of a case (marketplace event, operator command, timer) decides again on
+what the case now knows: the request as refined by later events, and the moments
+that start deadlines (requested, approved, received, inspected). Eligibility and
+the display rate are judged as of the request (issue 5: the buyer's right at the
+time they asked); deadlines run from each milestone on the merchant's calendar.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from core.calendar import Calendars
+from core.cases import ReturnCase
+from core.events import ReturnEvent
+from core.money import RateSource
+from core.policy import Milestones, PolicyTables, evaluate
+
+
+def request_of(case: ReturnCase) -> ReturnEvent:
+    """The return request as the case knows it now: facts merged from every event so far."""
+    return ReturnEvent(
+        type="return.requested",
+        marketplace_event_id=case.return_id,
+        occurred_at=requested_at(case),
+        order=case.order,
+        return_=case.return_,
+        items=case.items,
+    )
+
+
+def requested_at(case: ReturnCase) -> datetime:
+    """When the buyer asked; a case opened by a later event (approval, dispute) counts from its opening."""
+    stones = case.milestones()
+    known = stones.get("requested_at") or case.created_at
+    if known is None:
+        raise ValueError(f"case {case.id} has neither a request time nor an opening time")
+    return known
+
+
+class CasePolicy:
+    """`core.cases.Decide` for the service: tables, calendars and rates fixed, the case the only input."""
+
+    def __init__(
+        self,
+        tables: PolicyTables,
+        calendars: Calendars,
+        rates: RateSource | None,
+        merchant: str | None = None,
+    ) -> None:
+        self.tables = tables
+        self.calendars = calendars
+        self.rates = rates
+        self.merchant = merchant
+
+    def __call__(self, case: ReturnCase) -> dict[str, Any]:
+        stones = case.milestones()
+        asked = requested_at(case)
+        milestones = Milestones(
+            requested_at=asked,
+            approved_at=stones.get("approved_at"),
+            received_at=stones.get("received_at"),
+            inspected_at=stones.get("inspected_at"),
+        )
+        decision = evaluate(
+            request_of(case),
+            self.tables,
+            asked,
+            self.calendars,
+            self.rates,
+            marketplace=case.marketplace,
+            merchant=self.merchant,
+            milestones=milestones,
+        )
+        return decision.to_json()
+
+    def prepare(self, case: ReturnCase) -> None:
+        """Merchant settings the lifecycle's conditions read (seed 002 §1: refund at once under an amount)."""
+        policy = self.tables.merchants.get(self.merchant) if self.merchant else None
+        limit = (policy or {}).get("auto_refund_unshipped_under")
+        if limit:
+            case.facts["auto_refund_under"] = dict(limit)

@@ -1,0 +1,251 @@
+"""Customs on the case: the plan kept in `case.facts["customs"]`, the duty/VAT claims ledger, and the filings.
+
+The plan (core/customs.py) is worked out from the case whenever an event changes it,
+so `GET /returns/<id>` shows the regime, documents and deadlines from the request on
+(carriers_customs.md §3). On approval the returned-goods declaration and one claim
+per authority where the buyer paid duty or import VAT (`order.duties_paid > 0`) go
+out as `customs.<adapter>.declare` / `customs.<adapter>.file_claim` commands; the
+consumer here builds each filing, stores it, and sends it only when the adapter has
+credentials (contract: built, stored and shown, not sent). The broker receives an
+`Idempotency-Key`, so a retried filing after a timeout is not filed twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from adapters.customs.base import CUSTOMS, CustomsAdapter, CustomsRejected, Filing
+from adapters.http import HttpClient, OutboundRequest
+from adapters.storage.models import CustomsClaimRow
+from adapters.storage.unit_of_work import UnitOfWork, new_id
+from config.settings import Settings
+from core.cases import Command, ReturnCase
+from core.customs import CustomsPlan, DutyClaim, customs_plan, expire_claims, facts_for_return
+from core.money import Money
+from queues.consumer import IncomingMessage, Reject
+
+log = logging.getLogger(__name__)
+
+FILED, NOT_SENT, REFUSED, PLANNED, EXPIRED = "filed", "not_sent", "refused", "planned", "expired"
+SETTLED = {FILED, NOT_SENT, REFUSED, EXPIRED, "accepted"}
+
+
+def plan_for(case: ReturnCase, returns_country: str | None, now: datetime) -> CustomsPlan | None:
+    facts = facts_for_return(case.order, case.items, returns_country, case.created_at or now)
+    if facts is None:
+        return None
+    plan = customs_plan(facts)
+    return expire_claims(plan, now) if plan is not None else None
+
+
+def claim_view(row: CustomsClaimRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "authority": row.authority,
+        "basis": row.basis,
+        "amount": {"amount": row.amount, "currency": row.currency},
+        "due_by": row.due_by.isoformat(),
+        "status": row.status,
+        "adapter": row.adapter,
+        "sent": row.status not in (PLANNED, NOT_SENT, EXPIRED),
+        "reference": row.reference,
+        "request": row.request,
+        "error": row.error,
+    }
+
+
+class CustomsPlanning:
+    """Called by the case consumer inside its transaction: the plan on the case, the ledger, the commands."""
+
+    def __init__(self, adapter: str, returns_country: str | None = None) -> None:
+        self.adapter = adapter
+        self.returns_country = returns_country
+
+    def plan(self, uow: UnitOfWork, case: ReturnCase, now: datetime, file: bool) -> list[Command]:
+        plan = plan_for(case, self.returns_country, now)
+        if plan is None:
+            return []
+        case.facts["customs"] = plan.to_json()
+        if not file:
+            return []
+        commands = []
+        if "customs_declaration" not in case.facts:
+            case.facts["customs_declaration"] = {"status": PLANNED, "adapter": self.adapter}
+            commands.append(
+                Command("customs", self.adapter, "declare", f"{case.id}:customs_declaration", {"case_id": case.id})
+            )
+        for claim in plan.claims:
+            if uow.customs_claims.find(case.id, claim.authority) is not None:
+                continue
+            row = uow.customs_claims.add(
+                CustomsClaimRow(
+                    id=new_id("clm"), case_id=case.id, authority=claim.authority, basis=claim.basis,
+                    amount=str(claim.amount.amount), currency=claim.amount.currency, due_by=claim.due_by,
+                    status=claim.status, adapter=self.adapter, created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+            if claim.status == EXPIRED:
+                case.record_result("duty_claim_expired", {"authority": claim.authority,
+                                   "due_by": claim.due_by.isoformat()}, now, attention=True)  # fmt: skip
+                continue
+            commands.append(
+                Command(
+                    "customs",
+                    self.adapter,
+                    "file_claim",
+                    f"{case.id}:customs_claim:{row.id}",
+                    {"case_id": case.id, "claim_id": row.id},
+                )
+            )
+        return commands
+
+
+class CustomsFilings:
+    """`returns.customs.<adapter>`: file the returned-goods declaration and the duty/VAT claims, once each."""
+
+    def __init__(
+        self,
+        adapter_name: str,
+        uow: Callable[[], UnitOfWork],
+        clock: Callable[[], datetime],
+        settings: Settings,
+        http: HttpClient,
+    ) -> None:
+        self.adapter: CustomsAdapter = CUSTOMS.get(adapter_name)
+        self.consumer = f"customs.{adapter_name}"
+        self.uow = uow
+        self.clock = clock
+        self.settings = settings
+        self.adapter_settings = settings.for_adapter(adapter_name)
+        self.returns_country = settings.for_adapter("returns_address").get("COUNTRY")
+        self.http = http
+
+    def __call__(self, message: IncomingMessage) -> None:
+        body = message.body
+        action, case_id = body.get("action"), body.get("case_id")
+        payload = body.get("payload") if isinstance(body.get("payload"), dict) else {}
+        if action == "declare" and case_id:
+            self._declare(message, str(case_id))
+        elif action == "file_claim" and case_id and payload.get("claim_id"):
+            self._claim(message, str(case_id), str(payload["claim_id"]))
+        else:
+            raise Reject(f"{self.consumer} does not handle {action!r}")
+
+    def _sendable(self) -> bool:
+        return self.adapter.credentials(self.adapter_settings) is not None
+
+    def _send(self, request: OutboundRequest) -> Filing | CustomsRejected:
+        """One filing; timeouts, 5xx and 429 raise for the queue to retry (the Idempotency-Key makes that safe)."""
+        try:
+            return self.adapter.parse_filing(self.http.send(request))
+        except CustomsRejected as exc:
+            return exc
+
+    def _declare(self, message: IncomingMessage, case_id: str) -> None:
+        with self.uow() as uow:
+            if uow.processed.seen(self.consumer, message.message_id):
+                return
+            case = uow.cases.get(case_id)
+            if case is None:
+                raise Reject(f"case {case_id} does not exist")
+            now = self.clock()
+            state = case.facts.get("customs_declaration") or {}
+            if state.get("status") in SETTLED:
+                uow.processed.mark(self.consumer, message.message_id, now)
+                uow.commit()
+                return
+            plan = plan_for(case, self.returns_country, now)
+            if plan is None:
+                raise Reject(f"case {case_id} crosses no border: nothing to declare")
+            request = self.adapter.build_declaration(case.id, plan, self.adapter_settings)
+            if not self._sendable():
+                case.facts["customs_declaration"] = {"status": NOT_SENT, "adapter": self.adapter.name,
+                                                     "request": request.describe()}  # fmt: skip
+                case.record_result("customs_declaration_not_sent", {"adapter": self.adapter.name, "message":
+                                   f"no credentials for {self.adapter.name}: the declaration is stored, not sent"},
+                                   now)  # fmt: skip
+                uow.cases.save(case, now)
+                uow.processed.mark(self.consumer, message.message_id, now)
+                uow.commit()
+                return
+        outcome = self._send(request)
+        with self.uow() as uow:
+            case = uow.cases.get(case_id)
+            if case is None:
+                raise Reject(f"case {case_id} vanished")
+            now = self.clock()
+            refused = isinstance(outcome, CustomsRejected)
+            case.facts["customs_declaration"] = {
+                "status": REFUSED if refused else outcome.status,
+                "adapter": self.adapter.name,
+                "request": request.describe(),
+                "reference": None if refused else outcome.reference,
+                "error": str(outcome) if refused else None,
+            }
+            case.record_result(
+                "customs_declaration_refused" if refused else "customs_declaration_filed",
+                {"adapter": self.adapter.name, "message": str(outcome)} if refused
+                else {"adapter": self.adapter.name, "reference": outcome.reference},
+                now,
+                attention=refused,
+            )  # fmt: skip
+            uow.cases.save(case, now)
+            uow.processed.mark_once(self.consumer, message.message_id, now)
+            uow.commit()
+
+    def _claim(self, message: IncomingMessage, case_id: str, claim_id: str) -> None:
+        with self.uow() as uow:
+            row = uow.customs_claims.get(claim_id)
+            case = uow.cases.get(case_id)
+            if row is None or case is None:
+                raise Reject(f"claim {claim_id} of case {case_id} does not exist")
+            now = self.clock()
+            if row.status in SETTLED:
+                uow.processed.mark_once(self.consumer, message.message_id, now)
+                uow.commit()
+                return
+            claim = DutyClaim(row.authority, Money(Decimal(row.amount), row.currency), row.due_by, row.basis)
+            if now > row.due_by:
+                row.status, row.updated_at = EXPIRED, now
+                case.record_result("duty_claim_expired", {"authority": row.authority, "due_by":
+                                   row.due_by.isoformat()}, now, attention=True)  # fmt: skip
+                return self._close(uow, case, message, now)
+            request = self.adapter.build_claim(case.id, claim, self.adapter_settings)
+            row.request, row.updated_at = request.describe(), now
+            if not self._sendable():
+                row.status = NOT_SENT
+                case.record_result("duty_claim_not_sent", {"authority": row.authority, "message":
+                                   f"no credentials for {self.adapter.name}: the claim is stored, not sent"},
+                                   now)  # fmt: skip
+                return self._close(uow, case, message, now)
+            uow.commit()
+        outcome = self._send(request)
+        with self.uow() as uow:
+            row = uow.customs_claims.get(claim_id)
+            case = uow.cases.get(case_id)
+            if row is None or case is None:
+                raise Reject(f"claim {claim_id} vanished")
+            now = self.clock()
+            refused = isinstance(outcome, CustomsRejected)
+            row.status = REFUSED if refused else outcome.status
+            row.reference = None if refused else outcome.reference
+            row.error = str(outcome) if refused else None
+            row.response = None if refused else (outcome.raw if isinstance(outcome.raw, dict) else None)
+            row.updated_at = now
+            case.record_result(
+                "duty_claim_refused" if refused else "duty_claim_filed",
+                {"authority": row.authority, "message": str(outcome)} if refused
+                else {"authority": row.authority, "reference": outcome.reference},
+                now,
+                attention=refused,
+            )  # fmt: skip
+            self._close(uow, case, message, now)
+
+    def _close(self, uow: UnitOfWork, case: ReturnCase, message: IncomingMessage, now: datetime) -> None:
+        uow.cases.save(case, now)
+        uow.processed.mark_once(self.consumer, message.message_id, now)
+        uow.commit()

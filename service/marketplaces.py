@@ -1,0 +1,241 @@
+"""Marketplace work done in the worker, never in a webhook request: details for thin notifications, decisions back.
+
+Details (`returns.marketplace.details`, bound to every push marketplace's events):
+a notification that names only ids is answered at once (Lazada allows 500 ms,
+Shopify 5 s); here the adapter fetches the rest. Without credentials the case keeps
+what the notification said and lists what is missing (`facts.missing`). When the
+marketplace's own status says more than the notification (eBay's "closed" is a
+cancellation when nothing was refunded), that status enters as one more event
+through the same intake, id `<notification id>:details`.
+
+Decisions (`returns.marketplace.<name>`, commands `marketplace.<name>.<action>`):
+approve, reject and refund are told to the marketplace once per idempotency key
+(the intent is stored before the call, as for carrier bookings), and the answer is
+recorded on the case. Actions an adapter cannot take put the case up for attention.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from marshmallow import ValidationError
+
+from adapters.http import HttpClient, TransientHttpError
+from adapters.marketplaces import _support as support
+from adapters.marketplaces.base import MARKETPLACES, ParsedDelivery
+from adapters.storage.models import MarketplaceDecisionRow
+from adapters.storage.unit_of_work import UnitOfWork, new_id
+from core.cases import Command, ReturnCase
+from queues.consumer import IncomingMessage, Reject
+from service.canonical import load_event
+from service.intake import InvalidEvent, command_body, command_message_id
+
+log = logging.getLogger(__name__)
+
+DETAILS_SUFFIX = ":details"
+DECIDABLE = ("approve", "reject", "refund")
+SENDING, ANSWERED, NOT_SENT, UNKNOWN = "sending", "answered", "not_sent", "unknown"
+
+
+def enriching_marketplaces() -> list[str]:
+    return [name for name, adapter in MARKETPLACES if callable(getattr(adapter, "enrich", None))]
+
+
+def responding_marketplaces() -> list[str]:
+    return [name for name, adapter in MARKETPLACES if callable(getattr(adapter, "respond", None))]
+
+
+class MarketplaceDetails:
+    """Fetch what a thin notification lacks and refine the case with it."""
+
+    consumer = "marketplace.details"
+
+    def __init__(
+        self, uow: Callable[[], UnitOfWork], clock: Callable[[], datetime], http: HttpClient, intake: Any
+    ) -> None:
+        self.uow, self.clock, self.http, self.intake = uow, clock, http, intake
+
+    def __call__(self, message: IncomingMessage) -> None:
+        body = message.body
+        marketplace, event, case_id = body.get("marketplace"), body.get("event"), body.get("case_id")
+        if not (marketplace and isinstance(event, dict) and case_id):
+            raise Reject("not an event envelope")
+        adapter = MARKETPLACES.get(marketplace)
+        if not callable(getattr(adapter, "enrich", None)) or event["marketplace_event_id"].endswith(DETAILS_SUFFIX):
+            return
+        with self.uow() as uow:
+            if uow.processed.seen(self.consumer, message.message_id):
+                return
+        result: support.Enrichment = adapter.enrich(event, self.http, self.clock())  # transient errors: retried
+        try:
+            refined = load_event(result.event)
+        except ValidationError as exc:
+            self._record(message, case_id, None, result, {"invalid": exc.messages})
+            return
+        if refined.type != event["type"]:
+            self._take_in(marketplace, result.event)
+        self._record(message, case_id, refined, result, {})
+
+    def _take_in(self, marketplace: str, event: dict[str, Any]) -> None:
+        """The marketplace's own status as one more event; intake answers a repeat as a duplicate."""
+        newer = {**event, "marketplace_event_id": event["marketplace_event_id"][:190] + DETAILS_SUFFIX}
+        try:
+            self.intake.accept(marketplace, ParsedDelivery(delivery_id=None, events=[newer]))
+        except InvalidEvent as exc:
+            log.warning("details of %s gave an invalid event: %s", marketplace, exc.fields)
+
+    def _record(
+        self, message: IncomingMessage, case_id: str, refined: Any, result: support.Enrichment, problem: dict
+    ) -> None:
+        with self.uow() as uow:
+            if uow.processed.seen(self.consumer, message.message_id):
+                return
+            case = uow.cases.get(case_id)
+            if case is None:
+                raise Reject(f"case {case_id} does not exist")
+            now = self.clock()
+            if refined is not None and result.requests:
+                case.refine(refined, now, {"requests": len(result.requests)})
+            case.facts["missing"] = sorted(set(result.missing))
+            if result.missing or problem:
+                case.record_result("details_missing", {"missing": case.facts["missing"], **problem}, now)
+            uow.cases.save(case, now)
+            uow.processed.mark(self.consumer, message.message_id, now)
+            uow.commit()
+
+
+class MarketplaceDecisions:
+    """`marketplace.<name>.<action>`: tell the marketplace once, record its answer on the case."""
+
+    def __init__(
+        self, name: str, uow: Callable[[], UnitOfWork], clock: Callable[[], datetime], http: HttpClient
+    ) -> None:
+        self.name = name
+        self.adapter = MARKETPLACES.get(name)
+        self.consumer = f"marketplace.{name}"
+        self.uow, self.clock, self.http = uow, clock, http
+
+    def __call__(self, message: IncomingMessage) -> None:
+        body = message.body
+        action, key, case_id = body.get("action"), body.get("idempotency_key"), body.get("case_id")
+        if not (action and key and case_id):
+            raise Reject("a marketplace command needs action, idempotency_key and case_id")
+        prepared = self._prepare(message, case_id, action, key, body.get("payload") or {})
+        if prepared is None:
+            return
+        row_id, decision = prepared
+        try:
+            answer = self.adapter.respond(decision, self.http, self.clock())
+        except support.DecisionRefused as exc:
+            answer = support.DecisionAnswer(action, sent=False, accepted=False, detail=str(exc))
+        except TransientHttpError as exc:
+            if getattr(exc, "maybe_delivered", False):
+                answer = support.DecisionAnswer(action, sent=True, accepted=False, detail=f"{exc}: may have arrived")
+                self._finish(message, row_id, UNKNOWN, answer)
+                return
+            self._release(row_id)
+            raise
+        self._finish(message, row_id, ANSWERED if answer.sent else NOT_SENT, answer)
+
+    def _prepare(
+        self, message: IncomingMessage, case_id: str, action: str, key: str, payload: dict[str, Any]
+    ) -> tuple[str, support.Decision] | None:
+        with self.uow() as uow:
+            now = self.clock()
+            row = uow.session.query(MarketplaceDecisionRow).filter_by(idempotency_key=key).one_or_none()
+            case = uow.cases.get(case_id)
+            if case is None:
+                raise Reject(f"case {case_id} does not exist")
+            if row is not None and row.status != "retrying":
+                if row.status == SENDING:  # died while the marketplace was being called: never send blindly again
+                    row.status, row.updated_at = UNKNOWN, now
+                    case.record_result(
+                        f"marketplace_{action}_unknown",
+                        {"marketplace": self.name, "message": "interrupted during the call; check the marketplace"},
+                        now,
+                        attention=True,
+                    )
+                    uow.cases.save(case, now)
+                uow.processed.mark_once(self.consumer, message.message_id, now)
+                uow.commit()
+                return None
+            if action not in DECIDABLE:
+                case.record_result(
+                    f"marketplace_{action}_not_supported",
+                    {"marketplace": self.name, "message": f"{self.name} takes no {action!r} through its API"},
+                    now,
+                    attention=True,
+                )
+                uow.cases.save(case, now)
+                uow.processed.mark_once(self.consumer, message.message_id, now)
+                uow.commit()
+                return None
+            if row is None:
+                row = MarketplaceDecisionRow(
+                    id=new_id("dec"), case_id=case_id, marketplace=self.name, action=action,
+                    idempotency_key=key, status=SENDING, created_at=now, updated_at=now,
+                )  # fmt: skip
+                uow.session.add(row)
+            else:
+                row.status, row.updated_at = SENDING, now
+            uow.commit()
+            return row.id, decision_for(case, action, key, payload)
+
+    def _release(self, row_id: str) -> None:
+        with self.uow() as uow:
+            row = uow.session.get(MarketplaceDecisionRow, row_id)
+            if row is not None:
+                row.status, row.updated_at = "retrying", self.clock()
+                uow.commit()
+
+    def _finish(self, message: IncomingMessage, row_id: str, status: str, answer: support.DecisionAnswer) -> None:
+        with self.uow() as uow:
+            row = uow.session.get(MarketplaceDecisionRow, row_id)
+            case = uow.cases.get(row.case_id) if row else None
+            if row is None or case is None:
+                raise Reject(f"decision {row_id} vanished")
+            now = self.clock()
+            row.status, row.answer, row.updated_at = status, answer.as_record(), now
+            outcome = "accepted" if answer.accepted else ("not_sent" if not answer.sent else "refused")
+            case.record_result(
+                f"marketplace_{answer.action}_{outcome}",
+                {"marketplace": self.name, **answer.as_record()},
+                now,
+                attention=not answer.accepted,
+            )
+            uow.cases.save(case, now)
+            uow.processed.mark_once(self.consumer, message.message_id, now)
+            uow.commit()
+
+
+def decision_for(case: ReturnCase, action: str, key: str, payload: dict[str, Any]) -> support.Decision:
+    amount = payload.get("amount") or {}
+    return support.Decision(
+        action=action,
+        order_id=str(payload.get("order_id") or case.order_id),
+        return_id=str(payload.get("return_id") or case.return_id),
+        idempotency_key=key,
+        note=payload.get("note"),
+        reason_code=payload.get("reason_code"),
+        amount=str(amount["amount"]) if amount.get("amount") is not None else None,
+        currency=amount.get("currency") or case.order.currency,
+    )
+
+
+def decision_commands(
+    case: ReturnCase, action: str, note: str | None = None, reason_code: str | None = None
+) -> list[Command]:
+    """What an operator's approve or reject tells the marketplace (a refund goes out through the lifecycle's
+    `issue_refund`). The generic route has no marketplace API to tell."""
+    if action not in ("approve", "reject") or case.marketplace == "generic":
+        return []
+    payload = {"case_id": case.id, "order_id": case.order_id, "return_id": case.return_id}
+    payload.update({k: v for k, v in (("note", note), ("reason_code", reason_code)) if v})
+    return [Command("marketplace", case.marketplace, action, f"{case.id}:{action}", payload)]
+
+
+def command_envelope(command: Command, case_id: str) -> tuple[str, dict[str, Any], str]:
+    return command.routing_key, command_body(command, case_id), command_message_id(command.idempotency_key)

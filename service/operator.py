@@ -1,0 +1,79 @@
+"""Operator commands through our own API: the same lifecycle tables as marketplace events.
+
+An operator acts for the merchant (approve, reject, record an inspection, refund, …);
+each command stands for one event of the case table (`core.cases.OPERATOR_COMMANDS`).
+Unlike a marketplace's event, which is kept even when the state does not allow it,
+a command the state forbids is refused (issue 5: 409 naming the state), so nothing
+is recorded. Applied in one transaction with the outbox, like every other move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork, new_id
+from core.cases import OPERATOR_COMMANDS, ReturnCase
+from service.handlers import CaseMoves
+from service.marketplaces import decision_commands
+
+ATTEMPTS = 3
+
+
+class CaseNotFound(Exception):
+    pass
+
+
+class UnknownCommand(Exception):
+    pass
+
+
+class OperatorCommands:
+    def __init__(
+        self,
+        uow: Callable[[], UnitOfWork],
+        clock: Callable[[], datetime],
+        moves: CaseMoves,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.uow = uow
+        self.clock = clock
+        self.moves = moves
+        self.on_commit = on_commit
+
+    def run(self, case_id: str, action: str, detail: dict[str, Any]) -> str:
+        """Apply `action` to the case; returns the event id it was recorded under.
+
+        Raises UnknownCommand, CaseNotFound, or core.cases.CommandRefused (the state forbids it).
+        """
+        event_type = OPERATOR_COMMANDS.get(action)
+        if event_type is None:
+            raise UnknownCommand(action)
+        for attempt in range(ATTEMPTS):
+            try:
+                return self._run_once(case_id, action, event_type, detail)
+            except ConcurrentUpdate:
+                if attempt == ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _run_once(self, case_id: str, action: str, event_type: str, detail: dict[str, Any]) -> str:
+        with self.uow() as uow:
+            case: ReturnCase | None = uow.cases.get(case_id, for_update=True)
+            if case is None:
+                raise CaseNotFound(case_id)
+            case.require_command(action)
+            previous = case.state
+            now = self.clock()
+            event_id = new_id("op")
+            self.moves.prepare(case)
+            commands = case.apply_internal(
+                event_type, event_id, now, {"operator_command": action, **detail}, self.moves.decide
+            )
+            commands += decision_commands(case, action, detail.get("note"), detail.get("reason_code"))
+            sent = self.moves.settle(uow, case, commands, now, previous)
+            uow.commit()
+        if sent:
+            self.on_commit()
+        return event_id

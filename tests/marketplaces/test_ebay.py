@@ -1,0 +1,165 @@
+"""eBay: SOAP return notifications signed base64(MD5(Timestamp + DevID + AppID + CertID)); Post-Order API back."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import pytest
+import responses
+
+from adapters.http import HttpClient
+from adapters.marketplaces import _support as s
+from adapters.marketplaces.base import PayloadError, SignatureError
+from adapters.marketplaces.ebay import NOTIFICATION_EVENTS, REASONS, STATES, EbayAdapter, parse_return
+from tests.marketplaces.conftest import NOW, inbound, settings, valid
+
+DEV, APP, CERT = "dev-9a66-3f359d933e5d", "app-abf3-92bdc3bcd29d", "cert-43b2-b306-c537a0c83e7f"
+KEYSET = DEV + APP + CERT
+ADAPTER = EbayAdapter(settings("ebay"))
+
+
+def envelope(event: str = "ReturnCreated", timestamp: str = "2026-11-23T11:55:00.000Z", signature: str | None = None):
+    signature = signature or base64.b64encode(hashlib.md5((timestamp + KEYSET).encode()).digest()).decode()
+    xml = f"""<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">
+  <soapenv:Header>
+    <ebl:RequesterCredentials xmlns:ebl="urn:ebay:apis:eBLBaseComponents">
+      <ebl:NotificationSignature>{signature}</ebl:NotificationSignature>
+    </ebl:RequesterCredentials>
+  </soapenv:Header>
+  <soapenv:Body>
+    <NotificationEvent xmlns="urn:ebay:apis:eBLBaseComponents">
+      <Timestamp>{timestamp}</Timestamp>
+      <NotificationEventName>{event}</NotificationEventName>
+      <RecipientUserID>seller_1</RecipientUserID>
+      <ReturnId>5000012345</ReturnId>
+      <CreationDate>2026-11-23T11:50:00.000Z</CreationDate>
+      <OtherPartyId>buyer_1</OtherPartyId>
+      <OtherPartyRole>BUYER</OtherPartyRole>
+    </NotificationEvent>
+  </soapenv:Body>
+</soapenv:Envelope>"""
+    return inbound(xml.encode(), {"Content-Type": "text/xml", "SOAPAction": f'"urn:ebay:{event}"'})
+
+
+def test_a_notification_signed_with_the_keyset_is_accepted():
+    ADAPTER.verify(envelope(), KEYSET, NOW)
+
+
+def test_a_forged_signature_is_refused():
+    with pytest.raises(SignatureError):
+        ADAPTER.verify(envelope(signature="boVG+scoxB694oFeCgUHGw=="), KEYSET, NOW)
+
+
+def test_an_unsigned_notification_is_refused():
+    request = envelope()
+    stripped = inbound(request.body.replace(b"NotificationSignature", b"Unsigned"), dict(request.headers))
+    with pytest.raises(SignatureError):
+        ADAPTER.verify(stripped, KEYSET, NOW)
+
+
+def test_a_notification_older_than_a_day_is_stale():
+    with pytest.raises(SignatureError, match="stale"):
+        ADAPTER.verify(envelope(timestamp="2026-11-21T11:55:00.000Z"), KEYSET, NOW)
+
+
+def test_a_replayed_notification_has_the_same_delivery_id():
+    assert (
+        ADAPTER.parse(envelope()).delivery_id
+        == ADAPTER.parse(envelope()).delivery_id
+        == ("5000012345:ReturnCreated:2026-11-23T11:55:00.000Z")
+    )
+
+
+def test_xml_with_entities_is_refused():
+    with pytest.raises(PayloadError):
+        ADAPTER.parse(inbound(b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>', {}))
+
+
+@pytest.mark.parametrize(("name", "expected"), list(NOTIFICATION_EVENTS.items()))
+def test_every_return_notification_maps(name, expected):
+    (event,) = valid(ADAPTER.parse(envelope(event=name)).events)
+    assert (event.type, event.return_.id, event.order.id) == (expected, "5000012345", "pending:5000012345")
+
+
+@pytest.mark.parametrize(("state", "expected"), list(STATES.items()))
+def test_every_post_order_state_maps(state, expected):
+    body = {
+        "summary": {
+            "returnId": "1",
+            "orderId": "o",
+            "state": state,
+            "sellerTotalRefund": {"actualRefundAmount": {"value": 1, "currency": "USD"}},
+        }
+    }
+    assert parse_return(body)["type"] == expected
+
+
+def test_a_return_closed_without_a_refund_is_cancelled():
+    assert parse_return({"summary": {"state": "CLOSED"}})["type"] == "return.cancelled"
+
+
+@pytest.mark.parametrize(("code", "reason"), list(REASONS.items()))
+def test_every_return_reason_maps(code, reason):
+    detail = parse_return({"summary": {"creationInfo": {"reason": code}}})
+    assert (detail["return"]["reason"], detail["return"]["raw_reason"]) == (reason, code)
+
+
+def test_an_unknown_reason_is_other_with_the_raw_code():
+    detail = parse_return({"summary": {"creationInfo": {"reason": "BUYER_NO_SHOW"}}})
+    assert (detail["return"]["reason"], detail["return"]["raw_reason"]) == ("other", "BUYER_NO_SHOW")
+
+
+CONFIGURED = settings("ebay", base_url="https://api.ebay.test", access_token="v^1.1#token")
+
+
+@responses.activate
+def test_enrich_fetches_the_return_and_learns_the_order():
+    responses.get(
+        "https://api.ebay.test/post-order/v2/return/5000012345",
+        json={
+            "summary": {
+                "returnId": "5000012345",
+                "orderId": "11-22222-33333",
+                "state": "INITIAL",
+                "creationInfo": {"reason": "WRONG_SIZE", "comments": {"content": "too small"}},
+                "buyerTotalRefund": {"estimatedRefundAmount": {"value": 24.99, "currency": "USD"}},
+            }
+        },
+    )
+    thin = ADAPTER.parse(envelope()).events[0]
+    result = EbayAdapter(CONFIGURED).enrich(thin, HttpClient(), NOW)
+    (event,) = valid([result.event])
+    assert (event.order.id, event.order.currency, event.return_.reason) == ("11-22222-33333", "USD", "size_or_fit")
+    assert str(event.return_.refund_amount) == "24.99"
+    assert responses.calls[0].request.headers["Authorization"] == "IAF v^1.1#token"
+
+
+def test_without_credentials_the_case_shows_the_order_is_pending():
+    thin = ADAPTER.parse(envelope()).events[0]
+    result = EbayAdapter(settings("ebay")).enrich(thin, HttpClient(), NOW)
+    assert "order.id" in result.missing and "RB_EBAY_ACCESS_TOKEN" in result.missing
+
+
+@responses.activate
+def test_a_rejection_is_sent_as_decline_to_decide():
+    responses.post("https://api.ebay.test/post-order/v2/return/5000012345/decide", status=200, json={})
+    answer = EbayAdapter(CONFIGURED).respond(
+        s.Decision("reject", "o", "5000012345", "k", note="used item"), HttpClient(), NOW
+    )
+    assert answer.sent and answer.accepted
+    assert json.loads(responses.calls[0].request.body) == {"decision": "DECLINE", "comments": {"content": "used item"}}
+
+
+@responses.activate
+def test_a_refund_is_issued_with_the_amount():
+    responses.post(
+        "https://api.ebay.test/post-order/v2/return/5000012345/issue_refund", json={"refundStatus": "SUCCESS"}
+    )
+    decision = s.Decision("refund", "o", "5000012345", "k", amount="24.99", currency="USD")
+    answer = EbayAdapter(CONFIGURED).respond(decision, HttpClient(), NOW)
+    assert answer.accepted
+    body = json.loads(responses.calls[0].request.body)
+    assert body["refundDetail"]["totalAmount"] == {"value": "24.99", "currency": "USD"}

@@ -1,0 +1,219 @@
+"""Tracking pushes and polls: verified per carrier, each scan recorded once, the case moved or flagged."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import responses
+from sqlalchemy import select
+
+from adapters.storage.models import OutboxRow, ShipmentRow
+from adapters.storage.unit_of_work import new_id
+from config.settings import Settings
+from core.cases import open_case
+from core.tracking import TrackingStatus, TrackingUpdate
+from queues.scheduler import PeriodicTask
+from service.canonical import load_event
+from tests.carrier_flow import CARRIER_ENV, FEDEX_TRACKING, fedex_push
+from tests.conftest import make_settings, unique_event
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(RB_DATABASE_URL=f"sqlite:///{tmp_path}/rb.db", RB_MAX_BODY_BYTES="4096", **CARRIER_ENV)
+
+
+def seeded(container, carrier: str = "fedex", number: str = FEDEX_TRACKING, state: str = "approved") -> str:  # type: ignore[no-untyped-def]
+    """A case in `state` with a booked return label for `number`."""
+    now = datetime.now(UTC)
+    case = open_case(new_id("case"), "generic", load_event(unique_event()), now)
+    case.state = state
+    with container.uow() as uow:
+        uow.cases.add(case, now)
+        uow.shipments.add(
+            ShipmentRow(
+                id=new_id("shp"), case_id=case.id, carrier=carrier, kind="return_label",
+                idempotency_key=f"{case.id}:earlier_label", status="booked", request={},
+                tracking_number=number, created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+        uow.commit()
+    return case.id
+
+
+def scan(code: str, status: str, at: str, number: str = FEDEX_TRACKING) -> TrackingUpdate:
+    return TrackingUpdate("fedex", number, code, status, datetime.fromisoformat(at))
+
+
+def events_sent(container, case_id: str) -> list[str]:  # type: ignore[no-untyped-def]
+    with container.uow() as uow:
+        rows = uow.session.scalars(select(OutboxRow).where(OutboxRow.correlation_id == case_id)).all()
+        return [row.body["event"]["type"] for row in rows if "event" in row.body]
+
+
+def test_an_exception_scan_flags_the_case_for_attention_and_moves_nothing(container):
+    case_id = seeded(container)
+    receipt = container.tracking.record(
+        "fedex", [scan("DE", TrackingStatus.EXCEPTION, "2026-11-12T10:00:00+00:00")], "push"
+    )
+    assert receipt.recorded == 1 and receipt.events == ()
+    with container.uow() as uow:
+        case = uow.cases.get(case_id)
+    assert case.needs_attention is True
+    assert case.timeline[-1].name == "tracking_exception"
+    assert "problem" in case.timeline[-1].detail["message"]
+    assert events_sent(container, case_id) == []
+
+
+def test_several_movement_scans_send_return_shipped_once(container):
+    case_id = seeded(container)
+    first = [
+        scan("IT", TrackingStatus.IN_TRANSIT, "2026-11-12T18:00:00+00:00"),
+        scan("PU", TrackingStatus.SHIPPED_BACK, "2026-11-12T10:00:00+00:00"),
+    ]
+    assert container.tracking.record("fedex", first, "push").events == ("return.shipped",)
+    later = [scan("AR", TrackingStatus.IN_TRANSIT, "2026-11-13T08:00:00+00:00")]
+    assert container.tracking.record("fedex", later, "poll").events == ()
+    delivered = [scan("DL", TrackingStatus.DELIVERED_TO_WAREHOUSE, "2026-11-15T08:00:00+00:00")]
+    assert container.tracking.record("fedex", delivered, "poll").events == ("return.received",)
+    assert events_sent(container, case_id) == ["return.shipped", "return.received"]
+
+
+def test_a_delivery_scan_for_a_cancelled_case_is_recorded_without_moving_it(container):
+    case_id = seeded(container, state="cancelled")
+    delivered = [scan("DL", TrackingStatus.DELIVERED_TO_WAREHOUSE, "2026-11-15T08:00:00+00:00")]
+    assert container.tracking.record("fedex", delivered, "push").recorded == 1
+    assert events_sent(container, case_id) == []
+
+
+def test_scans_of_parcels_we_did_not_book_are_counted_as_unmatched(container):
+    receipt = container.tracking.record(
+        "fedex", [scan("PU", "shipped_back", "2026-11-12T10:00:00+00:00", "999")], "push"
+    )
+    assert (receipt.recorded, receipt.unmatched) == (0, 1)
+
+
+@responses.activate
+def test_polling_twice_records_each_scan_once(container):
+    case_id = seeded(container)
+    responses.post("https://fx.test/oauth/token", json={"access_token": "tok", "expires_in": 3600})
+    body, _ = fedex_push([("PU", "2026-11-12T10:00:00+01:00"), ("IT", "2026-11-12T20:00:00+01:00")])
+    responses.post("https://fx.test/track/v1/trackingnumbers", json=json.loads(body))
+    assert container.tracking_poller.poll_once().recorded == 2
+    again = container.tracking_poller.poll_once()
+    assert (again.recorded, again.duplicates) == (0, 2)
+    assert events_sent(container, case_id) == ["return.shipped"]
+    sent = json.loads(responses.calls[-1].request.body)
+    assert sent["trackingInfo"][0]["trackingNumberInfo"]["trackingNumber"] == FEDEX_TRACKING
+
+
+@responses.activate
+def test_delivered_parcels_are_no_longer_polled(container):
+    seeded(container)
+    container.tracking.record("fedex", [scan("DL", "delivered_to_warehouse", "2026-11-15T08:00:00+00:00")], "push")
+    assert container.tracking_poller.in_flight() == []
+
+
+def test_a_pushed_scan_already_polled_is_a_duplicate(client, container):
+    seeded(container)
+    container.tracking.record("fedex", [scan("PU", "shipped_back", "2026-11-12T09:00:00+00:00")], "poll")
+    body, headers = fedex_push([("PU", "2026-11-12T10:00:00+01:00")])
+    answer = client.post("/carriers/fedex/tracking", data=body, headers=headers)
+    assert answer.status_code == 202 and answer.json["duplicates"] == 1 and answer.json["recorded"] == 0
+
+
+def test_ups_track_alert_with_our_credential_is_recorded(client, container):
+    case_id = seeded(container, carrier="ups", number="1Z0000000000000001")
+    body = json.dumps(
+        {"trackingNumber": "1Z0000000000000001", "gmtActivityDate": "20261112", "gmtActivityTime": "101500",
+         "activityStatus": {"type": "P", "code": "PU", "description": "Pickup Scan"}}
+    ).encode()  # fmt: skip
+    answer = client.post(
+        "/carriers/ups/tracking",
+        data=body,
+        headers={"Content-Type": "application/json", "credential": "ups-credential"},
+    )
+    assert answer.status_code == 202 and answer.json["events"] == ["return.shipped"]
+    assert events_sent(container, case_id) == ["return.shipped"]
+
+
+@pytest.mark.parametrize(
+    ("carrier", "headers"),
+    [
+        ("fedex", {"fdx-signature": "Zm9yZ2Vk"}),
+        ("fedex", {}),
+        ("ups", {"credential": "guessed"}),
+        ("ups", {}),
+        ("dhl_express", {"DHL-Push-Token": "guessed"}),
+        ("sf_express", {"timestamp": "1", "nonce": "n", "signature": "forged"}),
+    ],
+)
+def test_forged_or_unsigned_pushes_are_refused(client, carrier, headers):
+    body, _ = fedex_push([("DL", "2026-11-15T08:00:00+00:00")])
+    answer = client.post(f"/carriers/{carrier}/tracking", data=body, headers={"Content-Type": "application/json",
+                                                                              **headers})  # fmt: skip
+    assert answer.status_code == 401
+    assert answer.json["error"]["code"] == "invalid_signature"
+
+
+def test_a_push_signed_with_another_secret_is_refused(client):
+    body, headers = fedex_push([("DL", "2026-11-15T08:00:00+00:00")], secret="someone-else")
+    assert client.post("/carriers/fedex/tracking", data=body, headers=headers).status_code == 401
+
+
+def test_unknown_carrier_not_json_and_too_large_are_answered_like_the_webhooks(client):
+    body, headers = fedex_push([("DL", "2026-11-15T08:00:00+00:00")])
+    assert client.post("/carriers/pigeon/tracking", data=body, headers=headers).status_code == 404
+    plain = {**headers, "Content-Type": "text/plain"}
+    assert client.post("/carriers/fedex/tracking", data=body, headers=plain).json["error"]["code"] == (
+        "unsupported_media_type"
+    )
+    big = b"{" + b" " * 5000 + b"}"
+    assert client.post("/carriers/fedex/tracking", data=big, headers=headers).status_code == 413
+
+
+def test_a_signed_push_that_is_not_a_track_result_is_a_400(client):
+    import base64
+    import hashlib
+    import hmac
+
+    body = b'{"hello": "world"}'
+    signed = base64.b64encode(hmac.new(b"aiv-token", body, hashlib.sha256).digest()).decode()
+    answer = client.post("/carriers/fedex/tracking", data=body,
+                         headers={"Content-Type": "application/json", "fdx-signature": signed})  # fmt: skip
+    assert answer.status_code == 400 and answer.json["error"]["code"] == "invalid_payload"
+
+
+def test_the_tracking_push_route_is_in_the_openapi_document(client):
+    paths = client.get("/openapi.json").json["paths"]
+    assert "post" in paths["/carriers/{carrier}/tracking"]
+
+
+def test_a_periodic_task_keeps_running_after_a_failure():
+    calls: list[int] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("carrier down")
+        done.set()
+
+    task = PeriodicTask("tracking-poll", 0.02, poll)
+    task.start()
+    assert done.wait(5)
+    task.stop()
+    assert len(calls) >= 2
+
+
+def test_polling_is_scheduled_unless_turned_off(container):
+    assert [t.name for t in container.periodic_tasks()] == ["case-timers"]  # RB_TRACKING_POLL_SECONDS=0 here
+    on = type(container.settings)(**{**container.settings.__dict__,
+                                     "env": {**container.settings.env, "RB_TRACKING_POLL_SECONDS": "60"}})  # fmt: skip
+    container.settings = on
+    [_, task] = container.periodic_tasks()
+    assert task.name == "tracking-poll" and task.interval == 60.0

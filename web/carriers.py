@@ -1,0 +1,85 @@
+"""`POST /carriers/<carrier>/tracking`: carrier tracking pushes, verified as each carrier signs them.
+
+FedEx AIV signs with `fdx-signature` (HMAC-SHA256), UPS Track Alert and DHL Push
+send back the credential we registered, SF Express signs and encrypts the body
+(carriers_customs.md §2.1–§2.4). The same answers as the webhooks: 404 unknown
+carrier, 413 too large, 415 not JSON, 401 forged or unsigned, 400 unreadable;
+202 with what was recorded. Scans for parcels we did not book are counted as
+unmatched and still answered 202, so the carrier does not resend them forever.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from adapters.carriers import CARRIERS
+from adapters.carriers.base import InboundRequest, PayloadError, SignatureError
+from web.errors import error_response
+
+bp = Blueprint("carriers", __name__)
+
+# SF Express pushes an encrypted body as text; the others push JSON.
+PUSH_CONTENT_TYPES: dict[str, tuple[str, ...]] = {"sf_express": ("application/json", "text/plain")}
+
+
+def _accepted_type(carrier: str, mimetype: str) -> bool:
+    allowed = PUSH_CONTENT_TYPES.get(carrier)
+    if allowed is not None:
+        return mimetype in allowed
+    return mimetype == "application/json" or mimetype.endswith("+json")
+
+
+@bp.post("/carriers/<carrier>/tracking")
+def tracking_push(carrier: str):  # type: ignore[no-untyped-def]
+    """Receive a carrier's tracking push for a return parcel.
+    ---
+    post:
+      summary: Receive tracking scans pushed by a carrier
+      description: >
+        `fedex` (AIV, header `fdx-signature`), `ups` (Track Alert, header `credential`),
+        `dhl_express` (DHL Push, header `DHL-Push-Token` or RB_DHL_EXPRESS_PUSH_HEADER),
+        `sf_express` (headers `timestamp`, `nonce`, `signature`; encrypted body).
+        Shipped-back scans move the case with `return.shipped`, delivery to the
+        warehouse with `return.received`; exceptions flag the case for attention.
+        A scan already recorded (pushed twice, or polled) is counted as a duplicate.
+      parameters:
+        - {in: path, name: carrier, required: true, schema: {type: string, enum: [dhl_express, fedex, ups, sf_express]}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {type: object}
+      responses:
+        202: {description: Scans recorded, content: {application/json: {schema: {type: object}}}}
+        400: {description: Unreadable push, content: {application/json: {schema: Error}}}
+        401: {description: Missing or forged signature, content: {application/json: {schema: Error}}}
+        404: {description: Unknown carrier, content: {application/json: {schema: Error}}}
+        413: {description: Body over the limit, content: {application/json: {schema: Error}}}
+        415: {description: Not JSON, content: {application/json: {schema: Error}}}
+    """
+    container = current_app.extensions["returnbridge"]
+    if carrier not in CARRIERS:
+        return error_response(404, "unknown_carrier", f"no carrier named {carrier!r}")
+    adapter = CARRIERS.get(carrier)
+    limit = container.settings.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return error_response(413, "too_large", f"the body exceeds {limit} bytes")
+    body = request.get_data(cache=True)
+    if len(body) > limit:
+        return error_response(413, "too_large", f"the body exceeds {limit} bytes")
+    if not _accepted_type(carrier, request.mimetype):
+        return error_response(
+            415, "unsupported_media_type", f"Content-Type {request.mimetype or 'none'} is not accepted"
+        )
+    inbound = InboundRequest(body=body, headers=request.headers, query=request.args, url=request.url)
+    settings = container.settings.for_adapter(carrier)
+    try:
+        adapter.verify_tracking_push(inbound, settings)
+    except SignatureError as exc:
+        return error_response(401, "invalid_signature", str(exc))
+    try:
+        updates = adapter.parse_tracking_push(inbound, settings)
+    except PayloadError as exc:
+        return error_response(400, "invalid_payload", str(exc), exc.fields)
+    receipt = container.tracking.record(carrier, updates, "push")
+    return jsonify({"carrier": carrier, **receipt.to_json()}), 202

@@ -1,0 +1,102 @@
+"""Operator commands: `POST /returns/<case_id>/commands/<action>` behind `Authorization: Bearer $RB_OPS_TOKEN`."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, current_app, jsonify, request
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from core.cases import OPERATOR_COMMANDS, CommandRefused
+from service.canonical import flatten_errors
+from service.operator import CaseNotFound, OperatorCommands, UnknownCommand
+from web.errors import error_response
+from web.returns import case_view
+
+bp = Blueprint("operator", __name__)
+
+
+class OperatorCommandSchema(Schema):
+    """What a command may carry: the inspection's outcome, an agreed or awarded amount, a note."""
+
+    inspection_passed = fields.Boolean()
+    # An amount as the canonical event writes it (the contract's amount pattern), in the order's currency.
+    refund_amount = fields.String(validate=validate.Regexp(r"^[0-9]+(\.[0-9]+)?$", error="is not an amount"))
+    note = fields.String(validate=validate.Length(max=2000))
+    reason_code = fields.String(validate=validate.Length(max=100))  # the marketplace's own code for a rejection
+
+    @validates_schema
+    def _inspection_needs_its_outcome(self, data: dict, **kwargs: object) -> None:
+        if self.context_action == "record_inspection" and "inspection_passed" not in data:
+            raise ValidationError("is required to record an inspection", "inspection_passed")
+
+    context_action: str = ""
+
+
+def ops_token_matches(header: str | None, token: str | None) -> bool:
+    """Constant-time comparison; with no token configured nothing matches (the routes answer 401)."""
+    if not token or not header or not header.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(header[len("Bearer ") :].encode(), token.encode())
+
+
+@bp.post("/returns/<case_id>/commands/<action>")
+def run_command(case_id: str, action: str):  # type: ignore[no-untyped-def]
+    """An operator command on a case.
+    ---
+    post:
+      summary: Act on a case for the merchant (approve, reject, refund, …); 409 when its state forbids it
+      description: >
+        `action` is one of approve, reject, cancel, mark_shipped, mark_received, record_inspection
+        (needs `inspection_passed`), refund (optional `refund_amount`), mark_refunded, compensate,
+        reship, ship_exchange, ship_repair, resolve_dispute (a positive `refund_amount` awards a refund).
+        Applied through the case's lifecycle table in one transaction with the commands it causes;
+        approve and reject are also sent back to the marketplace (`marketplace.<name>.<action>`).
+      security: [{opsToken: []}]
+      parameters:
+        - {in: path, name: case_id, required: true, schema: {type: string}}
+        - {in: path, name: action, required: true, schema: {type: string}}
+      requestBody:
+        required: false
+        content: {application/json: {schema: OperatorCommand}}
+      responses:
+        200: {description: "`event_id` of the command on the timeline and `case`, the case after it"}
+        400: {description: Invalid body, content: {application/json: {schema: Error}}}
+        401: {description: Missing or wrong bearer token, content: {application/json: {schema: Error}}}
+        404: {description: No such case or command, content: {application/json: {schema: Error}}}
+        409: {description: The case's state forbids the command, content: {application/json: {schema: Error}}}
+    """
+    container = current_app.extensions["returnbridge"]
+    if not ops_token_matches(request.headers.get("Authorization"), container.settings.ops_token):
+        return error_response(401, "unauthorized", "operator commands need Authorization: Bearer $RB_OPS_TOKEN")
+    if action not in OPERATOR_COMMANDS:
+        return error_response(
+            404,
+            "unknown_command",
+            f"no operator command {action!r}",
+            {"action": [f"one of {sorted(OPERATOR_COMMANDS)}"]},
+        )
+    body = request.get_json(silent=True) if request.get_data() else {}
+    if not isinstance(body, dict):
+        return error_response(400, "invalid_json", "the body must be a JSON object")
+    schema = OperatorCommandSchema()
+    schema.context_action = action
+    try:
+        detail = schema.load(body)
+    except ValidationError as exc:
+        return error_response(400, "invalid_command", "the command is not valid", flatten_errors(exc.messages))
+    commands = OperatorCommands(container.uow, container.clock, container.moves, container.relay.notify)
+    try:
+        event_id = commands.run(case_id, action, detail)
+    except CaseNotFound:
+        return error_response(404, "not_found", f"no case {case_id!r}")
+    except UnknownCommand:
+        return error_response(404, "unknown_command", f"no operator command {action!r}")
+    except CommandRefused as refused:
+        return error_response(
+            409, "command_not_allowed", str(refused), {"state": [refused.state], "action": [refused.action]}
+        )
+    with container.uow() as uow:
+        case = uow.cases.get(case_id)
+        view = case_view(case, uow.shipments.for_case(case_id))
+    return jsonify({"event_id": event_id, "case": view})
