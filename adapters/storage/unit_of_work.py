@@ -81,7 +81,7 @@ class CaseRepository:
         )
         self._loaded[case.id] = (1, 0, 0)
         self._append_children(case)
-        self._sync_timers(case)
+        self._sync_timers(case, new=True)
 
     def save(self, case: ReturnCase, now: datetime) -> None:
         version, _, _ = self._loaded[case.id]
@@ -119,11 +119,18 @@ class CaseRepository:
             self.session.add(NoticeRow(case_id=case.id, kind=notice.kind, at=notice.at, context=notice.context))
         self._loaded[case.id] = (version, len(case.timeline), len(case.notices))
 
-    def _sync_timers(self, case: ReturnCase) -> None:
-        """`case_timers` mirrors the case's own timers, in the transaction that saves the case."""
-        rows = {
-            row.name: row for row in self.session.scalars(select(CaseTimerRow).where(CaseTimerRow.case_id == case.id))
-        }
+    def _sync_timers(self, case: ReturnCase, new: bool = False) -> None:
+        """`case_timers` mirrors the case's own timers, in the transaction that saves the case.
+
+        A new case has no rows yet: asking would cost a query and autoflush the case's insert early."""
+        rows = (
+            {}
+            if new
+            else {
+                row.name: row
+                for row in self.session.scalars(select(CaseTimerRow).where(CaseTimerRow.case_id == case.id))
+            }
+        )
         timers: dict[str, Any] = case.facts.get("timers") or {}
         for name, row in rows.items():
             if name not in timers:
