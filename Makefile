@@ -36,8 +36,10 @@ web: install
 	$(FLASK) migrate
 	$(VENV)/bin/gunicorn -c config/gunicorn.conf.py 'wsgi:create_app(migrate=False)'
 
+# The worker's metrics join the web's /metrics through the same multiprocess directory.
 worker: install
-	$(FLASK) worker
+	mkdir -p $${PROMETHEUS_MULTIPROC_DIR:-var/prometheus}
+	PROMETHEUS_MULTIPROC_DIR=$${PROMETHEUS_MULTIPROC_DIR:-$(CURDIR)/var/prometheus} $(FLASK) worker
 
 test: install
 	$(PY) -m pytest

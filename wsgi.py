@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -20,8 +21,9 @@ from werkzeug.serving import make_server
 from config.settings import Settings
 from queues.worker import Worker
 from service.bootstrap import Container
-from service.metrics import record_outcome
-from web import carriers, fx, operator, policy, returns, service_routes, webhooks
+from service.metrics import prune_dead_processes, record_outcome
+from service.privacy import install_redaction, secrets_of
+from web import carriers, fx, operator, ops, policy, returns, service_routes, webhooks
 from web.errors import register_error_handlers
 from web.openapi import build_spec
 
@@ -36,6 +38,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     """The app; `migrate=False` where the schema was brought up to date once before (gunicorn workers)."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
+    install_redaction(secrets_of(dict(settings.env)))
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -43,7 +46,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     # POST /policy/evaluate converts the refund for display with the same rates the cases use.
     app.extensions["returnbridge.rates"] = app.extensions["returnbridge"].rates
     register_error_handlers(app)
-    for blueprint in (webhooks.bp, carriers.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, operator.bp):
+    for blueprint in (webhooks.bp, carriers.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, operator.bp, ops.bp):
         app.register_blueprint(blueprint)
     app.extensions["returnbridge.openapi"] = build_spec(app)
     app.cli.add_command(serve)
@@ -106,6 +109,9 @@ def worker() -> None:
             "RB_BROKER_URL is memory://: a separate worker would never see the web's messages. "
             "Set RB_BROKER_URL=amqp://… or use `make run` for the one-process default."
         )
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:
+        prune_dead_processes(metrics_dir)
     running = Worker(container.relay, _consumers(container), container.periodic_tasks())
     running.start()
     container.rate_refresher.start()

@@ -8,8 +8,11 @@ the same way (STYLE.md: one HTTP client wrapper).
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -21,9 +24,10 @@ class TransientHttpError(Exception):
     the answer was lost (a read timeout): retrying a booking then risks a second one.
     """
 
-    def __init__(self, message: str, maybe_delivered: bool = False) -> None:
+    def __init__(self, message: str, maybe_delivered: bool = False, kind: str = "server_error") -> None:
         super().__init__(message)
         self.maybe_delivered = maybe_delivered
+        self.kind = kind  # server_error | timeout | connection_error
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,11 @@ class OutboundRequest:
     form: dict[str, str] | None = None
     content: str | None = None  # a raw body: SF Express encrypts theirs, TikTok Shop signs the exact text
     auth: tuple[str, str] | None = field(default=None, repr=False)
+    adapter: str | None = None  # which adapter calls (metrics label); the host when unset
+
+    @property
+    def caller(self) -> str:
+        return self.adapter or urlsplit(self.url).hostname or "unknown"
 
     def describe(self) -> dict[str, Any]:
         """What is stored and shown on the case: never the credentials."""
@@ -61,13 +70,33 @@ class HttpResult:
         return 200 <= self.status < 300
 
 
+# Told (adapter, outcome, seconds) after every call: ok, client_error, server_error, timeout, connection_error.
+CallObserver = Callable[[str, str, float], None]
+
+
 class HttpClient:
-    def __init__(self, timeout: float = 10.0, session: requests.Session | None = None) -> None:
+    def __init__(
+        self, timeout: float = 10.0, session: requests.Session | None = None, observer: CallObserver | None = None
+    ) -> None:
         self.timeout = timeout
         self.session = session or requests.Session()
+        self.observer = observer or (lambda adapter, outcome, seconds: None)
 
     def send(self, request: OutboundRequest) -> HttpResult:
         """Send once; a 4xx comes back as a result, anything worth retrying raises `TransientHttpError`."""
+        started = time.monotonic()
+        outcome = "connection_error"
+        try:
+            result = self._send(request)
+            outcome = "ok" if result.ok else "client_error"
+            return result
+        except TransientHttpError as exc:
+            outcome = exc.kind
+            raise
+        finally:
+            self.observer(request.caller, outcome, time.monotonic() - started)
+
+    def _send(self, request: OutboundRequest) -> HttpResult:
         try:
             response = self.session.request(
                 request.method,
@@ -80,10 +109,11 @@ class HttpClient:
             )
         except requests.ReadTimeout as exc:
             raise TransientHttpError(
-                f"{request.method} {request.url}: no answer in time", maybe_delivered=True
+                f"{request.method} {request.url}: no answer in time", maybe_delivered=True, kind="timeout"
             ) from exc
         except (requests.Timeout, requests.ConnectionError) as exc:
-            raise TransientHttpError(f"{request.method} {request.url}: {type(exc).__name__}") from exc
+            kind = "timeout" if isinstance(exc, requests.Timeout) else "connection_error"
+            raise TransientHttpError(f"{request.method} {request.url}: {type(exc).__name__}", kind=kind) from exc
         body: Any
         try:
             body = response.json()

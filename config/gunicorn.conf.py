@@ -5,6 +5,13 @@ the worker sees it at once; the worker process runs its own relay as a safety ne
 """
 
 import os
+from pathlib import Path
+
+# Several processes: prometheus_client's multiprocess mode, set before any worker imports the app.
+METRICS_DIR = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", str(Path(__file__).resolve().parent.parent / "var" / "prometheus")
+)
+Path(METRICS_DIR).mkdir(parents=True, exist_ok=True)
 
 if os.environ.get("RB_BROKER_URL", "memory://").startswith("memory"):
     raise SystemExit(
@@ -19,6 +26,18 @@ worker_class = "gthread"
 graceful_timeout = 20
 timeout = 30
 accesslog = "-"
+
+
+def on_starting(server):
+    from service.metrics import prune_dead_processes
+
+    prune_dead_processes(METRICS_DIR)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, METRICS_DIR)
 
 
 def post_worker_init(worker):

@@ -110,6 +110,8 @@ class Settings:
     topology_prefix: str = "returns"
     retry_delays: tuple[int, ...] = (2, 10, 60)
     log_level: str = "INFO"
+    pii_retention_days: int = 90
+    pii_purge_interval_seconds: float = 3600.0
     timer_interval_seconds: float = 5.0
     timer_batch: int = 100
     merchant_policy: str | None = None
@@ -141,6 +143,8 @@ class Settings:
             topology_prefix=env.get("RB_TOPOLOGY_PREFIX") or "returns",
             retry_delays=_delays(env, "RB_RETRY_DELAYS", (2, 10, 60)),
             log_level=(env.get("RB_LOG_LEVEL") or "INFO").upper(),
+            pii_retention_days=_int(env, "RB_PII_RETENTION_DAYS", 90),
+            pii_purge_interval_seconds=_float(env, "RB_PII_PURGE_INTERVAL_SECONDS", 3600.0),
             timer_interval_seconds=_float(env, "RB_TIMER_INTERVAL_SECONDS", 5.0),
             timer_batch=_int(env, "RB_TIMER_BATCH", 100),
             merchant_policy=env.get("RB_MERCHANT_POLICY") or None,

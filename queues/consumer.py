@@ -34,6 +34,15 @@ class Reject(Exception):
     """A message that can never succeed (malformed, refers to nothing): dead-letter it now."""
 
 
+class Defer(Exception):
+    """Not yet: a message this one depends on is not handled yet (an earlier event of the same case).
+
+    Competing relays and redeliveries after a crash do not keep order, so a handler that needs
+    order defers: the message waits in the first delay queue and comes back, without counting
+    as a failed attempt, up to `max_deferrals` times; after that it is retried as a failure.
+    """
+
+
 @dataclass(frozen=True)
 class IncomingMessage:
     message_id: str
@@ -45,6 +54,10 @@ class IncomingMessage:
     @property
     def attempts(self) -> int:
         return int(self.headers.get("x-rb-attempts", 0))
+
+    @property
+    def deferrals(self) -> int:
+        return int(self.headers.get("x-rb-deferrals", 0))
 
 
 Handler = Callable[[IncomingMessage], None]
@@ -61,6 +74,8 @@ class QueueConsumer(ConsumerProducerMixin):
         handler: Handler,
         prefetch: int = 20,
         on_outcome: Callable[[str, str, float], None] | None = None,
+        on_dead_letter: Callable[[str, str, str], None] | None = None,
+        max_deferrals: int = 30,
     ) -> None:
         self.connection: Connection = connection_for(broker_url)
         self.broker_url = broker_url
@@ -68,8 +83,11 @@ class QueueConsumer(ConsumerProducerMixin):
         self.spec = spec
         self.handler = handler
         self.prefetch = prefetch
+        self.max_deferrals = max_deferrals
         self.queue_name = topology.queue_name(spec)
         self.on_outcome = on_outcome or (lambda queue, outcome, seconds: None)
+        # Told (queue, message id, reason) once a dead letter is confirmed by the broker.
+        self.on_dead_letter = on_dead_letter or (lambda queue, message_id, reason: None)
         self._publisher = ConfirmedPublisher(broker_url, topology)
         self.ready = threading.Event()
 
@@ -99,6 +117,13 @@ class QueueConsumer(ConsumerProducerMixin):
         except Reject as rejected:
             reason = str(rejected)
             self._settle(message, incoming, "dead_lettered", lambda: self._dead_letter(incoming, reason))
+        except Defer as deferred:
+            waiting: Exception = deferred
+            if incoming.deferrals < self.max_deferrals:
+                log.info("%s: message %s deferred: %s", self.queue_name, incoming.message_id, waiting)
+                self._settle(message, incoming, "deferred", lambda: self._delay(incoming, waiting, defer=True))
+            else:
+                self._settle(message, incoming, "retried", lambda: self._retry(incoming, waiting))
         except Exception as failure:
             log.warning(
                 "%s: message %s failed (attempt %d): %s",
@@ -141,19 +166,26 @@ class QueueConsumer(ConsumerProducerMixin):
         )
 
     def _retry(self, incoming: IncomingMessage, exc: Exception) -> str:
-        attempt = incoming.attempts + 1
-        delays = self.topology.retry_delays
-        if attempt > len(delays):
-            self._dead_letter(incoming, f"gave up after {attempt} attempts: {exc}")
+        if incoming.attempts + 1 > len(self.topology.retry_delays):
+            self._dead_letter(incoming, f"gave up after {incoming.attempts + 1} attempts: {exc}")
             return "dead_lettered"
-        delay = delays[attempt - 1]
+        return self._delay(incoming, exc, defer=False)
+
+    def _delay(self, incoming: IncomingMessage, exc: Exception, defer: bool) -> str:
+        """Park a copy (same message id) in a delay queue; a deferral waits the shortest delay and costs no attempt."""
+        if defer:
+            delay = self.topology.retry_delays[0]
+            counters = {"x-rb-deferrals": incoming.deferrals + 1}
+        else:
+            delay = self.topology.retry_delays[incoming.attempts]
+            counters = {"x-rb-attempts": incoming.attempts + 1, "x-rb-last-error": str(exc)[:500]}
         copy = OutgoingMessage(
             message_id=incoming.message_id,
             exchange="",
             routing_key=self.topology.retry_queue_name(self.spec, delay),
             body=incoming.body,
             correlation_id=incoming.headers.get("x-rb-correlation"),
-            headers={**incoming.headers, "x-rb-attempts": attempt, "x-rb-last-error": str(exc)[:500]},
+            headers={**incoming.headers, **counters},
         )
         if self.broker_url.startswith("memory"):
             # The in-process broker has no TTL or dead-lettering: wait in a timer, then requeue directly.
@@ -163,7 +195,7 @@ class QueueConsumer(ConsumerProducerMixin):
             timer.start()
         else:
             self._publisher.publish(copy)
-        return "retried"
+        return "deferred" if defer else "retried"
 
     def _publish_later(self, message: OutgoingMessage) -> None:
         publisher = ConfirmedPublisher(self.broker_url, self.topology)
@@ -189,6 +221,10 @@ class QueueConsumer(ConsumerProducerMixin):
                 },
             )
         )
+        try:
+            self.on_dead_letter(self.queue_name, incoming.message_id, reason)
+        except Exception:  # the dead letter itself is safe in the broker; only the record of it failed
+            log.exception("%s: could not record dead letter %s", self.queue_name, incoming.message_id)
 
     def _dead_letter_raw(self, message: Any, reason: str) -> None:
         try:

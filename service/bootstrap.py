@@ -27,6 +27,7 @@ from config.routes import carrier_routes
 from config.settings import Settings, SettingsError
 from core.money import RateSource
 from queues.consumer import Handler, QueueConsumer
+from queues.inspection import inspector_for
 from queues.publisher import ConfirmedPublisher
 from queues.relay import OutboxRelay
 from queues.scheduler import PeriodicTask
@@ -42,7 +43,10 @@ from service.marketplaces import (
     enriching_marketplaces,
     responding_marketplaces,
 )
+from service.metrics import record_adapter_call
+from service.operations import Operations
 from service.polling import MarketplacePolls, pollers
+from service.privacy import PiiPurge
 from service.rates import RateRefresher, build_rate_book
 from service.timers import DueTimers
 from service.tracking import TrackingIntake, TrackingPoller
@@ -72,7 +76,7 @@ class Container:
         self.engine = make_engine(settings.database_url)
         self.session_factory = make_session_factory(self.engine)
         self.topology = Topology(settings.topology_prefix, settings.delivery_limit, settings.retry_delays)
-        self.http = HttpClient(timeout=settings.http_timeout_seconds)
+        self.http = HttpClient(timeout=settings.http_timeout_seconds, observer=record_adapter_call)
         self.publisher = ConfirmedPublisher(settings.broker_url, self.topology, settings.publish_timeout_seconds)
         self.outbox_store = OutboxStore(self.session_factory, skip_locked=not settings.is_sqlite)
         self.relay = OutboxRelay(
@@ -101,6 +105,10 @@ class Container:
         self.customs_planning = CustomsPlanning(self.customs_adapter, self.returns_country)
         self.handlers: dict[str, Handler] = {}
         self._register_handlers()
+        self.pii_purge = PiiPurge(self.session_factory, settings.pii_retention_days, clock)
+        self.operations = Operations(
+            self.session_factory, self.topology, inspector_for(settings.broker_url, self.topology), clock
+        )
         # Operator commands and timers move cases with the same policy and customs planning as events.
         self.moves = CaseMoves(self.topology.commands.name, self.has_adapter, self.policy, self.customs_planning)
         self.timers = DueTimers(self.uow, clock, self.moves, settings.timer_batch, on_commit=self.relay.notify)
@@ -171,8 +179,13 @@ class Container:
 
     def periodic_tasks(self) -> list[PeriodicTask]:
         """Case timers; tracking polls for return parcels in flight every RB_TRACKING_POLL_SECONDS; marketplace
-        polls every RB_POLL_INTERVAL_SECONDS (0 turns either poll off)."""
-        return [self.timer_task(), *self._polls()]
+        polls every RB_POLL_INTERVAL_SECONDS (0 turns either poll off); the purge of buyers' personal data
+        every RB_PII_PURGE_INTERVAL_SECONDS (0 turns it off)."""
+        return [self.timer_task(), *self._polls(), *self._purge()]
+
+    def _purge(self) -> list[PeriodicTask]:
+        interval = self.settings.pii_purge_interval_seconds
+        return [PeriodicTask("pii-purge", interval, self.pii_purge.run_once)] if interval > 0 else []
 
     def _polls(self) -> list[PeriodicTask]:
         raw = self.settings.for_adapter("tracking").get("POLL_SECONDS")
@@ -190,7 +203,14 @@ class Container:
 
     def consumers(self) -> list[QueueConsumer]:
         return [
-            QueueConsumer(self.settings.broker_url, self.topology, spec, self.handlers[name], self.settings.prefetch)
+            QueueConsumer(
+                self.settings.broker_url,
+                self.topology,
+                spec,
+                self.handlers[name],
+                self.settings.prefetch,
+                on_dead_letter=self.operations.record_dead_letter,
+            )
             for name, spec in self.topology.specs.items()
         ]
 

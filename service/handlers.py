@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from marshmallow import ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from adapters.carriers.base import (
     CARRIERS,
@@ -29,18 +30,19 @@ from adapters.carriers.base import (
 from adapters.carriers.gateway import CarrierGateway
 from adapters.http import HttpClient, HttpResult, OutboundRequest, TransientHttpError
 from adapters.storage.models import ShipmentRow
-from adapters.storage.unit_of_work import UnitOfWork, new_id
+from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork, new_id
 from config.settings import Settings
 from core.cases import CaseState, Command, Decide, ReturnCase
 from core.events import Address, ReturnEvent
 from core.routing import Route, carrier_route
 from core.shipments import ReturnShipmentOrder, ShipmentOrderError, return_shipment_order
-from queues.consumer import IncomingMessage, Reject
+from queues.consumer import Defer, IncomingMessage, Reject
 from service.canonical import load_event
 from service.case_policy import CasePolicy
 from service.customs import CustomsPlanning
 from service.fx import FxRecorder
 from service.intake import command_body, command_message_id
+from service.operations import DEAD_LETTER_MARK
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +177,11 @@ class CaseEvents:
             case = uow.cases.get(case_id)
             if case is None:
                 raise Reject(f"case {case_id} does not exist")
+            earlier = uow.received.earlier_unhandled(
+                case_id, event_id, (self.consumer, DEAD_LETTER_MARK + self.consumer)
+            )
+            if earlier:
+                raise Defer(f"{earlier}, received earlier for case {case_id}, is not handled yet")
             now = self.clock()
             self._route(case, event)
             previous = case.state
@@ -439,6 +446,25 @@ class CarrierBookings:
 
     def _finish(
         self, message: IncomingMessage, prepared: Prepared, status: str, answer: Any = None, error: str | None = None
+    ) -> None:
+        """Record the carrier's answer; a concurrent change to the case is merged by trying again.
+
+        The label exists once the carrier answered: failing here would leave the shipment
+        `sending`, and the redelivery would mark it unknown (found by the fault tests: the case
+        consumer saved the case between our load and our save; a database connection was cut).
+        """
+        for attempt in range(1, 6):
+            try:
+                self._finish_once(message, prepared, status, answer, error)
+                return
+            except (ConcurrentUpdate, DBAPIError) as exc:
+                lost_connection = isinstance(exc, DBAPIError) and exc.connection_invalidated
+                if attempt == 5 or not (isinstance(exc, ConcurrentUpdate) or lost_connection):
+                    raise
+                log.info("recording the answer for shipment %s again: %s", prepared.shipment_id, type(exc).__name__)
+
+    def _finish_once(
+        self, message: IncomingMessage, prepared: Prepared, status: str, answer: Any, error: str | None
     ) -> None:
         with self.uow() as uow:
             row = uow.session.get(ShipmentRow, prepared.shipment_id)

@@ -104,6 +104,7 @@ def make_settings(**env: str) -> Settings:
         "RB_RETRY_DELAYS": "1,1",
         "RB_RELAY_INTERVAL_SECONDS": "0.05",
         "RB_LOG_LEVEL": "WARNING",
+        "RB_PII_PURGE_INTERVAL_SECONDS": "0",  # the purge is tested by calling it, not by a timer
         # The contract examples' deadlines are past by the wall clock: timer tests move their own clock.
         "RB_TIMER_INTERVAL_SECONDS": "3600",
     }
@@ -174,8 +175,9 @@ def delete_topology(broker_url: str, prefix: str) -> None:
     """Remove a test's exchanges and queues from the shared broker."""
     import pika
 
-    params = pika_parameters(broker_url)
-    with contextlib.closing(pika.BlockingConnection(params)) as connection:
+    from queues.inspection import pika_parameters
+
+    with contextlib.closing(pika.BlockingConnection(pika_parameters(broker_url))) as connection:
         channel = connection.channel()
         queues = [q for q in list_queues() if q.startswith(prefix + ".")]
         for queue in queues:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from adapters.storage.database import ping
 from queues.publisher import connection_for
+from service.metrics import QueueCollector, exposition
 
 bp = Blueprint("service", __name__)
 
@@ -59,7 +60,12 @@ def metrics():  # type: ignore[no-untyped-def]
       responses:
         200: {description: Metrics}
     """
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    collector = current_app.extensions.get("returnbridge.queue_metrics")
+    if collector is None:
+        operations = current_app.extensions["returnbridge"].operations
+        collector = QueueCollector(operations.inspector.queues)
+        current_app.extensions["returnbridge.queue_metrics"] = collector
+    return Response(exposition(collector), mimetype=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/openapi.json")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -153,7 +153,7 @@ class CarrierGateway:
         self, adapter: CarrierAdapter, settings: AdapterSettings, request: OutboundRequest, token: AccessToken | None
     ) -> HttpResult:
         signed = adapter.authorize(request, settings, token, self.clock(), self.nonce())
-        return adapter.unwrap(self.client.send(signed), settings)
+        return adapter.unwrap(self.client.send(replace(signed, adapter=signed.adapter or adapter.name)), settings)
 
     def _token(self, adapter: CarrierAdapter, settings: AdapterSettings) -> AccessToken | None:
         token_request = adapter.token_request(settings)
@@ -163,6 +163,6 @@ class CarrierGateway:
         cached = self.tokens.usable(adapter.name, now)
         if cached is not None:
             return cached
-        token = adapter.parse_token(self.client.send(token_request), now)
+        token = adapter.parse_token(self.client.send(replace(token_request, adapter=adapter.name)), now)
         self.tokens.keep(adapter.name, token)
         return token

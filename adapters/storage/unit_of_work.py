@@ -227,6 +227,26 @@ class ReceivedEvents:
         row = next((r for r in rows if r.marketplace_event_id == marketplace_event_id), rows[0])
         return Receipt(row.event_id, row.case_id)
 
+    def earlier_unhandled(self, case_id: str, event_id: str, handled_by: tuple[str, ...]) -> str | None:
+        """An event of the same case received before `event_id` that none of `handled_by` has handled yet."""
+        received_at = (
+            select(ReceivedEventRow.received_at).where(ReceivedEventRow.event_id == event_id).scalar_subquery()
+        )
+        handled = (
+            select(ProcessedMessageRow.message_id)
+            .where(
+                ProcessedMessageRow.consumer.in_(handled_by),
+                ProcessedMessageRow.message_id == ReceivedEventRow.event_id,
+            )
+            .exists()
+        )
+        return self.session.scalar(
+            select(ReceivedEventRow.event_id)
+            .where(ReceivedEventRow.case_id == case_id, ReceivedEventRow.received_at < received_at, ~handled)
+            .order_by(ReceivedEventRow.received_at)
+            .limit(1)
+        )
+
     def add(self, receipt: Receipt, marketplace: str, marketplace_event_id: str, delivery_id: str | None,
             event_type: str, payload: dict[str, Any], now: datetime) -> None:  # fmt: skip
         self.session.add(

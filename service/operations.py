@@ -1,0 +1,199 @@
+"""What operations staff ask of the running service: queues, dead letters and their replay, overdue cases.
+
+The broker side (depths, browsing, moving messages) is `queues.inspection`; this module
+adds what only the database knows: how many messages each consumer handled lately, which
+dead letters were recorded, which cases are past a deadline, and what failed recently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapters.storage.models import CaseRow, OutboxRow, ProcessedMessageRow, ShipmentRow
+from core.cases import FINAL_STATES, TIMER_FOR_DEADLINE
+from queues.inspection import BrokerInspector, DepthRates, UnknownQueue
+from queues.topology import Topology
+
+# A dead letter leaves this mark in the consumers' inbox (consumer `dead-letter:<queue>`), so the
+# embedded broker's restart recovery does not resurrect it; a replay removes the mark again.
+DEAD_LETTER_MARK = "dead-letter:"
+
+# States in which a case is finished (no row of the lifecycle table leaves them): no deadline
+# of theirs is overdue, and their buyer's personal data may be purged after the retention period.
+CLOSED_STATES = FINAL_STATES
+
+# Shipment statuses an operator must look at (service/handlers.py).
+FAILED_SHIPMENTS = ("unknown", "rejected", "retrying")
+
+__all__ = ["CLOSED_STATES", "DEAD_LETTER_MARK", "Operations", "UnknownQueue", "due_at"]
+
+
+def due_at(value: Any) -> datetime | None:
+    """A deadline as written in `facts["deadlines"]`: an ISO date-time or date, or `{"due_by": …}`.
+
+    A deadline already met (`{"met_at": …}` or `{"done": true}`) is never overdue.
+    """
+    if isinstance(value, dict):
+        if value.get("met_at") or value.get("done"):
+            return None
+        value = value.get("due_by") or value.get("due") or value.get("at")
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        if len(value) == 10:  # a day: due by its end
+            day = date.fromisoformat(value)
+            return datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=UTC)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def still_pending(deadline: str, timers: Any) -> bool:
+    """Whether a deadline still binds: its case timer (core.cases.TIMER_FOR_DEADLINE) is armed and unfired.
+
+    A case arms a timer only in states that care about the deadline, and the timer is cancelled
+    or fired once the deadline is met or acted on; a deadline with no timer kind is always shown.
+    """
+    event = TIMER_FOR_DEADLINE.get(deadline)
+    if event is None or not isinstance(timers, dict):
+        return True
+    timer = timers.get(event)
+    return isinstance(timer, dict) and timer.get("fired_at") is None and not timer.get("cancelled")
+
+
+@dataclass
+class Operations:
+    session_factory: sessionmaker[Session]
+    topology: Topology
+    inspector: BrokerInspector
+    clock: Callable[[], datetime]
+
+    def __post_init__(self) -> None:
+        self.rates = DepthRates()
+
+    def _consumer_of(self, queue_name: str) -> str:
+        return queue_name.removeprefix(self.topology.prefix + ".")
+
+    def queues(self) -> list[dict[str, Any]]:
+        """Depth, consumers and depth change per second of every queue; messages handled in the last minute."""
+        since = self.clock() - timedelta(minutes=1)
+        with self.session_factory() as session:
+            handled = dict(
+                session.execute(
+                    select(ProcessedMessageRow.consumer, func.count())
+                    .where(ProcessedMessageRow.processed_at >= since)
+                    .group_by(ProcessedMessageRow.consumer)
+                ).all()
+            )
+        return [
+            {
+                "name": state.name,
+                "role": state.role,
+                "messages": state.messages,
+                "consumers": state.consumers,
+                "depth_change_per_second": self.rates.observe(state.name, state.messages),
+                "handled_last_minute": handled.get(self._consumer_of(state.name), 0) if state.role == "work" else None,
+            }
+            for state in self.inspector.queues()
+        ]
+
+    def work_queues(self) -> list[str]:
+        return [self.topology.queue_name(spec) for spec in self.topology.specs.values()]
+
+    def dead_letters(self, queue: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        names = [queue] if queue else self.work_queues()
+        found: list[dict[str, Any]] = []
+        for name in names:
+            found.extend(letter.summary() for letter in self.inspector.dead_letters(name, limit))
+        return found
+
+    def record_dead_letter(self, queue: str, message_id: str, reason: str) -> None:
+        """Called by the consumers once the broker confirmed a dead letter."""
+        consumer = DEAD_LETTER_MARK + self._consumer_of(queue)
+        with self.session_factory() as session:
+            key = {"consumer": consumer, "message_id": message_id}
+            if session.get(ProcessedMessageRow, key) is None:
+                session.add(ProcessedMessageRow(**key, processed_at=self.clock()))
+                session.commit()
+
+    def replay(self, queue: str, message_id: str | None = None) -> list[str]:
+        """Move dead letters back to their work queue, and forget that they were dead."""
+        replayed = self.inspector.replay(queue, message_id)
+        if replayed:
+            with self.session_factory() as session:
+                session.execute(
+                    delete(ProcessedMessageRow).where(
+                        ProcessedMessageRow.consumer == DEAD_LETTER_MARK + self._consumer_of(queue),
+                        ProcessedMessageRow.message_id.in_(replayed),
+                    )
+                )
+                session.commit()
+        return replayed
+
+    def overdue(self, limit: int = 500) -> list[dict[str, Any]]:
+        """Open cases with at least one deadline in `facts["deadlines"]` already past, most overdue first."""
+        now = self.clock()
+        overdue: list[dict[str, Any]] = []
+        with self.session_factory() as session:
+            rows = session.scalars(
+                select(CaseRow).where(CaseRow.state.not_in(CLOSED_STATES)).order_by(CaseRow.updated_at).limit(5000)
+            )
+            for row in rows:
+                deadlines = (row.facts or {}).get("deadlines") or {}
+                if not isinstance(deadlines, dict):
+                    continue
+                timers = (row.facts or {}).get("timers")
+                past = {
+                    name: due
+                    for name, value in deadlines.items()
+                    if (due := due_at(value)) and due < now and still_pending(name, timers)
+                }
+                if past:
+                    first = min(past.values())
+                    overdue.append(
+                        {
+                            "case_id": row.id,
+                            "marketplace": row.marketplace,
+                            "order_id": row.order_id,
+                            "return_id": row.return_id,
+                            "state": row.state,
+                            "overdue": {name: due.isoformat() for name, due in sorted(past.items())},
+                            "overdue_hours": round((now - first).total_seconds() / 3600, 1),
+                        }
+                    )
+        overdue.sort(key=lambda case: -case["overdue_hours"])
+        return overdue[:limit]
+
+    def recent_failures(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Cases flagged for attention, bookings in doubt and messages the relay could not publish."""
+        failures: list[dict[str, Any]] = []
+        with self.session_factory() as session:
+            for row in session.scalars(
+                select(ShipmentRow).where(ShipmentRow.status.in_(FAILED_SHIPMENTS))
+                .order_by(ShipmentRow.updated_at.desc()).limit(limit)
+            ):  # fmt: skip
+                failures.append({"at": row.updated_at.isoformat(), "kind": f"shipment_{row.status}",
+                                 "case_id": row.case_id, "detail": row.error or row.carrier})  # fmt: skip
+            for row in session.scalars(
+                select(OutboxRow).where(OutboxRow.published_at.is_(None), OutboxRow.last_error.is_not(None))
+                .order_by(OutboxRow.id.desc()).limit(limit)
+            ):  # fmt: skip
+                failures.append({"at": row.created_at.isoformat(), "kind": "publish_failed",
+                                 "case_id": row.correlation_id, "detail": (row.last_error or "")[:300]})  # fmt: skip
+            for row in session.scalars(
+                select(CaseRow)
+                .where(CaseRow.needs_attention.is_(True))
+                .order_by(CaseRow.updated_at.desc())
+                .limit(limit)
+            ):
+                failures.append({"at": row.updated_at.isoformat(), "kind": "needs_attention", "case_id": row.id,
+                                 "detail": f"{row.marketplace} return {row.return_id} in state {row.state}"})  # fmt: skip
+        failures.sort(key=lambda f: f["at"], reverse=True)
+        return failures[:limit]

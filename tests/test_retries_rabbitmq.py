@@ -1,0 +1,147 @@
+"""Retries through delay queues, the broker's delivery limit, and dead letters browsed and replayed with pika."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pika
+import pytest
+
+from queues.consumer import IncomingMessage, QueueConsumer
+from queues.inspection import PikaInspector, pika_parameters
+from queues.publisher import ConfirmedPublisher, OutgoingMessage
+from queues.topology import QueueSpec, Topology
+from tests.conftest import wait_for
+from tests.faults.stack import delete_queues
+
+pytestmark = pytest.mark.rabbitmq
+
+
+@pytest.fixture
+def topology(rabbit_url: str) -> Iterator[Topology]:
+    prefix = f"r{uuid.uuid4().hex[:8]}"
+    built = Topology(prefix, delivery_limit=2, retry_delays=(1, 2))
+    built.add(QueueSpec("work", "events", ("#",)))
+    publisher = ConfirmedPublisher(rabbit_url, built)
+    publisher._ensure()  # declares the topology
+    publisher.close()
+    yield built
+    with contextlib.suppress(Exception):
+        delete_queues(rabbit_url, prefix, [q.name for q in PikaInspector(rabbit_url, built).queues()])
+
+
+def run_consumer(rabbit_url: str, topology: Topology, handler) -> tuple[QueueConsumer, threading.Thread]:  # type: ignore[no-untyped-def]
+    consumer = QueueConsumer(rabbit_url, topology, topology.specs["work"], handler, prefetch=5)
+    thread = threading.Thread(target=consumer.run, daemon=True)
+    thread.start()
+    assert consumer.ready.wait(15)
+    return consumer, thread
+
+
+def publish(rabbit_url: str, topology: Topology, message_id: str) -> None:
+    publisher = ConfirmedPublisher(rabbit_url, topology)
+    try:
+        publisher.publish(OutgoingMessage(message_id, topology.events.name, "return.requested.test", {"n": 1}))
+    finally:
+        publisher.close()
+
+
+def test_a_failing_message_waits_in_growing_delay_queues_then_succeeds(rabbit_url: str, topology: Topology) -> None:
+    seen: list[tuple[float, int]] = []
+
+    def flaky(message: IncomingMessage) -> None:
+        seen.append((time.monotonic(), message.attempts))
+        if len(seen) < 3:
+            raise RuntimeError("carrier down")
+
+    consumer, thread = run_consumer(rabbit_url, topology, flaky)
+    try:
+        publish(rabbit_url, topology, "m-retry")
+        assert wait_for(lambda: len(seen) == 3, timeout=15)
+    finally:
+        consumer.stop()
+        thread.join(10)
+        consumer.close()
+    attempts = [a for _, a in seen]
+    gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(seen)]
+    print(f"\n[retries] attempts {attempts}, delays {[round(g, 2) for g in gaps]} s")
+    assert attempts == [0, 1, 2]
+    assert gaps[0] >= 0.9 and gaps[1] >= 1.9, "the second wait must be the longer delay queue"
+
+
+def test_exhausted_retries_are_dead_lettered_with_the_reason(rabbit_url: str, topology: Topology) -> None:
+    def broken(message: IncomingMessage) -> None:
+        raise RuntimeError("always fails")
+
+    consumer, thread = run_consumer(rabbit_url, topology, broken)
+    inspector = PikaInspector(rabbit_url, topology)
+    try:
+        publish(rabbit_url, topology, "m-dead")
+        letters = wait_for(lambda: inspector.dead_letters(f"{topology.prefix}.work"), timeout=15)
+    finally:
+        consumer.stop()
+        thread.join(10)
+        consumer.close()
+    assert [letter.message_id for letter in letters] == ["m-dead"]
+    assert letters[0].reason.startswith("gave up after 3 attempts: always fails")
+    # Browsing consumed nothing.
+    assert inspector.dead_letters(f"{topology.prefix}.work")[0].message_id == "m-dead"
+
+
+def test_the_brokers_delivery_limit_dead_letters_a_message_that_keeps_coming_back(
+    rabbit_url: str, topology: Topology
+) -> None:
+    """A consumer that dies with the message in hand (here: reject and requeue) hits x-delivery-limit=2."""
+    publish(rabbit_url, topology, "m-poison")
+    work = f"{topology.prefix}.work"
+    returns = 0
+    with contextlib.closing(pika.BlockingConnection(pika_parameters(rabbit_url))) as connection:
+        channel = connection.channel()
+        for _ in range(10):
+            method, _, _ = channel.basic_get(work, auto_ack=False)
+            if method is None:
+                break
+            channel.basic_reject(method.delivery_tag, requeue=True)
+            returns += 1
+    inspector = PikaInspector(rabbit_url, topology)
+    letters = wait_for(lambda: inspector.dead_letters(work), timeout=10)
+    print(f"\n[delivery limit] returned {returns} times, then dead-lettered: {letters[0].reason}")
+    assert returns == 3  # the limit is 2: the third return exceeds it
+    assert letters[0].message_id == "m-poison"
+    assert letters[0].reason == "broker: delivery_limit"
+
+    handled: list[str] = []
+    consumer, thread = run_consumer(rabbit_url, topology, lambda message: handled.append(message.message_id))
+    try:
+        assert inspector.replay(work, "m-poison") == ["m-poison"]
+        assert wait_for(lambda: handled == ["m-poison"], timeout=10)
+    finally:
+        consumer.stop()
+        thread.join(10)
+        consumer.close()
+    assert inspector.dead_letters(work) == []
+    depths = {q.name: q.messages for q in inspector.queues()}
+    assert depths[work] == 0 and depths[f"{work}.dead"] == 0
+
+
+def test_replay_of_one_leaves_the_others_dead(rabbit_url: str, topology: Topology) -> None:
+    publisher = ConfirmedPublisher(rabbit_url, topology)
+    try:
+        for n in range(3):
+            publisher.publish(OutgoingMessage(f"d{n}", topology.dlx.name, f"{topology.prefix}.work", {"n": n},
+                                              headers={"x-rb-dead-reason": f"reason {n}"}))  # fmt: skip
+    finally:
+        publisher.close()
+    inspector = PikaInspector(rabbit_url, topology)
+    work = f"{topology.prefix}.work"
+    assert [d.message_id for d in inspector.dead_letters(work)] == ["d0", "d1", "d2"]
+    assert inspector.replay(work, "d1") == ["d1"]
+    assert sorted(d.message_id for d in inspector.dead_letters(work)) == ["d0", "d2"]
+    assert sorted(inspector.replay(work)) == ["d0", "d2"]
+    assert inspector.dead_letters(work) == []
+    assert {q.name: q.messages for q in inspector.queues()}[work] == 3
