@@ -102,6 +102,7 @@ class Settings:
     prefetch: int = 20
     relay_batch: int = 100
     relay_interval_seconds: float = 0.5
+    relay_linger_seconds: float = 0.02
     poll_interval_seconds: float = 300.0
     publish_timeout_seconds: float = 5.0
     http_timeout_seconds: float = 10.0
@@ -134,6 +135,7 @@ class Settings:
             prefetch=_int(env, "RB_PREFETCH", 20),
             relay_batch=_int(env, "RB_RELAY_BATCH", 100),
             relay_interval_seconds=_float(env, "RB_RELAY_INTERVAL_SECONDS", 0.5),
+            relay_linger_seconds=_float(env, "RB_RELAY_LINGER_SECONDS", 0.02),
             poll_interval_seconds=_float(env, "RB_POLL_INTERVAL_SECONDS", 300.0),
             publish_timeout_seconds=_float(env, "RB_PUBLISH_TIMEOUT_SECONDS", 5.0),
             http_timeout_seconds=_float(env, "RB_HTTP_TIMEOUT_SECONDS", 10.0),

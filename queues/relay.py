@@ -25,12 +25,14 @@ class OutboxRelay:
         batch: int = 100,
         interval: float = 0.5,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        linger: float = 0.0,
     ) -> None:
         self.store = store
         self.publisher = publisher
         self.batch = batch
         self.interval = interval
         self.clock = clock
+        self.linger = linger
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -60,7 +62,11 @@ class OutboxRelay:
                 self.run_once()
             except Exception:
                 log.exception("outbox relay round failed; retrying")
-            self._wake.wait(self.interval)
+            woken = self._wake.wait(self.interval)
+            if woken and self.linger and not self._stop.is_set():
+                # Let the commits of a burst gather, so one claim publishes them all: a round per
+                # request would cost the web process another transaction per webhook (README "Benchmarks").
+                self._stop.wait(self.linger)
             self._wake.clear()
         self.publisher.close()
 

@@ -82,7 +82,12 @@ class Container:
         self.publisher = ConfirmedPublisher(settings.broker_url, self.topology, settings.publish_timeout_seconds)
         self.outbox_store = OutboxStore(self.session_factory, skip_locked=not settings.is_sqlite)
         self.relay = OutboxRelay(
-            self.outbox_store, self.publisher, settings.relay_batch, settings.relay_interval_seconds, clock
+            self.outbox_store,
+            self.publisher,
+            settings.relay_batch,
+            settings.relay_interval_seconds,
+            clock,
+            linger=settings.relay_linger_seconds,
         )
         self.rate_book = build_rate_book(settings, SqlRateStore(self.session_factory), clock)
         self.rate_refresher = RateRefresher(self.rate_book, settings.fx_refresh_seconds)

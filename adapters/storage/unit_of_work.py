@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -60,7 +60,9 @@ class CaseRepository:
         )
 
     def add(self, case: ReturnCase, now: datetime) -> None:
-        """Insert a new case; raises IntegrityError when the same return was opened concurrently."""
+        """Insert a new case at the next flush or commit, which raises IntegrityError when the same
+        return was opened concurrently (the intake catches it at commit and looks again).
+        No flush of its own: the webhook's inserts then go to the database in one round."""
         self.session.add(
             CaseRow(
                 id=case.id,
@@ -78,10 +80,9 @@ class CaseRepository:
                 version=1,
             )
         )
-        self.session.flush()
         self._loaded[case.id] = (1, 0, 0)
         self._append_children(case)
-        self._sync_timers(case)
+        self._sync_timers(case, new=True)
 
     def save(self, case: ReturnCase, now: datetime) -> None:
         version, _, _ = self._loaded[case.id]
@@ -119,11 +120,18 @@ class CaseRepository:
             self.session.add(NoticeRow(case_id=case.id, kind=notice.kind, at=notice.at, context=notice.context))
         self._loaded[case.id] = (version, len(case.timeline), len(case.notices))
 
-    def _sync_timers(self, case: ReturnCase) -> None:
-        """`case_timers` mirrors the case's own timers, in the transaction that saves the case."""
-        rows = {
-            row.name: row for row in self.session.scalars(select(CaseTimerRow).where(CaseTimerRow.case_id == case.id))
-        }
+    def _sync_timers(self, case: ReturnCase, new: bool = False) -> None:
+        """`case_timers` mirrors the case's own timers, in the transaction that saves the case.
+
+        A new case has no rows yet: asking would cost a query and autoflush the case's insert early."""
+        rows = (
+            {}
+            if new
+            else {
+                row.name: row
+                for row in self.session.scalars(select(CaseTimerRow).where(CaseTimerRow.case_id == case.id))
+            }
+        )
         timers: dict[str, Any] = case.facts.get("timers") or {}
         for name, row in rows.items():
             if name not in timers:
@@ -203,16 +211,22 @@ class ReceivedEvents:
         self.session = session
 
     def find(self, marketplace: str, marketplace_event_id: str, delivery_id: str | None) -> Receipt | None:
-        conditions = [ReceivedEventRow.marketplace_event_id == marketplace_event_id]
+        """One indexed lookup for both keys (a match on the event id wins), reading only the two ids.
+
+        Every webhook asks this before anything else, so it reads no payload and costs one round trip.
+        """
+        condition = ReceivedEventRow.marketplace_event_id == marketplace_event_id
         if delivery_id:
-            conditions.append(ReceivedEventRow.delivery_id == delivery_id)
-        for condition in conditions:
-            row = self.session.scalars(
-                select(ReceivedEventRow).where(ReceivedEventRow.marketplace == marketplace, condition)
-            ).first()
-            if row:
-                return Receipt(row.event_id, row.case_id)
-        return None
+            condition = or_(condition, ReceivedEventRow.delivery_id == delivery_id)
+        rows = self.session.execute(
+            select(ReceivedEventRow.event_id, ReceivedEventRow.case_id, ReceivedEventRow.marketplace_event_id)
+            .where(ReceivedEventRow.marketplace == marketplace, condition)
+            .limit(2)
+        ).all()
+        if not rows:
+            return None
+        row = next((r for r in rows if r.marketplace_event_id == marketplace_event_id), rows[0])
+        return Receipt(row.event_id, row.case_id)
 
     def earlier_unhandled(self, case_id: str, event_id: str, handled_by: tuple[str, ...]) -> str | None:
         """An event of the same case received before `event_id` that none of `handled_by` has handled yet."""
