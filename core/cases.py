@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -75,6 +75,7 @@ EVENT_ACTOR: dict[str, str] = {
     "timer.merchant_response_overdue": "system_timer",
     "timer.return_window_closed": "system_timer",
     "timer.return_not_shipped": "system_timer",
+    "timer.ship_by_reminder": "system_timer",
     "timer.inspection_overdue": "system_timer",
     "timer.refund_overdue": "system_timer",
     "timer.payment_overdue": "system_timer",
@@ -175,7 +176,14 @@ LIFECYCLE: tuple[Transition, ...] = (
         source_doc="seed 002 §3(1) (money or a gift instead of a return); seed 000 (staff authority)",
     ),
     _row("requested", "reship.sent", S.COMPENSATED, "notify:reship_sent", source_doc="seed 002 FAQ 4 (补发)"),
-    _row("intercepting", "interception.succeeded", S.REFUND_PROCESSING, "issue_refund", source_doc="seed 002 §2"),
+    _row(
+        "intercepting",
+        "interception.succeeded",
+        S.REFUND_PROCESSING,
+        "issue_refund",
+        "notify:interception_succeeded",
+        source_doc="seed 002 §2",
+    ),
     _row(
         "intercepting",
         "delivery.refused",
@@ -220,6 +228,13 @@ LIFECYCLE: tuple[Transition, ...] = (
         source_doc="seed 001 §5.2.2 (late requests void)",
     ),
     _row("new", "timer.return_window_closed", S.EXPIRED, source_doc="seed 001 §5.2.2; DOMAIN §2"),
+    _row(
+        "approved",
+        "timer.ship_by_reminder",
+        S.APPROVED,
+        "notify:ship_by_reminder",
+        source_doc="seed 000 (buyer informed at key moments); DOMAIN §5 (reminder before the ship-by deadline)",
+    ),
     _row(
         "return_in_transit approved",
         "return.received",
@@ -319,10 +334,18 @@ LIFECYCLE: tuple[Transition, ...] = (
         "dispute.resolved",
         S.REFUND_PROCESSING,
         "issue_refund",
+        "notify:dispute_resolved_for_buyer",
         when="refund_awarded",
         source_doc="seed 004 (platform refunds from the merchant's deposit); DOMAIN §7",
     ),
-    _row("platform_intervention", "dispute.resolved", S.CLOSED, "cancel_timers", source_doc="DOMAIN §7"),
+    _row(
+        "platform_intervention",
+        "dispute.resolved",
+        S.CLOSED,
+        "cancel_timers",
+        "notify:dispute_resolved_for_seller",
+        source_doc="DOMAIN §7",
+    ),
 )
 
 # The order (seed 004 §2-3): paid, shipped, delivered; cancellation before shipment; interception in transit.
@@ -375,6 +398,9 @@ OPERATOR_COMMANDS: dict[str, str] = {
     "ship_repair": "repair.shipped",
     "resolve_dispute": "dispute.resolved",
 }
+
+# How long before the ship-by deadline the buyer is reminded to send the return back.
+SHIP_BY_REMINDER_BEFORE = timedelta(days=2)
 
 # Deadline name (core.policy) -> the timer event it fires once due.
 TIMER_FOR_DEADLINE: dict[str, str] = {
@@ -669,11 +695,15 @@ class ReturnCase:
         it is armed again only when that state comes back. In a final state nothing is pending.
         """
         timers = self.facts.setdefault("timers", {})
+        deadlines = self.facts.get("deadlines") or {}
         wanted = {
             TIMER_FOR_DEADLINE[name]: due
-            for name, due in (self.facts.get("deadlines") or {}).items()
+            for name, due in deadlines.items()
             if name in TIMER_FOR_DEADLINE and due is not None
         }
+        if deadlines.get("return_ship_by"):
+            reminder = datetime.fromisoformat(deadlines["return_ship_by"]) - SHIP_BY_REMINDER_BEFORE
+            wanted["timer.ship_by_reminder"] = reminder.isoformat()
         for event_type, timer in list(timers.items()):
             pending = timer["fired_at"] is None and not timer["cancelled"]
             if pending and (event_type not in wanted or not self._accepts(event_type)):
@@ -819,8 +849,8 @@ class ReturnCase:
             "paid_amount": {"amount": str(self.return_.refund_amount), "currency": self.order.currency}
             if self.return_.refund_amount is not None and self.order.currency
             else None,
-            "refund_amount": {"amount": refund["amount"], "currency": refund["currency"]}
-            if refund.get("amount")
+            "refund_amount": {"amount": refund["amount"], "currency": refund.get("currency") or self.order.currency}
+            if refund.get("amount") and (refund.get("currency") or self.order.currency)
             else None,
             "carrier": self.return_.carrier or (self.facts.get("carrier_route") or {}).get("carrier"),
             "pickup": self.return_.pickup,

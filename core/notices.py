@@ -199,6 +199,8 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "interception_failed": ("interception_result", {"outcome": "not_stopped"}),
     "interception_succeeded": ("interception_result", {"outcome": "stopped"}),
     "dispute_opened": ("dispute_update", {"stage": "opened"}),
+    "dispute_resolved_for_buyer": ("dispute_update", {"stage": "resolved_for_buyer"}),
+    "dispute_resolved_for_seller": ("dispute_update", {"stage": "resolved_for_seller"}),
     "reship_sent": ("exchange_shipped", {}),
 }
 

@@ -109,6 +109,42 @@ def test_merchant_silence_past_the_deadline_means_agreed_and_fires_once():
     assert case.due_timers(due + timedelta(days=1)) == []
 
 
+def test_the_buyer_is_reminded_once_two_days_before_the_ship_by_deadline():
+    """DOMAIN §5: a reminder before the ship-by deadline; the case stays approved."""
+    case = make_case(CaseState.APPROVED, "refund", "delivered", {})
+    ship_by = NOW + timedelta(days=7)
+    case.record_decision({"deadlines": {"return_ship_by": ship_by.isoformat()}, "basis": "eu_withdrawal"}, NOW)
+    reminder_at = ship_by - timedelta(days=2)
+    assert case.due_timers(reminder_at - timedelta(minutes=1)) == []
+    assert case.due_timers(reminder_at) == ["timer.ship_by_reminder"]
+    commands = case.fire_timer("timer.ship_by_reminder", reminder_at)
+    assert case.state == CaseState.APPROVED
+    assert {c.kind for c in commands} == {"notify"}
+    assert [n.kind for n in case.notices] == ["ship_by_reminder"]
+    assert case.fire_timer("timer.ship_by_reminder", reminder_at) == []
+    assert case.due_timers(ship_by) == ["timer.return_not_shipped"]
+
+
+def test_no_reminder_once_the_return_is_on_its_way():
+    case = make_case(CaseState.APPROVED, "refund", "delivered", {})
+    ship_by = NOW + timedelta(days=7)
+    case.record_decision({"deadlines": {"return_ship_by": ship_by.isoformat()}, "basis": "eu_withdrawal"}, NOW)
+    case.apply_internal("return.shipped", "evt-2", NOW)
+    case.record_decision({"deadlines": {"return_ship_by": ship_by.isoformat()}, "basis": "eu_withdrawal"}, NOW)
+    assert case.due_timers(ship_by) == []
+
+
+def test_a_stopped_parcel_and_a_dispute_outcome_are_told_to_the_buyer():
+    """Seed 002 §2 (interception result) and DOMAIN §7 (dispute updates) are buyer-visible moments."""
+    intercepting = make_case(CaseState.INTERCEPTING, "refund_only", "shipped", {})
+    intercepting.apply_internal("interception.succeeded", "evt-3", NOW)
+    assert [n.kind for n in intercepting.notices] == ["interception_succeeded"]
+    disputed = make_case(CaseState.PLATFORM_INTERVENTION, "refund", "delivered", {})
+    disputed.apply_internal("dispute.resolved", "evt-4", NOW)
+    assert disputed.state == CaseState.CLOSED
+    assert [n.kind for n in disputed.notices] == ["dispute_resolved_for_seller"]
+
+
 def test_timer_outliving_its_state_lapses_without_attention():
     case = make_case(CaseState.INSPECTING, "refund", "delivered", {})
     case.record_decision({"deadlines": {"inspection_due_by": NOW.isoformat()}}, NOW)
@@ -200,11 +236,20 @@ def test_diagram_shows_every_row():
                 assert f"{source} --> {row.target}: {row.event}" in text
 
 
+def test_readme_shows_the_diagram_generated_from_the_tables():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert document().strip() in readme, "regenerate with: python -m core.lifecycle_diagram"
+
+
 def test_an_awarded_refund_is_the_amount_the_refund_command_pays():
     """DOMAIN §7: the platform's award is paid, not the policy's full refund."""
     case = make_case(CaseState.PLATFORM_INTERVENTION, "refund", "delivered", {"refund": {"amount": "40.00"}})
-    [command] = case.apply_internal("dispute.resolved", "evt-10", NOW, {"refund_amount": "30.00"})
+    commands = case.apply_internal("dispute.resolved", "evt-10", NOW, {"refund_amount": "30.00"})
+    [command] = [c for c in commands if c.kind != "notify"]
     assert command.payload["amount"] == {"amount": "30.00", "currency": "EUR"}
+    assert [n.kind for n in case.notices] == ["dispute_resolved_for_buyer"]
 
 
 def test_a_request_before_delivery_with_the_outbound_tracking_means_the_parcel_is_in_transit():
