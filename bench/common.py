@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,12 @@ def fresh_event(n: int, run: str) -> dict[str, Any]:
     event["marketplace_event_id"] = f"evt-bench-{run}-{n}"
     event["order"]["id"] = f"ORD-{run}-{n}"
     event["return"]["id"] = f"RMA-{run}-{n}"
+    # Dated now, as a live webhook is: the example's November dates would put its deadlines in the past and
+    # let the case timers move the cases on while they are counted.
+    now = datetime.now(UTC)
+    event["occurred_at"] = now.isoformat()
+    event["order"]["placed_at"] = (now - timedelta(days=10)).isoformat()
+    event["order"]["delivered_at"] = (now - timedelta(days=3)).isoformat()
     return event
 
 
