@@ -166,6 +166,23 @@ ROW_ERRORS = (PayloadError, *SHAPE_ERRORS)
 """A polled row that cannot be read is set aside (reported), never allowed to stop the poll."""
 
 
+def verify_app_key_signature(
+    request: InboundRequest, secret: str | None, app_key: str | None, name: str, window: timedelta, now: datetime
+) -> None:
+    """Lazada and TikTok Shop sign alike: `Authorization` = hex HMAC-SHA256(app secret, app key + raw body),
+    with the push time as `timestamp` in the signed body (see their modules for the documents)."""
+    key = require_secret(secret, name)
+    if not app_key:
+        raise SignatureError(f"RB_{name.upper()}_APP_KEY is not set: {name} signs the app key + body")
+    if not same_hex(hmac_sha256(key, app_key.encode() + request.body), request.header("Authorization")):
+        raise SignatureError("Authorization does not match the app key + body")
+    try:
+        sent_at = epoch(json_object(request).get("timestamp"))
+    except PayloadError:
+        raise SignatureError("the signed body carries no push timestamp") from None
+    check_fresh(sent_at, now, window, "push timestamp")
+
+
 def body_shape(parse: Callable[..., ParsedDelivery]) -> Callable[..., ParsedDelivery]:
     """A `parse` that meets a body of another shape (a list where an object was documented, a number
     for a text) answers 400 naming that, not 500: the body is not what this marketplace sends."""

@@ -40,7 +40,7 @@ from urllib.parse import urlencode
 
 from adapters.http import HttpClient, OutboundRequest
 from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import MARKETPLACES, InboundRequest, ParsedDelivery, PayloadError, SignatureError
+from adapters.marketplaces.base import MARKETPLACES, InboundRequest, ParsedDelivery, PayloadError
 from config.settings import AdapterSettings
 
 NAME = "tiktok_shop"
@@ -123,17 +123,7 @@ class TikTokShopAdapter:
         return s.settings_for(NAME, self._settings)
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
-        key = s.require_secret(secret, NAME)
-        app_key = self.settings.get("APP_KEY")
-        if not app_key:
-            raise SignatureError("RB_TIKTOK_SHOP_APP_KEY is not set: TikTok Shop signs app_key + body")
-        if not s.same_hex(s.hmac_sha256(key, app_key.encode() + request.body), request.header("Authorization")):
-            raise SignatureError("Authorization does not match app_key + body")
-        try:
-            sent_at = s.epoch(s.json_object(request).get("timestamp"))
-        except PayloadError:
-            raise SignatureError("the signed body carries no timestamp") from None
-        s.check_fresh(sent_at, now, REPLAY_WINDOW, "webhook timestamp")
+        s.verify_app_key_signature(request, secret, self.settings.get("APP_KEY"), NAME, REPLAY_WINDOW, now)
 
     @s.body_shape
     def parse(self, request: InboundRequest) -> ParsedDelivery:
