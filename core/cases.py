@@ -397,6 +397,12 @@ OPERATOR_COMMANDS: dict[str, str] = {
     "ship_exchange": "exchange.shipped",
     "ship_repair": "repair.shipped",
     "resolve_dispute": "dispute.resolved",
+    # Outcomes an operator records for a carrier or warehouse that has no API to report them (DOMAIN §1).
+    "record_interception_stopped": "interception.succeeded",
+    "record_interception_failed": "interception.failed",
+    "record_delivery_refused": "delivery.refused",
+    "confirm_cancellation": "order.cancel_confirmed",
+    "refuse_cancellation": "order.cancel_refused",
 }
 
 # How long before the ship-by deadline the buyer is reminded to send the return back.

@@ -162,6 +162,40 @@ def test_refund_in_transit_asks_the_carrier_to_intercept_and_a_failure_is_negoti
     assert "return.cancelled" in timeline_names(case)
 
 
+def test_an_interception_done_by_a_person_is_recorded_and_the_refund_follows(flow):
+    """Seed 002 §2: refund once the interception succeeded; the buyer is told the parcel was stopped."""
+    flow.event(
+        "return.requested",
+        "intercepting",
+        order={**example()["order"], **UNSHIPPED},
+        tracking={"carrier": "dhl_express", "number": "1234567890"},
+        **{"return": {**example()["return"], "resolution": "refund", "reason": "changed_mind"}},
+    )
+    case = flow.command("record_interception_stopped", "refund_processing")
+    assert "refund_issued" in timeline_names(case)
+    assert "interception_succeeded" in [n["kind"] for n in case["notices"]]
+
+
+def test_a_failed_interception_recorded_by_a_person_opens_the_negotiation(flow):
+    """Seed 002 FAQ 1 (拦截失败: the buyer keeps the goods or the case becomes a return)."""
+    flow.event(
+        "return.requested",
+        "intercepting",
+        order={**example()["order"], **UNSHIPPED},
+        tracking={"carrier": "dhl_express", "number": "1234567890"},
+        **{"return": {**example()["return"], "resolution": "refund", "reason": "changed_mind"}},
+    )
+    flow.command("record_interception_failed", "interception_failed")
+    assert flow.command("approve", "approved")["state"] == "approved"
+
+
+def test_the_warehouse_outcome_of_a_cancellation_is_recorded_by_a_person(flow):
+    """Seed 004 §3.3: a confirmed cancellation refunds everything through the original route."""
+    flow.event("order.cancel_requested", "cancelling", order={**example()["order"], **UNSHIPPED})
+    case = flow.command("confirm_cancellation", "refund_processing")
+    assert "refund_issued" in timeline_names(case)
+
+
 def test_returnless_refund_goes_straight_to_the_refund(flow):
     """Seed 002 §3(4) 直接退款 (returnless)."""
     returnless = {**example()["return"], "resolution": "returnless", "reason": "defective"}
@@ -185,7 +219,9 @@ def test_dispute_resolved_with_a_refund_award_pays_the_award(flow):
     flow.event("return.rejected", "rejected")
     flow.event("dispute.opened", "platform_intervention")
     case = flow.command("resolve_dispute", "refund_processing", refund_amount="30.00")
-    assert case["timeline"][-1]["detail"]["message"].startswith("no marketplace adapter")
+    [no_adapter] = [e for e in case["timeline"] if e["name"] == "no_adapter"]
+    assert no_adapter["detail"]["message"].startswith("no marketplace adapter")
+    assert "dispute_resolved_for_buyer" in [n["kind"] for n in case["notices"]]
     with flow.container.uow() as uow:
         assert uow.cases.get(flow.case_id).facts["agreed_refund"] == {"amount": "30.00", "currency": "EUR"}
     case = flow.command("mark_refunded", "refunded")

@@ -49,7 +49,10 @@ def run_command(case_id: str, action: str):  # type: ignore[no-untyped-def]
       description: >
         `action` is one of approve, reject, cancel, mark_shipped, mark_received, record_inspection
         (needs `inspection_passed`), refund (optional `refund_amount`), mark_refunded, compensate,
-        reship, ship_exchange, ship_repair, resolve_dispute (a positive `refund_amount` awards a refund).
+        reship, ship_exchange, ship_repair, resolve_dispute (a positive `refund_amount` awards a refund),
+        and the outcomes of an operator task for a carrier or warehouse without an API:
+        record_interception_stopped, record_interception_failed, record_delivery_refused,
+        confirm_cancellation, refuse_cancellation.
         Applied through the case's lifecycle table in one transaction with the commands it causes;
         approve and reject are also sent back to the marketplace (`marketplace.<name>.<action>`).
       security: [{opsToken: []}]
