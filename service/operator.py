@@ -22,11 +22,11 @@ ATTEMPTS = 3
 
 
 class CaseNotFound(Exception):
-    pass
+    """No case has that id: answered 404."""
 
 
 class UnknownCommand(Exception):
-    pass
+    """No operator command has that name: answered 404."""
 
 
 class OperatorCommands:
