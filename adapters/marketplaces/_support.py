@@ -89,10 +89,27 @@ def same_base64(expected: bytes, given: str | None) -> bool:
     return hmac.compare_digest(base64.b64encode(expected).decode(), given.strip())
 
 
-class PolledOnly:
-    """Pulled marketplaces push nothing we could verify: their webhook route refuses every post (401)."""
+class Configured:
+    """A marketplace adapter reading its `RB_<NAME>_*` settings; tests hand it settings of their own."""
 
     name: str
+
+    def __init__(self, settings: AdapterSettings | None = None) -> None:
+        self._settings = settings
+
+    @property
+    def settings(self) -> AdapterSettings:
+        return settings_for(self.name, self._settings)
+
+    def poll_start(self, checkpoint: dict[str, Any] | None, now: datetime) -> datetime:
+        """Where a poll starts: the stored checkpoint, else `RB_<NAME>_LOOKBACK_DAYS` (7) before now."""
+        if checkpoint:
+            return datetime.fromisoformat(checkpoint["since"])
+        return now - timedelta(days=int(self.settings.get("LOOKBACK_DAYS", "7") or 7))
+
+
+class PolledOnly(Configured):
+    """Pulled marketplaces push nothing we could verify: their webhook route refuses every post (401)."""
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
         raise SignatureError(f"{self.name} is polled; it sends no webhooks to this route")

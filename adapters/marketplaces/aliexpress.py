@@ -35,7 +35,6 @@ from typing import Any
 from adapters.http import HttpClient, OutboundRequest
 from adapters.marketplaces import _support as s
 from adapters.marketplaces.base import MARKETPLACES, PayloadError
-from config.settings import AdapterSettings
 
 NAME = "aliexpress"
 METHOD = "aliexpress.issue.issuelist.get"
@@ -64,13 +63,6 @@ def sign(params: dict[str, str], secret: str) -> str:
 
 class AliExpressAdapter(s.PolledOnly):
     name = NAME
-
-    def __init__(self, settings: AdapterSettings | None = None) -> None:
-        self._settings = settings
-
-    @property
-    def settings(self) -> AdapterSettings:
-        return s.settings_for(NAME, self._settings)
 
     def poll(self, checkpoint: dict[str, Any] | None, http: HttpClient, now: datetime) -> s.PollBatch:
         creds, missing = s.credentials(self.settings, *CREDENTIALS)

@@ -37,7 +37,6 @@ from typing import Any
 from adapters.http import HttpClient, OutboundRequest
 from adapters.marketplaces import _support as s
 from adapters.marketplaces.base import MARKETPLACES, PayloadError
-from config.settings import AdapterSettings
 from core.money import minor_unit
 
 NAME = "amazon"
@@ -98,19 +97,11 @@ DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d", "%d-%b-%Y", "%m/%d/%Y", "%d/%
 class AmazonAdapter(s.PolledOnly):
     name = NAME
 
-    def __init__(self, settings: AdapterSettings | None = None) -> None:
-        self._settings = settings
-
-    @property
-    def settings(self) -> AdapterSettings:
-        return s.settings_for(NAME, self._settings)
-
     def poll(self, checkpoint: dict[str, Any] | None, http: HttpClient, now: datetime) -> s.PollBatch:
         creds, missing = s.credentials(self.settings, *CREDENTIALS)
         if creds is None:
             return s.PollBatch([], checkpoint, missing)
-        lookback = timedelta(days=int(self.settings.get("LOOKBACK_DAYS", "7") or 7))
-        since = datetime.fromisoformat(checkpoint["since"]) if checkpoint else now - lookback
+        since = self.poll_start(checkpoint, now)
         sent: list[dict[str, Any]] = []
 
         def call(request: OutboundRequest) -> Any:

@@ -41,7 +41,6 @@ from typing import Any
 from adapters.http import HttpClient, OutboundRequest
 from adapters.marketplaces import _support as s
 from adapters.marketplaces.base import MARKETPLACES, InboundRequest, ParsedDelivery, PayloadError, SignatureError
-from config.settings import AdapterSettings
 
 NAME = "ebay"
 REPLAY_WINDOW = timedelta(hours=24)  # eBay publishes no redelivery horizon
@@ -131,16 +130,9 @@ def notification_signature(timestamp: str, keyset: str) -> str:
     return base64.b64encode(hashlib.md5((timestamp + keyset).encode()).digest()).decode()
 
 
-class EbayAdapter:
+class EbayAdapter(s.Configured):
     name = NAME
     content_types = ("text/xml", "application/xml", "application/soap+xml")  # Platform Notifications are SOAP
-
-    def __init__(self, settings: AdapterSettings | None = None) -> None:
-        self._settings = settings
-
-    @property
-    def settings(self) -> AdapterSettings:
-        return s.settings_for(NAME, self._settings)
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
         keyset = s.require_secret(secret, NAME)

@@ -38,7 +38,6 @@ from urllib.parse import urlencode
 from adapters.http import HttpClient, OutboundRequest
 from adapters.marketplaces import _support as s
 from adapters.marketplaces.base import MARKETPLACES, InboundRequest, ParsedDelivery
-from config.settings import AdapterSettings
 
 NAME = "lazada"
 REPLAY_WINDOW = timedelta(hours=7)  # 12 retries x 30 min, plus margin
@@ -100,15 +99,8 @@ def signed_call(
     return OutboundRequest("POST", url, form=query)
 
 
-class LazadaAdapter:
+class LazadaAdapter(s.Configured):
     name = NAME
-
-    def __init__(self, settings: AdapterSettings | None = None) -> None:
-        self._settings = settings
-
-    @property
-    def settings(self) -> AdapterSettings:
-        return s.settings_for(NAME, self._settings)
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
         s.verify_app_key_signature(request, secret, self.settings.get("APP_KEY"), NAME, REPLAY_WINDOW, now)

@@ -36,7 +36,6 @@ from urllib.parse import urlencode
 from adapters.http import HttpClient, OutboundRequest
 from adapters.marketplaces import _support as s
 from adapters.marketplaces.base import MARKETPLACES, InboundRequest, ParsedDelivery, PayloadError, SignatureError
-from config.settings import AdapterSettings
 
 NAME = "shopee"
 REPLAY_WINDOW = timedelta(hours=24)  # Shopee publishes no retry horizon per push
@@ -108,15 +107,8 @@ def signed_call(
     return OutboundRequest(method, url, headers={"Content-Type": "application/json"}, json_body=body)
 
 
-class ShopeeAdapter:
+class ShopeeAdapter(s.Configured):
     name = NAME
-
-    def __init__(self, settings: AdapterSettings | None = None) -> None:
-        self._settings = settings
-
-    @property
-    def settings(self) -> AdapterSettings:
-        return s.settings_for(NAME, self._settings)
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
         key = s.require_secret(secret, NAME)

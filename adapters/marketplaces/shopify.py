@@ -35,7 +35,6 @@ from typing import Any
 from adapters.http import HttpClient, OutboundRequest
 from adapters.marketplaces import _support as s
 from adapters.marketplaces.base import MARKETPLACES, InboundRequest, ParsedDelivery, PayloadError, SignatureError
-from config.settings import AdapterSettings
 
 NAME = "shopify"
 REPLAY_WINDOW = timedelta(hours=6)  # 8 retries over 4 h, plus margin
@@ -123,15 +122,8 @@ def _header(request: InboundRequest, name: str) -> str | None:
     return request.header(f"X-Shopify-{name}") or request.header(f"shopify-{name}")
 
 
-class ShopifyAdapter:
+class ShopifyAdapter(s.Configured):
     name = NAME
-
-    def __init__(self, settings: AdapterSettings | None = None) -> None:
-        self._settings = settings
-
-    @property
-    def settings(self) -> AdapterSettings:
-        return s.settings_for(NAME, self._settings)
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
         key = s.require_secret(secret, NAME)

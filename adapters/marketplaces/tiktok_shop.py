@@ -41,7 +41,6 @@ from urllib.parse import urlencode
 from adapters.http import HttpClient, OutboundRequest
 from adapters.marketplaces import _support as s
 from adapters.marketplaces.base import MARKETPLACES, InboundRequest, ParsedDelivery, PayloadError
-from config.settings import AdapterSettings
 
 NAME = "tiktok_shop"
 REPLAY_WINDOW = timedelta(hours=24)
@@ -112,15 +111,8 @@ def signed_call(creds: dict[str, str], path: str, body: dict[str, Any], now: dat
     )
 
 
-class TikTokShopAdapter:
+class TikTokShopAdapter(s.Configured):
     name = NAME
-
-    def __init__(self, settings: AdapterSettings | None = None) -> None:
-        self._settings = settings
-
-    @property
-    def settings(self) -> AdapterSettings:
-        return s.settings_for(NAME, self._settings)
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
         s.verify_app_key_signature(request, secret, self.settings.get("APP_KEY"), NAME, REPLAY_WINDOW, now)

@@ -34,7 +34,6 @@ from zoneinfo import ZoneInfo
 from adapters.http import HttpClient, OutboundRequest
 from adapters.marketplaces import _support as s
 from adapters.marketplaces.base import MARKETPLACES, PayloadError
-from config.settings import AdapterSettings
 
 NAME = "tmall"
 ZONE = "Asia/Shanghai"
@@ -102,19 +101,11 @@ def beijing(moment: datetime) -> str:
 class TmallAdapter(s.PolledOnly):
     name = NAME
 
-    def __init__(self, settings: AdapterSettings | None = None) -> None:
-        self._settings = settings
-
-    @property
-    def settings(self) -> AdapterSettings:
-        return s.settings_for(NAME, self._settings)
-
     def poll(self, checkpoint: dict[str, Any] | None, http: HttpClient, now: datetime) -> s.PollBatch:
         creds, missing = s.credentials(self.settings, *CREDENTIALS)
         if creds is None:
             return s.PollBatch([], checkpoint, missing)
-        lookback = timedelta(days=int(self.settings.get("LOOKBACK_DAYS", "7") or 7))
-        since = datetime.fromisoformat(checkpoint["since"]) if checkpoint else now - lookback
+        since = self.poll_start(checkpoint, now)
         events: list[dict[str, Any]] = []
         rejected: list[str] = []
         sent: list[dict[str, Any]] = []
