@@ -1,6 +1,6 @@
 """The canonical return event: what every marketplace's payload becomes.
 
-Field names follow shared/contract/canonical-event.schema.json. Validation of raw
+Field names follow the contract's canonical event schema (examples/ holds its examples). Validation of raw
 input happens at the edge (service/canonical.py, marshmallow); these values are
 already clean. Amounts are `Decimal` in the order's currency; times are aware UTC.
 """
@@ -25,6 +25,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "order.cancel_requested",
     "dispute.opened",
     "dispute.resolved",
+    "order.delivered",
 )
 
 # DESIGN.md canonical reasons; marketplace adapters map their codes onto these and keep the raw one.
@@ -77,6 +78,10 @@ class Order:
     buyer: Buyer | None = None
     shipping_paid: Decimal | None = None
     duties_paid: Decimal | None = None
+    # Directive 2011/83 art 6(1)(h): False extends the window (art 10) and moves the return cost to the trader.
+    withdrawal_information_given: bool = True
+    # Japan: the seller showed its own return terms before the sale, which displaces the statutory return right.
+    return_policy_displayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,8 @@ class ReturnRequest:
     evidence: tuple[str, ...] = ()
     refund_amount: Decimal | None = None
     inspection: Inspection | None = None
+    # Periods that run from discovery of a defect (JP Civil Code art 566, BR CDC art 26 §3) use it.
+    defect_discovered_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,11 @@ class Item:
     origin_country: str | None = None
     weight_kg: Decimal | None = None
     condition: Condition | None = None
+    # A multi-parcel order: the withdrawal window runs from the last parcel (Directive 2011/83 art 9(2)(b)).
+    delivered_at: datetime | None = None
+    digital: bool = False
+    # Directive 2011/83 art 16(m): digital supply begun with consent and acknowledgement loses the right.
+    supply_started_with_consent: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Two-minute walkthrough: sign the contract's example events, post them to a running service, show the case.
 
 Usage: `make run` in one terminal (with RB_GENERIC_WEBHOOK_SECRET set), then `make demo` in another.
-The examples live in ../shared/contract/examples/ (or pass paths as arguments).
+The examples live in examples/ in this repository (or pass paths as arguments).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from standardwebhooks.webhooks import Webhook
 BASE = os.environ.get(
     "RB_DEMO_URL", f"http://{os.environ.get('RB_HOST', '127.0.0.1')}:{os.environ.get('RB_PORT', '8080')}"
 )
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contract" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def call(method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict]:

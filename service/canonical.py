@@ -112,6 +112,8 @@ class OrderSchema(_Base):
     buyer = fields.Nested(BuyerSchema, load_default=None)
     shipping_paid = Amount(load_default=None)
     duties_paid = Amount(load_default=None)
+    withdrawal_information_given = fields.Boolean(load_default=True)
+    return_policy_displayed = fields.Boolean(load_default=False)
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> Order:
@@ -139,6 +141,7 @@ class ReturnSchema(_Base):
     evidence = fields.List(fields.Url(), load_default=())
     refund_amount = Amount(load_default=None)
     inspection = fields.Nested(InspectionSchema, load_default=None)
+    defect_discovered_at = UtcDateTime(load_default=None)
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> ReturnRequest:
@@ -166,6 +169,9 @@ class ItemSchema(_Base):
     origin_country = fields.String(load_default=None, validate=COUNTRY)
     weight_kg = Amount(load_default=None)
     condition = fields.Nested(ConditionSchema, load_default=None)
+    delivered_at = UtcDateTime(load_default=None)
+    digital = fields.Boolean(load_default=False)
+    supply_started_with_consent = fields.Boolean(load_default=False)
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> Item:

@@ -25,11 +25,8 @@ from service.bootstrap import Container
 
 GENERIC_KEY = b"test-generic-key-0123456789abcdef"
 GENERIC_SECRET = "whsec_" + base64.b64encode(GENERIC_KEY).decode()
-EXAMPLES = next(
-    p / "shared" / "contract" / "examples"
-    for p in Path(__file__).resolve().parents
-    if (p / "shared" / "contract" / "examples").is_dir()
-)
+# The contract's examples, kept in the project so that nothing at run time reads outside it.
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

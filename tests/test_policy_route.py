@@ -8,7 +8,7 @@ from tests.core.policy_fixtures import BASE
 
 
 def example() -> dict:
-    """The contract's German example (shared/contract/examples/return-requested-de.json), in its essentials."""
+    """The contract's German example (examples/return-requested-de.json), in its essentials."""
     return copy.deepcopy(BASE)
 
 
