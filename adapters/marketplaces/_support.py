@@ -26,9 +26,18 @@ from zoneinfo import ZoneInfo
 from adapters.http import HttpClient, HttpResult, OutboundRequest
 from adapters.marketplaces.base import InboundRequest, ParsedDelivery, PayloadError, SignatureError
 from config.settings import AdapterSettings, Settings
+from core.cases import PENDING_ORDER as CASE_PENDING_ORDER
+
+MIN_EPOCH, MAX_EPOCH = 946_684_800.0, 4_102_444_800.0
+"""2000-01-01 and 2100-01-01 UTC: a marketplace time outside them is a hostile or broken payload (400),
+never a date the rest of the system has to survive (year 9999 overflows deadline arithmetic)."""
 
 FUTURE_SKEW = timedelta(minutes=5)
 """Clocks differ: a timestamp up to five minutes ahead of ours is still believable."""
+
+# Order id of a return whose notification names no order (eBay's, Shopify's `returns/decline`): the
+# case keeps the order id it already knows, and enrichment fills it from the platform (core/cases.py).
+PENDING_ORDER = CASE_PENDING_ORDER
 
 UNKNOWN_STATUS_EVENT = "return.requested"
 """What an unmapped status becomes. It opens a case for a return we had not seen
@@ -135,32 +144,44 @@ def require_secret(secret: str | None, name: str) -> str:
 
 def epoch(value: Any) -> datetime:
     """Unix seconds or milliseconds (Lazada pushes milliseconds, its data seconds) as aware UTC."""
+    if isinstance(value, bool):
+        raise PayloadError(f"{value!r} is not a Unix time")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise PayloadError(f"{value!r} is not a Unix time") from None
+    except (TypeError, ValueError, OverflowError):
+        raise PayloadError(f"{str(value)[:40]!r} is not a Unix time") from None
     if number > 1e11:
         number /= 1000.0
+    if not MIN_EPOCH <= number <= MAX_EPOCH:  # 1e300, inf, nan, negative: no platform sends these
+        raise PayloadError(f"{str(value)[:40]!r} is not a Unix time between 2000 and 2100")
     return datetime.fromtimestamp(number, UTC)
 
 
 def iso(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (AttributeError, ValueError):
-        raise PayloadError(f"{value!r} is not an ISO 8601 time") from None
+    except (AttributeError, ValueError, TypeError):
+        raise PayloadError(f"{str(value)[:40]!r} is not an ISO 8601 time") from None
     if parsed.tzinfo is None:
         raise PayloadError(f"{value!r} has no UTC offset")
-    return parsed.astimezone(UTC)
+    return bounded(parsed.astimezone(UTC), value)
+
+
+def bounded(moment: datetime, raw: Any) -> datetime:
+    """A marketplace time between 2000 and 2100 (see MIN_EPOCH), else a 400 naming the value."""
+    if not MIN_EPOCH <= moment.timestamp() <= MAX_EPOCH:
+        raise PayloadError(f"{str(raw)[:40]!r} is not a time between 2000 and 2100")
+    return moment
 
 
 def local_time(value: str, zone: str, formats: tuple[str, ...] = ("%Y-%m-%d %H:%M:%S",)) -> datetime:
     """A platform's wall-clock time string (no offset) in its documented zone, as aware UTC."""
     for fmt in formats:
         try:
-            return datetime.strptime(value.strip(), fmt).replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
-        except (AttributeError, ValueError):
+            moment = datetime.strptime(value.strip(), fmt).replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+        except (AttributeError, ValueError, OverflowError):
             continue
+        return bounded(moment, value)
     raise PayloadError(f"{value!r} is not a time in {', '.join(formats)}")
 
 

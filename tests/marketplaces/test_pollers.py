@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +18,8 @@ from service.polling import poll_once, pollers
 from tests.conftest import make_settings
 from tests.marketplaces.conftest import NOW, settings
 from tests.marketplaces.fake_api import FakeApi
+
+OFFICIAL = Path(__file__).resolve().parents[1] / "fixtures" / "official"
 
 REPORT_TSV = "\t".join(
     ["Order ID", "Order date", "Return request date", "Return request status", "Amazon RMA ID", "Merchant RMA ID",
@@ -121,13 +124,29 @@ def tmall_refund(**overrides):  # type: ignore[no-untyped-def]
     return {**base, **overrides}
 
 
+LISTED = set(json.loads((OFFICIAL / "tmall" / "taobao.refunds.receive.get.json").read_text())["fields_supported"])
+DETAILED = set(json.loads((OFFICIAL / "tmall" / "taobao.refund.get.json").read_text())["fields_supported"])
+
+
 def test_tmall_signed_list_becomes_events_with_chinese_reasons(api: FakeApi):
-    pages = {"1": [tmall_refund()], "2": [tmall_refund(refund_id=140000002, reason="收到商品破损", status="SUCCESS")]}
+    """The list answers only its documented fields; the line comes from taobao.refund.get (issue 13)."""
+    rows = {"1": [tmall_refund()], "2": [tmall_refund(refund_id=140000002, reason="收到商品破损", status="SUCCESS")]}
+    pages = {page: [{k: v for k, v in row.items() if k in LISTED} for row in listed] for page, listed in rows.items()}
+    lines = {str(row["refund_id"]): row for listed in rows.values() for row in listed}
 
     @api.route("POST", "/router/rest")
     def refunds(call):  # type: ignore[no-untyped-def]
         form = call.form
-        assert form["sign"] == tmall.sign({k: v for k, v in form.items() if k != "sign"}, "tm-secret")
+        if form["sign"] != tmall.sign({k: v for k, v in form.items() if k != "sign"}, "tm-secret"):
+            return 200, {"error_response": {"code": 25, "msg": "Invalid signature"}}
+        asked = set(form["fields"].split(","))
+        if form["method"] == "taobao.refund.get":
+            if not asked <= DETAILED:
+                return 200, {"error_response": {"code": 40, "msg": f"unknown fields {asked - DETAILED}"}}
+            line = lines[form["refund_id"]]
+            return 200, {"refund_get_response": {"refund": {k: v for k, v in line.items() if k in asked}}}
+        if not asked <= LISTED:
+            return 200, {"error_response": {"code": 40, "msg": f"unknown fields {asked - LISTED}"}}
         page = form["page_no"]
         return 200, {"refunds_receive_get_response": {"refunds": {"refund": pages[page]}, "has_next": page == "1"}}
 
@@ -142,6 +161,8 @@ def test_tmall_signed_list_becomes_events_with_chinese_reasons(api: FakeApi):
     ]
     assert events[0].occurred_at.isoformat() == "2026-11-23T10:30:00+00:00"  # Beijing 18:30
     assert events[0].order.currency == "CNY" and events[0].return_.resolution == "refund"
+    assert [(i.sku, i.quantity, str(i.unit_price)) for i in events[0].items] == [("SILK-01", 1, "199.00")]
+    assert batch.rejected == []
 
 
 @pytest.mark.parametrize(("status", "expected"), list(tmall.STATUS_EVENTS.items()))
