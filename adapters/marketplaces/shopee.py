@@ -258,7 +258,7 @@ def return_detail(row: dict[str, Any]) -> dict[str, Any]:
             "raw_reason": raw,
             "reason_detail": row.get("text_reason"),
             "refund_amount": str(row["refund_amount"]) if row.get("refund_amount") is not None else None,
-            "resolution": RESOLUTIONS.get(str(row.get("return_solution") or "")),
+            "resolution": RESOLUTIONS.get(str(row.get("return_solution"))),  # 0 is "Return and Refund", not absent
         },
         "items": items,
         "tracking": {"number": row.get("tracking_number")} if row.get("tracking_number") else None,
