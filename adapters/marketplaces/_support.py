@@ -240,6 +240,8 @@ def json_object(request: InboundRequest) -> dict[str, Any]:
         payload = json.loads(request.body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"body is not JSON: {exc}") from None
+    except RecursionError:  # thousands of nested arrays: no platform sends this
+        raise PayloadError("body nests JSON deeper than Python's parser allows") from None
     if not isinstance(payload, dict):
         raise PayloadError("body must be a JSON object")
     return payload
