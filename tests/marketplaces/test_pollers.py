@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,61 @@ def test_amazon_resumes_the_report_in_preparation_instead_of_asking_again(api: F
     second = adapter.poll(first.checkpoint, HttpClient(), NOW + timedelta(minutes=5))
     assert len(second.events) == 2
     assert len(api.calls_to("/reports/2021-06-30/reports")) == 1
+
+
+AMAZON_REPORTS = json.loads((OFFICIAL / "amazon" / "reports_2021-06-30.json").read_text())
+
+
+def test_amazon_knows_every_documented_processing_status():
+    assert set(AMAZON_REPORTS["processingStatus"]) == amazon.WAITING | {"DONE", "FATAL", amazon.NO_DATA}
+    assert "no data to return" in AMAZON_REPORTS["processingStatus"][amazon.NO_DATA]
+
+
+def test_an_amazon_report_cancelled_for_lack_of_data_moves_the_window_on(api: FakeApi):
+    """Issue 13: CANCELLED is Amazon's "no data"; a quiet spell longer than 60 days must not stall the poller."""
+    amazon_routes(api, ["CANCELLED", "CANCELLED"])
+    adapter = amazon.AmazonAdapter(amazon_settings(api))
+    quiet_since = NOW - timedelta(days=150)
+    first = adapter.poll({"since": quiet_since.isoformat()}, HttpClient(), NOW)
+    assert first.events == [] and first.rejected == []
+    assert first.checkpoint == {"since": (quiet_since - amazon.OVERLAP + amazon.MAX_SPAN).isoformat()}
+    second = adapter.poll(first.checkpoint, HttpClient(), NOW)
+    asked = [call.json() for call in api.calls_to("/reports/2021-06-30/reports")]
+    assert [a["dataStartTime"] for a in asked] == [
+        (quiet_since - amazon.OVERLAP).isoformat(),
+        (quiet_since - 2 * amazon.OVERLAP + amazon.MAX_SPAN).isoformat(),
+    ]
+    assert datetime.fromisoformat(second.checkpoint["since"]) > datetime.fromisoformat(first.checkpoint["since"])
+
+
+def test_a_fatal_amazon_report_asks_for_the_same_window_again(api: FakeApi):
+    amazon_routes(api, ["FATAL"])
+    since = NOW - timedelta(days=3)
+    batch = amazon.AmazonAdapter(amazon_settings(api)).poll({"since": since.isoformat()}, HttpClient(), NOW)
+    assert batch.checkpoint == {"since": since.isoformat()} and batch.rejected == ["report FATAL"]
+
+
+def test_a_gzip_amazon_report_is_decompressed_and_read(api: FakeApi):
+    amazon_routes(api, ["DONE"])
+    assert AMAZON_REPORTS["ReportDocument.compressionAlgorithm"] == ["GZIP"]
+    api.route("GET", "/reports/2021-06-30/documents/DOC-1")(
+        lambda call: (200, {"reportDocumentId": "DOC-1", "url": f"{api.url}/download/DOC-1.gz",
+                            "compressionAlgorithm": "GZIP"})
+    )  # fmt: skip
+    api.route("GET", "/download/DOC-1.gz")(lambda call: (200, gzip.compress(REPORT_TSV.encode())))
+    batch = amazon.AmazonAdapter(amazon_settings(api)).poll(None, HttpClient(), NOW)
+    assert [e["return"]["id"] for e in batch.events] == ["DabcRMA01", "DabcRMA02"]
+    assert batch.checkpoint == {"since": NOW.isoformat()}
+
+
+def test_a_corrupt_gzip_report_is_an_error_not_a_silent_empty_window(api: FakeApi):
+    amazon_routes(api, ["DONE"])
+    api.route("GET", "/reports/2021-06-30/documents/DOC-1")(
+        lambda call: (200, {"reportDocumentId": "DOC-1", "url": f"{api.url}/download/bad", "compressionAlgorithm": "GZIP"})
+    )
+    api.route("GET", "/download/bad")(lambda call: (200, b"\x1f\x8b not really gzip"))
+    with pytest.raises(amazon.PayloadError, match="GZIP"):
+        amazon.AmazonAdapter(amazon_settings(api)).poll(None, HttpClient(), NOW)
 
 
 @pytest.mark.parametrize(("code", "reason"), list(amazon.REASONS.items()))

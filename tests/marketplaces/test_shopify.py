@@ -13,8 +13,7 @@ import responses
 
 from adapters.http import HttpClient
 from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import MARKETPLACES, SignatureError
-from adapters.marketplaces.base import PayloadError
+from adapters.marketplaces.base import MARKETPLACES, PayloadError, SignatureError
 from adapters.marketplaces.shopify import REASONS, STATUS_EVENTS, ShopifyAdapter
 from tests.marketplaces.conftest import NOW, inbound, settings, valid
 
