@@ -71,6 +71,14 @@ STATUS_OPTIONAL = frozenset({"returns/update", "returns/process"})
 REFUND_TOPIC = "refunds/create"
 TOPICS = frozenset({*TOPIC_STATUSES, REFUND_TOPIC})
 
+ACKNOWLEDGED_TOPICS: dict[str, str] = {
+    "orders/cancelled": "an order cancellation before any return: Shopify refunds it with the order",
+    "reverse_deliveries/attach_deliverable": "a return label attached in Shopify; the return's state is unchanged",
+    "reverse_fulfillment_orders/dispose": "a disposition of received items; the return's state is unchanged",
+}
+"""Other return- and cancellation-related topics a merchant may route here: answered 200 with the reason,
+so Shopify never drops the subscription for repeated 4xx (issue 13 item 4)."""
+
 STATUS_EVENTS: dict[str, str] = {
     "REQUESTED": "return.requested",
     "OPEN": "return.approved",
@@ -159,6 +167,9 @@ class ShopifyAdapter(s.Configured):
     @s.body_shape
     def parse(self, request: InboundRequest) -> ParsedDelivery:
         topic = (_header(request, "Topic") or "").lower()
+        if topic in ACKNOWLEDGED_TOPICS:
+            s.json_object(request)  # still a JSON body, or a 400
+            return ParsedDelivery(None, [], ignored=f"{topic}: {ACKNOWLEDGED_TOPICS[topic]}")
         if topic not in TOPICS:
             raise PayloadError(f"topic {topic!r} is not a returns or refunds topic", {"X-Shopify-Topic": ["unknown"]})
         payload = s.json_object(request)

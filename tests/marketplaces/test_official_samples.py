@@ -111,6 +111,12 @@ def test_shopify_samples_without_a_status_are_acknowledged_with_the_reason(route
                                                             "with the other returns topics"}  # fmt: skip
 
 
+@pytest.mark.parametrize("topic", sorted(shopify.ACKNOWLEDGED_TOPICS))
+def test_shopifys_other_return_and_cancellation_topics_are_acknowledged_with_the_reason(route, topic):
+    answer = shopify_post(route[0], topic, json.dumps({"id": 450789469, "admin_graphql_api_id": "gid://x"}).encode())
+    assert answer.status_code == 200 and answer.get_json()["reason"].startswith(f"{topic}: ")
+
+
 def test_a_shopify_decline_that_names_no_order_keeps_the_order_the_case_knows(route):
     client, container, _ = route
     worker = Worker(container.relay, container.consumers())
