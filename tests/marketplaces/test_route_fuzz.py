@@ -202,3 +202,11 @@ def test_an_ebay_doctype_in_another_encoding_is_refused_before_anything_reads_it
     assert answer.status_code == 401
     if encoding != "utf-32":  # expat reads no UTF-32 at all: refused as not well-formed, before any DTD
         assert "DTD" in answer.get_json()["error"]["message"]
+
+
+@pytest.mark.parametrize("marketplace", ["amazon", "tmall", "aliexpress"])
+@FUZZ
+@given(body=st.binary(max_size=200), content_type=st.sampled_from(["application/json", "text/xml", "text/plain"]))
+def test_polled_marketplaces_refuse_any_post_without_a_5xx(client, marketplace, body, content_type):
+    answer = client.post(f"/webhooks/{marketplace}", data=body, content_type=content_type)
+    assert answer.status_code in (401, 415), answer.status_code
