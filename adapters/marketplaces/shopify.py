@@ -199,7 +199,8 @@ class ShopifyAdapter(s.Configured):
     def enrich(self, event: dict[str, Any], http: HttpClient, now: datetime) -> s.Enrichment:
         creds, missing = s.credentials(self.settings, "BASE_URL", "ACCESS_TOKEN")
         if creds is None:
-            return s.Enrichment(event, missing + s.missing_facts(event))
+            pending = ["order.id"] if event["order"]["id"].startswith(s.PENDING_ORDER) else []
+            return s.Enrichment(event, missing + pending + s.missing_facts(event))
         request = build_return_query(creds, self.settings.get("API_VERSION", API_VERSION), event["return"]["id"])
         result = s.send(http, request)
         detail = parse_return_detail(result.body) if result.ok else {}

@@ -306,3 +306,22 @@ def test_a_refund_goes_back_through_the_orders_own_payment_once():
 def test_a_refund_without_an_amount_is_not_sent():
     answer = ShopifyAdapter(CONFIGURED).respond(s.Decision("refund", "123", "246", "k"), HttpClient(), NOW)
     assert not answer.sent and answer.missing == ["the refund amount"]
+
+
+def test_a_decline_naming_no_order_asks_the_platform_for_it():
+    decline = {"id": 246, "admin_graphql_api_id": "gid://shopify/Return/246", "status": "declined",
+               "decline": {"reason": "final_sale", "note": "Final sale"}}  # fmt: skip
+    (thin,) = ShopifyAdapter().parse(signed(decline, topic="returns/decline")).events
+    assert thin["order"]["id"] == "pending:246"
+    assert "order.id" in ShopifyAdapter(settings("shopify")).enrich(thin, HttpClient(), NOW).missing
+
+
+@responses.activate
+def test_enrich_fills_the_order_a_decline_did_not_name():
+    responses.post(GRAPHQL, json={"data": {"return": {"id": "gid://shopify/Return/246", "status": "DECLINED",
+                   "order": {"id": "gid://shopify/Order/123", "legacyResourceId": "123", "currencyCode": "EUR"},
+                   "returnLineItems": {"nodes": []}}}})  # fmt: skip
+    decline = {"id": 246, "admin_graphql_api_id": "gid://shopify/Return/246", "status": "declined"}
+    (thin,) = ShopifyAdapter().parse(signed(decline, topic="returns/decline")).events
+    (event,) = valid([ShopifyAdapter(CONFIGURED).enrich(thin, HttpClient(), NOW).event])
+    assert (event.order.id, event.order.currency, event.type) == ("123", "EUR", "return.rejected")
