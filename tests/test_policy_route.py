@@ -16,12 +16,13 @@ def test_policy_evaluate_answers_the_contract_shape_for_the_german_example(clien
     answer = client.post("/policy/evaluate", json=example())
     assert answer.status_code == 200
     body = answer.get_json()
-    assert body["eligible"] is True and body["basis"] == "eu_withdrawal"
+    assert body["eligible"] is True and body["basis"] == "statutory_withdrawal" and body["right"] == "eu_withdrawal"
     assert body["window"]["jurisdiction"] == "DE" and body["window"]["days"] == 14
+    assert body["window"]["last_day"] == "2026-11-16" and body["alternatives"] == []
     assert body["return_shipping_payer"] == "buyer"
     assert body["refund"]["currency"] == "EUR" and body["refund"]["amount"] == "54.89"
     assert {"merchant_response_due_by", "refund_due_by"} <= set(body["deadlines"])
-    assert all(rule["source"] for rule in body["rules"])
+    assert all(rule["source"] or rule["unsourced"] for rule in body["rules"])
 
 
 def test_policy_evaluate_names_bad_fields_with_400(client):
