@@ -870,6 +870,7 @@ class ReturnCase:
             "note": inspection.note if inspection else None,
             "tracking_number": self.facts.get("return_tracking"),
             "deadlines": self.facts.get("deadlines") or {},
+            "last_days": (self.facts.get("policy") or {}).get("last_days") or {},
             "milestones": self.facts.get("milestones") or {},
         }
 
