@@ -18,9 +18,10 @@ from __future__ import annotations
 import calendar as _gregorian
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from core.calendar import (
     Calendars,
@@ -320,7 +321,7 @@ def evaluate(
     if returnless is not None and returnless.right is not None:
         rights.append(returnless.right)
     chosen = _most_generous([r for r in rights if r.grants_resolution(asked)])
-    alternatives = _alternatives(rights, asked) if chosen is None else ()
+    alternatives = _alternatives(rights, asked)
     reasons = _reasons(event, cause, chosen, rights, asked, who)
     costs = shipping_costs(
         cause,
@@ -350,7 +351,7 @@ def evaluate(
         alternatives=alternatives,
         right=chosen.right if chosen else None,
         resolution=asked,
-        last_days={name: last_day_before(instant, who.buyer_zone) for name, instant in deadlines.items()},
+        last_days={name: _last_day_of(instant, who) for name, instant in deadlines.items()},
         returnless=returnless.to_json() if returnless is not None else None,
     )
 
@@ -363,6 +364,15 @@ def last_day_before(ends_at: datetime, zone: str) -> date:
     return local_day(ends_at - timedelta(microseconds=1), zone)
 
 
+def _last_day_of(ends_at: datetime, who: Parties) -> date:
+    """A deadline's last day on the calendar it was counted on: one that closes at midnight in the merchant's zone
+    (working days, KR E-Commerce Act art. 18(2)) ends that day there; everything else is dated where the buyer is."""
+    for zone in (who.buyer_zone, who.merchant_zone):
+        if ends_at.astimezone(ZoneInfo(zone)).timetz().replace(tzinfo=None) == time(0):
+            return last_day_before(ends_at, zone)
+    return local_day(ends_at, who.buyer_zone)
+
+
 def _nearest_window(rights: list[Right]) -> Window | None:
     """When nothing grants the request: the window of the right that came nearest (an open one first)."""
     with_window = [r for r in rights if r.window is not None]
@@ -371,7 +381,11 @@ def _nearest_window(rights: list[Right]) -> Window | None:
 
 
 def _alternatives(rights: list[Right], asked: str) -> tuple[str, ...]:
-    """The resolutions open rights would grant instead of the one asked, in the order the rights give them."""
+    """The other resolutions open rights grant, in the order the rights give them (contract: `alternatives`).
+
+    When the request is refused these are what the buyer may ask instead (repair, exchange after a return
+    period); when it is granted they are the other offers, such as a refund without return.
+    """
     found: list[str] = []
     for right in rights:
         if right.eligible:
