@@ -577,3 +577,26 @@ def test_a_rule_without_a_source_says_so_in_the_trace():
     payer = next(r for r in d["rules"] if r["rule"] == "withdrawal_return_shipping")
     assert payer["source"] is None and "no statute" in payer["unsourced"]
     assert all(r["source"] or r.get("unsourced") for r in d["rules"])
+
+
+@pytest.mark.parametrize("country", [*sorted(STATUTES), "ZZ"])
+def test_every_country_answers_every_resolution_in_the_contracts_terms(country):
+    """Contract: `basis` is one of four values or null; eligible exactly when a basis grants the resolution."""
+    from core.events import RESOLUTIONS
+    from core.policy import BASES
+
+    law = STATUTES.get(country) or Statute("none", "UTC", "EUR", None)
+    delivered = local("2026-11-18", law.zone)
+    for resolution in RESOLUTIONS:
+        for reason in ("changed_mind", "defective"):
+            changes = {"return.resolution": resolution, "return.reason": reason, "order.currency": law.currency}
+            ev = (
+                request(country, delivered, delivered + timedelta(days=3), **changes)
+                if country != "ZZ"
+                else event(**{"order.ship_to.country": "ZZ", **changes})
+            )
+            body = decide(ev, merchant="example-outdoor-shop", marketplace="amazon").to_json()
+            assert body["basis"] in (*BASES, None)
+            assert body["eligible"] == (body["basis"] is not None)
+            assert resolution not in body["alternatives"]
+            assert all(r["source"] or r["unsourced"] for r in body["rules"])
