@@ -273,7 +273,7 @@ def test_window_length_and_start(country):
 
 @pytest.mark.parametrize("country", sorted(c for c, law in STATUTES.items() if law.rest_day))
 def test_a_period_ending_on_a_rest_day_follows_that_countrys_law_and_calendar(country):
-    """EU/EEA Reg. 1182/71 art. 3(4); NO fristberegning; CN 民法典 art. 203; KR Civil Act art. 161; BR CC art. 132 §1;
+    """EU/EEA Reg. 1182/71 art. 3(4); NO domstolloven § 149(1) by analogy; CN 民法典 art. 203; KR Civil Act art. 161; BR CC art. 132 §1;
     RU CC art. 193 extend to the next working day of the buyer's country; the UK's CCR reg. 29-31 do not."""
     law = STATUTES[country]
     delivered_on, last_day = law.rest_day
