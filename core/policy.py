@@ -213,6 +213,7 @@ class Decision:
     resolution: str = REFUND
     last_days: Mapping[str, date] = field(default_factory=dict)
     returnless: Mapping[str, Any] | None = None
+    lines: tuple[Mapping[str, Any], ...] = ()  # per line: whether and under which right the resolution is granted
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -229,6 +230,7 @@ class Decision:
             "last_days": {name: day.isoformat() for name, day in self.last_days.items()},
             "refund": self.refund.to_json() if self.refund else None,
             "returnless": dict(self.returnless) if self.returnless is not None else None,
+            "lines": [dict(line) for line in self.lines],
             "fees": self.fees.to_json(),
         }
 
@@ -353,7 +355,25 @@ def evaluate(
         resolution=asked,
         last_days={name: _last_day_of(instant, who) for name, instant in deadlines.items()},
         returnless=returnless.to_json() if returnless is not None else None,
+        lines=_lines(event, rights, asked),
     )
+
+
+def _lines(event: ReturnEvent, rights: list[Right], asked: str) -> tuple[dict[str, Any], ...]:
+    """Each line of the request: granted or not, and by which right (the most generous that covers it)."""
+    granting = [r for r in rights if r.grants_resolution(asked)]
+    lines = []
+    for index, item in enumerate(event.items):
+        best = _most_generous([r for r in granting if index in r.eligible_lines])
+        lines.append(
+            {
+                "sku": item.sku,
+                "eligible": best is not None,
+                "basis": best.basis if best else None,
+                "right": best.right if best else None,
+            }
+        )
+    return tuple(lines)
 
 
 def last_day_before(ends_at: datetime, zone: str) -> date:

@@ -89,6 +89,10 @@ def test_eu_partial_return_refunds_only_the_eligible_line_without_delivery():
     assert d.eligible
     assert [sku for sku, _ in d.refund.lines] == ["SCARF"]
     assert d.refund.amount.amount == Decimal("49.90")
+    assert [(line["sku"], line["eligible"], line["basis"]) for line in d.to_json()["lines"]] == [
+        ("SCARF", True, "statutory_withdrawal"),
+        ("CAKE", False, None),
+    ]
 
 
 def test_cn_buyer_has_seven_days_from_the_day_after_signing():
