@@ -689,7 +689,7 @@ class ReturnCase:
             k: decision.get(k)
             for k in (
                 *("eligible", "basis", "reasons", "return_shipping_payer", "window", "rules"),
-                *("right", "alternatives", "last_days"),
+                *("right", "alternatives", "last_days", "lines"),
             )
         }
         if "fees" in decision:
