@@ -218,6 +218,7 @@ def test_ebay_tables_cover_the_documented_enums():
     enums = facts("ebay", "enums.json")
     assert set(ebay.NOTIFICATION_EVENTS) == set(enums["NotificationEventName"]) == set(EBAY_EXPECTED)
     assert set(ebay.REASONS) == set(enums["ReturnReasonEnum"])
+    assert set(enums["ReturnStateEnum_seen"]) <= set(ebay.STATES)
 
 
 def test_a_captured_ebay_signature_put_on_another_return_acts_once(route):
