@@ -882,7 +882,11 @@ class ReturnCase:
     def _merge_facts(self, event: ReturnEvent) -> None:
         """Later events refine what earlier ones said; a field left out keeps its value."""
         order = event.order
-        if order.id.startswith(PENDING_ORDER) and self.order is not None and not self.order.id.startswith(PENDING_ORDER):
+        if (
+            order.id.startswith(PENDING_ORDER)
+            and self.order is not None
+            and not self.order.id.startswith(PENDING_ORDER)
+        ):
             order = replace(order, id=self.order.id)  # a notification naming no order keeps the one the case knows
         self.order = _merge(self.order, order)
         self.return_ = _merge(self.return_, event.return_)

@@ -172,7 +172,9 @@ def test_a_refund_is_issued_with_the_amount():
     assert body["refundDetail"]["totalAmount"] == {"value": "24.99", "currency": "USD"}
 
 
-@pytest.mark.parametrize("return_id", ["../../sell/finances/v1/seller_funds_summary?x=", "5000012345/../../x", "12%2F3"])
+@pytest.mark.parametrize(
+    "return_id", ["../../sell/finances/v1/seller_funds_summary?x=", "5000012345/../../x", "12%2F3"]
+)
 def test_a_decision_for_a_return_id_that_is_not_digits_is_never_sent(return_id):
     """Issue 16 item 4: the worker was steered to /sell/finances with the seller's token."""
     creds = {"BASE_URL": "https://api.ebay.com", "ACCESS_TOKEN": "v^1.1#seller"}

@@ -150,7 +150,10 @@ def test_a_gzip_amazon_report_is_decompressed_and_read(api: FakeApi):
 def test_a_corrupt_gzip_report_is_an_error_not_a_silent_empty_window(api: FakeApi):
     amazon_routes(api, ["DONE"])
     api.route("GET", "/reports/2021-06-30/documents/DOC-1")(
-        lambda call: (200, {"reportDocumentId": "DOC-1", "url": f"{api.url}/download/bad", "compressionAlgorithm": "GZIP"})
+        lambda call: (
+            200,
+            {"reportDocumentId": "DOC-1", "url": f"{api.url}/download/bad", "compressionAlgorithm": "GZIP"},
+        )
     )
     api.route("GET", "/download/bad")(lambda call: (200, b"\x1f\x8b not really gzip"))
     with pytest.raises(amazon.PayloadError, match="GZIP"):
