@@ -303,6 +303,9 @@ def canonical_event(
     tracking: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One canonical event as the contract's JSON (shared/contract/canonical-event.schema.json)."""
+    texts = (event_id, order_id, return_id, raw_status, reason[1], reason_detail, resolution, currency, refund_amount)
+    if any("\x00" in str(text) for text in texts if text is not None) or _has_nul(items) or _has_nul(tracking):
+        raise PayloadError("a field contains a NUL character, which no marketplace sends and no database stores")
     ret: dict[str, Any] = {"id": return_id}
     canonical, raw = reason
     optional_return = {
@@ -330,6 +333,16 @@ def canonical_event(
     if tracking and any(tracking.values()):
         event["tracking"] = {k: v for k, v in tracking.items() if v}
     return event
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 FACTS_A_CASE_NEEDS: tuple[tuple[str, str], ...] = (

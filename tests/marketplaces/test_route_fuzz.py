@@ -5,9 +5,12 @@ parser instead of stopping at the signature check."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
+import os
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.bootstrap import Container
-from tests.conftest import make_settings
+from tests.conftest import make_settings, need_server
 from wsgi import create_app
 
 OFFICIAL = Path(__file__).resolve().parents[1] / "fixtures" / "official"
@@ -39,11 +42,35 @@ values = st.recursive(
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    folder = tmp_path_factory.mktemp("fuzz")
+@contextlib.contextmanager
+def database(kind: str, folder: Path) -> Iterator[str]:
+    """SQLite, or a fresh PostgreSQL database (a NUL byte is storable in one and not the other)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder}/fuzz.db"
+        return
+    need_server("PostgreSQL", 5432)
+    import psycopg
+
+    name = f"rb_test_fuzz_{uuid.uuid4().hex[:10]}"
+    admin = os.environ.get("RB_TEST_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    with database(request.param, tmp_path_factory.mktemp("fuzz")) as url:
+        yield from _client(url)
+
+
+def _client(url: str) -> Iterator:
     config = make_settings(
-        RB_DATABASE_URL=f"sqlite:///{folder}/fuzz.db",
+        RB_DATABASE_URL=url,
         RB_SHOPIFY_WEBHOOK_SECRET=SHOPIFY_SECRET,
         RB_EBAY_WEBHOOK_SECRET=EBAY_KEYSET,
         RB_SHOPEE_WEBHOOK_SECRET=PARTNER_KEY,
@@ -210,3 +237,13 @@ def test_an_ebay_doctype_in_another_encoding_is_refused_before_anything_reads_it
 def test_polled_marketplaces_refuse_any_post_without_a_5xx(client, marketplace, body, content_type):
     answer = client.post(f"/webhooks/{marketplace}", data=body, content_type=content_type)
     assert answer.status_code in (401, 415), answer.status_code
+
+
+@pytest.mark.parametrize("marketplace", sorted(SAMPLES))
+def test_a_nul_byte_in_a_signed_id_is_a_400_on_every_database(client, marketplace):
+    payload = json.loads(json.dumps(SAMPLES[marketplace][0]))
+    target = payload if marketplace == "shopify" else payload["data"]
+    key = {"shopify": "id", "tiktok_shop": "return_id", "lazada": "reverse_order_id", "shopee": "ordersn"}[marketplace]
+    target[key] = "5000\u0000001"
+    answer = post_json(client, marketplace, payload, SAMPLES[marketplace][1])
+    assert answer.status_code == 400 and "NUL" in answer.get_json()["error"]["message"]
