@@ -87,7 +87,7 @@ SHOPIFY_SAMPLES = [
 ]
 
 
-def shopify_post(client, topic: str, body: bytes, triggered: str = "2026-11-23T11:59:00Z"):  # type: ignore[no-untyped-def]
+def shopify_post(client, topic: str, body: bytes, triggered: str = "2026-11-23T11:59:00.877041743Z"):  # type: ignore[no-untyped-def]
     digest = base64.b64encode(hmac.new(SHOPIFY_SECRET.encode(), body, hashlib.sha256).digest()).decode()
     headers = {"X-Shopify-Hmac-Sha256": digest, "X-Shopify-Topic": topic, "X-Shopify-Triggered-At": triggered,
                "X-Shopify-Shop-Domain": "shop.myshopify.com", "X-Shopify-Event-Id": f"evt-{topic}"}  # fmt: skip
