@@ -159,12 +159,18 @@ def delete_topology(prefix: str) -> None:
     from kombu import Connection
 
     from adapters.carriers import CARRIERS
+    import adapters.customs  # noqa: F401 (registers the customs adapters)
+    from adapters.customs.base import CUSTOMS
+    from adapters.notifiers import NOTIFIERS
     from queues.topology import QueueSpec, Topology
 
     topology = Topology(prefix)
     topology.add(QueueSpec("cases", "events", ("#",)))
-    for name, _ in CARRIERS:
-        topology.add(QueueSpec(f"carrier.{name}", "commands", (f"carrier.{name}.#",)))
+    topology.add(QueueSpec("marketplace.details", "events", ("#",)))
+    names = [f"carrier.{n}" for n, _ in CARRIERS] + [f"customs.{n}" for n, _ in CUSTOMS]
+    names += [f"notify.{n}" for n, _ in NOTIFIERS] + [f"marketplace.{n}" for n in _marketplace_names()]
+    for name in names:
+        topology.add(QueueSpec(name, "commands", (f"{name}.#",)))
     try:
         with Connection(BROKER_URL, connect_timeout=10) as connection:
             channel = connection.default_channel
@@ -176,6 +182,12 @@ def delete_topology(prefix: str) -> None:
                     channel.exchange_delete(f"{prefix}.{suffix}")
     except Exception as exc:  # a busy shared broker must not cost the figures already measured
         print(f"bench: could not delete the {prefix}.* queues ({exc}); delete them by hand", file=sys.stderr)
+
+
+def _marketplace_names() -> list[str]:
+    from adapters.marketplaces import MARKETPLACES
+
+    return [name for name, _ in MARKETPLACES]
 
 
 def broker_available() -> bool:
