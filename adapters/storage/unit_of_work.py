@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import event, func, insert, literal, null, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,6 +46,9 @@ class CaseRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
         self._loaded: dict[str, tuple[int, int, int]] = {}  # case id -> (version, timeline length, notices)
+        # case id -> ((order, its JSON), (return, its JSON), (items, their JSON)) as last read or written: the parts
+        # are frozen, so an unchanged one (the same object) is saved without another marshmallow dump.
+        self._stored: dict[str, tuple[tuple[Any, Any], ...]] = {}
 
     def get(self, case_id: str, for_update: bool = False) -> ReturnCase | None:
         stmt = select(CaseRow).where(CaseRow.id == case_id)
@@ -59,33 +62,47 @@ class CaseRepository:
             select(CaseRow.id).where(CaseRow.marketplace == marketplace, CaseRow.return_id == return_id)
         )
 
-    def add(self, case: ReturnCase, now: datetime) -> None:
-        """Insert a new case at the next flush or commit, which raises IntegrityError when the same
-        return was opened concurrently (the intake catches it at commit and looks again).
-        No flush of its own: the webhook's inserts then go to the database in one round."""
-        self.session.add(
-            CaseRow(
-                id=case.id,
-                marketplace=case.marketplace,
-                order_id=case.order_id,
-                return_id=case.return_id,
-                state=case.state,
-                needs_attention=case.needs_attention,
-                order=ORDER_SCHEMA.dump(case.order),
-                return_=RETURN_SCHEMA.dump(case.return_),
-                items=ITEMS_SCHEMA.dump(case.items),
-                facts=dict(case.facts),
-                created_at=case.created_at or now,
-                updated_at=now,
-                version=1,
-            )
-        )
+    def add(self, case: ReturnCase, now: datetime, dumped_event: dict[str, Any] | None = None) -> None:
+        """Insert a new case; IntegrityError (here or at commit) when the same return was opened concurrently.
+
+        A case opened by a webhook has no timeline, notices or timers yet, so it is one Core INSERT,
+        and its order, return and items are those of the event: `dumped_event` (the canonical dump the
+        intake already made for its message) is reused rather than dumped again.
+        """
+        parts = self._parts(case, dumped_event)
+        (_, order), (_, return_), (_, items) = parts
+        values = {
+            "id": case.id, "marketplace": case.marketplace, "order_id": case.order_id, "return_id": case.return_id,
+            "state": case.state, "needs_attention": case.needs_attention, "order": order, "return": return_,
+            "items": items, "facts": dict(case.facts), "created_at": case.created_at or now, "updated_at": now,
+            "version": 1,
+        }  # fmt: skip
+        self.session.execute(insert(CaseRow.__table__), [values])
         self._loaded[case.id] = (1, 0, 0)
-        self._append_children(case)
-        self._sync_timers(case, new=True)
+        self._stored[case.id] = parts
+        if case.timeline or case.notices or case.facts.get("timers"):
+            self._append_children(case)
+            self._sync_timers(case, new=True)
+
+    def _parts(self, case: ReturnCase, dumped_event: dict[str, Any] | None = None) -> tuple[tuple[Any, Any], ...]:
+        """Each of order, return and items with its JSON: reused when unchanged since read, else dumped once."""
+        if dumped_event is not None:
+            return (
+                (case.order, dumped_event["order"]),
+                (case.return_, dumped_event["return"]),
+                (case.items, dumped_event.get("items", [])),
+            )
+        stored = self._stored.get(case.id)
+        dumps = ((case.order, ORDER_SCHEMA), (case.return_, RETURN_SCHEMA), (case.items, ITEMS_SCHEMA))
+        return tuple(
+            stored[i] if stored is not None and stored[i][0] is value else (value, schema.dump(value))
+            for i, (value, schema) in enumerate(dumps)
+        )
 
     def save(self, case: ReturnCase, now: datetime) -> None:
         version, _, _ = self._loaded[case.id]
+        parts = self._parts(case)
+        (_, order), (_, return_), (_, items) = parts
         result = self.session.execute(
             update(CaseRow)
             .where(CaseRow.id == case.id, CaseRow.version == version)
@@ -93,9 +110,9 @@ class CaseRepository:
                 state=case.state,
                 order_id=case.order_id,
                 needs_attention=case.needs_attention,
-                order=ORDER_SCHEMA.dump(case.order),
-                return_=RETURN_SCHEMA.dump(case.return_),
-                items=ITEMS_SCHEMA.dump(case.items),
+                order=order,
+                return_=return_,
+                items=items,
                 facts=dict(case.facts),
                 updated_at=now,
                 version=version + 1,
@@ -103,6 +120,7 @@ class CaseRepository:
         )
         if result.rowcount != 1:
             raise ConcurrentUpdate(f"case {case.id} changed since it was loaded")
+        self._stored[case.id] = parts
         self._append_children(case)
         self._sync_timers(case)
         _, timeline_len, notices_len = self._loaded[case.id]
@@ -173,6 +191,7 @@ class CaseRepository:
             created_at=row.created_at,
         )
         self._loaded[row.id] = (row.version, len(timeline), len(notices))
+        self._stored[row.id] = ((case.order, row.order), (case.return_, row.return_), (case.items, row.items or []))
         return case
 
     def list(
@@ -228,6 +247,30 @@ class ReceivedEvents:
         row = next((r for r in rows if r.marketplace_event_id == marketplace_event_id), rows[0])
         return Receipt(row.event_id, row.case_id)
 
+    def find_with_case(
+        self, marketplace: str, marketplace_event_id: str, delivery_id: str | None, return_id: str
+    ) -> tuple[Receipt | None, str | None]:
+        """`find` and the id of the return's case, if it has one, in one round trip (every webhook asks both)."""
+        condition = ReceivedEventRow.marketplace_event_id == marketplace_event_id
+        if delivery_id:
+            condition = or_(condition, ReceivedEventRow.delivery_id == delivery_id)
+        receipts = (
+            select(literal(0).label("k"), ReceivedEventRow.event_id, ReceivedEventRow.case_id,
+                   ReceivedEventRow.marketplace_event_id)
+            .where(ReceivedEventRow.marketplace == marketplace, condition)
+            .limit(2)
+        )  # fmt: skip
+        case = select(literal(1).label("k"), null(), CaseRow.id, null()).where(
+            CaseRow.marketplace == marketplace, CaseRow.return_id == return_id
+        )
+        rows = self.session.execute(union_all(receipts.subquery().select(), case)).all()
+        found = [r for r in rows if r[0] == 0]
+        case_id = next((r[2] for r in rows if r[0] == 1), None)
+        if not found:
+            return None, case_id
+        row = next((r for r in found if r[3] == marketplace_event_id), found[0])
+        return Receipt(row[1], row[2]), case_id
+
     def earlier_unhandled(self, case_id: str, event_id: str, handled_by: tuple[str, ...]) -> str | None:
         """An event of the same case received before `event_id` that none of `handled_by` has handled yet."""
         received_at = (
@@ -250,17 +293,21 @@ class ReceivedEvents:
 
     def add(self, receipt: Receipt, marketplace: str, marketplace_event_id: str, delivery_id: str | None,
             event_type: str, payload: dict[str, Any], now: datetime) -> None:  # fmt: skip
-        self.session.add(
-            ReceivedEventRow(
-                event_id=receipt.event_id,
-                marketplace=marketplace,
-                marketplace_event_id=marketplace_event_id,
-                delivery_id=delivery_id,
-                case_id=receipt.case_id,
-                type=event_type,
-                received_at=now,
-                payload=payload,
-            )
+        """One Core INSERT, at once: a resend racing this one fails here with IntegrityError (the intake retries)."""
+        self.session.execute(
+            insert(ReceivedEventRow.__table__),
+            [
+                {
+                    "event_id": receipt.event_id,
+                    "marketplace": marketplace,
+                    "marketplace_event_id": marketplace_event_id,
+                    "delivery_id": delivery_id,
+                    "case_id": receipt.case_id,
+                    "type": event_type,
+                    "received_at": now,
+                    "payload": payload,
+                }
+            ],
         )
 
 
@@ -282,8 +329,18 @@ class ProcessedMessages:
 
 
 class Outbox:
+    """Messages to publish once this transaction commits (transactional outbox).
+
+    Rows are kept here and written with one multi-row INSERT when the transaction commits (or
+    flushes), not one INSERT per message as ORM autoflush would: a case event emits several
+    commands, and each statement is a round trip to the database (README "Benchmarks").
+    """
+
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._pending: list[dict[str, Any]] = []
+        self._pending_ids: set[str] = set()
+        event.listen(session, "before_commit", self._write_pending)
 
     def add(
         self,
@@ -297,23 +354,33 @@ class Outbox:
         available_at: datetime | None = None,
     ) -> str:
         message_id = message_id or new_id("msg")
-        self.session.add(
-            OutboxRow(
-                message_id=message_id,
-                exchange=exchange,
-                routing_key=routing_key,
-                body=body,
-                headers=headers or {},
-                correlation_id=correlation_id,
-                created_at=now,
-                available_at=available_at or now,
-                attempts=0,
-            )
+        self._pending.append(
+            {
+                "message_id": message_id,
+                "exchange": exchange,
+                "routing_key": routing_key,
+                "body": body,
+                "headers": headers or {},
+                "correlation_id": correlation_id,
+                "created_at": now,
+                "available_at": available_at or now,
+                "attempts": 0,
+            }
         )
+        self._pending_ids.add(message_id)
         return message_id
 
     def has(self, message_id: str) -> bool:
+        if message_id in self._pending_ids:
+            return True
         return self.session.scalar(select(OutboxRow.id).where(OutboxRow.message_id == message_id)) is not None
+
+    def _write_pending(self, _session: Session | None = None) -> None:
+        """One INSERT for the transaction's messages, in the order they were added (the relay's order)."""
+        if self._pending:
+            rows, self._pending = self._pending, []
+            self._pending_ids.clear()
+            self.session.execute(insert(OutboxRow.__table__), rows)
 
 
 class Shipments:
@@ -511,6 +578,7 @@ class UnitOfWork:
         self.session.commit()
 
     def flush(self) -> None:
+        self.outbox._write_pending()
         self.session.flush()
 
 
