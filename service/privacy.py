@@ -36,13 +36,18 @@ PURGED_PAYLOAD = {"purged": True}
 PURGED_TEXT = json.dumps(PURGED_PAYLOAD)  # how SQLAlchemy's JSON type stores it, on SQLite and PostgreSQL
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"(?<![\w.:/-])\+?\d[\d ()./-]{6,}\d(?![\w.:-])")
+# Not an IPv4 address (the client address of an access-log line) nor an access-log time (29/Nov/2026:23:19:42).
+_PHONE = re.compile(
+    r"(?<![\w.:/-])(?!\d{1,3}(?:\.\d{1,3}){3}(?![\d.]))(?!\d{1,2}/\w{3}/\d{4})\+?\d[\d ()./-]{6,}\d(?![\w.:-])"
+)
 _FIELD_NAMES = "|".join(sorted(PERSONAL_FIELDS))
 _JSON_FIELD = re.compile(r"""(?P<key>["']?(?:""" + _FIELD_NAMES + r""")["']?\s*[:=]\s*)(?P<value>"[^"]*"|'[^']*')""")
 _SECRET_SHAPES = (
     re.compile(r"whsec_[A-Za-z0-9+/=]+"),
     re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(bearer|basic)\s+[^\s\"',}]+"),
     re.compile(r"(?i)(amqps?|postgresql(?:\+psycopg)?)://([^:/@\s]+):([^@\s]+)@"),
+    # A credential in a query string or form (`?token=`, `access_token=`, `sign=`, `client_secret=`).
+    re.compile(r"(?i)([?&;](?:[\w-]*token|[\w-]*secret|[\w-]*password|sign|signature|session|app_?key|api_?key)=)[^&\s\"']+"),
 )
 
 
@@ -54,6 +59,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     text = _SECRET_SHAPES[0].sub(REDACTED, text)
     text = _SECRET_SHAPES[1].sub(lambda m: f"{m.group(1)}{m.group(2)} {REDACTED}", text)
     text = _SECRET_SHAPES[2].sub(lambda m: f"{m.group(1)}://{m.group(2)}:{REDACTED}@", text)
+    text = _SECRET_SHAPES[3].sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     text = _JSON_FIELD.sub(lambda m: f'{m.group("key")}"{REDACTED}"', text)
     text = _EMAIL.sub(REDACTED, text)
     return _PHONE.sub(REDACTED, text)
@@ -80,8 +86,9 @@ class RedactingFilter(logging.Filter):
 
 
 def secrets_of(env: dict[str, str]) -> list[str]:
-    """Values of settings that are secrets by name (RB_*_SECRET, _KEY, _TOKEN, _PASSWORD) or URL passwords."""
-    found = [v for k, v in env.items() if re.search(r"(SECRET|_KEY|TOKEN|PASSWORD)$", k) and v]
+    """Values of settings that are secrets by name (RB_*_SECRET, _KEY, _TOKEN, _PASSWORD, _CHECKWORD, _SESSION)
+    or URL passwords."""
+    found = [v for k, v in env.items() if re.search(r"(SECRET|_KEY|TOKEN|PASSWORD|CHECKWORD|_SESSION)$", k) and v]
     for value in env.values():
         match = re.search(r"://[^:/@\s]+:([^@\s]+)@", value or "")
         if match:

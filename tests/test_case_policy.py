@@ -11,7 +11,7 @@ from config.settings import Settings
 from queues.worker import Worker
 from service.bootstrap import Container
 from tests.case_helpers import FixedRates, case_of, timeline_names
-from tests.conftest import example, post_event, wait_for
+from tests.conftest import example, operator_client, post_event, wait_for
 from wsgi import create_app
 
 RATES = FixedRates({"JPY": "162.5", "CNY": "7.70"}, date(2026, 11, 9))
@@ -23,7 +23,7 @@ def rated(settings: Settings) -> Iterator[tuple]:
     worker = Worker(container.relay, container.consumers())
     worker.start()
     assert worker.wait_ready(10)
-    yield create_app(settings, container).test_client(), container
+    yield operator_client(create_app(settings, container)), container
     worker.stop()
     container.close()
 

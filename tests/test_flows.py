@@ -17,7 +17,7 @@ from config.settings import Settings
 from queues.worker import Worker
 from service.bootstrap import Container
 from tests.case_helpers import MovableClock, case_of, recent, timeline_names
-from tests.conftest import example, make_settings, post_event, wait_for
+from tests.conftest import example, make_settings, operator_client, post_event, wait_for
 from wsgi import create_app
 
 TOKEN = "ops-token-flows-0123456789"
@@ -73,7 +73,7 @@ def flow(tmp_path) -> Iterator[Flow]:  # type: ignore[no-untyped-def]
     worker = Worker(container.relay, container.consumers())
     worker.start()
     assert worker.wait_ready(10)
-    yield Flow(create_app(settings, container).test_client(), container, clock)
+    yield Flow(operator_client(create_app(settings, container)), container, clock)
     worker.stop()
     container.close()
 
