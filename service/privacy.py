@@ -47,7 +47,9 @@ _SECRET_SHAPES = (
     re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(bearer|basic)\s+[^\s\"',}]+"),
     re.compile(r"(?i)(amqps?|postgresql(?:\+psycopg)?)://([^:/@\s]+):([^@\s]+)@"),
     # A credential in a query string or form (`?token=`, `access_token=`, `sign=`, `client_secret=`).
-    re.compile(r"(?i)([?&;](?:[\w-]*token|[\w-]*secret|[\w-]*password|sign|signature|session|app_?key|api_?key)=)[^&\s\"']+"),
+    re.compile(
+        r"(?i)([?&;](?:[\w-]*token|[\w-]*secret|[\w-]*password|sign|signature|session|app_?key|api_?key)=)[^&\s\"']+"
+    ),
 )
 
 
