@@ -77,7 +77,9 @@ class Container:
         register_secrets(secrets_of(dict(settings.env)))  # never stored in a recorded request (adapters/http.py)
         if run_migrations:
             migrate(settings.database_url)
-        self.engine = make_engine(settings.database_url)
+        self.engine = make_engine(
+            settings.database_url, settings.db_connect_timeout_seconds, settings.db_statement_timeout_seconds
+        )
         self.session_factory = make_session_factory(self.engine)
         self.topology = Topology(settings.topology_prefix, settings.delivery_limit, settings.retry_delays)
         self.http = HttpClient(timeout=settings.http_timeout_seconds, observer=record_adapter_call)
