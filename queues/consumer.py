@@ -74,7 +74,7 @@ class QueueConsumer(ConsumerProducerMixin):
         handler: Handler,
         prefetch: int = 20,
         on_outcome: Callable[[str, str, float], None] | None = None,
-        on_dead_letter: Callable[[str, str, str], None] | None = None,
+        on_dead_letter: Callable[[str, str, str, str | None], None] | None = None,
         max_deferrals: int = 30,
     ) -> None:
         self.connection: Connection = connection_for(broker_url)
@@ -86,8 +86,8 @@ class QueueConsumer(ConsumerProducerMixin):
         self.max_deferrals = max_deferrals
         self.queue_name = topology.queue_name(spec)
         self.on_outcome = on_outcome or (lambda queue, outcome, seconds: None)
-        # Told (queue, message id, reason) once a dead letter is confirmed by the broker.
-        self.on_dead_letter = on_dead_letter or (lambda queue, message_id, reason: None)
+        # Told (queue, message id, reason, case id or None) once a dead letter is confirmed by the broker.
+        self.on_dead_letter = on_dead_letter or (lambda queue, message_id, reason, case_id: None)
         self._publisher = ConfirmedPublisher(broker_url, topology)
         self.ready = threading.Event()
 
@@ -222,7 +222,9 @@ class QueueConsumer(ConsumerProducerMixin):
             )
         )
         try:
-            self.on_dead_letter(self.queue_name, incoming.message_id, reason)
+            body = incoming.body if isinstance(incoming.body, dict) else {}
+            case_id = body.get("case_id") if isinstance(body.get("case_id"), str) else None
+            self.on_dead_letter(self.queue_name, incoming.message_id, reason, case_id)
         except Exception:  # the dead letter itself is safe in the broker; only the record of it failed
             log.exception("%s: could not record dead letter %s", self.queue_name, incoming.message_id)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import (
     EXCLUDE,
@@ -44,14 +45,27 @@ COUNTRY = validate.Regexp(r"^[A-Z]{2}$", error='must be an ISO 3166-1 alpha-2 co
 CURRENCY = validate.OneOf(sorted(ISO_4217_CODES), error='must be an ISO 4217 currency code such as "EUR"')
 
 
+# Bounds that keep every later computation exact and in range (issue 16: a 29-digit price, year 9999 and an
+# unknown zone were accepted, then failed in the worker until they dead-lettered).
+MAX_AMOUNT_DIGITS, MAX_AMOUNT_DECIMALS = 15, 6
+YEARS = range(1990, 2200)
+
+
 class Amount(fields.Field):
     """A decimal string in the contract's format; never a float."""
 
-    default_error_messages = {"invalid": 'must be a decimal string such as "49.90"'}  # noqa: RUF012
+    default_error_messages = {  # noqa: RUF012
+        "invalid": 'must be a decimal string such as "49.90"',
+        "too_large": f"must have at most {MAX_AMOUNT_DIGITS} digits before the point and "
+        f"{MAX_AMOUNT_DECIMALS} after it",
+    }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
         if not isinstance(value, str) or AMOUNT.regex.match(value) is None:
             raise self.make_error("invalid")
+        whole, _, fraction = value.partition(".")
+        if len(whole.lstrip("0")) > MAX_AMOUNT_DIGITS or len(fraction) > MAX_AMOUNT_DECIMALS:
+            raise self.make_error("too_large")
         return Decimal(value)
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
@@ -62,7 +76,18 @@ class UtcDateTime(fields.AwareDateTime):
     """RFC 3339 with an offset in, aware UTC inside."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if moment.year not in YEARS:
+            raise ValidationError(f"must be a time between {YEARS.start} and {YEARS.stop - 1}")
+        return moment.astimezone(UTC)
+
+
+def _iana_zone(value: str) -> None:
+    """A zone the tz database knows (`Europe/Berlin`), as the notices will need to show local times."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValidationError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from None
 
 
 class _Base(Schema):
@@ -92,7 +117,7 @@ class AddressSchema(_Base):
 
 class BuyerSchema(_Base):
     locale = fields.String(load_default=None, validate=validate.Length(max=35))
-    timezone = fields.String(load_default=None, validate=validate.Length(max=64))
+    timezone = fields.String(load_default=None, validate=[validate.Length(max=64), _iana_zone])
     email = fields.String(load_default=None)
     phone = fields.String(load_default=None)
     display_currency = fields.String(load_default=None, validate=CURRENCY)
@@ -255,10 +280,29 @@ def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
+def _nul_paths(value: Any, path: str = "") -> dict[str, list[str]]:
+    """Where a string holds a NUL character (PostgreSQL text cannot, and no real field needs one)."""
+    found: dict[str, list[str]] = {}
+    if isinstance(value, str) and "\x00" in value:
+        found[path or "_schema"] = ["must not contain NUL characters"]
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found.update(_nul_paths(item, f"{path}.{key}" if path else str(key)))
+            if "\x00" in str(key):
+                found[path or "_schema"] = ["a key contains a NUL character"]
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.update(_nul_paths(item, f"{path}[{index}]"))
+    return found
+
+
 def load_event(data: Any) -> ReturnEvent:
     """Validate a canonical event; raises `ValidationError` whose `.fields` are flat paths."""
     if not isinstance(data, dict):
         raise ValidationError({"_schema": ["the body must be a JSON object"]})
+    nul = _nul_paths(data)
+    if nul:
+        raise ValidationError(nul)
     return EVENT_SCHEMA.load(data)
 
 

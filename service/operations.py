@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.storage.models import CaseRow, OutboxRow, ProcessedMessageRow, ShipmentRow
+from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork
 from core.cases import FINAL_STATES, TIMER_FOR_DEADLINE
 from queues.inspection import BrokerInspector, DepthRates, UnknownQueue
 from queues.topology import Topology
@@ -114,14 +115,31 @@ class Operations:
             found.extend(letter.summary() for letter in self.inspector.dead_letters(name, limit))
         return found
 
-    def record_dead_letter(self, queue: str, message_id: str, reason: str) -> None:
-        """Called by the consumers once the broker confirmed a dead letter."""
+    def record_dead_letter(self, queue: str, message_id: str, reason: str, case_id: str | None = None) -> None:
+        """Called by the consumers once the broker confirmed a dead letter; the case it was about is flagged
+        for attention with the reason on its timeline, so no case waits silently in `new` (issue 16)."""
         consumer = DEAD_LETTER_MARK + self._consumer_of(queue)
         with self.session_factory() as session:
             key = {"consumer": consumer, "message_id": message_id}
             if session.get(ProcessedMessageRow, key) is None:
                 session.add(ProcessedMessageRow(**key, processed_at=self.clock()))
                 session.commit()
+        if case_id:
+            self._flag_case(case_id, {"queue": queue, "message_id": message_id, "reason": reason[:500]})
+
+    def _flag_case(self, case_id: str, detail: dict[str, Any]) -> None:
+        for _ in range(5):  # another consumer may save the case meanwhile: load again and retry
+            with UnitOfWork(self.session_factory) as uow:
+                case = uow.cases.get(case_id)
+                if case is None:
+                    return
+                case.record_result("dead_lettered", detail, self.clock(), attention=True)
+                try:
+                    uow.cases.save(case, self.clock())
+                    uow.commit()
+                    return
+                except ConcurrentUpdate:
+                    continue
 
     def replay(self, queue: str, message_id: str | None = None) -> list[str]:
         """Move dead letters back to their work queue, and forget that they were dead."""

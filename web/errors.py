@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
@@ -19,7 +19,25 @@ def error_response(status: int, code: str, message: str, fields: dict[str, list[
     return jsonify(body), status
 
 
+def _nul_in_request():  # type: ignore[no-untyped-def]
+    """A NUL in a path segment or query parameter: 400 naming it (PostgreSQL text cannot hold one; it was a 500)."""
+    fields = {name: ["must not contain NUL characters"] for name, value in (request.view_args or {}).items()
+              if isinstance(value, str) and "\x00" in value}  # fmt: skip
+    fields.update({name or "query": ["must not contain NUL characters"] for name, value in request.args.items(multi=True)
+                   if "\x00" in value or "\x00" in name})  # fmt: skip
+    if fields:
+        return error_response(400, "invalid_request", "NUL characters are not accepted", fields)
+    return None
+
+
 def register_error_handlers(app: Flask) -> None:
+    app.before_request(_nul_in_request)
+
+    @app.errorhandler(RecursionError)
+    def _too_deep(exc: RecursionError):  # type: ignore[no-untyped-def]
+        # Only the JSON decoder recurses on input: a body of 100,000 nested brackets (issue 16) was a 500.
+        return error_response(400, "invalid_json", "the body is nested too deeply to be read")
+
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
         code = (exc.name or "error").lower().replace(" ", "_")

@@ -37,10 +37,12 @@ class GenericAdapter:
         }
         if not all(headers.values()):
             raise SignatureError("missing webhook-id, webhook-timestamp or webhook-signature header")
-        try:
-            sent_at = int(headers["webhook-timestamp"])
+        try:  # at most 12 digits: a 400-digit number overflowed the float comparison below (issue 16)
+            sent_at = int(headers["webhook-timestamp"]) if len(headers["webhook-timestamp"]) <= 12 else None
         except ValueError:
-            raise SignatureError("webhook-timestamp is not Unix seconds") from None
+            sent_at = None
+        if sent_at is None:
+            raise SignatureError("webhook-timestamp is not Unix seconds")
         if abs(now.timestamp() - sent_at) > TOLERANCE_SECONDS:
             raise SignatureError("webhook-timestamp is more than 5 minutes from now")
         try:
