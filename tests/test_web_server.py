@@ -81,3 +81,17 @@ def test_the_access_log_keeps_the_client_address_and_loses_tokens(web) -> None: 
     assert all(line.startswith("127.0.0.1 ") for line in lines), lines
     text = "\n".join(lines)
     assert TOKEN not in text and "anna@example.com" not in text
+
+
+def test_gunicorn_answers_a_chunked_body_over_the_limit_with_413(web) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from tests.conftest import sign_generic, unique_event
+    from tests.test_body_limits import post_chunked
+
+    port, _ = web
+    big = json.dumps({**unique_event(), "padding": "x" * 2_000_000}).encode()  # over the default 1 MiB
+    status, body = post_chunked(
+        port, "/webhooks/generic", big, {**sign_generic(big), "Content-Type": "application/json"}
+    )
+    assert (status, body["error"]["code"]) == (413, "too_large")

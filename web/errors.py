@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+from typing import Any
 
 from flask import Flask, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
 
 log = logging.getLogger(__name__)
 
@@ -72,3 +76,34 @@ def database_unavailable(exc: Exception):  # type: ignore[no-untyped-def]
     )
     response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
     return response, status
+
+
+class ChunkedBodyLimit:
+    """WSGI middleware: a body sent without Content-Length (chunked) over the limit is a 413, like any other.
+
+    Werkzeug only cuts such a stream at `MAX_CONTENT_LENGTH`, so the route saw a truncated body and answered
+    400 or 401 (issue 16). Read up to one byte past the limit here; over it, 413 without calling the app;
+    otherwise the app gets the body with its length, as if it had been sent with one.
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("CONTENT_LENGTH") in (None, "") and (
+            environ.get("wsgi.input_terminated") or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        ):
+            body, stream = bytearray(), environ["wsgi.input"]
+            while len(body) <= self.limit:
+                chunk = stream.read(min(65536, self.limit + 1 - len(body)))
+                if not chunk:
+                    break
+                body += chunk
+            if len(body) > self.limit:
+                message = {"error": {"code": "too_large", "message": f"the body exceeds {self.limit} bytes"}}
+                response = Response(json.dumps(message), status=413, mimetype="application/json")
+                response.headers["Connection"] = "close"  # the rest of the body is not read
+                return response(environ, start_response)
+            environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(bytes(body)), str(len(body))
+            environ["wsgi.input_terminated"] = False
+        return self.app(environ, start_response)
