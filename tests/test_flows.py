@@ -89,7 +89,7 @@ def test_refund_only_before_shipment_is_agreed_by_silence_and_refunds_everything
         order={**example()["order"], **UNSHIPPED},
         **{"return": {**example()["return"], "resolution": "refund_only", "reason": "changed_mind"}},
     )
-    assert case["policy"]["basis"] == "before_delivery" and case["refund"]["amount"] == "54.89"
+    assert case["policy"]["right"] == "before_delivery" and case["refund"]["amount"] == "54.89"
     assert "return_ship_by" not in case["deadlines"], "nothing to send back"
     requested_at = datetime.fromisoformat(case["timeline"][0]["detail"]["occurred_at"])
     due = datetime.fromisoformat(case["deadlines"]["merchant_response_due_by"])
@@ -208,7 +208,7 @@ def test_returnless_refund_goes_straight_to_the_refund(flow):
 def test_cancellation_before_shipment_intercepts_in_the_warehouse_and_refunds_everything(flow):
     """Seed 004 §2-3 (cancel before shipment: WMS interception, 原路退还)."""
     case = flow.event("order.cancel_requested", "cancelling", order={**example()["order"], **UNSHIPPED})
-    assert case["policy"]["basis"] == "before_delivery" and case["refund"]["amount"] == "54.89"
+    assert case["policy"]["right"] == "before_delivery" and case["refund"]["amount"] == "54.89"
     assert "no_adapter" in timeline_names(case), "no marketplace adapter to call back: flagged for a person"
     assert flow.command("cancel", "cancelled")["state"] == "cancelled"
 
