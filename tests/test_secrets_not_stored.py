@@ -166,7 +166,8 @@ def test_marketplace_calls_keep_no_credential_in_any_row_or_answer(tmp_path: Pat
         container.marketplace_polls().run_all()
         listed = client.get("/returns?marketplace=amazon").json["cases"]
         secrets = {**MARKETPLACE_MARKERS, "RB_OPS_TOKEN": OPS, "RB_LAZADA_WEBHOOK_SECRET": test_lazada.APP_SECRET,
-                   "RB_TIKTOK_SHOP_WEBHOOK_SECRET": test_tiktok_shop.APP_SECRET}  # fmt: skip
+                   "RB_TIKTOK_SHOP_WEBHOOK_SECRET": test_tiktok_shop.APP_SECRET,
+                   "the access token Amazon's LWA issued": "Atza|token"}  # fmt: skip
         assert_nowhere(secrets, stored_text(container), answers_text(client, case_ids + [c["id"] for c in listed]))
     finally:
         worker.stop()
