@@ -169,16 +169,18 @@ class HttpClient:
             )
         except requests.ReadTimeout as exc:
             raise TransientHttpError(
-                f"{request.method} {request.url}: no answer in time", maybe_delivered=True, kind="timeout"
+                f"{request.method} {scrub_url(request.url)}: no answer in time", maybe_delivered=True, kind="timeout"
             ) from exc
         except (requests.Timeout, requests.ConnectionError) as exc:
             kind = "timeout" if isinstance(exc, requests.Timeout) else "connection_error"
-            raise TransientHttpError(f"{request.method} {request.url}: {type(exc).__name__}", kind=kind) from exc
+            raise TransientHttpError(
+                f"{request.method} {scrub_url(request.url)}: {type(exc).__name__}", kind=kind
+            ) from exc
         body: Any
         try:
             body = response.json()
         except (ValueError, json.JSONDecodeError):
             body = response.text
         if response.status_code >= 500 or response.status_code == 429:
-            raise TransientHttpError(f"{request.method} {request.url}: HTTP {response.status_code}")
+            raise TransientHttpError(f"{request.method} {scrub_url(request.url)}: HTTP {response.status_code}")
         return HttpResult(response.status_code, body, dict(response.headers), response.content)

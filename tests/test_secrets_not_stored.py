@@ -121,6 +121,12 @@ MARKETPLACE_MARKERS = {
     "RB_TIKTOK_SHOP_ACCESS_TOKEN": "TTP_MARKER_tiktok",
     "RB_AMAZON_LWA_CLIENT_SECRET": "amzn-MARKER-client-secret",
     "RB_AMAZON_REFRESH_TOKEN": "Atzr|MARKER-refresh",
+    "RB_EBAY_ACCESS_TOKEN": "v^1.1#MARKER-ebay",
+    "RB_SHOPEE_ACCESS_TOKEN": "shopee-MARKER-token",
+    "RB_TMALL_APP_SECRET": "tmall-MARKER-secret",
+    "RB_TMALL_SESSION": "tmall-MARKER-session",
+    "RB_ALIEXPRESS_APP_SECRET": "aliexpress-MARKER-secret",
+    "RB_ALIEXPRESS_ACCESS_TOKEN": "aliexpress-MARKER-token",
 }
 
 
@@ -139,11 +145,19 @@ def test_marketplace_calls_keep_no_credential_in_any_row_or_answer(tmp_path: Pat
     approve = "/return_refund/202309/returns/4035318504086512345/approve"
     api.route("POST", approve)(lambda call: (200, {"code": 0, "message": "Success"}))
     amazon_routes(api, ["DONE"])
+    api.route("GET", "/post-order/v2/return/5000012345")(
+        lambda call: (200, {"summary": {"returnId": "5000012345", "orderId": "11-22222-33333", "state": "CLOSED"}})
+    )
+    for method, path in (("GET", "/api/v2/returns/get_return_list"), ("POST", "/router/rest"), ("POST", "/sync")):
+        api.route(method, path)(lambda call: (500, {"error": "down"}))  # errors name the URL they called
     env = {**WEBHOOK_SECRETS, **MARKETPLACE_MARKERS, "RB_OPS_TOKEN": OPS,
            "RB_SHOPIFY_BASE_URL": api.url, "RB_LAZADA_BASE_URL": f"{api.url}/rest",
            "RB_TIKTOK_SHOP_BASE_URL": api.url, "RB_TIKTOK_SHOP_SHOP_CIPHER": "ROW_cipher",
            "RB_AMAZON_BASE_URL": api.url, "RB_AMAZON_LWA_URL": f"{api.url}/auth/o2/token",
-           "RB_AMAZON_LWA_CLIENT_ID": "client", "RB_AMAZON_MARKETPLACE_IDS": "A1PA6795UKMFR9"}  # fmt: skip
+           "RB_AMAZON_LWA_CLIENT_ID": "client", "RB_AMAZON_MARKETPLACE_IDS": "A1PA6795UKMFR9",
+           "RB_EBAY_BASE_URL": api.url, "RB_SHOPEE_BASE_URL": api.url, "RB_SHOPEE_PARTNER_ID": "2001",
+           "RB_SHOPEE_SHOP_ID": "123", "RB_TMALL_BASE_URL": f"{api.url}/router/rest", "RB_TMALL_APP_KEY": "12345678",
+           "RB_ALIEXPRESS_BASE_URL": f"{api.url}/sync", "RB_ALIEXPRESS_APP_KEY": "50001"}  # fmt: skip
     settings = make_settings(RB_DATABASE_URL=f"sqlite:///{tmp_path}/m.db", **env)
     container = Container(settings, clock=lambda: NOW)
     worker = Worker(container.relay, container.consumers())
@@ -151,8 +165,11 @@ def test_marketplace_calls_keep_no_credential_in_any_row_or_answer(tmp_path: Pat
     try:
         assert worker.wait_ready(10)
         client = operator_client(create_app(settings, container))
-        case_ids = [post(client, name).get_json()["case_id"] for name in ("shopify", "lazada", "tiktok_shop")]
-        shopify, lazada, tiktok = case_ids
+        case_ids = [post(client, name).get_json()["case_id"] for name in ("shopify", "lazada", "tiktok_shop", "ebay")]
+        shopify, lazada, tiktok, ebay = case_ids
+        assert wait_for(
+            lambda: any(e["name"] == "details_fetched" for e in client.get(f"/returns/{ebay}").json["timeline"])
+        )
         assert wait_for(lambda: client.get(f"/returns/{lazada}").json["items"])
         for case_id in (shopify, tiktok):
             assert wait_for(lambda c=case_id: client.get(f"/returns/{c}").json["state"] == "requested")
@@ -163,7 +180,8 @@ def test_marketplace_calls_keep_no_credential_in_any_row_or_answer(tmp_path: Pat
                 e["name"] == "marketplace_approve_accepted" for e in client.get(f"/returns/{shopify}").json["timeline"]
             )
         )
-        container.marketplace_polls().run_all()
+        outcomes = {o.marketplace: o for o in container.marketplace_polls().run_all()}
+        assert outcomes["shopee"].error and outcomes["tmall"].error, "the failed polls are recorded"
         listed = client.get("/returns?marketplace=amazon").json["cases"]
         secrets = {**MARKETPLACE_MARKERS, "RB_OPS_TOKEN": OPS, "RB_LAZADA_WEBHOOK_SECRET": test_lazada.APP_SECRET,
                    "RB_TIKTOK_SHOP_WEBHOOK_SECRET": test_tiktok_shop.APP_SECRET,
