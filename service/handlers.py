@@ -347,7 +347,7 @@ class CarrierBookings:
                 return self._settled(uow, case, message, now)
             try:
                 request, parse, sendable, order = self._build(kind, case, payload, now)
-            except ShipmentOrderError as exc:
+            except (ShipmentOrderError, CarrierRejected) as exc:  # e.g. no phone number the carrier requires
                 case.record_result(f"{kind}_failed", {"carrier": self.carrier.name, "message": str(exc)}, now,
                                    attention=True)  # fmt: skip
                 return self._settled(uow, case, message, now)

@@ -21,6 +21,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+import phonenumbers
+
 from adapters.http import HttpResult, OutboundRequest
 from adapters.marketplaces.base import InboundRequest, PayloadError, SignatureError
 from adapters.registry import Registry
@@ -239,6 +241,39 @@ def json_number(value: Any) -> float | int:
     """Carriers want JSON numbers; values are exact to the cent or gram, so nothing is lost."""
     as_decimal = Decimal(str(value))
     return int(as_decimal) if as_decimal == as_decimal.to_integral_value() else float(as_decimal)
+
+
+def e164(phone: str | None, country: str, field_name: str) -> str:
+    """The number in E.164 ("+4930123456"), read in the address's country when it has no "+".
+
+    Carriers refuse or misroute local formats ("030 1234567" means nothing outside
+    Germany); a number that is not a possible one for that country is refused here
+    with the field named, rather than sent to be refused by the carrier.
+    """
+    if not phone or not phone.strip():
+        raise CarrierRejected(f"{field_name}: a phone number is required by the carrier and none is known")
+    try:
+        parsed = phonenumbers.parse(phone, country.upper())
+    except phonenumbers.NumberParseException as exc:
+        raise CarrierRejected(f"{field_name}: {phone!r} is not a phone number ({exc})") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise CarrierRejected(f"{field_name}: {phone!r} is not a valid phone number for {country}")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def fit(text: str | None, limit: int) -> str:
+    """`text` cut to the carrier's documented length, without trailing blanks (names, lines, descriptions)."""
+    return (text or "").strip()[:limit].rstrip()
+
+
+def without_empty(node: Any) -> Any:
+    """`node` with empty optional values left out: schemas give them minLength 1, so "" is a refusal, not a blank."""
+    if isinstance(node, dict):
+        kept = {key: without_empty(value) for key, value in node.items()}
+        return {key: value for key, value in kept.items() if value not in ("", None, [], {})}
+    if isinstance(node, list):
+        return [value for value in (without_empty(item) for item in node) if value not in ("", None, [], {})]
+    return node
 
 
 CARRIERS: Registry[CarrierAdapter] = Registry("carrier", "adapters.carriers")

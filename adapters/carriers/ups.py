@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
+
+import us
 
 from adapters.carriers.base import (
     CARRIERS,
@@ -37,8 +40,11 @@ from adapters.carriers.base import (
     InboundRequest,
     PayloadError,
     PickupWindow,
+    e164,
     error_message,
+    fit,
     require_shared_token,
+    without_empty,
 )
 from adapters.http import HttpResult, OutboundRequest
 from config.settings import AdapterSettings
@@ -81,18 +87,40 @@ STATUS_CODES: dict[str, str] = {
 }
 
 
-def _party(address: Address) -> dict[str, Any]:
-    return {
-        "Name": (address.name or "Returns")[:35],
-        "Phone": {"Number": address.phone or ""},
-        "Address": {
-            "AddressLine": [line for line in (address.line1, address.line2) if line],
-            "City": address.city or "",
-            "StateProvinceCode": address.region or "",
-            "PostalCode": address.postal_code or "",
-            "CountryCode": address.country,
-        },
-    }
+def phone_digits(address: Address, field_name: str) -> str:
+    """UPS Phone.Number takes digits only ("Valid values are 0 - 9"): the E.164 number without its "+"."""
+    return e164(address.phone, address.country, field_name).lstrip("+")
+
+
+def one_decimal_up(weight: Decimal) -> str:
+    """Pickup.yaml TotalWeight.Weight: "One decimal digit is allowed" (10.9); rounded up, never declared light."""
+    return str(weight.quantize(Decimal("0.1"), rounding=ROUND_CEILING))
+
+
+def state_code(address: Address) -> str:
+    """StateProvinceCode (at most 5): a US state as its two letters; a longer name elsewhere is left out."""
+    region = (address.region or "").strip()
+    if address.country == "US" and region and (state := us.states.lookup(region)) is not None:
+        return state.abbr
+    return region if len(region) <= 5 else ""
+
+
+def _party(address: Address, role: str) -> dict[str, Any]:
+    """A party as Shipping.yaml takes it: Name and AddressLine 35; empty optional fields left out, since the
+    schema gives them minLength 1 (`StateProvinceCode: ""` is refused)."""
+    return without_empty(
+        {
+            "Name": fit(address.name, 35) or "Returns",
+            "Phone": {"Number": phone_digits(address, f"{role}.Phone.Number")},
+            "Address": {
+                "AddressLine": [fit(line, 35) for line in (address.line1, address.line2)],
+                "City": fit(address.city, 30),
+                "StateProvinceCode": state_code(address),
+                "PostalCode": fit(address.postal_code, 9),
+                "CountryCode": address.country,
+            },
+        }
+    )
 
 
 class Ups(CarrierBase):
@@ -139,13 +167,13 @@ class Ups(CarrierBase):
 
     def build_return_shipment(self, order: ReturnShipmentOrder, settings: AdapterSettings) -> OutboundRequest:
         account = settings.get("ACCOUNT") or ""
-        merchant = _party(order.receiver)
+        merchant = _party(order.receiver, "ShipTo")
         shipment: dict[str, Any] = {
             "Description": f"Customer return {order.reference}"[:50],
             "ReturnService": RETURNS_PLUS_3_ATTEMPTS if order.pickup else PRINT_RETURN_LABEL,
             "Shipper": {**merchant, "ShipperNumber": account},
             "ShipTo": merchant,
-            "ShipFrom": _party(order.shipper),
+            "ShipFrom": _party(order.shipper, "ShipFrom"),
             "PaymentInformation": {"ShipmentCharge": [{"Type": "01", "BillShipper": {"AccountNumber": account}}]},
             "Service": {"Code": INTERNATIONAL_SERVICE if order.cross_border else DOMESTIC_SERVICE},
             "Package": [
@@ -168,7 +196,10 @@ class Ups(CarrierBase):
             "ShipmentRequest": {
                 "Request": {"RequestOption": "nonvalidate", "TransactionReference": {"CustomerContext": order.case_id}},
                 "Shipment": shipment,
-                "LabelSpecification": {"LabelImageFormat": {"Code": "GIF"}},
+                "LabelSpecification": {
+                    "LabelImageFormat": {"Code": "GIF"},
+                    "LabelStockSize": {"Height": "6", "Width": "4"},  # required by Shipping.yaml; 4x6 in
+                },
             }
         }
         return self._json("POST", f"{self._base(settings)}/api/shipments/{VERSION}/ship", body, order.case_id)
@@ -178,7 +209,7 @@ class Ups(CarrierBase):
         products = []
         for line in invoice.lines:
             product: dict[str, Any] = {
-                "Description": [line.description[:35]],
+                "Description": [fit(line.description, 35)],
                 "OriginCountryCode": line.origin_country,
                 "Unit": {
                     "Number": str(line.quantity),
@@ -237,17 +268,19 @@ class Ups(CarrierBase):
                     "ReadyTime": window.ready.replace(":", ""),
                     "CloseTime": window.close.replace(":", ""),
                 },
-                "PickupAddress": {
-                    "CompanyName": (buyer.name or "Returns")[:27],
-                    "ContactName": (buyer.name or "Returns")[:22],
-                    "AddressLine": [line for line in (buyer.line1, buyer.line2) if line],
-                    "City": buyer.city or "",
-                    "StateProvince": buyer.region or "",
-                    "PostalCode": buyer.postal_code or "",
-                    "CountryCode": buyer.country,
-                    "ResidentialIndicator": "Y",
-                    "Phone": {"Number": buyer.phone or ""},
-                },
+                "PickupAddress": without_empty(
+                    {
+                        "CompanyName": fit(buyer.name, 27) or "Returns",
+                        "ContactName": fit(buyer.name, 22) or "Returns",
+                        "AddressLine": [fit(line, 73) for line in (buyer.line1, buyer.line2)],
+                        "City": fit(buyer.city, 50),
+                        "StateProvince": fit(buyer.region, 50),
+                        "PostalCode": fit(buyer.postal_code, 8),
+                        "CountryCode": buyer.country,
+                        "ResidentialIndicator": "Y",
+                        "Phone": {"Number": phone_digits(buyer, "PickupAddress.Phone.Number")},
+                    }
+                ),
                 "AlternateAddressIndicator": "Y",
                 "PickupPiece": [
                     {
@@ -257,7 +290,7 @@ class Ups(CarrierBase):
                         "ContainerCode": "01",
                     }
                 ],
-                "TotalWeight": {"Weight": str(order.total_weight_kg), "UnitOfMeasurement": "KGS"},
+                "TotalWeight": {"Weight": one_decimal_up(order.total_weight_kg), "UnitOfMeasurement": "KGS"},
                 "OverweightIndicator": "N",
                 "PaymentMethod": "01",
             }
