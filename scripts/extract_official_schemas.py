@@ -27,15 +27,26 @@ SCHEMA_KEYS = {
     "type", "format", "minLength", "maxLength", "pattern", "enum", "required", "properties", "items", "$ref",
     "allOf", "oneOf", "anyOf", "not", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
     "minItems", "maxItems", "uniqueItems", "nullable", "additionalProperties", "readOnly", "writeOnly",
-    "discriminator", "minProperties", "maxProperties",
+    "discriminator", "minProperties", "maxProperties", "const",
 }  # fmt: skip
+
+
+class Yaml12Ints(yaml.SafeLoader):
+    """YAML whose only integers are decimal ones: UPS writes `descriptionCode: 021`, a code, not octal 17."""
+
+
+Yaml12Ints.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:int"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+Yaml12Ints.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
 
 
 def load(path: Path) -> dict[str, Any]:
     """YAML or JSON; trailing tabs (which some published files carry) are not valid YAML and are dropped."""
     text = path.read_text(encoding="utf-8-sig").replace("\r", "")
     text = "\n".join(re.sub(r"[ \t]+$", "", line) for line in text.split("\n"))
-    return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    return json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=Yaml12Ints)
 
 
 def schema_facts(node: Any) -> Any:
@@ -140,7 +151,7 @@ def main(source: str, out: str, operations: list[str]) -> None:
     paths: dict[str, Any] = {}
     for spec in operations:
         method, path = spec.split(" ", 1)
-        item = doc["paths"][path]
+        item = doc["webhooks"][path.removeprefix("webhook:")] if path.startswith("webhook:") else doc["paths"][path]
         slug = re.sub(r"[^a-z0-9]+", "_", f"{method} {path}".lower()).strip("_")
         entry = paths.setdefault(path, {})
         if "parameters" in item:
@@ -174,9 +185,13 @@ def main(source: str, out: str, operations: list[str]) -> None:
     facts = {"openapi": doc.get("openapi", "3.0.0"), "info": info, "paths": paths, "components": components}
     target = Path(out)
     (target / "samples").mkdir(parents=True, exist_ok=True)
-    (target / "openapi.json").write_text(json.dumps(facts, indent=1, sort_keys=True, ensure_ascii=False, default=str) + "\n")
+    (target / "openapi.json").write_text(
+        json.dumps(facts, indent=1, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+    )
     for name, value in samples.items():
-        (target / "samples" / f"{name}.json").write_text(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+        (target / "samples" / f"{name}.json").write_text(
+            json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n"
+        )
     print(f"{target}: {len(paths)} paths, {sum(map(len, components.values()))} components, {len(samples)} samples")
 
 

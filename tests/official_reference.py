@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from openapi_schema_validator import OAS30Validator, oas30_format_checker
+from openapi_schema_validator import OAS30Validator, OAS31Validator, oas30_format_checker, oas31_format_checker
 
 from adapters.http import OutboundRequest
 
@@ -86,15 +86,16 @@ def operation(carrier: str, method: str, url: str) -> tuple[str, dict[str, Any],
     return folder, item, item[method.lower()]
 
 
-def _validator(folder: str, schema: dict[str, Any], as_printed: bool = False) -> OAS30Validator:
+def _validator(folder: str, schema: dict[str, Any], as_printed: bool = False) -> OAS30Validator | OAS31Validator:
+    """OpenAPI 3.0 documents (draft-4 based) or 3.1 ones (UPS Track Alert: JSON Schema 2020-12, `const`)."""
     doc = printed(folder) if as_printed else document(folder)
     root = {**schema, "components": doc.get("components", {})}
+    if str(doc.get("openapi", "")).startswith("3.1"):
+        return OAS31Validator(root, format_checker=oas31_format_checker)
     return OAS30Validator(root, format_checker=oas30_format_checker)
 
 
-def schema_problems(
-    folder: str, schema: dict[str, Any], value: Any, where: str, as_printed: bool = False
-) -> list[str]:
+def schema_problems(folder: str, schema: dict[str, Any], value: Any, where: str, as_printed: bool = False) -> list[str]:
     """One line per error; inside oneOf/anyOf the deepest alternative's error, which names the field."""
     found = []
     for error in _validator(folder, schema, as_printed).iter_errors(value):

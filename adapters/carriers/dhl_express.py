@@ -254,8 +254,7 @@ class DhlExpress(CarrierBase):
     def parse_return_shipment(self, result: HttpResult) -> BookedShipment:
         body = result.body if isinstance(result.body, dict) else {}
         if not result.ok:
-            detail = body.get("detail") or body.get("title") or str(result.body)[:300]
-            raise CarrierRejected(f"DHL Express answered {result.status}: {detail}")
+            raise CarrierRejected(f"DHL Express answered {result.status}: {_detail(result.body)}")
         documents = {
             doc.get("typeCode", "document"): doc.get("content", "")
             for doc in body.get("documents") or []
@@ -400,9 +399,11 @@ class DhlExpress(CarrierBase):
 
 
 def _detail(body: Any) -> str:
-    if isinstance(body, dict):
-        return str(body.get("detail") or body.get("title") or body)[:300]
-    return str(body)[:300]
+    """DHL's problem: `detail`, and each of `additionalDetails` ("7120: Required either ...") when it lists several."""
+    if not isinstance(body, dict):
+        return str(body)[:300]
+    extra = [str(item)[:200] for item in body.get("additionalDetails") or []]
+    return "; ".join([str(body.get("detail") or body.get("title") or body)[:300], *extra])[:2000]
 
 
 def _event_time(event: dict[str, Any], area: dict[str, Any]) -> datetime:

@@ -24,6 +24,8 @@ UPS offers no interception in these APIs: interception is an operator task.
 from __future__ import annotations
 
 import json
+import logging
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
@@ -50,8 +52,11 @@ from adapters.http import HttpResult, OutboundRequest
 from config.settings import AdapterSettings
 from core.events import Address
 from core.invoice import returns_invoice
+from core.places import read_local
 from core.shipments import ReturnShipmentOrder
 from core.tracking import TrackingStatus, TrackingUpdate, canonical_status
+
+log = logging.getLogger(__name__)
 
 SANDBOX_URL = "https://wwwcie.ups.com"
 VERSION = "v2409"
@@ -333,24 +338,31 @@ class Ups(CarrierBase):
                 number = str(package.get("trackingNumber") or "")
                 for activity in package.get("activity") or []:
                     status = activity.get("status") or {}
-                    updates.append(
-                        self._update(
-                            number, status, activity.get("date"), activity.get("time"), activity.get("location")
-                        )
-                    )
+                    update = self._update(number, status, activity.get("date"), activity.get("time"),
+                                          activity.get("location"), _activity_offset(activity))  # fmt: skip
+                    if update is not None:
+                        updates.append(update)
         return updates
 
-    def _update(self, number: str, status: dict[str, Any], day: Any, time: Any, location: Any) -> TrackingUpdate:
+    def _update(
+        self, number: str, status: dict[str, Any], day: Any, time: Any, location: Any, offset: str | None = "Z"
+    ) -> TrackingUpdate | None:
+        """One activity; `offset` "Z" for Track Alert's gmt* fields, the activity's `gmtOffset`, or None: then
+        the local date and time (Tracking.yaml "The date of the activity") are read in the location's zone."""
         code = str(status.get("statusCode") or status.get("descriptionCode") or status.get("code") or "")
         kind = str(status.get("type") or "")
         canonical = STATUS_CODES.get(code) or canonical_status(STATUS_CODES, kind)
         address = (location or {}).get("address") or location or {}
+        occurred_at = _instant(str(day or ""), str(time or ""), offset, address)
+        if occurred_at is None:
+            log.warning("UPS activity %s of %s has no usable date; the other activities are kept", code, number)
+            return None
         return TrackingUpdate(
             carrier=self.name,
             tracking_number=number,
             code=code or kind,
             status=canonical,
-            occurred_at=_instant(str(day or ""), str(time or "")),
+            occurred_at=occurred_at,
             description=str(status.get("description") or ""),
             location=", ".join(str(address.get(k)) for k in ("city", "country", "countryCode") if address.get(k)),
         )
@@ -367,23 +379,38 @@ class Ups(CarrierBase):
             raise PayloadError("UPS push is not JSON") from exc
         if not isinstance(body, dict) or not body.get("trackingNumber"):
             raise PayloadError("not a UPS Track Alert event", {"trackingNumber": ["missing"]})
-        return [
-            self._update(
-                str(body["trackingNumber"]),
-                body.get("activityStatus") or {},
-                body.get("gmtActivityDate"),
-                body.get("gmtActivityTime"),
-                body.get("activityLocation"),
+        update = self._update(
+            str(body["trackingNumber"]),
+            body.get("activityStatus") or {},
+            body.get("gmtActivityDate"),
+            body.get("gmtActivityTime"),
+            body.get("activityLocation"),
+        )
+        if update is None:
+            raise PayloadError(
+                "UPS Track Alert event has no usable gmtActivityDate/Time", {"gmtActivityDate": ["invalid"]}
             )
-        ]
+        return [update]
 
 
-def _instant(day: str, time: str) -> datetime:
-    """UPS gives yyyyMMdd and HHmmss; Track Alert's gmt* fields are UTC, the Track API's are local (kept as UTC)."""
+def _activity_offset(activity: dict[str, Any]) -> str | None:
+    offset = str(activity.get("gmtOffset") or "")
+    return offset if re.fullmatch(r"[+-]\d{2}:\d{2}", offset) else None
+
+
+def _instant(day: str, time: str, offset: str | None, address: dict[str, Any]) -> datetime | None:
+    """UPS gives yyyyMMdd and HHmmss; Track Alert's gmt* fields are UTC ("Z"); Track API times are local."""
     try:
-        return datetime.strptime(day + (time or "000000").ljust(6, "0")[:6], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-    except ValueError as exc:
-        raise PayloadError(f"UPS activity date {day!r} {time!r} is not yyyyMMdd HHmmss", {"date": ["invalid"]}) from exc
+        naive = datetime.strptime(day + (time or "000000").ljust(6, "0")[:6], "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+    if offset == "Z":
+        return naive.replace(tzinfo=UTC)
+    if offset:
+        return datetime.fromisoformat(f"{naive.isoformat()}{offset}").astimezone(UTC)
+    country = str(address.get("countryCode") or address.get("country") or "")
+    local = read_local(naive, country, address.get("stateProvince"), address.get("city")) if country else None
+    return (local or naive.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 CARRIERS.register("ups", Ups())

@@ -44,7 +44,9 @@ SHAPES = {
     "several": (
         CustomsLine(1, "Cotton T-shirt", 1, Decimal("25.00"), "6109.10", "CN", Decimal("0.3")),
         CustomsLine(2, "Silk scarf", 3, Decimal("12.50"), None, None, Decimal("0.125")),
-        CustomsLine(3, "Leather belt " + "with a very long description " * 4, 1, Decimal("40"), None, "IN", Decimal("1")),
+        CustomsLine(
+            3, "Leather belt " + "with a very long description " * 4, 1, Decimal("40"), None, "IN", Decimal("1")
+        ),
     ),
 }
 CREDENTIALS = {
@@ -121,9 +123,7 @@ def test_phone_numbers_go_out_in_e164(origin: str, destination: str) -> None:
         assert phones, carrier
         for phone in phones:
             assert phonenumbers.is_valid_number(phonenumbers.parse(phone)), (carrier, phone)
-            assert phone == phonenumbers.format_number(
-                phonenumbers.parse(phone), phonenumbers.PhoneNumberFormat.E164
-            )
+            assert phone == phonenumbers.format_number(phonenumbers.parse(phone), phonenumbers.PhoneNumberFormat.E164)
     ups = requests_of("ups", order)["label"].json_body["ShipmentRequest"]["Shipment"]
     # UPS Phone.Number is digits only (Shipping.yaml: "ShipFrom Phone Number"), the country code included.
     assert ups["ShipFrom"]["Phone"]["Number"] == phonenumbers.format_number(
