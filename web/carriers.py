@@ -74,7 +74,7 @@ def tracking_push(carrier: str):  # type: ignore[no-untyped-def]
     inbound = InboundRequest(body=body, headers=request.headers, query=request.args, url=request.url)
     settings = container.settings.for_adapter(carrier)
     try:
-        adapter.verify_tracking_push(inbound, settings)
+        adapter.verify_tracking_push(inbound, settings, now=container.clock())
     except SignatureError as exc:
         return error_response(401, "invalid_signature", str(exc))
     try:

@@ -142,8 +142,11 @@ class CarrierAdapter(Protocol):
 
     def parse_intercept(self, result: HttpResult) -> InterceptOutcome: ...
 
-    def verify_tracking_push(self, request: InboundRequest, settings: AdapterSettings) -> None:
-        """Raise `SignatureError` unless the push is signed or authenticated as this carrier does it."""
+    def verify_tracking_push(
+        self, request: InboundRequest, settings: AdapterSettings, now: datetime | None = None
+    ) -> None:
+        """Raise `SignatureError` unless the push is signed or authenticated as this carrier does it (and, where
+        the push carries a timestamp, is fresh at `now`: SF Express)."""
 
     def parse_tracking_push(self, request: InboundRequest, settings: AdapterSettings) -> list[TrackingUpdate]: ...
 

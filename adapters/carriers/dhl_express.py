@@ -367,7 +367,9 @@ class DhlExpress(CarrierBase):
                 )
         return updates
 
-    def verify_tracking_push(self, request: InboundRequest, settings: AdapterSettings) -> None:
+    def verify_tracking_push(
+        self, request: InboundRequest, settings: AdapterSettings, now: datetime | None = None
+    ) -> None:
         """DHL Push sends back the header and token given in `hook.authentication` at subscription."""
         require_shared_token(request, settings.get("PUSH_HEADER") or PUSH_HEADER, settings.get("WEBHOOK_SECRET"))
 

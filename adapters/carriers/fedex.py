@@ -339,7 +339,9 @@ class FedEx(CarrierBase):
                     )
         return updates
 
-    def verify_tracking_push(self, request: InboundRequest, settings: AdapterSettings) -> None:
+    def verify_tracking_push(
+        self, request: InboundRequest, settings: AdapterSettings, now: datetime | None = None
+    ) -> None:
         """AIV: `fdx-signature` = Base64(HMAC-SHA256(key = the project's security token, message = payload))."""
         secret = settings.get("WEBHOOK_SECRET")
         if not secret:

@@ -68,6 +68,7 @@ from core.tracking import TrackingStatus, TrackingUpdate, canonical_status
 SANDBOX_URL = "https://api-ifsp-sit.sf.global"
 FENGQIAO_SANDBOX_URL = "https://sfapi-sbox.sf-express.com/std/service"
 INTERNATIONAL_PRODUCT = "INT0014"
+DEFAULT_PUSH_MAX_AGE_SECONDS = 300  # a signed push older than this is a replay (RB_SF_EXPRESS_PUSH_MAX_AGE_SECONDS)
 DEFAULT_TOKEN_SECONDS = 2 * 60 * 60  # [A] the SDKs refresh before two hours; used when SF states no expiry
 BLOCK = 32
 
@@ -394,11 +395,16 @@ class SfExpress(CarrierBase):
             message=str(inner.get("errorMsg") or ("interception accepted" if accepted else inner)),
         )
 
-    def verify_tracking_push(self, request: InboundRequest, settings: AdapterSettings) -> None:
+    def verify_tracking_push(
+        self, request: InboundRequest, settings: AdapterSettings, now: datetime | None = None
+    ) -> None:
+        """Signature over token, timestamp, nonce and the encrypted body, and a fresh `timestamp` (milliseconds):
+        the signature alone would let anyone who saw one push replay it forever."""
         secret, app_key, aes_key = settings.get("WEBHOOK_SECRET"), settings.get("APP_KEY"), settings.get("AES_KEY")
         if not (secret and app_key and aes_key):
             raise SignatureError("SF Express push verification needs RB_SF_EXPRESS_WEBHOOK_SECRET, APP_KEY and AES_KEY")
         timestamp, nonce = request.header("timestamp") or "", request.header("nonce") or ""
+        _require_fresh(timestamp, now or datetime.now(UTC), _max_age(settings))
         expected = signature(secret, timestamp, nonce, request.body.decode(errors="replace"))
         presented = request.header("signature") or ""
         if not hmac.compare_digest(presented.encode(), expected.encode()):
@@ -414,6 +420,27 @@ class SfExpress(CarrierBase):
         except ValueError as exc:
             raise PayloadError("SF Express push is not JSON inside") from exc
         return self._routes(inner if isinstance(inner, dict) else {"data": inner})
+
+
+def _max_age(settings: AdapterSettings) -> timedelta:
+    raw = settings.get("PUSH_MAX_AGE_SECONDS") or str(DEFAULT_PUSH_MAX_AGE_SECONDS)
+    try:
+        seconds = int(raw)
+    except ValueError as exc:
+        raise SignatureError(f"RB_SF_EXPRESS_PUSH_MAX_AGE_SECONDS {raw!r} is not a whole number") from exc
+    return timedelta(seconds=max(seconds, 1))
+
+
+def _require_fresh(timestamp: str, now: datetime, max_age: timedelta) -> None:
+    """The push's `timestamp` header (epoch milliseconds) within `max_age` of now, either way (clock skew)."""
+    if not timestamp.isdigit():
+        raise SignatureError("SF Express push has no timestamp header in epoch milliseconds")
+    sent = datetime.fromtimestamp(int(timestamp) / 1000, tz=UTC)
+    if abs(now - sent) > max_age:
+        raise SignatureError(
+            f"SF Express push timestamp {sent.isoformat()} is more than {int(max_age.total_seconds())} s from now: "
+            "refused as a replay"
+        )
 
 
 def _instant(route: dict[str, Any]) -> datetime:

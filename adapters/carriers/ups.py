@@ -367,7 +367,9 @@ class Ups(CarrierBase):
             location=", ".join(str(address.get(k)) for k in ("city", "country", "countryCode") if address.get(k)),
         )
 
-    def verify_tracking_push(self, request: InboundRequest, settings: AdapterSettings) -> None:
+    def verify_tracking_push(
+        self, request: InboundRequest, settings: AdapterSettings, now: datetime | None = None
+    ) -> None:
         """Track Alert sends back the opaque `credential` we registered; compared in constant time."""
         require_shared_token(request, "credential", settings.get("WEBHOOK_SECRET"))
 
