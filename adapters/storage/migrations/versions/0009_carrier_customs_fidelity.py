@@ -1,7 +1,7 @@
 """customs claims carry their reason: returned goods, rejected goods or overpayment each have their own limit
 
 Revision ID: 0009_carrier_customs_fidelity
-Revises: 0006_notice_deliveries
+Revises: 0007_security
 Create Date: 2026-11-29 23:40:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_carrier_customs_fidelity"
-down_revision = "0006_notice_deliveries"
+down_revision = "0007_security"  # re-chained after merging main (0007_security landed first)
 branch_labels = None
 depends_on = None
 
