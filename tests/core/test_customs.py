@@ -149,3 +149,27 @@ def test_periods_are_calendar_periods():
     assert Period(years=3).last_day(datetime(2024, 2, 29).date()).isoformat() == "2027-02-28"
     assert Period(days=90).last_day(datetime(2026, 3, 10).date()).isoformat() == "2026-06-08"
     assert str(Period(years=3)) == "3 years"
+
+
+def test_the_tables_are_the_sources_facts():
+    """Every period in core/customs.py is the one tests/fixtures/official/customs/facts.json quotes."""
+    import json
+    from datetime import date
+    from pathlib import Path
+
+    from core.customs import CN_IMPORT_APPLY, CN_IMPORT_RETURN, REENTRY, RECOVERY
+
+    facts_file = Path(__file__).parents[1] / "fixtures" / "official" / "customs" / "facts.json"
+    source = json.loads(facts_file.read_text())
+    for area, fact in source["reentry"].items():
+        regime = REENTRY[area]
+        assert regime.period == (Period(**fact["period"]) if fact["period"] else None), area
+        assert regime.counted_from == fact["counted_from"]
+        windows = [(w.first_export_day, w.last_export_day) for w in regime.windows]
+        assert windows == [(date.fromisoformat(a), date.fromisoformat(b)) for a, b, _ in fact.get("windows", [])]
+    cn = source["cn_import_return"]
+    assert CN_IMPORT_APPLY == Period(**cn["apply"]) and CN_IMPORT_RETURN.period == Period(**cn["goods_back"])
+    assert {a: set(r) for a, r in RECOVERY.items()} == {a: set(r) for a, r in source["recovery"].items()}
+    for area, rules in source["recovery"].items():
+        for reason, fact in rules.items():
+            assert RECOVERY[area][reason].period == Period(**fact["period"]), (area, reason)
