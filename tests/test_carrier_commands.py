@@ -190,3 +190,19 @@ def test_a_refused_interception_moves_an_intercepting_case_to_interception_faile
     assert shipments["intercept"].status == "rejected"
     assert case.state == "interception_failed" and case.needs_attention
     assert any(t.name == "intercept_refused" and "already delivered" in t.detail["message"] for t in case.timeline)
+
+
+def test_the_buyers_phone_stands_in_when_the_collection_address_has_none():
+    from datetime import UTC, date, datetime
+
+    from core.cases import open_case
+    from core.shipments import return_shipment_order
+    from service.canonical import load_event
+    from tests.conftest import unique_event
+
+    event = unique_event()
+    event["order"]["ship_to"].pop("phone", None)
+    event["order"]["buyer"] = {**event["order"].get("buyer", {}), "phone": "+4915112345678"}
+    case = open_case("case-phone", "generic", load_event(event), datetime.now(UTC))
+    order = return_shipment_order(case, None, date(2026, 12, 1))
+    assert order.shipper.phone == "+4915112345678"

@@ -151,7 +151,8 @@ def test_a_domestic_return_has_no_customs_plan(client, running, carriers):
     fake_carriers(carriers)
     case_id = approved_case(
         client, carrier="sf_express", pickup=False,
-        order={"ship_to": {"country": "CN", "name": "Li Lei", "line1": "2 Road", "city": "Beijing"}},
+        order={"ship_to": {"country": "CN", "name": "Li Lei", "line1": "2 Road", "city": "Beijing",
+                           "phone": "13812345678"}},
     )  # fmt: skip
     found = wait_case(client, case_id, shipments_settled)
     assert found["customs"] is None

@@ -56,6 +56,8 @@ from adapters.carriers.base import (
     PayloadError,
     PickupWindow,
     SignatureError,
+    e164,
+    fit,
     json_number,
 )
 from adapters.http import HttpResult, OutboundRequest
@@ -136,15 +138,17 @@ def fengqiao_digest(msg_data: str, timestamp: str, checkword: str) -> str:
     return base64.b64encode(hashlib.md5(quoted.encode()).digest()).decode()
 
 
-def _party(address: Address) -> dict[str, Any]:
+def _party(address: Address, role: str) -> dict[str, Any]:
+    """A ShippingPartyPayload as the SDK builds it: address, regionFirst/Second, contact, country, postCode and
+    phoneNo are always sent (in E.164, so SF can call across borders); optional fields only when known."""
     party = {
-        "contact": address.name or "Returns",
+        "contact": fit(address.name, 100) or "Returns",
         "country": address.country,
         "regionFirst": address.region or address.city or "",
         "regionSecond": address.city or "",
         "address": " ".join(line for line in (address.line1, address.line2) if line),
         "postCode": address.postal_code or "",
-        "phoneNo": address.phone or "",
+        "phoneNo": e164(address.phone, address.country, f"{role}.phoneNo"),
     }
     if address.email:
         party["email"] = address.email
@@ -273,15 +277,15 @@ class SfExpress(CarrierBase):
             "declaredValue": json_number(invoice.total.amount),
             "declaredCurrency": invoice.currency,
             "pickupType": "1" if (order.pickup if pickup is None else pickup) else "0",
-            "senderInfo": _party(order.shipper),
-            "receiverInfo": _party(order.receiver),
+            "senderInfo": _party(order.shipper, "senderInfo"),
+            "receiverInfo": _party(order.receiver, "receiverInfo"),
             "parcelInfoList": parcels,
             "paymentInfo": {"payMethod": "2", "payMonthCard": card, "taxPayMethod": "2", "taxPayMonthCard": card},
             "remark": f"Customer return of order {order.original_order_id}"[:200],
         }
         if order.cross_border:
             message["customsInfo"] = {
-                "senderReason": "2",
+                "senderReason": 2,  # SDK SenderReasonEnum: 1 commerce, 2 non-commerce (a return is no sale)
                 "senderReasonContent": f"Returned goods ({order.reason or 'return'})",
                 "businessRemark": f"Returns invoice {invoice.number}",
             }
@@ -314,13 +318,11 @@ class SfExpress(CarrierBase):
     def build_cancel_pickup(
         self, pickup_reference: str, order: ReturnShipmentOrder, window: PickupWindow, settings: AdapterSettings
     ) -> OutboundRequest:
-        message = {
-            "customerCode": settings.get("CUSTOMER_CODE") or "",
-            "customerOrderNo": order.reference[:64],
-            "sfWaybillNo": pickup_reference,
-            "orderOperateType": "5",  # [A] cancel, per the SDK's OrderOperateTypeEnum (1 = add)
-        }
-        return self._dispatch("IUOP_CREATE_ORDER", message, settings)
+        """Refused here: the international API as the SDK documents it has no cancellation (`orderOperateType`
+        knows 1 add and 5 change order only), and a change order is not a cancellation."""
+        raise CarrierRejected(
+            f"SF Express offers no pickup cancellation in its international API: ask SF to cancel {pickup_reference}"
+        )
 
     def parse_cancel_pickup(self, result: HttpResult) -> None:
         self._inner(result, "cancel")
@@ -363,7 +365,7 @@ class SfExpress(CarrierBase):
             "monthlyCardNo": settings.get("MONTHLY_CARD") or "",
             "newDestAddress": {
                 "contact": merchant.name or "Returns",
-                "phone": merchant.phone or "",
+                "phone": e164(merchant.phone, merchant.country, "newDestAddress.phone"),
                 "province": merchant.region or "",
                 "city": merchant.city or "",
                 "address": " ".join(line for line in (merchant.line1, merchant.line2) if line),

@@ -18,13 +18,14 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 import pytest
+from jsonschema import Draft202012Validator
 
-from adapters.carriers.base import CARRIERS, CarrierRejected, PickupWindow
+from adapters.carriers.base import CARRIERS, CarrierRejected, InterceptOrder, PickupWindow
 from core.events import Address
 from core.invoice import returns_invoice
 from core.shipments import CustomsLine, ReturnShipmentOrder
 from tests.adapters.carrier_fixtures import settings
-from tests.official_reference import problems
+from tests.official_reference import OFFICIAL, problems
 
 PLACES: dict[str, Address] = {
     "DE": Address("DE", "Jana Schmidt", "Hauptstraße 1", None, "Berlin", None, "10115", "030 1234567", "j@example.de"),
@@ -220,3 +221,42 @@ def test_the_local_offset_is_the_one_in_force_that_day() -> None:
     body = requests_of("dhl_express", winter)["label"].json_body
     assert body["plannedShippingDateAndTime"] == "2026-01-15T10:00:00 GMT+01:00"
     assert datetime(2026, 1, 15, 10, tzinfo=ZoneInfo("Europe/Berlin")).utcoffset().total_seconds() == 3600
+
+
+SF_CREDENTIALS = {"APP_KEY": "a", "APP_SECRET": "s", "AES_KEY": "k" * 43, "CUSTOMER_CODE": "C1", "MONTHLY_CARD": "7550000000",
+                  "PHONE_SUFFIX": "1234"}  # fmt: skip
+
+
+def _sf_schema(name: str) -> dict:
+    return json.loads((OFFICIAL / "sf_express" / name).read_text())
+
+
+@pytest.mark.parametrize(("origin", "destination", "shape", "pickup"), MATRIX)
+def test_every_sf_express_request_validates_against_the_sdk_payload_facts(
+    origin: str, destination: str, shape: str, pickup: bool
+) -> None:
+    """SF publishes no schema; the payload classes of the SDK we follow are kept as JSON Schema (SOURCES.md)."""
+    adapter, config = CARRIERS.get("sf_express"), settings("sf_express", **SF_CREDENTIALS)
+    order = make_order(origin, destination, shape, pickup)
+    create = Draft202012Validator(_sf_schema("iuop_create_order.schema.json"))
+    for request in (adapter.build_return_shipment(order, config),
+                    adapter.build_pickup(order, PickupWindow(order.ship_date), "SF1400000000001", config)):  # fmt: skip
+        assert request.headers["msgType"] == "IUOP_CREATE_ORDER"
+        assert [e.message for e in create.iter_errors(request.json_body)] == []
+        body = request.json_body
+        assert [p["quantity"] for p in body["parcelInfoList"]] == [line.quantity for line in order.lines]
+        assert Decimal(str(body["parcelTotalWeight"])) == order.total_weight_kg and body["parcelWeightUnit"] == "KG"
+        assert body["senderInfo"]["phoneNo"].startswith("+")
+    tracking = adapter.build_tracking("SF1400000000001", config)
+    assert list(Draft202012Validator(_sf_schema("gts_query_track.schema.json")).iter_errors(tracking.json_body)) == []
+
+
+def test_sf_interception_and_cancellation_as_the_documents_allow() -> None:
+    adapter = CARRIERS.get("sf_express")
+    config = settings("sf_express", **SF_CREDENTIALS, PARTNER_ID="P", CHECKWORD="c")
+    order = make_order("CN", "US", "one", True)
+    intercept = adapter.build_intercept(InterceptOrder("case-1", "SF1400000000001", PLACES["US"]), config)
+    message = json.loads(intercept.form["msgData"])
+    assert message["serviceCode"] == "2" and message["newDestAddress"]["phone"] == "+12125550134"
+    with pytest.raises(CarrierRejected, match="no pickup cancellation"):
+        adapter.build_cancel_pickup("SF1400000000001", order, PickupWindow(order.ship_date), config)

@@ -157,7 +157,7 @@ def test_the_tables_are_the_sources_facts():
     from datetime import date
     from pathlib import Path
 
-    from core.customs import CN_IMPORT_APPLY, CN_IMPORT_RETURN, REENTRY, RECOVERY
+    from core.customs import CN_IMPORT_APPLY, CN_IMPORT_RETURN, RECOVERY, REENTRY
 
     facts_file = Path(__file__).parents[1] / "fixtures" / "official" / "customs" / "facts.json"
     source = json.loads(facts_file.read_text())
@@ -168,7 +168,7 @@ def test_the_tables_are_the_sources_facts():
         windows = [(w.first_export_day, w.last_export_day) for w in regime.windows]
         assert windows == [(date.fromisoformat(a), date.fromisoformat(b)) for a, b, _ in fact.get("windows", [])]
     cn = source["cn_import_return"]
-    assert CN_IMPORT_APPLY == Period(**cn["apply"]) and CN_IMPORT_RETURN.period == Period(**cn["goods_back"])
+    assert Period(**cn["apply"]) == CN_IMPORT_APPLY and CN_IMPORT_RETURN.period == Period(**cn["goods_back"])
     assert {a: set(r) for a, r in RECOVERY.items()} == {a: set(r) for a, r in source["recovery"].items()}
     for area, rules in source["recovery"].items():
         for reason, fact in rules.items():
