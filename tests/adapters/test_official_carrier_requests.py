@@ -260,3 +260,17 @@ def test_sf_interception_and_cancellation_as_the_documents_allow() -> None:
     assert message["serviceCode"] == "2" and message["newDestAddress"]["phone"] == "+12125550134"
     with pytest.raises(CarrierRejected, match="no pickup cancellation"):
         adapter.build_cancel_pickup("SF1400000000001", order, PickupWindow(order.ship_date), config)
+
+
+def test_fedex_lengths_stated_only_in_prose_are_kept() -> None:
+    """Ship API prose: streetLines and city "Max Length is 35", postalCode 10, personName 70;
+    Pickup API: readyDateTimestamp "local to the pickup postal code ... Do not include a TZD"."""
+    order = make_order("DE", "CN", "one", True)
+    long = Address("DE", "N" * 80, "Lange Straße " + "1" * 40, "Hinterhaus " + "2" * 40, "C" * 50, None, "1" * 12,
+                   "030 1234567")  # fmt: skip
+    shipper = requests_of("fedex", ReturnShipmentOrder(**{**order.__dict__, "shipper": long}))
+    party = shipper["label"].json_body["requestedShipment"]["shipper"]
+    assert all(len(line) <= 35 for line in party["address"]["streetLines"]) and len(party["address"]["city"]) == 35
+    assert len(party["address"]["postalCode"]) == 10 and len(party["contact"]["personName"]) == 70
+    ready = shipper["pickup"].json_body["originDetail"]["readyDateTimestamp"]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", ready)
