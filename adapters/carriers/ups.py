@@ -187,7 +187,7 @@ class Ups(CarrierBase):
                     "Packaging": {"Code": "02"},
                     "PackageWeight": {
                         "UnitOfMeasurement": {"Code": "KGS"},
-                        "Weight": str(order.total_weight_kg),
+                        "Weight": one_decimal_up(order.total_weight_kg),  # maxLength 5: "999.9"
                     },
                 }
             ],

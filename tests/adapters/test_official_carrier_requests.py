@@ -274,3 +274,11 @@ def test_fedex_lengths_stated_only_in_prose_are_kept() -> None:
     assert len(party["address"]["postalCode"]) == 10 and len(party["contact"]["personName"]) == 70
     ready = shipper["pickup"].json_body["originDetail"]["readyDateTimestamp"]
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", ready)
+
+
+def test_ups_weights_carry_one_decimal_rounded_up() -> None:
+    """Pickup.yaml "One decimal digit is allowed"; Shipping.yaml Weight maxLength 5: 1.675 kg goes out as 1.7."""
+    requests = requests_of("ups", make_order("US", "MX", "several", True))
+    package = requests["label"].json_body["ShipmentRequest"]["Shipment"]["Package"][0]["PackageWeight"]
+    assert package == {"UnitOfMeasurement": {"Code": "KGS"}, "Weight": "1.7"}
+    assert requests["pickup"].json_body["PickupCreationRequest"]["TotalWeight"]["Weight"] == "1.7"
