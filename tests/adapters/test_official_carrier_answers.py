@@ -334,3 +334,25 @@ def test_documents_are_present_for_every_carrier() -> None:
     for folder in ("dhl_express", "fedex/ship", "fedex/pickup", "fedex/track", "ups/shipping", "ups/pickup",
                    "ups/tracking", "ups/track_alert"):  # fmt: skip
         assert document(folder)["paths"], folder
+
+
+@pytest.mark.parametrize("status", [400, 401, 403])
+def test_ups_error_shape_of_the_document_is_a_refusal_naming_upss_message(status: int) -> None:
+    """Shipping.yaml publishes the error shape (ErrorResponse), not a sample: one built to it is checked first."""
+    body = {"response": {"errors": [{"code": "120100", "message": "Missing or invalid shipper number"}]}}
+    url = "https://x/api/shipments/v2409/ship"
+    assert answer_problems("ups", "POST", url, status, body) == []
+    with pytest.raises(CarrierRejected, match="Missing or invalid shipper number"):
+        UPS.parse_return_shipment(HttpResult(status, body, {}))
+
+
+@responses.activate
+def test_ups_rate_limit_is_retried() -> None:
+    """Shipping.yaml documents 429 with the same ErrorResponse: retried later, not a refusal."""
+    responses.post("https://ups.test/security/v1/oauth/token", json={"access_token": "t", "expires_in": "14399"})
+    body = {"response": {"errors": [{"code": "429", "message": "Rate limit exceeded"}]}}
+    responses.post("https://ups.test/api/shipments/v2409/ship", json=body, status=429)
+    gateway = CarrierGateway(HttpClient(), lambda: datetime(2026, 7, 1, tzinfo=UTC))
+    config = settings("ups", CLIENT_ID="c", CLIENT_SECRET="s", ACCOUNT="A1B2C3", BASE_URL="https://ups.test")
+    with pytest.raises(TransientHttpError):
+        gateway.book_return(UPS, order(), config)
