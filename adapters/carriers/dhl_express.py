@@ -24,6 +24,11 @@ MyDHL API"; summarised in shared/research/carriers_customs.md §2.1):
   Unified payload carries `shipments[].events[]` with `timestamp` and
   `statusCode` pre-transit | transit | delivered | failure | unknown.
 MyDHL has no interception call (ST is only a tracking event): an operator task.
+Checked against the 3.1.1 document itself (tests/fixtures/official/dhl_express):
+`lineItems[].weight` is the weight of the whole line and `price` the unit price;
+`plannedShippingDateAndTime` and `plannedPickupDateAndTime` are "yyyy-MM-ddTHH:mm:ss
+GMT+hh:mm" in the local time and offset of the place the parcel leaves from;
+tracking asks `requestGMTOffsetPerEvent=true` so every event carries its offset.
 """
 
 from __future__ import annotations

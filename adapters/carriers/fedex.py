@@ -17,6 +17,9 @@ carriers_customs.md §2.2):
   Base64(HMAC-SHA256(security token, payload)); events may arrive out of order.
 - Errors: `{"transactionId", "errors": [{"code", "message"}]}`.
 FedEx offers no interception in these APIs: interception is an operator task.
+Checked against the documents themselves (tests/fixtures/official/fedex): the Ship
+API requires `requestedShipment.totalWeight`; lengths FedEx states only in prose are
+applied in `_party`; scan dates without an offset are read where they were scanned.
 """
 
 from __future__ import annotations
