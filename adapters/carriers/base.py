@@ -16,6 +16,7 @@ where it has not, `build_intercept` returns None and an operator does it.
 from __future__ import annotations
 
 import hmac
+import textwrap
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -267,6 +268,20 @@ def e164(phone: str | None, country: str, field_name: str) -> str:
 def fit(text: str | None, limit: int) -> str:
     """`text` cut to the carrier's documented length, without trailing blanks (names, lines, descriptions)."""
     return (text or "").strip()[:limit].rstrip()
+
+
+def street_lines(address: Address, width: int, most: int, field_name: str) -> list[str]:
+    """The street address in lines of at most `width`, wrapped at spaces rather than cut (a cut address misleads
+    the courier); refused with the field named when it needs more than the carrier's `most` lines."""
+    lines: list[str] = []
+    for line in (address.line1, address.line2):
+        if line and line.strip():
+            lines += textwrap.wrap(line.strip(), width, break_long_words=True, break_on_hyphens=False)
+    if len(lines) > most:
+        raise CarrierRejected(
+            f"{field_name}: the street address needs {len(lines)} lines of {width} characters; the carrier takes {most}"
+        )
+    return lines
 
 
 def without_empty(node: Any) -> Any:

@@ -50,6 +50,7 @@ from adapters.carriers.base import (
     e164,
     fit,
     require_shared_token,
+    street_lines,
 )
 from adapters.http import HttpResult, OutboundRequest
 from config.settings import AdapterSettings
@@ -117,14 +118,13 @@ def _party(address: Address, type_code: str | None, role: str) -> dict[str, Any]
 
     Pickup parties have no `typeCode` (the pickup schema allows no other key).
     """
+    lines = street_lines(address, 45, 3, f"{role}.postalAddress.addressLine1") or [""]
     postal: dict[str, Any] = {
         "postalCode": fit(address.postal_code, 12),
         "cityName": fit(address.city, 45),
         "countryCode": address.country,
-        "addressLine1": fit(address.line1, 45),
+        **{f"addressLine{n}": line for n, line in enumerate(lines, start=1)},
     }
-    if fit(address.line2, 45):
-        postal["addressLine2"] = fit(address.line2, 45)
     name = fit(address.name, 255) or "Returns"
     party: dict[str, Any] = {
         "postalAddress": postal,

@@ -47,6 +47,7 @@ from adapters.carriers.base import (
     error_message,
     fit,
     json_number,
+    street_lines,
 )
 from adapters.http import HttpResult, OutboundRequest
 from config.settings import AdapterSettings
@@ -100,7 +101,7 @@ def _party(address: Address, role: str, state_required: bool = False) -> dict[st
     """A party with the lengths the Ship API states (streetLines and city 35, postalCode 10, personName 70,
     companyName 35, stateOrProvinceCode 2: "required for US, CA, PR"); empty optional fields are left out."""
     postal: dict[str, Any] = {
-        "streetLines": [fit(line, 35) for line in (address.line1, address.line2) if fit(line, 35)],
+        "streetLines": street_lines(address, 35, 3, f"{role}.address.streetLines"),
         "city": fit(address.city, 35),
         "countryCode": address.country,
     }

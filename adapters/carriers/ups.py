@@ -46,6 +46,7 @@ from adapters.carriers.base import (
     error_message,
     fit,
     require_shared_token,
+    street_lines,
     without_empty,
 )
 from adapters.http import HttpResult, OutboundRequest
@@ -118,7 +119,7 @@ def _party(address: Address, role: str) -> dict[str, Any]:
             "Name": fit(address.name, 35) or "Returns",
             "Phone": {"Number": phone_digits(address, f"{role}.Phone.Number")},
             "Address": {
-                "AddressLine": [fit(line, 35) for line in (address.line1, address.line2)],
+                "AddressLine": street_lines(address, 35, 3, f"{role}.Address.AddressLine"),
                 "City": fit(address.city, 30),
                 "StateProvinceCode": state_code(address),
                 "PostalCode": fit(address.postal_code, 9),
@@ -277,7 +278,7 @@ class Ups(CarrierBase):
                     {
                         "CompanyName": fit(buyer.name, 27) or "Returns",
                         "ContactName": fit(buyer.name, 22) or "Returns",
-                        "AddressLine": [fit(line, 73) for line in (buyer.line1, buyer.line2)],
+                        "AddressLine": street_lines(buyer, 73, 3, "PickupAddress.AddressLine"),
                         "City": fit(buyer.city, 50),
                         "StateProvince": fit(buyer.region, 50),
                         "PostalCode": fit(buyer.postal_code, 8),

@@ -266,11 +266,12 @@ def test_fedex_lengths_stated_only_in_prose_are_kept() -> None:
     """Ship API prose: streetLines and city "Max Length is 35", postalCode 10, personName 70;
     Pickup API: readyDateTimestamp "local to the pickup postal code ... Do not include a TZD"."""
     order = make_order("DE", "CN", "one", True)
-    long = Address("DE", "N" * 80, "Lange Straße " + "1" * 40, "Hinterhaus " + "2" * 40, "C" * 50, None, "1" * 12,
+    long = Address("DE", "N" * 80, "Lange Straße " + "1" * 20, "Hinterhaus " + "2" * 30, "C" * 50, None, "1" * 12,
                    "030 1234567")  # fmt: skip
     shipper = requests_of("fedex", ReturnShipmentOrder(**{**order.__dict__, "shipper": long}))
     party = shipper["label"].json_body["requestedShipment"]["shipper"]
     assert all(len(line) <= 35 for line in party["address"]["streetLines"]) and len(party["address"]["city"]) == 35
+    assert "".join(party["address"]["streetLines"]).replace(" ", "") == (long.line1 + long.line2).replace(" ", "")
     assert len(party["address"]["postalCode"]) == 10 and len(party["contact"]["personName"]) == 70
     ready = shipper["pickup"].json_body["originDetail"]["readyDateTimestamp"]
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", ready)
@@ -282,3 +283,19 @@ def test_ups_weights_carry_one_decimal_rounded_up() -> None:
     package = requests["label"].json_body["ShipmentRequest"]["Shipment"]["Package"][0]["PackageWeight"]
     assert package == {"UnitOfMeasurement": {"Code": "KGS"}, "Weight": "1.7"}
     assert requests["pickup"].json_body["PickupCreationRequest"]["TotalWeight"]["Weight"] == "1.7"
+
+
+def test_a_street_address_is_wrapped_not_cut_and_refused_when_it_cannot_fit() -> None:
+    order = make_order("GB", "DE", "one", False)
+    flat = Address("GB", "Oliver Smith", "Flat 12, Riverside Apartments, 221 Long Riverside Embankment Road",
+                   "Little Whinging Industrial Estate", "London", None, "SW1A 2AA", "020 7946 0958")  # fmt: skip
+    wrapped = ReturnShipmentOrder(**{**order.__dict__, "shipper": flat})
+    for carrier in ("dhl_express", "fedex", "ups"):
+        for kind, request in requests_of(carrier, wrapped).items():
+            assert problems(carrier, request) == [], (carrier, kind)
+    dhl = requests_of("dhl_express", wrapped)["label"].json_body["customerDetails"]["shipperDetails"]["postalAddress"]
+    sent = " ".join(dhl[f"addressLine{n}"] for n in (1, 2, 3) if f"addressLine{n}" in dhl)
+    assert sent == f"{flat.line1} {flat.line2}"
+    huge = ReturnShipmentOrder(**{**order.__dict__, "shipper": Address(**{**flat.__dict__, "line2": "x " * 90})})
+    with pytest.raises(CarrierRejected, match=r"shipper\.address\.streetLines"):
+        CARRIERS.get("fedex").build_return_shipment(huge, settings("fedex", **CREDENTIALS["fedex"]))
