@@ -34,6 +34,7 @@ tracking asks `requestGMTOffsetPerEvent=true` so every event carries its offset.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -58,6 +59,8 @@ from core.events import Address
 from core.places import read_local
 from core.shipments import ReturnShipmentOrder
 from core.tracking import TrackingStatus, TrackingUpdate, canonical_status
+
+log = logging.getLogger(__name__)
 
 SANDBOX_URL = "https://express.api.dhl.com/mydhlapi/test"
 API_VERSION = "3.1.1"
@@ -391,13 +394,17 @@ class DhlExpress(CarrierBase):
             number = str(shipment.get("id") or "")
             for event in shipment.get("events") or []:
                 code = str(event.get("statusCode") or "")
+                occurred_at = _push_time(event)
+                if occurred_at is None:
+                    log.warning("DHL push event %s of %s has no usable timestamp; the others are kept", code, number)
+                    continue
                 updates.append(
                     TrackingUpdate(
                         carrier=self.name,
                         tracking_number=number,
                         code=code,
                         status=canonical_status(PUSH_STATUS_CODES, code, TrackingStatus.INFORMATION),
-                        occurred_at=_instant(str(event.get("timestamp") or "")),
+                        occurred_at=occurred_at,
                         description=str(event.get("description") or event.get("status") or ""),
                         location=str(((event.get("location") or {}).get("address") or {}).get("addressLocality") or ""),
                     )
@@ -426,6 +433,20 @@ def _event_time(event: dict[str, Any], area: dict[str, Any]) -> datetime:
     city, _, country = str(area.get("description") or "").rpartition("-")
     moment = read_local(naive, country.strip(), None, city.strip()) if len(country.strip()) == 2 else None
     return (moment or naive.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _push_time(event: dict[str, Any]) -> datetime | None:
+    """A Unified push `timestamp`; without an offset it is read where the event happened (`location.address`)."""
+    try:
+        moment = datetime.fromisoformat(str(event.get("timestamp") or ""))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        address = (event.get("location") or {}).get("address") or {}
+        country = str(address.get("countryCode") or "")
+        local = read_local(moment, country, None, address.get("addressLocality")) if len(country) == 2 else None
+        moment = local or moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _instant(text: str) -> datetime:

@@ -356,3 +356,15 @@ def test_ups_rate_limit_is_retried() -> None:
     config = settings("ups", CLIENT_ID="c", CLIENT_SECRET="s", ACCOUNT="A1B2C3", BASE_URL="https://ups.test")
     with pytest.raises(TransientHttpError):
         gateway.book_return(UPS, order(), config)
+
+
+def test_dhl_push_times_without_offset_are_read_where_they_happened_and_bad_ones_left_out() -> None:
+    config = settings("dhl_express", WEBHOOK_SECRET="t")
+    body = json.dumps({"shipments": [{"id": "1234567890", "events": [
+        {"timestamp": "2026-07-05T10:15:00", "statusCode": "transit",
+         "location": {"address": {"addressLocality": "Leipzig", "countryCode": "DE"}}},
+        {"timestamp": "soon", "statusCode": "delivered"},
+        {"timestamp": "2026-07-06T09:00:00+02:00", "statusCode": "delivered"}]}]}).encode()  # fmt: skip
+    updates = DHL.parse_tracking_push(inbound(body), config)
+    assert [u.occurred_at for u in updates] == [datetime(2026, 7, 5, 8, 15, tzinfo=UTC),
+                                                datetime(2026, 7, 6, 7, 0, tzinfo=UTC)]  # fmt: skip
