@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import hmac
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -46,6 +49,7 @@ __all__ = [
     "PayloadError",
     "PickupWindow",
     "SignatureError",
+    "drafting",
 ]
 
 TOKEN_EXPIRY_MARGIN = timedelta(minutes=5)
@@ -247,21 +251,42 @@ def json_number(value: Any) -> float | int:
     return int(as_decimal) if as_decimal == as_decimal.to_integral_value() else float(as_decimal)
 
 
+_DRAFT: ContextVar[bool] = ContextVar("carrier_request_draft", default=False)
+
+
+@contextmanager
+def drafting(active: bool = True) -> Iterator[None]:
+    """Build a draft: a request that will be stored and shown but not sent (no credentials; contract). Values the
+    carrier would refuse are then kept as given instead of refusing the build; with credentials they refuse it."""
+    token = _DRAFT.set(active)
+    try:
+        yield
+    finally:
+        _DRAFT.reset(token)
+
+
+def refuse(message: str, kept: Any) -> Any:
+    """Refuse the request with `message`, or keep `kept` while drafting."""
+    if _DRAFT.get():
+        return kept
+    raise CarrierRejected(message)
+
+
 def e164(phone: str | None, country: str, field_name: str) -> str:
     """The number in E.164 ("+4930123456"), read in the address's country when it has no "+".
 
     Carriers refuse or misroute local formats ("030 1234567" means nothing outside
-    Germany); a number that is not a possible one for that country is refused here
+    Germany); a number that is not a valid one for that country is refused here
     with the field named, rather than sent to be refused by the carrier.
     """
     if not phone or not phone.strip():
-        raise CarrierRejected(f"{field_name}: a phone number is required by the carrier and none is known")
+        return refuse(f"{field_name}: a phone number is required by the carrier and none is known", "")
     try:
         parsed = phonenumbers.parse(phone, country.upper())
     except phonenumbers.NumberParseException as exc:
-        raise CarrierRejected(f"{field_name}: {phone!r} is not a phone number ({exc})") from exc
+        return refuse(f"{field_name}: {phone!r} is not a phone number ({exc})", phone)
     if not phonenumbers.is_valid_number(parsed):
-        raise CarrierRejected(f"{field_name}: {phone!r} is not a valid phone number for {country}")
+        return refuse(f"{field_name}: {phone!r} is not a valid phone number for {country}", phone)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -278,9 +303,10 @@ def street_lines(address: Address, width: int, most: int, field_name: str) -> li
         if line and line.strip():
             lines += textwrap.wrap(line.strip(), width, break_long_words=True, break_on_hyphens=False)
     if len(lines) > most:
-        raise CarrierRejected(
+        message = (
             f"{field_name}: the street address needs {len(lines)} lines of {width} characters; the carrier takes {most}"
         )
+        return refuse(message, lines)
     return lines
 
 

@@ -299,3 +299,25 @@ def test_a_street_address_is_wrapped_not_cut_and_refused_when_it_cannot_fit() ->
     huge = ReturnShipmentOrder(**{**order.__dict__, "shipper": Address(**{**flat.__dict__, "line2": "x " * 90})})
     with pytest.raises(CarrierRejected, match=r"shipper\.address\.streetLines"):
         CARRIERS.get("fedex").build_return_shipment(huge, settings("fedex", **CREDENTIALS["fedex"]))
+
+
+def test_without_credentials_a_draft_is_built_where_the_carrier_would_refuse_a_value() -> None:
+    """Contract: with no credentials the request is built, stored and shown; nothing is refused because nothing
+    is sent. With credentials the same order is refused with the field named."""
+    from adapters.carriers.base import drafting
+    from adapters.carriers.gateway import CarrierGateway
+    from adapters.http import HttpClient
+
+    order = make_order("DE", "CN", "one", True)
+    no_phone = ReturnShipmentOrder(**{**order.__dict__, "receiver": Address(**{**PLACES["CN"].__dict__,
+                                                                                 "phone": None})})  # fmt: skip
+    gateway = CarrierGateway(HttpClient(), lambda: datetime(2026, 7, 1))
+    shown = gateway.book_return(CARRIERS.get("dhl_express"), no_phone, settings("dhl_express"))
+    assert (
+        shown.sent is False
+        and shown.request["body"]["customerDetails"]["receiverDetails"]["contactInformation"]["phone"] == ""
+    )
+    with drafting(False), pytest.raises(CarrierRejected, match=r"receiver\.phone"):
+        CARRIERS.get("dhl_express").build_return_shipment(
+            no_phone, settings("dhl_express", **CREDENTIALS["dhl_express"])
+        )
