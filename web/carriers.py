@@ -52,7 +52,7 @@ def tracking_push(carrier: str):  # type: ignore[no-untyped-def]
       responses:
         202: {description: Scans recorded, content: {application/json: {schema: {type: object}}}}
         400: {description: Unreadable push, content: {application/json: {schema: Error}}}
-        401: {description: Missing or forged signature, or an SF Express push too old to be fresh (a replay), content: {application/json: {schema: Error}}}
+        401: {description: "Missing or forged signature, or an SF Express push too old to be fresh (a replay)", content: {application/json: {schema: Error}}}
         404: {description: Unknown carrier, content: {application/json: {schema: Error}}}
         413: {description: Body over the limit, content: {application/json: {schema: Error}}}
         415: {description: Not JSON, content: {application/json: {schema: Error}}}
