@@ -11,7 +11,7 @@ from adapters.storage.models import ShipmentRow
 from queues.worker import Worker
 from service.bootstrap import Container
 from tests.carrier_flow import CARRIER_ENV
-from tests.conftest import example, make_settings, post_event, wait_for
+from tests.conftest import example, make_settings, operator_client, post_event, wait_for
 from wsgi import create_app
 
 DHL_URL = "https://dhl.test/mydhlapi"
@@ -78,7 +78,7 @@ def dhl_service(tmp_path):
     worker = Worker(container.relay, container.consumers())
     worker.start()
     assert worker.wait_ready(10)
-    yield app.test_client(), container
+    yield operator_client(app), container  # reading cases needs the operator's token
     worker.stop()
     container.close()
 
