@@ -24,7 +24,7 @@ from adapters.storage.models import CustomsClaimRow
 from adapters.storage.unit_of_work import UnitOfWork, new_id
 from config.settings import Settings
 from core.cases import Command, ReturnCase
-from core.customs import CustomsPlan, DutyClaim, customs_plan, expire_claims, facts_for_return
+from core.customs import RETURNED, CustomsPlan, DutyClaim, customs_plan, expire_claims, facts_for_return
 from core.money import Money
 from queues.consumer import IncomingMessage, Reject
 
@@ -35,7 +35,7 @@ SETTLED = {FILED, NOT_SENT, REFUSED, EXPIRED, "accepted"}
 
 
 def plan_for(case: ReturnCase, returns_country: str | None, now: datetime) -> CustomsPlan | None:
-    facts = facts_for_return(case.order, case.items, returns_country, case.created_at or now)
+    facts = facts_for_return(case.order, case.items, returns_country, case.created_at or now, case.return_.reason)
     if facts is None:
         return None
     plan = customs_plan(facts)
@@ -47,6 +47,7 @@ def claim_view(row: CustomsClaimRow) -> dict[str, Any]:
         "id": row.id,
         "authority": row.authority,
         "basis": row.basis,
+        "reason": row.reason or RETURNED,
         "amount": {"amount": row.amount, "currency": row.currency},
         "due_by": row.due_by.isoformat(),
         "status": row.status,
@@ -83,7 +84,7 @@ class CustomsPlanning:
                 continue
             row = uow.customs_claims.add(
                 CustomsClaimRow(
-                    id=new_id("clm"), case_id=case.id, authority=claim.authority, basis=claim.basis,
+                    id=new_id("clm"), case_id=case.id, authority=claim.authority, basis=claim.basis, reason=claim.reason,
                     amount=str(claim.amount.amount), currency=claim.amount.currency, due_by=claim.due_by,
                     status=claim.status, adapter=self.adapter, created_at=now, updated_at=now,
                 )
@@ -208,8 +209,9 @@ class CustomsFilings:
                 uow.processed.mark_once(self.consumer, message.message_id, now)
                 uow.commit()
                 return
-            claim = DutyClaim(row.authority, Money(Decimal(row.amount), row.currency), row.due_by, row.basis)
-            if now > row.due_by:
+            claim = DutyClaim(row.authority, Money(Decimal(row.amount), row.currency), row.due_by, row.basis,
+                              reason=row.reason or RETURNED)  # fmt: skip
+            if now >= row.due_by:
                 row.status, row.updated_at = EXPIRED, now
                 case.record_result("duty_claim_expired", {"authority": row.authority, "due_by":
                                    row.due_by.isoformat()}, now, attention=True)  # fmt: skip

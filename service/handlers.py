@@ -26,6 +26,7 @@ from adapters.carriers.base import (
     InterceptOrder,
     InterceptOutcome,
     PickupWindow,
+    drafting,
 )
 from adapters.carriers.gateway import CarrierGateway
 from adapters.http import HttpClient, HttpResult, OutboundRequest, TransientHttpError
@@ -311,17 +312,19 @@ class CarrierBookings:
             if receiver is None:
                 raise ShipmentOrderError("no merchant address to send the intercepted parcel back to")
             order = InterceptOrder(case.id, number, receiver)
-            request = carrier.build_intercept(order, settings)
             credentials = carrier.intercept_credentials(settings)  # type: ignore[attr-defined]
+            with drafting(credentials is None):
+                request = carrier.build_intercept(order, settings)
             return request, carrier.parse_intercept, credentials is not None, None
         shipment_order = self._order(case, now)
         sendable = carrier.credentials(settings) is not None
-        if kind == "pickup":
-            window = PickupWindow(next_pickup_day(now.date()))
-            tracking = payload.get("tracking_number")
-            request = carrier.build_pickup(shipment_order, window, tracking, settings)
-            return request, carrier.parse_pickup, sendable, shipment_order
-        request = carrier.build_return_shipment(shipment_order, settings)
+        with drafting(not sendable):  # not sent: built and shown even where the carrier would refuse a value
+            if kind == "pickup":
+                window = PickupWindow(next_pickup_day(now.date()))
+                tracking = payload.get("tracking_number")
+                request = carrier.build_pickup(shipment_order, window, tracking, settings)
+                return request, carrier.parse_pickup, sendable, shipment_order
+            request = carrier.build_return_shipment(shipment_order, settings)
         return request, carrier.parse_return_shipment, sendable, shipment_order
 
     def _prepare(
@@ -347,7 +350,7 @@ class CarrierBookings:
                 return self._settled(uow, case, message, now)
             try:
                 request, parse, sendable, order = self._build(kind, case, payload, now)
-            except ShipmentOrderError as exc:
+            except (ShipmentOrderError, CarrierRejected) as exc:  # e.g. no phone number the carrier requires
                 case.record_result(f"{kind}_failed", {"carrier": self.carrier.name, "message": str(exc)}, now,
                                    attention=True)  # fmt: skip
                 return self._settled(uow, case, message, now)
