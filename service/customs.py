@@ -20,13 +20,13 @@ from typing import Any
 
 from adapters.customs.base import CUSTOMS, CustomsAdapter, CustomsRejected, Filing
 from adapters.http import HttpClient, OutboundRequest
+from adapters.messages import IncomingMessage, Reject
 from adapters.storage.models import CustomsClaimRow
 from adapters.storage.unit_of_work import UnitOfWork, new_id
 from config.settings import Settings
 from core.cases import Command, ReturnCase
 from core.customs import CustomsPlan, DutyClaim, customs_plan, expire_claims, facts_for_return
 from core.money import Money
-from queues.consumer import IncomingMessage, Reject
 
 log = logging.getLogger(__name__)
 

@@ -29,6 +29,7 @@ from adapters.carriers.base import (
 )
 from adapters.carriers.gateway import CarrierGateway
 from adapters.http import HttpClient, HttpResult, OutboundRequest, TransientHttpError
+from adapters.messages import Defer, IncomingMessage, Reject
 from adapters.storage.models import ShipmentRow
 from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork, new_id
 from config.settings import Settings
@@ -36,7 +37,6 @@ from core.cases import CaseState, Command, Decide, ReturnCase
 from core.events import Address, ReturnEvent
 from core.routing import Route, carrier_route
 from core.shipments import ReturnShipmentOrder, ShipmentOrderError, return_shipment_order
-from queues.consumer import Defer, IncomingMessage, Reject
 from service.canonical import load_event
 from service.case_policy import CasePolicy
 from service.customs import CustomsPlanning

@@ -26,10 +26,10 @@ from marshmallow import ValidationError
 from adapters.http import HttpClient, TransientHttpError
 from adapters.marketplaces import _support as support
 from adapters.marketplaces.base import MARKETPLACES, ParsedDelivery
+from adapters.messages import IncomingMessage, Reject
 from adapters.storage.models import MarketplaceDecisionRow
 from adapters.storage.unit_of_work import UnitOfWork, new_id
 from core.cases import Command, ReturnCase
-from queues.consumer import IncomingMessage, Reject
 from service.canonical import load_event
 from service.intake import InvalidEvent, command_body, command_message_id
 
