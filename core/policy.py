@@ -16,9 +16,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
-from core.calendar import Calendars, due_after, end_of_day, last_day_of_period, local_day, start_of_day
+from core.calendar import (
+    Calendars,
+    WorkingDays,
+    due_after,
+    end_of_day,
+    last_day_of_period,
+    local_day,
+    start_of_day,
+)
 from core.events import Item, ReturnEvent
 from core.fees import MERCHANT, Cause, ShippingCosts, classify_cause, restocking_fee, shipping_costs
 from core.money import Conversion, Money, RateSource, allocate, convert
@@ -324,7 +332,7 @@ def _statutory_withdrawal(
         return Right(
             basis, None, None, source, [], [Reason("no_statutory_withdrawal", _msg("no_statutory_withdrawal"))]
         )
-    window = statutory_window(who.jurisdiction, withdrawal, event.order.delivered_at, who.buyer_zone, calendar)
+    window = statutory_window(who.jurisdiction, withdrawal, _delivered(event), who.buyer_zone, calendar)
     payer_row = rule.get("withdrawal_return_shipping_payer", {})
     payer = "buyer" if payer_row.get("payer") in ("buyer", "buyer_if_informed") else payer_row.get("payer")
     fee_row = rule.get("restocking_fee_allowed", {})
@@ -425,20 +433,21 @@ def _legal_guarantee(event: ReturnEvent, who: Parties, cause: Cause, at: datetim
         )
         rules.append(RuleApplied("cross_border_packaging", "not_a_quality_problem", cause.source))
         return right
-    delivered = local_day(event.order.delivered_at, who.buyer_zone)
+    delivered = local_day(_delivered(event), who.buyer_zone)
     length = _guarantee_length(guarantee, event.items)
     if length is None:
         rules.append(RuleApplied(LEGAL_GUARANTEE, "open_reasonable_time", source))
         return right
     last = _add_months(delivered, length[0]) if length[1] == "months" else delivered + timedelta(days=length[0])
+    ends_at = end_of_day(last, who.buyer_zone)
     right.window = Window(
         who.jurisdiction,
         None if length[1] == "months" else length[0],
         length[1],
         event.order.delivered_at,
-        end_of_day(last, who.buyer_zone),
+        ends_at,
     )
-    if at >= right.window.ends_at:
+    if at >= ends_at:
         if guarantee.get("after_period") == "repair_or_replace" and event.return_.resolution not in (
             "exchange",
             "repair",
@@ -501,7 +510,7 @@ def _voluntary(
         right.window = statutory_window(
             who.jurisdiction,
             {"days": days, "unit": "calendar"},
-            event.order.delivered_at,
+            _delivered(event),
             who.buyer_zone,
             calendar,
         )
@@ -639,7 +648,9 @@ def _response_level(event: ReturnEvent, who: Parties, levels: Mapping[str, Any])
     return levels["merchant_response"]
 
 
-def _legal_due(start: datetime, level: Mapping[str, Any], who: Parties, calendar: Calendars, merchant_days) -> datetime:
+def _legal_due(
+    start: datetime, level: Mapping[str, Any], who: Parties, calendar: Calendars, merchant_days: WorkingDays
+) -> datetime:
     """Business-day limits on the merchant's calendar; calendar-day legal periods counted like the window."""
     if level.get("unit") == "business":
         return due_after(start, int(level["days"]), "business", merchant_days, who.merchant_zone)
@@ -660,12 +671,12 @@ def _refund_limits(
     levels: Mapping[str, Any],
     who: Parties,
     calendar: Calendars,
-    merchant_days,
+    merchant_days: WorkingDays,
     rules: list[RuleApplied],
 ) -> list[datetime]:
     limits = []
     legal = rule.get("refund") or {}
-    start = {"withdrawal_notice": stones.requested_at, "goods_received": stones.received_at}.get(legal.get("from"))
+    start = {"withdrawal_notice": stones.requested_at, "goods_received": stones.received_at}.get(legal.get("from", ""))
     if legal.get("days") and start is not None:
         due = _legal_due(start, legal, who, calendar, merchant_days)
         limits.append(due)
@@ -777,5 +788,16 @@ def _msg(code: str, **values: str) -> str:
     return _MESSAGES[code].format(**values)
 
 
+@overload
+def _iso(at: datetime) -> str: ...
+@overload
+def _iso(at: datetime | None) -> str | None: ...
 def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
+
+
+def _delivered(event: ReturnEvent) -> datetime:
+    """Rights after delivery count from it; `_rights` sends an undelivered order to `_before_delivery`."""
+    if event.order.delivered_at is None:
+        raise ValueError("the order has not been delivered")
+    return event.order.delivered_at

@@ -273,7 +273,7 @@ class CarrierBookings:
         kinds = {"book_return": "return_label", "book_pickup": "pickup", "intercept": "intercept"}
         if action not in kinds or not body.get("case_id") or not body.get("idempotency_key"):
             raise Reject(f"{self.consumer} does not handle {action!r}")
-        payload = body.get("payload") if isinstance(body.get("payload"), dict) else {}
+        payload = body["payload"] if isinstance(body.get("payload"), dict) else {}
         prepared = self._prepare(message, body["case_id"], body["idempotency_key"], kinds[action], payload)
         if prepared is None:
             return
@@ -312,7 +312,7 @@ class CarrierBookings:
                 raise ShipmentOrderError("no merchant address to send the intercepted parcel back to")
             order = InterceptOrder(case.id, number, receiver)
             request = carrier.build_intercept(order, settings)
-            credentials = carrier.intercept_credentials(settings)  # type: ignore[attr-defined]
+            credentials = carrier.intercept_credentials(settings)
             return request, carrier.parse_intercept, credentials is not None, None
         shipment_order = self._order(case, now)
         sendable = carrier.credentials(settings) is not None
@@ -344,15 +344,18 @@ class CarrierBookings:
                 existing.error = "interrupted while the carrier was being called; check before sending again"
                 case.record_result(f"{kind}_unknown", {"carrier": self.carrier.name, "shipment_id": existing.id},
                                    now, attention=True)  # fmt: skip
-                return self._settled(uow, case, message, now)
+                self._settled(uow, case, message, now)
+                return None
             try:
                 request, parse, sendable, order = self._build(kind, case, payload, now)
             except ShipmentOrderError as exc:
                 case.record_result(f"{kind}_failed", {"carrier": self.carrier.name, "message": str(exc)}, now,
                                    attention=True)  # fmt: skip
-                return self._settled(uow, case, message, now)
+                self._settled(uow, case, message, now)
+                return None
             if request is None:
-                return self._operator_task(uow, case, message, key, kind, payload, now)
+                self._operator_task(uow, case, message, key, kind, payload, now)
+                return None
             if existing is None:
                 existing = uow.shipments.add(
                     ShipmentRow(
@@ -372,7 +375,8 @@ class CarrierBookings:
                 )  # fmt: skip
                 if kind == "return_label" and order is not None:
                     self._queue_pickup(uow, case, order, None, now)
-                return self._settled(uow, case, message, now)
+                self._settled(uow, case, message, now)
+                return None
             uow.commit()
             return Prepared(existing.id, request, parse, order)
 

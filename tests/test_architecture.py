@@ -63,3 +63,15 @@ def test_the_service_layer_importing_the_broker_code_breaks_the_contract(tmp_pat
     result = lint_imports(copy)
     assert result.returncode == 1
     assert "service.leak -> queues.consumer" in result.stdout
+
+
+def test_the_type_checker_passes_on_core_and_the_service_layer():
+    result = subprocess.run(
+        [str(BIN / "mypy")],  # files, strictness and the modules it follows: [tool.mypy] in pyproject.toml
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
