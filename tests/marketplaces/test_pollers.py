@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import requests
 
 from adapters.http import HttpClient
 from adapters.marketplaces import aliexpress, amazon, shopee, tmall
@@ -40,6 +41,7 @@ def api() -> Iterator[FakeApi]:
     fake = FakeApi()
     yield fake
     fake.close()
+    assert fake.failures == [], "a check inside the fake API failed:\n" + "\n".join(fake.failures)
 
 
 def amazon_routes(api: FakeApi, status_sequence: list[str]) -> None:
@@ -135,6 +137,7 @@ def test_tmall_signed_list_becomes_events_with_chinese_reasons(api: FakeApi):
         "tmall", base_url=f"{api.url}/router/rest", app_key="12345678", app_secret="tm-secret", session="6100"
     )
     batch = tmall.TmallAdapter(creds).poll(None, HttpClient(), NOW)
+    assert api.failures == []  # every request was signed
     events = [load_event(e) for e in batch.events]
     assert [(e.return_.reason, e.type) for e in events] == [
         ("size_or_fit", "return.requested"),
@@ -187,6 +190,7 @@ def test_aliexpress_issues_become_events(api: FakeApi):
         "aliexpress", base_url=f"{api.url}/sync", app_key="50001", app_secret="ae-secret", access_token="t"
     )
     events = [load_event(e) for e in aliexpress.AliExpressAdapter(creds).poll(None, HttpClient(), NOW).events]
+    assert api.failures == []  # every request was signed
     assert [(e.return_.id, e.type, e.return_.reason) for e in events] == [
         ("9001", "return.requested", "damaged_in_transit"),
         ("9002", "refund.completed", "damaged_in_transit"),
@@ -220,6 +224,20 @@ def shopee_settings(api: FakeApi):  # type: ignore[no-untyped-def]
     return settings(
         "shopee", base_url=api.url, partner_id="2001", shop_id="123", access_token="acc", webhook_secret="pk"
     )
+
+
+def test_a_failed_check_inside_the_fake_api_is_reported_as_such_not_as_a_dropped_connection():
+    fake = FakeApi()
+
+    @fake.route("POST", "/sync")
+    def refuses(call):  # type: ignore[no-untyped-def]
+        assert call.form.get("sign") == "expected", "unsigned request"
+        return 200, {}
+
+    answer = requests.post(f"{fake.url}/sync", data={"app_key": "1"}, timeout=10)
+    fake.close()
+    assert answer.status_code == 500
+    assert len(fake.failures) == 1 and "unsigned request" in fake.failures[0]
 
 
 def test_without_credentials_a_poll_asks_nothing_and_names_the_settings():
@@ -282,6 +300,7 @@ def test_a_crash_before_the_checkpoint_is_stored_repeats_the_poll_harmlessly(api
     assert store.load("shopee") is None
     outcome = poll_once(shopee.ShopeeAdapter(shopee_settings(api)), store, container.intake, HttpClient(), NOW)
     assert (outcome.created, outcome.duplicates) == (0, 1)
+    assert api.failures == []  # every request was signed
     assert case_count(container) == 1
     container.close()
 
