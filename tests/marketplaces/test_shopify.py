@@ -101,22 +101,59 @@ def test_a_return_request_becomes_a_canonical_requested_event():
     assert event.raw_status == "REQUESTED"
 
 
-@pytest.mark.parametrize(
-    ("topic", "expected"), [(t, e) for t, e in TOPIC_EVENTS.items() if e and t != "refunds/create"]
-)
+# Written from Shopify's documents, not read from the adapter: the webhook topics of the Returns API
+# (shopify.dev/docs/api/webhooks, topics returns/*) and the ReturnStatus and ReturnReason enums
+# (shopify.dev/docs/api/admin-graphql/latest/enums/ReturnStatus, .../ReturnReason).
+RETURNS_TOPICS = {
+    "returns/request": "return.requested",  # the buyer asked; REQUESTED
+    "returns/approve": "return.approved",  # REQUESTED -> OPEN
+    "returns/reopen": "return.approved",  # CLOSED -> OPEN again
+    "returns/decline": "return.rejected",  # REQUESTED -> DECLINED
+    "returns/cancel": "return.cancelled",  # -> CANCELED
+    "returns/process": "return.inspected",  # the returned items were processed (restock or dispose)
+    "returns/close": "refund.completed",  # -> CLOSED, completed
+}
+RETURN_STATUSES = {
+    "REQUESTED": "return.requested",
+    "OPEN": "return.approved",
+    "DECLINED": "return.rejected",
+    "CANCELED": "return.cancelled",
+    "CLOSED": "refund.completed",
+}
+RETURN_REASONS = {
+    "COLOR": "changed_mind",
+    "STYLE": "changed_mind",
+    "UNWANTED": "changed_mind",
+    "SIZE_TOO_LARGE": "size_or_fit",
+    "SIZE_TOO_SMALL": "size_or_fit",
+    "DEFECTIVE": "defective",
+    "NOT_AS_DESCRIBED": "not_as_described",
+    "WRONG_ITEM": "wrong_item",
+    "OTHER": "other",
+    "UNKNOWN": "other",
+}
+
+
+def test_the_adapter_knows_exactly_the_documented_topics_statuses_and_reasons():
+    assert {t for t, e in TOPIC_EVENTS.items() if e and t != "refunds/create"} == set(RETURNS_TOPICS)
+    assert set(STATUS_EVENTS) == set(RETURN_STATUSES)
+    assert set(REASONS) == set(RETURN_REASONS)
+
+
+@pytest.mark.parametrize(("topic", "expected"), sorted(RETURNS_TOPICS.items()))
 def test_every_returns_topic_maps_to_its_canonical_type(topic, expected):
     (event,) = valid(ShopifyAdapter().parse(signed(RETURN_REQUEST, topic=topic)).events)
     assert event.type == expected
 
 
-@pytest.mark.parametrize(("status", "expected"), list(STATUS_EVENTS.items()))
+@pytest.mark.parametrize(("status", "expected"), sorted(RETURN_STATUSES.items()))
 def test_returns_update_takes_the_type_from_every_status(status, expected):
     payload = {**RETURN_REQUEST, "status": status.lower()}
     (event,) = valid(ShopifyAdapter().parse(signed(payload, topic="returns/update")).events)
     assert (event.type, event.raw_status) == (expected, status)
 
 
-@pytest.mark.parametrize(("code", "reason"), list(REASONS.items()))
+@pytest.mark.parametrize(("code", "reason"), sorted(RETURN_REASONS.items()))
 def test_every_return_reason_maps_and_the_raw_code_is_kept(code, reason):
     line = {**RETURN_REQUEST["return_line_items"][0], "return_reason": code}
     (event,) = valid(ShopifyAdapter().parse(signed({**RETURN_REQUEST, "return_line_items": [line]})).events)
