@@ -16,7 +16,7 @@ import pytest
 from adapters.storage.models import ReceivedEventRow
 from queues.worker import Worker
 from service.bootstrap import Container
-from tests.conftest import make_settings, wait_for
+from tests.conftest import make_settings, operator_client, wait_for
 from tests.marketplaces import test_ebay, test_lazada, test_shopee, test_shopify, test_tiktok_shop
 from tests.marketplaces.conftest import NOW
 from tests.marketplaces.fake_api import FakeApi
@@ -103,7 +103,7 @@ def service(tmp_path: Path, **env: str) -> Iterator[tuple]:
     worker.start()
     assert worker.wait_ready(10)
     try:
-        yield app.test_client(), container
+        yield operator_client(app), container
     finally:
         worker.stop()
         container.close()
@@ -216,7 +216,7 @@ def test_an_approval_reaches_shopify_once_and_its_answer_is_on_the_case(connecte
     client, _ = connected
     case_id = post(client, "shopify").get_json()["case_id"]
     assert wait_for(lambda: case_of(client, case_id)["state"] == "requested")
-    unauthorized = client.post(f"/returns/{case_id}/commands/approve")
+    unauthorized = client.post(f"/returns/{case_id}/commands/approve", headers={"Authorization": "Bearer wrong"})
     assert unauthorized.status_code == 401
     headers = {"Authorization": f"Bearer {OPS}"}
     decided = client.post(f"/returns/{case_id}/commands/approve", headers=headers)
