@@ -23,9 +23,13 @@ CALENDARS = HolidaysCalendars()
 @auth.rate_limited("policy", lambda s: s.policy_rate)
 def evaluate_policy():  # type: ignore[no-untyped-def]
     """Evaluate a return request against statutory, marketplace and merchant rules.
+
+    `eligible` judges the resolution asked; `basis` is statutory_withdrawal, statutory_guarantee,
+    marketplace_policy or merchant_policy (null when nothing grants it) and `alternatives` what would be
+    granted instead; `window.last_day` and `last_days` are the inclusive last days shown to people.
     ---
     post:
-      summary: Decide eligibility, window, who pays, deadlines and refund for a return request
+      summary: Decide eligibility, basis, alternatives, window, who pays, deadlines and refund for a return request
       parameters:
         - {name: marketplace, in: query, required: false, schema: {type: string}}
         - {name: merchant, in: query, required: false, schema: {type: string}}
