@@ -63,9 +63,14 @@ class FakeApi:
                     failure = f"{self.command} {parsed.path}: {traceback.format_exc()}"
                     api.failures.append(failure)
                     status, body = 500, failure
-                raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+                if isinstance(body, bytes):  # a binary download (a GZIP report document)
+                    raw, kind = body, "application/octet-stream"
+                elif isinstance(body, str):
+                    raw, kind = body.encode(), "text/plain"
+                else:
+                    raw, kind = json.dumps(body).encode(), "application/json"
                 self.send_response(status)
-                self.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json")
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
