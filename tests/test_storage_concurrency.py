@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.marketplaces.base import ParsedDelivery
 from adapters.messages import IncomingMessage
-from adapters.storage.database import make_engine, make_session_factory, migrate
+from adapters.storage.database import make_session_factory, migrate
 from adapters.storage.models import CaseRow, OutboxRow, ReceivedEventRow
 from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork
 from core.cases import ReturnCase, open_case
@@ -63,7 +63,8 @@ class Interleaved(UnitOfWork):
 @pytest.fixture
 def factory(postgres_url: str) -> Iterator[sessionmaker[Session]]:
     migrate(postgres_url)
-    engine = make_engine(postgres_url)
+    # Both writers run on this one thread: should one ever wait for the other's row lock, fail instead of hanging.
+    engine = create_engine(postgres_url, connect_args={"options": "-c lock_timeout=5s"})
     yield make_session_factory(engine)
     engine.dispose()
 
