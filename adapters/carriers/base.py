@@ -142,6 +142,9 @@ class CarrierAdapter(Protocol):
 
     def parse_tracking(self, result: HttpResult) -> list[TrackingUpdate]: ...
 
+    def intercept_credentials(self, settings: AdapterSettings) -> dict[str, str] | None:
+        """The credentials the interception API needs, or None: then the request is stored, not sent."""
+
     def build_intercept(self, order: InterceptOrder, settings: AdapterSettings) -> OutboundRequest | None:
         """The interception request, or None where the carrier's API offers none (an operator task)."""
 
