@@ -158,8 +158,8 @@ def delete_topology(prefix: str) -> None:
     """Remove our exchanges and queues (names known from the topology) from the shared broker."""
     from kombu import Connection
 
-    from adapters.carriers import CARRIERS
     import adapters.customs  # noqa: F401 (registers the customs adapters)
+    from adapters.carriers import CARRIERS
     from adapters.customs.base import CUSTOMS
     from adapters.notifiers import NOTIFIERS
     from queues.topology import QueueSpec, Topology

@@ -94,10 +94,10 @@ class Intake:
         return results
 
     def _accept_one(self, marketplace: str, event: ReturnEvent, delivery_id: str | None) -> Accepted:
-        """One transaction: receipt, case (opened if new) and outbox message, written with Core INSERTs.
+        """One transaction: receipt, case (opened if new) and outbox message, Core INSERTs sent at commit.
 
         The event is dumped once; the same dict is the message, the stored receipt and the new case's
-        order, return and items. A concurrent duplicate fails an INSERT or the commit with IntegrityError,
+        order, return and items. A concurrent duplicate fails the commit with IntegrityError,
         and the next round finds what the other request stored.
         """
         for _ in range(5):
@@ -113,7 +113,7 @@ class Intake:
                     body = event_envelope(event_id, case_id or new_id("case"), marketplace, now, event)
                     if case_id is None:
                         case_id = body["case_id"]
-                        uow.cases.add(open_case(case_id, marketplace, event, now), now, dumped_event=body["event"])
+                        uow.cases.add(open_case(case_id, marketplace, event, now), now, body["event"], uow.pending)
                     uow.received.add(
                         Receipt(event_id, case_id), marketplace, event.marketplace_event_id, delivery_id, event.type,
                         body["event"], now,

@@ -42,6 +42,35 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
+class PendingWrites:
+    """Core INSERTs held until the transaction commits (or flushes), then sent one multi-row INSERT per table.
+
+    Like the ORM's unit of work, nothing is written before the commit, so a concurrent duplicate fails
+    there (the intake's retry loop looks again); unlike it, no ORM objects are built, and all rows of
+    one table go in one statement, in the order they were added (cases before the rows that refer
+    to them). Each statement is a round trip, which is what a webhook and a case event cost most.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._rows: list[tuple[Any, dict[str, Any]]] = []
+        event.listen(session, "before_commit", self.write)
+
+    def add(self, table: Any, row: dict[str, Any]) -> None:
+        self._rows.append((table, row))
+
+    def write(self, _session: Session | None = None) -> None:
+        if not self._rows:
+            return
+        self.session.flush()  # ORM rows first: pending rows may refer to them, never the other way round
+        rows, self._rows = self._rows, []
+        while rows:
+            table = rows[0][0]
+            same = [row for t, row in rows if t is table]
+            rows = [(t, row) for t, row in rows if t is not table]
+            self.session.execute(insert(table), same)
+
+
 class CaseRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -62,12 +91,14 @@ class CaseRepository:
             select(CaseRow.id).where(CaseRow.marketplace == marketplace, CaseRow.return_id == return_id)
         )
 
-    def add(self, case: ReturnCase, now: datetime, dumped_event: dict[str, Any] | None = None) -> None:
-        """Insert a new case; IntegrityError (here or at commit) when the same return was opened concurrently.
+    def add(
+        self, case: ReturnCase, now: datetime, dumped_event: dict[str, Any] | None = None, pending: Any = None
+    ) -> None:
+        """Insert a new case at commit, which raises IntegrityError when the same return was opened concurrently.
 
-        A case opened by a webhook has no timeline, notices or timers yet, so it is one Core INSERT,
-        and its order, return and items are those of the event: `dumped_event` (the canonical dump the
-        intake already made for its message) is reused rather than dumped again.
+        A case opened by a webhook has no timeline, notices or timers yet, so it is one Core INSERT
+        sent with the webhook's other rows (`pending`), and its order, return and items are those of
+        the event: `dumped_event` (the canonical dump the intake made for its message) is reused.
         """
         parts = self._parts(case, dumped_event)
         (_, order), (_, return_), (_, items) = parts
@@ -77,12 +108,15 @@ class CaseRepository:
             "items": items, "facts": dict(case.facts), "created_at": case.created_at or now, "updated_at": now,
             "version": 1,
         }  # fmt: skip
-        self.session.execute(insert(CaseRow.__table__), [values])
+        if pending is None or case.timeline or case.notices or case.facts.get("timers"):
+            return_json = values.pop("return")
+            self.session.add(CaseRow(**values, return_=return_json))
+        else:
+            pending.add(CaseRow.__table__, values)
         self._loaded[case.id] = (1, 0, 0)
         self._stored[case.id] = parts
-        if case.timeline or case.notices or case.facts.get("timers"):
-            self._append_children(case)
-            self._sync_timers(case, new=True)
+        self._append_children(case)
+        self._sync_timers(case, new=True)
 
     def _parts(self, case: ReturnCase, dumped_event: dict[str, Any] | None = None) -> tuple[tuple[Any, Any], ...]:
         """Each of order, return and items with its JSON: reused when unchanged since read, else dumped once."""
@@ -226,8 +260,9 @@ class Receipt:
 class ReceivedEvents:
     """The webhook inbox: what we accepted, so that a resend gets the same answer."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, pending: PendingWrites) -> None:
         self.session = session
+        self.pending = pending
 
     def find(self, marketplace: str, marketplace_event_id: str, delivery_id: str | None) -> Receipt | None:
         """One indexed lookup for both keys (a match on the event id wins), reading only the two ids.
@@ -293,21 +328,19 @@ class ReceivedEvents:
 
     def add(self, receipt: Receipt, marketplace: str, marketplace_event_id: str, delivery_id: str | None,
             event_type: str, payload: dict[str, Any], now: datetime) -> None:  # fmt: skip
-        """One Core INSERT, at once: a resend racing this one fails here with IntegrityError (the intake retries)."""
-        self.session.execute(
-            insert(ReceivedEventRow.__table__),
-            [
-                {
-                    "event_id": receipt.event_id,
-                    "marketplace": marketplace,
-                    "marketplace_event_id": marketplace_event_id,
-                    "delivery_id": delivery_id,
-                    "case_id": receipt.case_id,
-                    "type": event_type,
-                    "received_at": now,
-                    "payload": payload,
-                }
-            ],
+        """One row of the webhook's multi-row INSERTs at commit: a resend racing this one fails there."""
+        self.pending.add(
+            ReceivedEventRow.__table__,
+            {
+                "event_id": receipt.event_id,
+                "marketplace": marketplace,
+                "marketplace_event_id": marketplace_event_id,
+                "delivery_id": delivery_id,
+                "case_id": receipt.case_id,
+                "type": event_type,
+                "received_at": now,
+                "payload": payload,
+            },
         )
 
 
@@ -331,16 +364,14 @@ class ProcessedMessages:
 class Outbox:
     """Messages to publish once this transaction commits (transactional outbox).
 
-    Rows are kept here and written with one multi-row INSERT when the transaction commits (or
-    flushes), not one INSERT per message as ORM autoflush would: a case event emits several
-    commands, and each statement is a round trip to the database (README "Benchmarks").
+    Rows go out with the transaction's other pending rows, one multi-row INSERT at commit, not one
+    INSERT per message as ORM autoflush would: a case event emits several commands.
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, pending: PendingWrites) -> None:
         self.session = session
-        self._pending: list[dict[str, Any]] = []
-        self._pending_ids: set[str] = set()
-        event.listen(session, "before_commit", self._write_pending)
+        self.pending = pending
+        self._added: set[str] = set()
 
     def add(
         self,
@@ -354,7 +385,8 @@ class Outbox:
         available_at: datetime | None = None,
     ) -> str:
         message_id = message_id or new_id("msg")
-        self._pending.append(
+        self.pending.add(
+            OutboxRow.__table__,
             {
                 "message_id": message_id,
                 "exchange": exchange,
@@ -365,22 +397,15 @@ class Outbox:
                 "created_at": now,
                 "available_at": available_at or now,
                 "attempts": 0,
-            }
+            },
         )
-        self._pending_ids.add(message_id)
+        self._added.add(message_id)
         return message_id
 
     def has(self, message_id: str) -> bool:
-        if message_id in self._pending_ids:
+        if message_id in self._added:
             return True
         return self.session.scalar(select(OutboxRow.id).where(OutboxRow.message_id == message_id)) is not None
-
-    def _write_pending(self, _session: Session | None = None) -> None:
-        """One INSERT for the transaction's messages, in the order they were added (the relay's order)."""
-        if self._pending:
-            rows, self._pending = self._pending, []
-            self._pending_ids.clear()
-            self.session.execute(insert(OutboxRow.__table__), rows)
 
 
 class Shipments:
@@ -556,10 +581,11 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
+        self.pending = PendingWrites(self.session)
         self.cases = CaseRepository(self.session)
-        self.received = ReceivedEvents(self.session)
+        self.received = ReceivedEvents(self.session, self.pending)
         self.processed = ProcessedMessages(self.session)
-        self.outbox = Outbox(self.session)
+        self.outbox = Outbox(self.session, self.pending)
         self.shipments = Shipments(self.session)
         self.notice_deliveries = NoticeDeliveries(self.session)
         self.timers = CaseTimers(self.session, self._skip_locked)
@@ -578,7 +604,7 @@ class UnitOfWork:
         self.session.commit()
 
     def flush(self) -> None:
-        self.outbox._write_pending()
+        self.pending.write()
         self.session.flush()
 
 
