@@ -72,14 +72,17 @@ class PendingWrites:
 
 
 class CaseRepository:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, pending: PendingWrites | None = None) -> None:
         self.session = session
+        self.pending = pending
         self._loaded: dict[str, tuple[int, int, int]] = {}  # case id -> (version, timeline length, notices)
         # case id -> ((order, its JSON), (return, its JSON), (items, their JSON)) as last read or written: the parts
         # are frozen, so an unchanged one (the same object) is saved without another marshmallow dump.
         self._stored: dict[str, tuple[tuple[Any, Any], ...]] = {}
 
     def get(self, case_id: str, for_update: bool = False) -> ReturnCase | None:
+        if self.pending is not None:
+            self.pending.write()  # a case read back in its own transaction sees its new timeline and notices
         stmt = select(CaseRow).where(CaseRow.id == case_id)
         if for_update:
             stmt = stmt.with_for_update()
@@ -161,15 +164,24 @@ class CaseRepository:
         self._loaded[case.id] = (version + 1, timeline_len, notices_len)
 
     def _append_children(self, case: ReturnCase) -> None:
+        """New timeline entries and notices: rows of the transaction's multi-row INSERTs (one per table)."""
         version, timeline_len, notices_len = self._loaded[case.id]
-        for seq, entry in enumerate(case.timeline[timeline_len:], start=timeline_len):
-            self.session.add(
-                TimelineRow(
-                    case_id=case.id, seq=seq, at=entry.at, kind=entry.kind, name=entry.name, detail=entry.detail
-                )
-            )
-        for notice in case.notices[notices_len:]:
-            self.session.add(NoticeRow(case_id=case.id, kind=notice.kind, at=notice.at, context=notice.context))
+        timeline = [
+            {"case_id": case.id, "seq": seq, "at": entry.at, "kind": entry.kind, "name": entry.name,
+             "detail": entry.detail or {}}
+            for seq, entry in enumerate(case.timeline[timeline_len:], start=timeline_len)
+        ]  # fmt: skip
+        notices = [
+            {"case_id": case.id, "kind": notice.kind, "at": notice.at, "context": notice.context or {}}
+            for notice in case.notices[notices_len:]
+        ]
+        if self.pending is None:
+            self.session.add_all([TimelineRow(**row) for row in timeline] + [NoticeRow(**row) for row in notices])
+        else:
+            for row in timeline:
+                self.pending.add(TimelineRow.__table__, row)
+            for row in notices:
+                self.pending.add(NoticeRow.__table__, row)
         self._loaded[case.id] = (version, len(case.timeline), len(case.notices))
 
     def _sync_timers(self, case: ReturnCase, new: bool = False) -> None:
@@ -200,17 +212,26 @@ class CaseRepository:
             elif (row.due_at, row.fired_at, row.cancelled) != (due, fired, cancelled):
                 row.due_at, row.fired_at, row.cancelled = due, fired, cancelled
 
+    def _children(self, case_id: str) -> tuple[list[TimelineEntry], list[Notice]]:
+        """Timeline (by seq) and notices (by id) in one round trip: every case read wants both."""
+        t, n = TimelineRow.__table__.c, NoticeRow.__table__.c
+        query = union_all(
+            select(literal(0).label("part"), t.seq.label("pos"), t.at, t.kind, t.name, t.detail.label("data"))
+            .where(t.case_id == case_id),
+            select(literal(1), n.id, n.at, n.kind, null(), n.context).where(n.case_id == case_id),
+        )  # fmt: skip
+        sub = query.subquery()
+        timeline: list[TimelineEntry] = []
+        notices: list[Notice] = []
+        for part, _pos, at, kind, name, data in self.session.execute(select(sub).order_by(sub.c.part, sub.c.pos)):
+            if part == 0:
+                timeline.append(TimelineEntry(at, kind, name, data or {}))
+            else:
+                notices.append(Notice(kind, at, data or {}))
+        return timeline, notices
+
     def _to_case(self, row: CaseRow) -> ReturnCase:
-        timeline = [
-            TimelineEntry(t.at, t.kind, t.name, t.detail or {})
-            for t in self.session.scalars(
-                select(TimelineRow).where(TimelineRow.case_id == row.id).order_by(TimelineRow.seq)
-            )
-        ]
-        notices = [
-            Notice(n.kind, n.at, n.context or {})
-            for n in self.session.scalars(select(NoticeRow).where(NoticeRow.case_id == row.id).order_by(NoticeRow.id))
-        ]
+        timeline, notices = self._children(row.id)
         case = ReturnCase(
             id=row.id,
             marketplace=row.marketplace,
@@ -372,6 +393,7 @@ class Outbox:
         self.session = session
         self.pending = pending
         self._added: set[str] = set()
+        self._stored: dict[str, bool] = {}  # message id -> already in the table (from `prefetch`)
 
     def add(
         self,
@@ -405,7 +427,21 @@ class Outbox:
     def has(self, message_id: str) -> bool:
         if message_id in self._added:
             return True
+        if message_id in self._stored:
+            return self._stored[message_id]
         return self.session.scalar(select(OutboxRow.id).where(OutboxRow.message_id == message_id)) is not None
+
+    def prefetch(self, message_ids: list[str]) -> None:
+        """Ask once which of these messages are stored, so that `has` answers them without a query each.
+
+        Within the transaction that asked: a row another transaction commits later is not seen here,
+        but its unique `message_id` still refuses the second copy at commit (the message is retried).
+        """
+        ids = [m for m in message_ids if m not in self._added and m not in self._stored]
+        if not ids:
+            return
+        found = set(self.session.scalars(select(OutboxRow.message_id).where(OutboxRow.message_id.in_(ids))))
+        self._stored.update({m: m in found for m in ids})
 
 
 class Shipments:
@@ -582,7 +618,7 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
         self.pending = PendingWrites(self.session)
-        self.cases = CaseRepository(self.session)
+        self.cases = CaseRepository(self.session, self.pending)
         self.received = ReceivedEvents(self.session, self.pending)
         self.processed = ProcessedMessages(self.session)
         self.outbox = Outbox(self.session, self.pending)
