@@ -483,8 +483,9 @@ class NoticeDeliveries:
         )
 
     def add(self, row: NoticeDeliveryRow) -> NoticeDeliveryRow:
+        """Inserted at commit with the values the caller sets meanwhile (one statement, not insert + update);
+        a concurrent delivery of the same key fails that commit on the unique idempotency key."""
         self.session.add(row)
-        self.session.flush()
         return row
 
 
