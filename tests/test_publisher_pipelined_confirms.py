@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from queues.inspection import PikaInspector
+from queues.inspection import PikaInspector, pika_parameters
 from queues.publisher import ConfirmedPublisher, OutgoingMessage, PublishFailed
 from queues.topology import QueueSpec, Topology
 from tests.faults.stack import delete_queues
@@ -35,7 +35,7 @@ def topology(rabbit_url: str) -> Iterator[Topology]:
 def drain(rabbit_url: str, topology: Topology) -> list[str]:
     import pika
 
-    connection = pika.BlockingConnection(pika.URLParameters(rabbit_url))
+    connection = pika.BlockingConnection(pika_parameters(rabbit_url))
     try:
         channel = connection.channel()
         ids = []
