@@ -84,7 +84,8 @@ def server_answers(port: int) -> bool:
 
 
 def base_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RB_")}
+    # RB_WEB_* (gunicorn workers, connections) pass through, so other server shapes can be measured.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RB_") or k.startswith("RB_WEB_")}
     env.update(
         {
             "RB_GENERIC_WEBHOOK_SECRET": BENCH_SECRET,

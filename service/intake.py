@@ -103,11 +103,10 @@ class Intake:
         for _ in range(5):
             with self.uow() as uow:
                 try:
-                    found, case_id = uow.received.find_with_case(
-                        marketplace, event.marketplace_event_id, delivery_id, event.return_.id
-                    )
+                    found = uow.received.find(marketplace, event.marketplace_event_id, delivery_id)
                     if found:
                         return Accepted(found.event_id, found.case_id, duplicate=True)
+                    case_id = uow.cases.find_id(marketplace, event.return_.id)
                     now = self.clock()
                     event_id = new_id("evt")
                     body = event_envelope(event_id, case_id or new_id("case"), marketplace, now, event)

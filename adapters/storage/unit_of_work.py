@@ -303,30 +303,6 @@ class ReceivedEvents:
         row = next((r for r in rows if r.marketplace_event_id == marketplace_event_id), rows[0])
         return Receipt(row.event_id, row.case_id)
 
-    def find_with_case(
-        self, marketplace: str, marketplace_event_id: str, delivery_id: str | None, return_id: str
-    ) -> tuple[Receipt | None, str | None]:
-        """`find` and the id of the return's case, if it has one, in one round trip (every webhook asks both)."""
-        condition = ReceivedEventRow.marketplace_event_id == marketplace_event_id
-        if delivery_id:
-            condition = or_(condition, ReceivedEventRow.delivery_id == delivery_id)
-        receipts = (
-            select(literal(0).label("k"), ReceivedEventRow.event_id, ReceivedEventRow.case_id,
-                   ReceivedEventRow.marketplace_event_id)
-            .where(ReceivedEventRow.marketplace == marketplace, condition)
-            .limit(2)
-        )  # fmt: skip
-        case = select(literal(1).label("k"), null(), CaseRow.id, null()).where(
-            CaseRow.marketplace == marketplace, CaseRow.return_id == return_id
-        )
-        rows = self.session.execute(union_all(receipts.subquery().select(), case)).all()
-        found = [r for r in rows if r[0] == 0]
-        case_id = next((r[2] for r in rows if r[0] == 1), None)
-        if not found:
-            return None, case_id
-        row = next((r for r in found if r[3] == marketplace_event_id), found[0])
-        return Receipt(row[1], row[2]), case_id
-
     def earlier_unhandled(self, case_id: str, event_id: str, handled_by: tuple[str, ...]) -> str | None:
         """An event of the same case received before `event_id` that none of `handled_by` has handled yet."""
         received_at = (
