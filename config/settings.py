@@ -62,6 +62,15 @@ def _delays(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tupl
     return delays
 
 
+def _keys(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated signing keys, newest first: the first signs, every one still verifies (rotation)."""
+    keys = tuple(k.strip() for k in (env.get(name) or "").split(",") if k.strip())
+    short = [i for i, k in enumerate(keys) if len(k) < 32]
+    if short:
+        raise SettingsError(f"{name}: every key needs at least 32 characters (key {short[0] + 1} is shorter)")
+    return keys
+
+
 def _absolute_sqlite(url: str) -> str:
     """Anchor a relative SQLite path at the project root, so `make run` finds `var/` from anywhere."""
     prefix = "sqlite:///"
@@ -118,6 +127,9 @@ class Settings:
     rate_source: str = "ecb"
     settlement_currency: str = "EUR"
     fx_refresh_seconds: float = 3600.0
+    buyer_link_keys: tuple[str, ...] = ()
+    buyer_link_days: int = 180
+    public_url: str = ""
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -151,6 +163,9 @@ class Settings:
             rate_source=env.get("RB_RATE_SOURCE") or "ecb",
             settlement_currency=_currency(env, "RB_SETTLEMENT_CURRENCY", "EUR"),
             fx_refresh_seconds=_float(env, "RB_FX_REFRESH_SECONDS", 3600.0),
+            buyer_link_keys=_keys(env, "RB_BUYER_LINK_KEYS"),
+            buyer_link_days=_int(env, "RB_BUYER_LINK_DAYS", 180),
+            public_url=(env.get("RB_PUBLIC_URL") or "").rstrip("/"),
             env=env,
         )
 

@@ -8,6 +8,7 @@ for attention: marketplaces resend what is refused, so refusing would lose it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -131,6 +132,20 @@ LIFECYCLE: tuple[Transition, ...] = (
     ),
     _row("new rejected", "return.requested", S.REQUESTED, "notify:request_received", source_doc="seed 000 §status"),
     _row("new", "exchange.requested", S.REQUESTED, "notify:request_received", source_doc="seed 000; seed 001 §2.3"),
+    _row(
+        "new",
+        "order.delivered",
+        S.NEW,
+        source_doc="contract 'Buyer pages': a delivered order gets its buyer's page before any return",
+    ),
+    _row(
+        "expired",
+        "return.requested",
+        S.REQUESTED,
+        "notify:request_received",
+        when="order_page_without_request",
+        source_doc="contract 'Buyer pages': a later return of an order joins its page, after the window too",
+    ),
     _row(
         "new",
         "order.cancel_requested",
@@ -429,6 +444,24 @@ MILESTONE_OF: dict[str, str] = {
 }
 
 
+# A case opened by `order.delivered` (contract "Buyer pages") is an order's page until a return joins it.
+# Its row is keyed by ORDER_PAGE_PREFIX + order id in place of a return id, so the order's next report,
+# and its first return, find it (service/intake.py).
+ORDER_PAGE = "order_page"
+ORDER_PAGE_PREFIX = "order:"
+# A withdrawal declared with the function on the buyer's page (service/withdrawal.py) has this event id
+# prefix: it is acknowledged on a durable medium whichever right the policy finally chose.
+WITHDRAWAL_EVENT_PREFIX = "returnbridge-withdrawal:"
+
+
+def order_page_key(order_id: str) -> str:
+    """The stand-in return id of an order's page; hashed when the order id would not fit the column."""
+    key = ORDER_PAGE_PREFIX + order_id
+    if len(key) <= 200:
+        return key
+    return ORDER_PAGE_PREFIX + "sha256:" + hashlib.sha256(order_id.encode()).hexdigest()
+
+
 class CommandRefused(Exception):
     """An operator command the case's state does not allow (HTTP 409 naming the state)."""
 
@@ -467,6 +500,8 @@ CONDITIONS: dict[str, Callable[[ReturnCase, Occurrence], bool]] = {
     "passed": lambda case, o: o.inspection_passed is True,
     "failed": lambda case, o: o.inspection_passed is False,
     "refund_awarded": lambda case, o: o.refund_amount is not None and o.refund_amount > 0,
+    # An order's page (opened by order.delivered) whose window closed before any return was asked for.
+    "order_page_without_request": lambda case, o: bool(case.facts.get(ORDER_PAGE)) and not case.requested,
 }
 
 
@@ -541,6 +576,16 @@ class ReturnCase:
         return self.facts.get("order_state") or ("delivered" if self.order.delivered_at else "paid")
 
     @property
+    def awaiting_return(self) -> bool:
+        """An order's page no return has joined yet: it has no return number to show."""
+        return self.return_id.startswith(ORDER_PAGE_PREFIX)
+
+    @property
+    def requested(self) -> bool:
+        """Whether a return, exchange or cancellation was asked for on this case."""
+        return "requested_at" in (self.facts.get("milestones") or {})
+
+    @property
     def refund_state(self) -> str:
         return self.facts.get("refund_state", "none")
 
@@ -559,6 +604,8 @@ class ReturnCase:
         milestones are recorded, before the actions run, so a refund command carries the decided amount.
         """
         self._merge_facts(event)
+        if event.type == "return.requested" and event.marketplace_event_id.startswith(WITHDRAWAL_EVENT_PREFIX):
+            self.facts["withdrawal_function"] = event.occurred_at.isoformat()
         self.timeline.append(
             TimelineEntry(
                 now, "event", event.type, {"event_id": event_id, "occurred_at": event.occurred_at.isoformat()}
@@ -829,7 +876,10 @@ class ReturnCase:
         A withdrawal under EU law is also confirmed on a durable medium (Directive 2011/83/EU art. 11(3)).
         """
         kinds = [kind]
-        if kind == "request_received" and (self.facts.get("policy") or {}).get("basis") == "eu_withdrawal":
+        withdrawal = (self.facts.get("policy") or {}).get("basis") == "eu_withdrawal" or self.facts.get(
+            "withdrawal_function"
+        )
+        if kind == "request_received" and withdrawal:
             kinds.append("withdrawal_confirmation")
         commands: list[Command] = []
         for name in kinds:
@@ -862,6 +912,7 @@ class ReturnCase:
             "pickup": self.return_.pickup,
             "passed": inspection.passed if inspection else None,
             "note": inspection.note if inspection else None,
+            "statement": self.return_.reason_detail,  # what the buyer declared (the withdrawal's content)
             "tracking_number": self.facts.get("return_tracking"),
             "deadlines": self.facts.get("deadlines") or {},
             "milestones": self.facts.get("milestones") or {},
@@ -921,8 +972,11 @@ def _merge(old: Any, new: Any) -> Any:
 
 
 def open_case(case_id: str, marketplace: str, event: ReturnEvent, now: datetime) -> ReturnCase:
-    """A new case for a return seen for the first time; no event is applied yet."""
-    return ReturnCase(
+    """A new case for a return seen for the first time; no event is applied yet.
+
+    `order.delivered` opens an order's page instead (its return id is `order_page_key`).
+    """
+    case = ReturnCase(
         id=case_id,
         marketplace=marketplace,
         order=event.order,
@@ -930,3 +984,6 @@ def open_case(case_id: str, marketplace: str, event: ReturnEvent, now: datetime)
         items=event.items,
         created_at=now,
     )
+    if event.type == "order.delivered":
+        case.facts[ORDER_PAGE] = True
+    return case

@@ -36,7 +36,7 @@ CONTEXT_KEYS: dict[str, str] = {
     "inspected_at": "day",
     "issued_at": "day",
     "shipped_at": "day",
-    "withdrawn_at": "day",
+    "withdrawn_at": "deadline",  # the moment of receipt, with its time (art. 11a(4)): date, time and zone
     "dispute_at": "day",
     "pickup_at": "day",
     "ship_by": "deadline",
@@ -51,6 +51,7 @@ CONTEXT_KEYS: dict[str, str] = {
     "stage": "code",
     "passed": "bool",
     "note": "text",
+    "statement": "text",
     "return_address": "text",
     "label_url": "url",
     "carrier": "carrier",
@@ -180,7 +181,7 @@ NOTICE_KINDS: dict[str, NoticeKind] = {
         NoticeKind(
             "withdrawal_confirmation",
             ("order_id", "return_id", "withdrawn_at", "refund_due_by"),
-            ("amount",),
+            ("amount", "statement"),
             "Directive 2011/83/EU art. 11(3) acknowledgement on a durable medium; art. 13(1) refund within 14 days",
             moment="withdrawn_at",
         ),

@@ -33,6 +33,7 @@ from queues.publisher import ConfirmedPublisher
 from queues.relay import OutboxRelay
 from queues.scheduler import PeriodicTask
 from queues.topology import QueueSpec, Topology
+from service.buyer_links import BuyerLinks
 from service.case_policy import CasePolicy
 from service.customs import CustomsFilings, CustomsPlanning
 from service.fx import FxRecorder
@@ -105,6 +106,8 @@ class Container:
         if self.customs_adapter not in CUSTOMS:
             raise SettingsError(f"RB_CUSTOMS_ADAPTER names no customs adapter: {self.customs_adapter!r}")
         self.customs_planning = CustomsPlanning(self.customs_adapter, self.returns_country)
+        # Signed links to the buyers' pages (GET /r/<token>), carried by every notice.
+        self.buyer_links = BuyerLinks(settings.buyer_link_keys, settings.buyer_link_days, settings.public_url)
         self.handlers: dict[str, Handler] = {}
         self._register_handlers()
         self.pii_purge = PiiPurge(self.session_factory, settings.pii_retention_days, clock)
@@ -139,7 +142,7 @@ class Container:
         for channel, notifier in NOTIFIERS:
             self.add_consumer(
                 QueueSpec(f"notify.{channel}", "commands", (f"notify.{channel}.#",)),
-                NoticeDeliveries(channel, self.uow, self.clock, self.settings, notifier),
+                NoticeDeliveries(channel, self.uow, self.clock, self.settings, notifier, links=self.buyer_links),
             )
         for name, _carrier in CARRIERS:
             self.add_consumer(

@@ -162,10 +162,11 @@ def get_case(case_id: str):  # type: ignore[no-untyped-def]
         case = uow.cases.get(case_id)
         if case is None:
             return error_response(404, "not_found", f"no case {case_id!r}")
-        return jsonify(
-            case_view(case, uow.shipments.for_case(case_id), uow.customs_claims.for_case(case_id),
-                      uow.scans.for_case(case_id), uow.notice_deliveries.for_case(case_id))
-        )  # fmt: skip
+        view = case_view(case, uow.shipments.for_case(case_id), uow.customs_claims.for_case(case_id),
+                         uow.scans.for_case(case_id), uow.notice_deliveries.for_case(case_id))  # fmt: skip
+    # The buyer's page (contract "Buyer pages"), for operators to hand on; notices carry the same link.
+    view["buyer_url"] = container.buyer_links.url(case.id, case.created_at or container.clock(), request.host_url)
+    return jsonify(view)
 
 
 @bp.get("/returns")

@@ -87,6 +87,8 @@ _APPEAL_UNDATED = Paragraph(
 _MONEY_ARRIVAL = Paragraph(N_("The money should reach you by %(expected_by)s."))
 _DELIVERY = Paragraph(N_("Expected delivery: %(expected_by)s"))
 _NOTE = Paragraph(N_("Seller's note: %(note)s"))
+# The line every notice ends with: the buyer's page (contract "Buyer pages"), when a link is known.
+PAGE_LINK = N_("Follow your return at any time: %(page_url)s")
 
 # The words of every notice kind in core.notices.NOTICE_KINDS: one table.
 NOTICE_TEXTS: dict[str, NoticeText] = {
@@ -260,6 +262,7 @@ NOTICE_TEXTS: dict[str, NoticeText] = {
                     "for order %(order_id)s (return %(return_id)s)."
                 )
             ),
+            Paragraph(N_("Your statement: %(statement)s")),
             Paragraph(
                 N_(
                     "We will refund %(amount)s, including the standard delivery costs, by "
@@ -485,8 +488,11 @@ def render(
     zone: tzinfo,
     at: datetime,
     directory: Path = LOCALES_DIR,
+    page_url: str | None = None,
 ) -> Rendered:
-    """The notice `kind` in the negotiated locale; a paragraph whose facts are missing is left out."""
+    """The notice `kind` in the negotiated locale; a paragraph whose facts are missing is left out.
+
+    `page_url`, the buyer's page, ends every notice that has one."""
     spec = notice_kind(kind)
     shown, fixed = resolve(kind)
     context = {**context, **fixed}
@@ -514,6 +520,9 @@ def render(
             arguments = dict(values)
         if needed <= values.keys():
             paragraphs.append(message % arguments)
+    if page_url:
+        shown_url = f"{_FSI}{page_url}{_PDI}" if negotiated.direction == "rtl" else page_url
+        paragraphs.append(translations.gettext(PAGE_LINK) % {"page_url": shown_url})
     subject = translations.gettext(text.subject) % _Unknown(values)
     return Rendered(
         kind=kind,
