@@ -180,8 +180,8 @@ def test_outside_the_window_the_function_is_absent_and_the_page_says_why(client,
     assert wait_for(lambda: case_json(client, case_id)["timeline"])
     page = client.get(page_path(client, case_id))
     assert "Vertrag hier widerrufen" not in page.text
-    assert "Die Frist für den Widerruf dieses Vertrags endete am" in page.text
+    assert "Die Widerrufsfrist für diesen Vertrag endete am" in page.text
     us = post_event(client, delivered("us", country="US", locale="en-US")).json["case_id"]
     assert wait_for(lambda: case_json(client, us)["timeline"])
     page = client.get(page_path(client, us))
-    assert "Withdraw from contract here" not in page.text and "gives no right to withdraw" in page.text
+    assert "Withdraw from contract here" not in page.text and "gives no statutory right to withdraw" in page.text

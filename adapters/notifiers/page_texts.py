@@ -87,7 +87,7 @@ ERRORS: dict[str, str] = {
 # Why the function is not offered, and what the buyer can do instead (art. 11a applies to an open right only).
 NOT_OFFERED: dict[str, str] = {
     "window_closed": N_("The period for withdrawing from this contract ended on %(day)s."),
-    "no_right": N_("The law that applies to this order gives no right to withdraw from it online."),
+    "no_right": N_("The law that applies to this order gives no statutory right to withdraw from it."),
     "excluded": N_("The items of this order are excluded from the right of withdrawal."),
     "not_delivered": N_("The order has not been delivered yet: you can cancel it with the seller."),
     "requested": N_("A return has already been requested for this order; its progress is shown above."),
