@@ -912,7 +912,8 @@ class ReturnCase:
             "pickup": self.return_.pickup,
             "passed": inspection.passed if inspection else None,
             "note": inspection.note if inspection else None,
-            "statement": self.return_.reason_detail,  # what the buyer declared (the withdrawal's content)
+            # What the buyer declared with the withdrawal function: the statement the confirmation repeats.
+            "statement": self.return_.reason_detail if self.facts.get("withdrawal_function") else None,
             "tracking_number": self.facts.get("return_tracking"),
             "deadlines": self.facts.get("deadlines") or {},
             "milestones": self.facts.get("milestones") or {},

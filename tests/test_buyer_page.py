@@ -75,9 +75,7 @@ def test_short_keys_are_refused_at_start() -> None:
 
 def test_a_bad_or_expired_token_is_the_same_404_in_the_buyers_language(client) -> None:  # type: ignore[no-untyped-def]
     expired = BuyerLinks((KEY_NEW,), days=1).token("case_x", datetime(2020, 1, 1, tzinfo=UTC))
-    answers = [
-        client.get(f"/r/{token}", headers={"Accept-Language": "fr-FR"}) for token in ("nonsense", expired)
-    ]
+    answers = [client.get(f"/r/{token}", headers={"Accept-Language": "fr-FR"}) for token in ("nonsense", expired)]
     for answer in answers:
         assert answer.status_code == 404
         assert answer.headers["Content-Language"] == "fr-FR"
@@ -155,9 +153,13 @@ def test_withdrawal_in_two_steps_enters_the_intake_once_and_is_acknowledged(clie
         assert rows[0].payload["return"]["reason"] == "changed_mind"
         assert rows[0].payload["order"]["buyer"]["email"] == "anna.new@example.com"
         assert [i["sku"] for i in rows[0].payload["items"]] == ["SCARF-RED"]
-    assert wait_for(lambda: any(n["notice"] == "withdrawal_confirmation" for n in case_json(client, case_id)["notice_deliveries"]))
+    assert wait_for(
+        lambda: any(n["notice"] == "withdrawal_confirmation" for n in case_json(client, case_id)["notice_deliveries"])
+    )
     case = case_json(client, case_id)
-    [email] = [d for d in case["notice_deliveries"] if d["notice"] == "withdrawal_confirmation" and d["channel"] == "email"]
+    [email] = [
+        d for d in case["notice_deliveries"] if d["notice"] == "withdrawal_confirmation" and d["channel"] == "email"
+    ]
     assert email["recipient"] == "anna.new@example.com"
     assert "Anna Schmidt" in str(email["message"]) and path in str(email["message"])
     after = client.get(path)
@@ -171,7 +173,9 @@ def test_the_withdrawal_form_refuses_a_post_without_its_cookie(client, running) 
     path = page_path(client, case_id)
     field = _form_field(client.get(path).text)
     client.delete_cookie("rb_buyer_form", path="/r/")
-    answer = client.post(f"{path}/withdraw/confirm", data={"csrf": field, "name": "X", "email": "x@example.com", "line-0": "1"})
+    answer = client.post(
+        f"{path}/withdraw/confirm", data={"csrf": field, "name": "X", "email": "x@example.com", "line-0": "1"}
+    )
     assert answer.status_code == 400
 
 

@@ -161,20 +161,35 @@ def _load(token: str) -> tuple[ReturnCase, dict[str, Any]] | None:
         case = uow.cases.get(case_id)
         if case is None:
             return None
+        # Plain values, read while the session is open: only what the page shows.
+        shipments = [_shipment(s) for s in uow.shipments.for_case(case_id)]
         rows = {
-            "shipments": uow.shipments.for_case(case_id),
-            "scans": uow.scans.for_case(case_id),
+            "shipments": shipments,
+            "scans": [_scan(s) for s in uow.scans.for_case(case_id)],
             "withdrawal": uow.received.payload(case.marketplace, withdrawal_event_id(case)),
         }
     return case, rows
 
 
-def _steps(case: ReturnCase) -> list[dict[str, Any]]:
+def _shipment(row: ShipmentRow) -> dict[str, Any]:
+    return {"kind": row.kind, "tracking_number": row.tracking_number, "label_pdf_base64": row.label_pdf_base64}
+
+
+def _scan(row: TrackingScanRow) -> dict[str, Any]:
+    return {
+        "tracking_number": row.tracking_number,
+        "occurred_at": row.occurred_at,
+        "description": row.description,
+        "location": row.location,
+    }
+
+
+def _steps(case: ReturnCase, requested_at: str | None = None) -> list[dict[str, Any]]:
     """The progress a buyer recognises, each done with its day, or still to come."""
     stones = case.facts.get("milestones") or {}
     reached = {
         "delivered": case.order.delivered_at,
-        "requested": stones.get("requested_at"),
+        "requested": stones.get("requested_at") or requested_at,
         "approved": stones.get("approved_at"),
         "shipped": _first(case, "return.shipped"),
         "received": stones.get("received_at"),
@@ -193,21 +208,21 @@ def _first(case: ReturnCase, event: str) -> datetime | None:
     return next((e.at for e in case.timeline if e.kind == "event" and e.name == event), None)
 
 
-def _label(shipments: list[ShipmentRow]) -> ShipmentRow | None:
-    return next((s for s in shipments if s.kind == "return_label" and s.label_pdf_base64), None)
+def _label(shipments: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((s for s in shipments if s["kind"] == "return_label" and s["label_pdf_base64"]), None)
 
 
-def _return_tracking(case: ReturnCase, shipments: list[ShipmentRow]) -> str | None:
+def _return_tracking(case: ReturnCase, shipments: list[dict[str, Any]]) -> str | None:
     if case.facts.get("return_tracking"):
         return str(case.facts["return_tracking"])
-    label = next((s for s in shipments if s.kind == "return_label" and s.tracking_number), None)
-    return label.tracking_number if label else None
+    label = next((s for s in shipments if s["kind"] == "return_label" and s["tracking_number"]), None)
+    return label["tracking_number"] if label else None
 
 
-def _scans(scans: list[TrackingScanRow], number: str | None) -> list[TrackingScanRow]:
+def _scans(scans: list[dict[str, Any]], number: str | None) -> list[dict[str, Any]]:
     """Scans of the return parcel only, newest first (never the outbound parcel's)."""
-    return sorted((s for s in scans if number and s.tracking_number == number), key=lambda s: s.occurred_at,
-                  reverse=True)  # fmt: skip
+    mine = [s for s in scans if number and s["tracking_number"] == number]
+    return sorted(mine, key=lambda s: s["occurred_at"], reverse=True)
 
 
 def _drop_off_address() -> list[str]:
@@ -265,11 +280,16 @@ def _page_view(token: str, case: ReturnCase, rows: dict[str, Any], words: Words)
     tracking = _return_tracking(case, rows["shipments"])
     carrier = case.return_.carrier or (case.facts.get("carrier_route") or {}).get("carrier")
     receipt = received_statement(rows["withdrawal"]) if rows["withdrawal"] else None
+    steps = _steps(case)
+    if receipt and not case.requested:
+        # Received a moment ago and not yet applied to the case: the withdrawal is the request.
+        steps = _steps(case, requested_at=receipt["received_at"])
+        next_at = None
     return {
         "token": token,
         "case": case,
         "return_id": None if case.awaiting_return else case.return_id,
-        "steps": _steps(case),
+        "steps": steps,
         "outcome": T.OUTCOMES.get(case.state),
         "next_text": T.NEXT_STEPS[next_name] if next_at and next_name else None,
         "next_day": words.last_day(next_at) if next_at else None,
@@ -350,7 +370,7 @@ def buyer_label(token: str):  # type: ignore[no-untyped-def]
     label = _label(loaded[1]["shipments"]) if loaded else None
     if label is None or loaded is None:
         return not_found()
-    response = make_response(base64.b64decode(label.label_pdf_base64 or ""))
+    response = make_response(base64.b64decode(label["label_pdf_base64"]))
     response.headers["Content-Type"] = "application/pdf"
     response.headers["Content-Disposition"] = f'attachment; filename="return-label-{loaded[0].return_id}.pdf"'
     response.headers["Cache-Control"] = "no-store"

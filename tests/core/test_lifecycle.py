@@ -38,6 +38,7 @@ SETUPS = {
     "passed": ("refund", "delivered", {}, {"inspection_passed": True}),
     "failed": ("refund", "delivered", {}, {"inspection_passed": False}),
     "refund_awarded": ("refund", "delivered", {}, {"refund_amount": "10.00"}),
+    "order_page_without_request": ("refund", "delivered", {"order_page": True}, {}),
 }
 
 ROWS = [
