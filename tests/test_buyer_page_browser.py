@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from werkzeug.serving import make_server
@@ -34,7 +35,7 @@ KEY = "browser-test-key-0123456789abcdef0123456789"
 class PublishedRate:
     """A published reference rate (ECB style: one rate per currency pair, dated the previous working day)."""
 
-    RATES = {("EUR", "PLN"): Decimal("4.2365"), ("EUR", "USD"): Decimal("1.0418"), ("EUR", "CNY"): Decimal("7.5512"),
+    RATES: ClassVar[dict[tuple[str, str], Decimal]] = {("EUR", "PLN"): Decimal("4.2365"), ("EUR", "USD"): Decimal("1.0418"), ("EUR", "CNY"): Decimal("7.5512"),
              ("EUR", "JPY"): Decimal("161.27"), ("EUR", "SAR"): Decimal("3.9068")}  # fmt: skip
 
     def rate(self, base: str, quote: str, on: date) -> tuple[Decimal, date, str]:
