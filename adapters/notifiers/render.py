@@ -25,9 +25,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
-from babel.dates import format_date, format_time, get_datetime_format, get_timezone_name
+from babel.dates import format_date, format_time, get_datetime_format, get_timezone_location, get_timezone_name
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import get_currency_symbol
 from babel.support import NullTranslations, Translations
 
 from adapters.notifiers.negotiation import Negotiated, buyer_preferences, negotiate
@@ -413,16 +414,55 @@ def format_money(value: Mapping[str, Any], locale: Locale) -> str:
     digits = minor_unit(money.currency)
     pattern = copy.copy(locale.currency_formats["standard"])
     pattern.frac_prec = (digits, digits)
-    return pattern.apply(money.amount, locale, currency=money.currency, currency_digits=False)
+    text = pattern.apply(money.amount, locale, currency=money.currency, currency_digits=False)
+    symbol = get_currency_symbol(money.currency, locale)
+    if symbol == "$" and money.currency != "USD":
+        # A bare "$" names the dollar; any other (TWD in Taiwan, CAD, HKD) says which: NT$, CA$, HK$.
+        text = text.replace("$", get_currency_symbol(money.currency, "en"), 1)
+    return text
+
+
+# Where CLDR's long date-time pattern glues date and time with a bare space, a native writer puts a word
+# between them (CLDR's "atTime" patterns, which Babel does not carry): "7 dicembre 2026 alle 23:59".
+DATE_AT_TIME: dict[str, str] = {
+    "it": "{1} alle {0}",
+    "pl": "{1} o godz. {0}",
+    "pt": "{1} às {0}",
+    "tr": "{1} saat {0}",
+}
+_OFFSET = re.compile(r"^(?:GMT|UTC)?[+\-−]\d")
+
+
+def zone_name(local: datetime, locale: Locale) -> str:
+    """The zone as the buyer's language names it: its abbreviation where the locale has one (MEZ, JST),
+    else its name ("heure normale d’Europe centrale"), else its place, never a bare offset like "+0900"
+    (which an RTL line would also show reversed)."""
+    for name in (
+        get_timezone_name(local, width="short", locale=locale),
+        get_timezone_name(local, width="long", locale=locale),
+    ):
+        if not _OFFSET.match(name.strip()):
+            return name
+    return get_timezone_location(local, locale=locale)  # "Türkiye Saati": the country's or city's time
+
+
+def time_of_day(local: datetime, zone: tzinfo, locale: Locale) -> str:
+    """CLDR's short time, with a 12-hour clock's day period in words (Korean 오전/오후, not AM/PM)."""
+    pattern = locale.time_formats["short"].pattern
+    if re.search(r"(?<![a'])a(?!a)", pattern):
+        pattern = re.sub(r"(?<![a'])a(?!a)", "aaaa", pattern)
+    return format_time(local, pattern, tzinfo=zone, locale=locale)
 
 
 def format_deadline(moment: datetime, zone: tzinfo, locale: Locale) -> str:
     """Date, time and zone as the buyer reads them: a deadline's calendar day depends on the zone."""
     local = moment.astimezone(zone)
     date_part = format_date(local.date(), "long", locale=locale)
-    time_part = format_time(local, "short", tzinfo=zone, locale=locale)
-    zone_part = get_timezone_name(local, width="short", locale=locale)
-    joined = get_datetime_format("long", locale=locale).replace("'", "")
+    time_part = time_of_day(local, zone, locale)
+    zone_part = zone_name(local, locale)
+    if locale.text_direction == "rtl":
+        zone_part = f"{_FSI}{zone_part}{_PDI}"
+    joined = DATE_AT_TIME.get(locale.language) or get_datetime_format("long", locale=locale).replace("'", "")
     return f"{joined.replace('{1}', date_part).replace('{0}', time_part)} ({zone_part})"
 
 
