@@ -37,6 +37,8 @@ PURGED_TEXT = json.dumps(PURGED_PAYLOAD)  # how SQLAlchemy's JSON type stores it
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"(?<![\w.:/-])\+?\d[\d ()./-]{6,}\d(?![\w.:-])")
+# A buyer page's token (GET /r/<token>) opens that buyer's return: an access log must not keep it.
+_BUYER_LINK = re.compile(r"(/r/)[\w-]+\.[\w-]+")
 _FIELD_NAMES = "|".join(sorted(PERSONAL_FIELDS))
 _JSON_FIELD = re.compile(r"""(?P<key>["']?(?:""" + _FIELD_NAMES + r""")["']?\s*[:=]\s*)(?P<value>"[^"]*"|'[^']*')""")
 _SECRET_SHAPES = (
@@ -56,6 +58,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     text = _SECRET_SHAPES[2].sub(lambda m: f"{m.group(1)}://{m.group(2)}:{REDACTED}@", text)
     text = _JSON_FIELD.sub(lambda m: f'{m.group("key")}"{REDACTED}"', text)
     text = _EMAIL.sub(REDACTED, text)
+    text = _BUYER_LINK.sub(lambda m: m.group(1) + REDACTED, text)
     return _PHONE.sub(REDACTED, text)
 
 

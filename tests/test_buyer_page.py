@@ -189,3 +189,11 @@ def test_outside_the_window_the_function_is_absent_and_the_page_says_why(client,
     assert wait_for(lambda: case_json(client, us)["timeline"])
     page = client.get(page_path(client, us))
     assert "Withdraw from contract here" not in page.text and "gives no statutory right to withdraw" in page.text
+
+
+def test_a_buyer_link_never_reaches_a_log_line() -> None:
+    from service.privacy import redact
+
+    token = BuyerLinks((KEY_NEW,), days=30).token("case_1", datetime(2026, 11, 1, tzinfo=UTC))
+    line = redact(f'127.0.0.1 - - "GET /r/{token}/label?locale=de HTTP/1.1" 200 -')
+    assert token not in line and "/r/[redacted]/label" in line

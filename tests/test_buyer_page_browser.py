@@ -209,6 +209,7 @@ def test_the_withdrawal_function_walks_to_its_acknowledgement(served, locale: st
             page.get_by_label(_(T.NAME)).fill("Zoë Nowak-Łęcka")
             email.fill(f"new-{n}@example.com")  # editable
             assert form.get_by_role("checkbox").count() == 1 and form.get_by_role("checkbox").is_checked()
+            form.screenshot(path=str(ARTIFACTS / f"withdrawal-form-{tag}.png"))  # the function, as first seen
             page.get_by_role("button", name=_(T.WITHDRAW_HERE)).click()
             assert page.get_by_role("heading", name=_(T.CHECK)).count() == 1
             statement = page.locator(".statement").inner_text()
