@@ -71,6 +71,18 @@ def _keys(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return keys
 
 
+def _rate(env: Mapping[str, str], name: str, default: str) -> str:
+    """A rate limit as `limits` writes it (`5/minute`, `100 per hour`), checked at start, not at the first request."""
+    from limits import parse
+
+    raw = (env.get(name) or default).strip()
+    try:
+        parse(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a rate such as 5/minute, got {raw!r}") from exc
+    return raw
+
+
 def _absolute_sqlite(url: str) -> str:
     """Anchor a relative SQLite path at the project root, so `make run` finds `var/` from anywhere."""
     prefix = "sqlite:///"
@@ -130,6 +142,12 @@ class Settings:
     buyer_link_keys: tuple[str, ...] = ()
     buyer_link_days: int = 180
     public_url: str = ""
+    # Web security (web/auth.py): console sessions, proxies in front, rate limits.
+    secret_key: str | None = None
+    session_hours: float = 8.0
+    proxy_hops: int = 0
+    login_rate: str = "5/minute"
+    policy_rate: str = "120/minute"
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -166,6 +184,11 @@ class Settings:
             buyer_link_keys=_keys(env, "RB_BUYER_LINK_KEYS"),
             buyer_link_days=_int(env, "RB_BUYER_LINK_DAYS", 180),
             public_url=(env.get("RB_PUBLIC_URL") or "").rstrip("/"),
+            secret_key=env.get("RB_SECRET_KEY") or None,
+            session_hours=_float(env, "RB_SESSION_HOURS", 8.0),
+            proxy_hops=_int(env, "RB_PROXY_HOPS", 0),
+            login_rate=_rate(env, "RB_LOGIN_RATE", "5/minute"),
+            policy_rate=_rate(env, "RB_POLICY_RATE", "120/minute"),
             env=env,
         )
 

@@ -441,6 +441,7 @@ MILESTONE_OF: dict[str, str] = {
     "timer.merchant_response_overdue": "approved_at",
     "return.received": "received_at",
     "return.inspected": "inspected_at",
+    "return.shipped": "shipped_at",  # evidence of sending (SI 2013/3134 reg. 34(6))
 }
 
 
@@ -732,7 +733,11 @@ class ReturnCase:
         self.facts["deadlines"] = decision.get("deadlines") or {}
         self.facts["refund"] = decision.get("refund")
         self.facts["policy"] = {
-            k: decision.get(k) for k in ("eligible", "basis", "reasons", "return_shipping_payer", "window", "rules")
+            k: decision.get(k)
+            for k in (
+                *("eligible", "basis", "reasons", "return_shipping_payer", "window", "rules"),
+                *("right", "alternatives", "last_days", "lines"),
+            )
         }
         if "fees" in decision:
             self.facts["fees"] = decision["fees"]
@@ -876,7 +881,8 @@ class ReturnCase:
         A withdrawal under EU law is also confirmed on a durable medium (Directive 2011/83/EU art. 11(3)).
         """
         kinds = [kind]
-        withdrawal = (self.facts.get("policy") or {}).get("basis") == "eu_withdrawal" or self.facts.get(
+        policy = self.facts.get("policy") or {}
+        withdrawal = "eu_withdrawal" in (policy.get("right"), policy.get("basis")) or self.facts.get(
             "withdrawal_function"
         )
         if kind == "request_received" and withdrawal:
@@ -916,6 +922,7 @@ class ReturnCase:
             "statement": self.return_.reason_detail if self.facts.get("withdrawal_function") else None,
             "tracking_number": self.facts.get("return_tracking"),
             "deadlines": self.facts.get("deadlines") or {},
+            "last_days": (self.facts.get("policy") or {}).get("last_days") or {},
             "milestones": self.facts.get("milestones") or {},
         }
 

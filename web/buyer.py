@@ -11,7 +11,7 @@ that says nothing about why. Server-rendered (templates/buyer_*.html), no JavaSc
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from babel import Locale
@@ -21,7 +21,15 @@ from markupsafe import Markup, escape
 
 from adapters.notifiers import page_texts as T
 from adapters.notifiers.negotiation import CATALOGS, Negotiated, buyer_preferences, negotiate
-from adapters.notifiers.render import CODE_TEXTS, buyer_zone, format_deadline, format_money, render, translations_for
+from adapters.notifiers.render import (
+    CODE_TEXTS,
+    buyer_zone,
+    format_deadline,
+    format_money,
+    last_day_shown,
+    render,
+    translations_for,
+)
 from adapters.storage.models import ShipmentRow, TrackingScanRow
 from core.cases import ReturnCase
 from core.notices import CARRIER_NAMES, DEFAULT_REFUND_ROUTE, NOTICE_KINDS, resolve
@@ -105,14 +113,10 @@ class Words:
         return format_deadline(at, self.zone, self.locale) if at else ""
 
     def last_day(self, value: str | datetime | None) -> str:
-        """The inclusive last day of a period ending at `value`: a period ending at local midnight
-        ends with the day before."""
-        at = _instant(value)
-        if at is None:
-            return ""
-        local = at.astimezone(self.zone)
-        day = local.date() - timedelta(days=1) if local.time() == datetime.min.time() else local.date()
-        return format_date(day, "long", locale=self.locale)
+        """The inclusive last day of a period ending at `value` (render.last_day_shown: a period ending at
+        local midnight ends with the day before)."""
+        day = last_day_shown(value, self.zone)
+        return format_date(day, "long", locale=self.locale) if day else ""
 
     def day(self, value: str | datetime | None) -> str:
         at = _instant(value)
@@ -271,6 +275,7 @@ def _notices(case: ReturnCase, words: Words) -> list[dict[str, Any]]:
 def _page_view(token: str, case: ReturnCase, rows: dict[str, Any], words: Words) -> dict[str, Any]:
     now = _clock()
     deadlines = case.facts.get("deadlines") or {}
+    last_days = (case.facts.get("policy") or {}).get("last_days") or {}
     withdrawal_offer = offer(case, _container().policy, now)
     next_name = NEXT_DEADLINE.get(case.state)
     next_at = deadlines.get(next_name) if next_name else None
@@ -292,7 +297,8 @@ def _page_view(token: str, case: ReturnCase, rows: dict[str, Any], words: Words)
         "steps": steps,
         "outcome": T.OUTCOMES.get(case.state),
         "next_text": T.NEXT_STEPS[next_name] if next_at and next_name else None,
-        "next_day": words.last_day(next_at) if next_at else None,
+        # The policy's own inclusive last day where it gave one; else the instant's, as the buyer sees it.
+        "next_day": words.last_day(last_days.get(next_name) or next_at) if next_at and next_name else None,
         "sending": case.state in SENDING_STATES,
         "label": bool(label),
         "pickup": CARRIER_NAMES.get(carrier or "", carrier) if case.return_.pickup and carrier else None,
