@@ -133,12 +133,6 @@ LIFECYCLE: tuple[Transition, ...] = (
     _row("new rejected", "return.requested", S.REQUESTED, "notify:request_received", source_doc="seed 000 §status"),
     _row("new", "exchange.requested", S.REQUESTED, "notify:request_received", source_doc="seed 000; seed 001 §2.3"),
     _row(
-        "new",
-        "order.delivered",
-        S.NEW,
-        source_doc="contract 'Buyer pages': a delivered order gets its buyer's page before any return",
-    ),
-    _row(
         "expired",
         "return.requested",
         S.REQUESTED,
@@ -370,6 +364,12 @@ ORDER_LIFECYCLE: tuple[Transition, ...] = (
     ),
     _row("paid", "order.shipped", "shipped", source_doc="seed 004 §2"),
     _row("paid shipped", "order.delivered", "delivered", source_doc="seed 002 FAQ 2 (物流显示签收)"),
+    _row(
+        "delivered",
+        "order.delivered",
+        "delivered",
+        source_doc="contract 'Buyer pages': the delivery reported again, or after the return that opened the case",
+    ),
     _row("paid", "order.cancel_requested", "cancel_requested", source_doc="seed 004 §2.4 (WMS interception)"),
     _row("cancel_requested", "order.cancel_confirmed", "cancelled", source_doc="seed 004 §3.3-3.4"),
     _row("cancel_requested", "order.cancel_refused", "paid", source_doc="seed 004 §2.4"),

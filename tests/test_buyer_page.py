@@ -197,3 +197,32 @@ def test_a_buyer_link_never_reaches_a_log_line() -> None:
     token = BuyerLinks((KEY_NEW,), days=30).token("case_1", datetime(2026, 11, 1, tzinfo=UTC))
     line = redact(f'127.0.0.1 - - "GET /r/{token}/label?locale=de HTTP/1.1" 200 -')
     assert token not in line and "/r/[redacted]/label" in line
+
+
+def test_a_delivery_reported_after_the_return_joins_its_case_without_flagging_it(client, running) -> None:  # type: ignore[no-untyped-def]
+    case_id = post_event(client, unique_event(n="late-delivery", occurred_at=datetime.now(UTC).isoformat())).json[
+        "case_id"
+    ]
+    assert wait_for(lambda: case_json(client, case_id)["state"] == "requested")
+    report = post_event(client, delivered("late-delivery"))
+    assert report.json["case_id"] == case_id
+    assert wait_for(lambda: sum(e["name"] == "order.delivered" for e in case_json(client, case_id)["timeline"]))
+    case = case_json(client, case_id)
+    assert case["state"] == "requested" and not case["needs_attention"]
+
+
+def test_an_order_page_whose_window_closed_still_takes_a_late_return() -> None:
+    from core.cases import open_case
+    from service.canonical import load_event
+    from service.intake import as_order_page
+
+    now = datetime(2026, 11, 29, 12, tzinfo=UTC)
+    page = as_order_page(load_event(delivered("expired", days_ago=40)))
+    case = open_case("case_x", "generic", page, now)
+    case.apply(page, "evt-1", now)
+    case.apply_internal("timer.return_window_closed", "evt-2", now)
+    assert case.state == "expired" and case.awaiting_return
+    late = load_event(unique_event(n="expired", occurred_at=now.isoformat(), **{"return": {"reason": "defective"}}))
+    case.apply(late, "evt-3", now)
+    assert case.state == "requested" and not case.needs_attention
+    assert [n.kind for n in case.notices] == ["request_received"]
