@@ -92,7 +92,9 @@ def test_order_delivered_opens_a_page_and_the_later_return_joins_it(client, runn
     accepted = post_event(client, order)
     assert accepted.status_code == 202
     case_id = accepted.json["case_id"]
-    assert wait_for(lambda: any(e["name"] == "order.delivered" for e in case_json(client, case_id)["timeline"]))
+    assert wait_for(
+        lambda: any(e["name"] == "order.delivered" for e in case_json(client, case_id)["timeline"]), timeout=20
+    )
     case = case_json(client, case_id)
     assert case["state"] == "new" and not case["needs_attention"]
     again = post_event(client, {**order, "marketplace_event_id": order["marketplace_event_id"] + "-resent"})
@@ -100,7 +102,7 @@ def test_order_delivered_opens_a_page_and_the_later_return_joins_it(client, runn
     request = unique_event(n="join", occurred_at=datetime.now(UTC).isoformat())
     joined = post_event(client, request)
     assert joined.json["case_id"] == case_id
-    assert wait_for(lambda: case_json(client, case_id)["state"] == "requested")
+    assert wait_for(lambda: case_json(client, case_id)["state"] == "requested", timeout=20)
     assert case_json(client, case_id)["return_id"] == "RMA-join"
     approval = unique_event("return.approved", n="join", occurred_at=datetime.now(UTC).isoformat())
     assert post_event(client, approval).json["case_id"] == case_id  # the return's later events find it
@@ -110,7 +112,7 @@ def test_order_delivered_opens_a_page_and_the_later_return_joins_it(client, runn
 
 def test_the_page_shows_what_the_buyer_needs_in_their_language_and_nothing_internal(client, running) -> None:  # type: ignore[no-untyped-def]
     case_id = post_event(client, unique_event(n="pg", occurred_at=datetime.now(UTC).isoformat())).json["case_id"]
-    assert wait_for(lambda: case_json(client, case_id)["notices"])
+    assert wait_for(lambda: case_json(client, case_id)["notices"], timeout=20)
     page = client.get(page_path(client, case_id))
     assert page.status_code == 200
     assert page.headers["Content-Language"] == "de-DE"
@@ -133,7 +135,7 @@ def _form_field(html: str) -> str:
 
 def test_withdrawal_in_two_steps_enters_the_intake_once_and_is_acknowledged(client, running, container) -> None:  # type: ignore[no-untyped-def]
     case_id = post_event(client, delivered("wd")).json["case_id"]
-    assert wait_for(lambda: case_json(client, case_id)["timeline"])
+    assert wait_for(lambda: case_json(client, case_id)["timeline"], timeout=20)
     path = page_path(client, case_id)
     page = client.get(path)
     assert "Vertrag hier widerrufen" in page.text
@@ -169,7 +171,7 @@ def test_withdrawal_in_two_steps_enters_the_intake_once_and_is_acknowledged(clie
 
 def test_the_withdrawal_form_refuses_a_post_without_its_cookie(client, running) -> None:  # type: ignore[no-untyped-def]
     case_id = post_event(client, delivered("csrf")).json["case_id"]
-    assert wait_for(lambda: case_json(client, case_id)["timeline"])
+    assert wait_for(lambda: case_json(client, case_id)["timeline"], timeout=20)
     path = page_path(client, case_id)
     field = _form_field(client.get(path).text)
     client.delete_cookie("rb_buyer_form", path="/r/")
@@ -181,12 +183,12 @@ def test_the_withdrawal_form_refuses_a_post_without_its_cookie(client, running) 
 
 def test_outside_the_window_the_function_is_absent_and_the_page_says_why(client, running) -> None:  # type: ignore[no-untyped-def]
     case_id = post_event(client, delivered("late", days_ago=40)).json["case_id"]
-    assert wait_for(lambda: case_json(client, case_id)["timeline"])
+    assert wait_for(lambda: case_json(client, case_id)["timeline"], timeout=20)
     page = client.get(page_path(client, case_id))
     assert "Vertrag hier widerrufen" not in page.text
     assert "Die Widerrufsfrist für diesen Vertrag endete am" in page.text
     us = post_event(client, delivered("us", country="US", locale="en-US")).json["case_id"]
-    assert wait_for(lambda: case_json(client, us)["timeline"])
+    assert wait_for(lambda: case_json(client, us)["timeline"], timeout=20)
     page = client.get(page_path(client, us))
     assert "Withdraw from contract here" not in page.text and "gives no statutory right to withdraw" in page.text
 
@@ -203,10 +205,12 @@ def test_a_delivery_reported_after_the_return_joins_its_case_without_flagging_it
     case_id = post_event(client, unique_event(n="late-delivery", occurred_at=datetime.now(UTC).isoformat())).json[
         "case_id"
     ]
-    assert wait_for(lambda: case_json(client, case_id)["state"] == "requested")
+    assert wait_for(lambda: case_json(client, case_id)["state"] == "requested", timeout=20)
     report = post_event(client, delivered("late-delivery"))
     assert report.json["case_id"] == case_id
-    assert wait_for(lambda: sum(e["name"] == "order.delivered" for e in case_json(client, case_id)["timeline"]))
+    assert wait_for(
+        lambda: sum(e["name"] == "order.delivered" for e in case_json(client, case_id)["timeline"]), timeout=20
+    )
     case = case_json(client, case_id)
     assert case["state"] == "requested" and not case["needs_attention"]
 
