@@ -230,3 +230,21 @@ def test_an_order_page_whose_window_closed_still_takes_a_late_return() -> None:
     case.apply(late, "evt-3", now)
     assert case.state == "requested" and not case.needs_attention
     assert [n.kind for n in case.notices] == ["request_received"]
+
+
+def test_a_form_without_a_name_is_answered_in_the_buyers_language_and_markup_stays_text(client, running) -> None:  # type: ignore[no-untyped-def]
+    case_id = post_event(client, delivered("form")).json["case_id"]
+    assert wait_for(lambda: case_json(client, case_id)["timeline"], timeout=20)
+    path = page_path(client, case_id)
+    field = _form_field(client.get(path).text)
+    empty = client.post(f"{path}/withdraw", data={"csrf": field, "name": " ", "email": "nope", "line-0": "1"})
+    assert empty.status_code == 400
+    assert "Bitte geben Sie Ihren Namen ein." in empty.text
+    assert "Bitte geben Sie eine gültige E-Mail-Adresse ein." in empty.text
+    hostile = "<script>alert(1)</script>"
+    check = client.post(
+        f"{path}/withdraw",
+        data={"csrf": field, "name": hostile, "email": "a@example.com", "line-0": "1", "line-9": "1"},
+    )
+    assert check.status_code == 200 and hostile not in check.text and "&lt;script&gt;" in check.text
+    assert 'name="line-9"' not in check.text  # only the lines the right covers
