@@ -142,6 +142,7 @@ def test_withdrawal_in_two_steps_enters_the_intake_once_and_is_acknowledged(clie
     form = {"csrf": _form_field(page.text), "name": "Anna Schmidt", "email": "anna.new@example.com", "line-0": "1"}
     check = client.post(f"{path}/withdraw", data=form)
     assert check.status_code == 200 and "Widerruf bestätigen" in check.text
+    assert f'href="{path}?locale=fr"' in check.text  # another language leads back to the page, not the form
     assert "Anna Schmidt" in check.text and "Wool scarf" in check.text and "Wool hat" not in text_of(check.text)
     confirm = {**form, "csrf": _form_field(check.text)}
     first = client.post(f"{path}/withdraw/confirm", data=confirm)

@@ -345,6 +345,7 @@ def _show(template: str, token: str, case: ReturnCase, rows: dict[str, Any], sta
     nonce, fresh = _form_nonce()
     view = _page_view(token, case, rows, words)
     view["form_field"] = FormGuard(_container().buyer_links).field(nonce, case.id)
+    view["page_base"] = f"/r/{token}"  # the language links lead back to the page, also from a form's answer
     view.update(extra)
     response = make_response(render_template(template, t=words, T=T, **view), status)
     return _with_form_cookie(_headers(response, words), nonce, fresh)
