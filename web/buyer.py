@@ -11,11 +11,12 @@ that says nothing about why. Server-rendered (templates/buyer_*.html), no JavaSc
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from babel import Locale
 from babel.dates import format_date
+from babel.numbers import format_decimal
 from flask import Blueprint, Response, current_app, make_response, redirect, render_template, request
 from markupsafe import Markup, escape
 
@@ -137,7 +138,7 @@ def _instant(value: str | datetime | None) -> datetime | None:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def not_found(case: ReturnCase | None = None) -> Response:
+def not_found() -> Response:
     """The same page for every bad, forged, expired or unknown token: nothing about which."""
     words = Words(_negotiated(None), UTC)
     response = make_response(render_template("buyer_404.html", t=words, T=T), 404)
@@ -251,14 +252,12 @@ def _refund(case: ReturnCase, words: Words) -> dict[str, str] | None:
             base=paid["currency"],
             rate=_rate(display["rate"], words.locale),
             quote=display["currency"],
-            rate_date=words.day(display["rate_date"] + "T12:00:00+00:00"),
+            rate_date=format_date(date.fromisoformat(display["rate_date"]), "long", locale=words.locale),
         )
     return shown
 
 
 def _rate(rate: str, locale: Locale) -> str:
-    from babel.numbers import format_decimal
-
     return format_decimal(rate, format="#,##0.######", locale=locale)
 
 
