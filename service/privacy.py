@@ -85,6 +85,8 @@ class RedactingFilter(logging.Filter):
 def secrets_of(env: dict[str, str]) -> list[str]:
     """Values of settings that are secrets by name (RB_*_SECRET, _KEY, _TOKEN, _PASSWORD) or URL passwords."""
     found = [v for k, v in env.items() if re.search(r"(SECRET|_KEY|TOKEN|PASSWORD)$", k) and v]
+    # Lists of keys (RB_BUYER_LINK_KEYS): each key is a secret of its own.
+    found += [key.strip() for k, v in env.items() if k.endswith("_KEYS") and v for key in v.split(",") if key.strip()]
     for value in env.values():
         match = re.search(r"://[^:/@\s]+:([^@\s]+)@", value or "")
         if match:

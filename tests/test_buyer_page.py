@@ -248,3 +248,10 @@ def test_a_form_without_a_name_is_answered_in_the_buyers_language_and_markup_sta
     )
     assert check.status_code == 200 and hostile not in check.text and "&lt;script&gt;" in check.text
     assert 'name="line-9"' not in check.text  # only the lines the right covers
+
+
+def test_the_link_keys_never_reach_a_log_line() -> None:
+    from service.privacy import redact, secrets_of
+
+    secrets = secrets_of({"RB_BUYER_LINK_KEYS": f"{KEY_NEW}, {KEY_OLD}"})
+    assert redact(f"keys {KEY_OLD} and {KEY_NEW}", secrets) == "keys [redacted] and [redacted]"
