@@ -96,6 +96,10 @@ class Words:
         text = Markup(escape(self._translations.gettext(message)))
         return text % values if values else text
 
+    def isolated(self, text: str) -> str:
+        """Text that must read left to right as one piece (an exchange-rate equation) inside an RTL line."""
+        return f"\u2068{text}\u2069" if self.dir == "rtl" else text
+
     def plain(self, message: str) -> str:
         """The translated message as text (for the statement kept with the event)."""
         return self._translations.gettext(message)
@@ -249,9 +253,7 @@ def _refund(case: ReturnCase, words: Words) -> dict[str, str] | None:
         shown["display"] = words(
             T.REFUND_DISPLAY,
             display=words.money(display),
-            base=paid["currency"],
-            rate=_rate(display["rate"], words.locale),
-            quote=display["currency"],
+            rate=words.isolated(f"1 {paid['currency']} = {_rate(display['rate'], words.locale)} {display['currency']}"),
             rate_date=format_date(date.fromisoformat(display["rate_date"]), "long", locale=words.locale),
         )
     return shown

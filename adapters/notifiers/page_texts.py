@@ -58,7 +58,8 @@ NO_SCANS = N_("The carrier has not reported the parcel yet.")
 
 REFUND = N_("Refund")
 REFUND_AMOUNT = N_("Amount: %(amount)s")
-REFUND_DISPLAY = N_("About %(display)s (1 %(base)s = %(rate)s %(quote)s, rate of %(rate_date)s)")
+# %(rate)s is the equation "1 EUR = 4.2365 PLN", kept left to right as one piece in Arabic.
+REFUND_DISPLAY = N_("About %(display)s (%(rate)s, rate of %(rate_date)s)")
 REFUNDED_TO = N_("Refunded to: %(route)s")
 
 MESSAGES = N_("Messages we sent you")
