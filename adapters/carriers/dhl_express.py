@@ -47,6 +47,7 @@ from adapters.carriers.base import (
 from adapters.http import HttpResult, OutboundRequest
 from config.settings import AdapterSettings
 from core.events import Address
+from core.money import Money
 from core.shipments import ReturnShipmentOrder
 from core.tracking import TrackingStatus, TrackingUpdate, canonical_status
 
@@ -241,6 +242,7 @@ class DhlExpress(CarrierBase):
             documents={k: v for k, v in documents.items() if k != "label"},
             pickup_reference=body.get("dispatchConfirmationNumber"),
             raw={k: v for k, v in body.items() if k != "documents"},
+            cost=_billed_charge(body.get("shipmentCharges")),
         )
 
     def build_pickup(
@@ -387,3 +389,14 @@ def _instant(text: str) -> datetime:
 
 
 CARRIERS.register("dhl_express", DhlExpress())
+
+
+def _billed_charge(charges: Any) -> Money | None:
+    """The label's price in the billing currency (MyDHL `shipmentCharges`, currencyType BILLC), if answered."""
+    for charge in charges if isinstance(charges, list) else []:
+        if isinstance(charge, dict) and charge.get("currencyType") == "BILLC" and charge.get("price") is not None:
+            try:
+                return Money.rounded(Decimal(str(charge["price"])), str(charge.get("priceCurrency")))
+            except (ArithmeticError, ValueError, KeyError):
+                return None
+    return None
