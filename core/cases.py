@@ -1019,7 +1019,8 @@ class ReturnCase:
         event_type = OPERATOR_COMMANDS.get(action)
         if event_type is None:
             raise KeyError(f"unknown operator command {action!r}")
-        return any(t.event == event_type and self.state in t.sources for t in LIFECYCLE)
+        # Any table: an operator records a warehouse's answer on a case whose refund already went out (issue 19).
+        return self._accepts(event_type)
 
     def require_command(self, action: str) -> None:
         if not self.command_allowed(action):
@@ -1304,7 +1305,7 @@ class ReturnCase:
         """Seed 004 §3.3-3.4: coupons, points and reserved stock go back, told to the marketplace as one event.
 
         A coupon shared by several lines comes back only when all of them are cancelled (§3.3.3); points
-        follow the merchant's rule (all, proportional or none, §3.3.2); stock of the cancelled lines is freed.
+        follow the merchant's rule (all or none, §3.3.2); stock of the cancelled lines is freed.
         """
         cancelled = {item.sku for item in self.items}
         coupons = [
@@ -1313,13 +1314,9 @@ class ReturnCase:
             if not c.skus or set(c.skus) <= cancelled
         ]
         kept = [c.code for c in self.order.coupons if c.skus and not set(c.skus) <= cancelled]
-        points = 0
-        if self.order.points_used:
-            mode = self.rule("points_refund") or "all"
-            if mode == "all":
-                points = self.order.points_used
-            elif mode == "proportional":
-                points = self._points_share(self.order.points_used)
+        points = self.order.points_used or 0
+        if (self.rule("points_refund") or "all") == "none":
+            points = 0
         release = {
             "coupons": coupons,
             "coupons_kept": kept,
@@ -1330,14 +1327,6 @@ class ReturnCase:
         commands = _marketplace_command(self, "release_reservations")
         commands[0].payload.update(release)
         return commands
-
-    def _points_share(self, points: int) -> int:
-        """Points in proportion to the cancelled lines' share of the order's goods (rounded down)."""
-        value = self.return_value()
-        ordered = (self.facts.get("order_goods") or {}).get("amount")
-        if value is None or not ordered or Decimal(ordered) == 0:
-            return points
-        return int(Decimal(points) * value.amount / Decimal(ordered))
 
     def _record_rejection(self, now: datetime) -> list[Command]:
         """Why the request was refused and until when the buyer may appeal (issue 19 §8; seed 002 FAQ 5)."""
