@@ -1019,8 +1019,12 @@ class ReturnCase:
         event_type = OPERATOR_COMMANDS.get(action)
         if event_type is None:
             raise KeyError(f"unknown operator command {action!r}")
-        # Any table: an operator records a warehouse's answer on a case whose refund already went out (issue 19).
-        return self._accepts(event_type)
+        # The order's table too: an operator records a warehouse's answer on a case whose refund went out at once.
+        return any(
+            row.event == event_type and self._state_of(name) in row.sources
+            for name in ("case", "order")
+            for row in LIFECYCLES[name]
+        )
 
     def require_command(self, action: str) -> None:
         if not self.command_allowed(action):

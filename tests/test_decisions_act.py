@@ -23,6 +23,7 @@ from service.bootstrap import Container
 from tests.carrier_flow import CARRIER_ENV, fake_carriers
 from tests.case_helpers import MovableClock, case_of, recent, timeline_names
 from tests.conftest import example, make_settings, post_event, wait_for
+from tests.marketplaces.test_end_to_end import OPS, api, connected, post  # noqa: F401 - fixtures
 from wsgi import create_app
 
 TOKEN = "ops-token-for-decisions-0123456789"
@@ -526,3 +527,41 @@ def test_an_unknown_rejection_reason_in_an_event_is_a_400_naming_the_field(eu_sh
     event["return"] = {**event["return"], "rejection_reason": "because"}
     answer = post_event(client, event)
     assert answer.status_code == 400 and "return.rejection_reason" in answer.get_json()["error"]["fields"]
+
+
+def test_a_refund_the_marketplace_refuses_becomes_refund_failed_and_the_buyer_is_told(connected, api):
+    """Issue 19 §5: `refund.failed` from the marketplace's own answer (Shopify refundCreate userErrors)."""
+    graphql = "/admin/api/2025-07/graphql.json"
+
+    @api.route("POST", graphql)
+    def answer(call):  # type: ignore[no-untyped-def]
+        query = call.json()["query"]
+        if "Transactions" in query:
+            txn = {"id": "gid://shopify/OrderTransaction/1", "kind": "SALE", "status": "SUCCESS", "gateway": "x",
+                   "amountSet": {"shopMoney": {"amount": "100.00", "currencyCode": "EUR"}}}  # fmt: skip
+            return 200, {"data": {"order": {"id": "gid://shopify/Order/1", "transactions": [txn]}}}
+        if "refundCreate" in query:
+            return 200, {"data": {"refundCreate": {"refund": None, "userErrors": [{"message": "card expired"}]}}}
+        line = {"quantity": 1, "returnReason": "DEFECTIVE", "fulfillmentLineItem": {"lineItem": {
+            "sku": "SCARF-RED", "originalUnitPriceSet": {"shopMoney": {"amount": "49.90", "currencyCode": "EUR"}}}}}
+        detail = {"id": "gid://shopify/Return/246", "status": "REQUESTED", "returnLineItems": {"nodes": [line]},
+                  "order": {"id": "gid://shopify/Order/123", "legacyResourceId": "123", "currencyCode": "EUR"}}
+        return 200, {"data": {"return": detail}}  # fmt: skip
+
+    client, _ = connected
+    case_id = shopify_post_case(client)
+    assert wait_for(lambda: case_of(client, case_id)["order"].get("currency") == "EUR")
+    headers = {"Authorization": f"Bearer {OPS}"}
+    refund = client.post(f"/returns/{case_id}/commands/refund", json={"refund_amount": "10.00"}, headers=headers)
+    assert refund.status_code == 200, refund.get_json()
+    case = wait_for(lambda: (lambda c: c if c["ledger"]["entries"][-1]["status"] == "failed" else None)(
+        case_of(client, case_id)))  # fmt: skip
+    assert case, case_of(client, case_id)["timeline"][-3:]
+    assert "refund_failed" in [n["kind"] for n in case["notices"]]
+    assert "timer.refund_retry" in case["timers"] and case["needs_attention"]
+
+
+def shopify_post_case(client) -> str:  # type: ignore[no-untyped-def]
+    case_id = post(client, "shopify").get_json()["case_id"]
+    assert wait_for(lambda: client.get(f"/returns/{case_id}").get_json()["state"] == "requested")
+    return case_id
