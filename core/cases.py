@@ -755,6 +755,7 @@ class ReturnCase:
     # The occurrence being applied, for the actions it causes (not stored).
     _occurrence: Occurrence | None = field(default=None, init=False, repr=False, compare=False)
     _before: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _unnoted: bool = field(default=False, init=False, repr=False, compare=False)
 
     @property
     def order_id(self) -> str:
@@ -953,7 +954,7 @@ class ReturnCase:
         if decide is not None and MILESTONE_OF.get(occurrence.type) == "requested_at":
             # Conditions read the policy's judgement of a request (eligibility, issue 19): decide before they do.
             self.facts.setdefault("milestones", {}).setdefault("requested_at", occurred_at.isoformat())
-            self.record_decision(decide(self), now)
+            self.record_decision(decide(self), now, note=False)
         own_deadlines = dict(self.facts.get("case_deadlines") or {})
         for name in ("order", "refund", "case"):
             transition = self._match(LIFECYCLES[name], self._state_of(name), occurrence)
@@ -1041,7 +1042,7 @@ class ReturnCase:
     def milestones(self) -> dict[str, datetime]:
         return {k: datetime.fromisoformat(v) for k, v in self.facts.get("milestones", {}).items()}
 
-    def record_decision(self, decision: dict[str, Any], now: datetime) -> None:
+    def record_decision(self, decision: dict[str, Any], now: datetime, note: bool = True) -> None:
         """Keep a policy decision's deadlines and refund on the case and schedule one timer per deadline.
 
         The timeline notes the decision only when it changed something.
@@ -1055,7 +1056,11 @@ class ReturnCase:
         if "fees" in decision:
             self.facts["fees"] = decision["fees"]
         self._schedule_timers()
-        if before != (self.facts["deadlines"], self.facts["refund"], self.facts["policy"]):
+        changed = before != (self.facts["deadlines"], self.facts["refund"], self.facts["policy"])
+        if not note:
+            self._unnoted = self._unnoted or changed  # noted once the move is complete
+        elif changed or self._unnoted:
+            self._unnoted = False
             self.timeline.append(TimelineEntry(now, "result", "policy_applied", {"basis": decision.get("basis")}))
 
     def _schedule_timers(self) -> None:
@@ -1430,8 +1435,10 @@ class ReturnCase:
             rule = self.rule("return_label_cost")
             cost = Money.of(rule["amount"], rule["currency"])
         if cost is None or cost.currency != self.order.currency:
+            # Only a merchant who asked for the deduction needs a person to find the cost.
+            asked = self.rule("buyer_paid_return") == "deduct_label_cost"
             self.record_result("label_cost_unknown", {"message": "the carrier gave no cost in the payment "
-                               "currency: deduct it by hand or set return_label_cost"}, now, attention=True)  # fmt: skip
+                               "currency: deduct it by hand or set return_label_cost"}, now, attention=asked)  # fmt: skip
             return
         if fees.get("insurance_covers_return_shipping"):
             self._add_entry("insurance", cost, now, "claimed", source="seed 004 (运费险 pays the buyer's share)")
