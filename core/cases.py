@@ -865,6 +865,10 @@ class ReturnCase:
         self.timeline.append(TimelineEntry(now, "result", f"ledger_{kind}", {k: v for k, v in line.items()}))
         return line
 
+    def record_recovery(self, kind: str, amount: Money, now: datetime, status: str, **detail: Any) -> None:
+        """Money coming back to the merchant (duty/VAT recovery filed with customs; seed 003 carrier claims)."""
+        self._add_entry(kind, amount, now, status, **detail)
+
     def deduct(self, reason: str, amount: Decimal, now: datetime) -> None:
         """A deduction taken off the next refund (diminished value found at inspection, Directive 2011/83 art.
         14(2); a restocking fee where the law allows it)."""

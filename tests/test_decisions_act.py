@@ -565,3 +565,23 @@ def shopify_post_case(client) -> str:  # type: ignore[no-untyped-def]
     case_id = post(client, "shopify").get_json()["case_id"]
     assert wait_for(lambda: client.get(f"/returns/{case_id}").get_json()["state"] == "requested")
     return case_id
+
+
+def test_a_filed_duty_and_vat_recovery_claim_is_an_entry_of_the_case_ledger(tmp_path, clock):
+    """Issue 19 §2: duty/VAT recovery joins refunds and deductions in the one ledger of the case."""
+    env = {**CARRIER_ENV, "RB_CUSTOMS_BROKER_BASE_URL": "https://broker.test", "RB_CUSTOMS_BROKER_API_KEY": "k"}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake_carriers(mock)
+        mock.post("https://broker.test/returned-goods-declarations", json={"reference": "DECL-1"})
+        mock.post("https://broker.test/duty-recovery-claims", json={"reference": "CLAIM-1", "status": "filed"})
+        with running(tmp_path, clock, **env) as (client, _):
+            placed = (clock() - timedelta(days=20)).isoformat()
+            case_id = request(client, clock, order={"duties_paid": "7.50", "placed_at": placed})
+            assert command(client, case_id, "approve").status_code == 200
+            entries = wait_for(lambda: [e for e in case_of(client, case_id)["ledger"]["entries"]
+                                        if e["kind"] == "duty_vat_recovery"])  # fmt: skip
+            case = case_of(client, case_id)
+    assert [(e["amount"], e["currency"], e["status"], e["reference"]) for e in entries] == [
+        ("7.50", "EUR", "claimed", "CLAIM-1")
+    ]
+    assert case["ledger"]["recovered"]["amount"] != "0.00"
