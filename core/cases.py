@@ -934,7 +934,10 @@ class ReturnCase:
         self.timeline.append(TimelineEntry(now, "event", event_type, {"event_id": event_id, **detail}))
         if detail.get("tracking_number") and event_type in ("exchange.shipped", "repair.shipped", "reship.sent"):
             # The merchant shipped the new parcel with a label of its own: that parcel is the one to show.
-            self.facts["outbound_leg"] = {"carrier": detail.get("carrier"), "tracking_number": detail["tracking_number"]}
+            self.facts["outbound_leg"] = {
+                "carrier": detail.get("carrier"),
+                "tracking_number": detail["tracking_number"],
+            }
         refund_amount = detail.get("refund_amount")
         occurrence = Occurrence(
             type=event_type,
@@ -1382,9 +1385,7 @@ class ReturnCase:
         return []
 
     def _completed_before(self) -> bool:
-        return any(
-            e.kind == "transition" and e.name.split("->")[-1] in FINAL_STATES for e in self.timeline[:-1]
-        )
+        return any(e.kind == "transition" and e.name.split("->")[-1] in FINAL_STATES for e in self.timeline[:-1])
 
     def _evidence_overdue(self, now: datetime) -> list[Command]:
         """At the end of the 举证期 without valid evidence the merchant's side is unsupported (seed 002 FAQ 5)."""

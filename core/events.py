@@ -41,7 +41,13 @@ DISPUTE_TYPES: tuple[str, ...] = (
 )
 
 # Why a request was rejected, as the buyer is told (core.notices.CODES["reason"]).
-REJECTION_REASONS: tuple[str, ...] = ("outside_return_window", "item_used", "missing_evidence", "excluded_item", "other")
+REJECTION_REASONS: tuple[str, ...] = (
+    "outside_return_window",
+    "item_used",
+    "missing_evidence",
+    "excluded_item",
+    "other",
+)
 
 # DESIGN.md canonical reasons; marketplace adapters map their codes onto these and keep the raw one.
 REASONS: tuple[str, ...] = (

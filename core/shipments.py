@@ -96,9 +96,7 @@ def return_shipment_order(case: ReturnCase, returns_address: Address | None, shi
     )
 
 
-def outbound_shipment_order(
-    case: ReturnCase, merchant_address: Address | None, ship_date: date
-) -> ReturnShipmentOrder:
+def outbound_shipment_order(case: ReturnCase, merchant_address: Address | None, ship_date: date) -> ReturnShipmentOrder:
     """The new parcel of an exchange, repair or reship: the same order with the parties the other way round."""
     back = return_shipment_order(case, merchant_address, ship_date)
     return replace(back, shipper=back.receiver, receiver=back.shipper, pickup=False, outbound=True)

@@ -18,7 +18,6 @@ from core.events import ReturnEvent
 from core.money import RateSource
 from core.policy import Milestones, PolicyTables, evaluate
 
-
 # Merchant-policy keys the case reads (config/policy/merchants.json `_about` describes each).
 MERCHANT_RULES: tuple[str, ...] = (
     "auto_approve_returns",

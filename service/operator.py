@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork, new_id
-from decimal import Decimal
-
 from core.cases import OPERATOR_COMMANDS, OPERATOR_RECORDS, ReturnCase
 from service.handlers import CaseMoves
 from service.marketplaces import decision_commands

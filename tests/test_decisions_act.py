@@ -23,7 +23,8 @@ from service.bootstrap import Container
 from tests.carrier_flow import CARRIER_ENV, fake_carriers
 from tests.case_helpers import MovableClock, case_of, recent, timeline_names
 from tests.conftest import example, make_settings, post_event, wait_for
-from tests.marketplaces.test_end_to_end import OPS, api, connected, post  # noqa: F401 - fixtures
+from tests.marketplaces import test_end_to_end as e2e
+from tests.marketplaces.fake_api import FakeApi
 from wsgi import create_app
 
 TOKEN = "ops-token-for-decisions-0123456789"
@@ -292,7 +293,7 @@ def test_a_buyer_paid_label_is_deducted_from_the_refund_unless_insurance_pays_it
     """
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         _dhl_with_charge(mock, "7.20")
-        with running(tmp_path, clock, **CARRIER_ENV) as (client, container):
+        with running(tmp_path, clock, **CARRIER_ENV) as (client, _):
             case_id = request(client, clock, **{"return": {"shipping_insurance": insured}})
             assert command(client, case_id, "approve").status_code == 200
             kinds = "insurance" if insured else "deduction"
@@ -303,7 +304,9 @@ def test_a_buyer_paid_label_is_deducted_from_the_refund_unless_insurance_pays_it
     expected = Decimal(refund) - Decimal("10.00")
     assert payouts(case)[-1] == ("refund", str(expected), "requested")
     reasons = {e.get("reason"): e["amount"] for e in case["ledger"]["entries"] if e["kind"] == "deduction"}
-    assert reasons == ({"diminished_value": "10.00"} if insured else {"return_label": "7.20", "diminished_value": "10.00"})
+    assert reasons == (
+        {"diminished_value": "10.00"} if insured else {"return_label": "7.20", "diminished_value": "10.00"}
+    )
 
 
 def test_a_buyer_who_ships_with_their_own_label_gets_the_drop_off_address_and_no_label_is_booked(tmp_path, clock):
@@ -529,7 +532,20 @@ def test_an_unknown_rejection_reason_in_an_event_is_a_400_naming_the_field(eu_sh
     assert answer.status_code == 400 and "return.rejection_reason" in answer.get_json()["error"]["fields"]
 
 
-def test_a_refund_the_marketplace_refuses_becomes_refund_failed_and_the_buyer_is_told(connected, api):
+@pytest.fixture
+def api() -> Iterator[FakeApi]:
+    fake = FakeApi()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def shopify(tmp_path, api: FakeApi) -> Iterator[tuple]:
+    """The marketplace end-to-end service with Shopify's API pointing at the fake."""
+    yield from e2e.service(tmp_path, RB_SHOPIFY_BASE_URL=api.url, RB_SHOPIFY_ACCESS_TOKEN="shpat_test")
+
+
+def test_a_refund_the_marketplace_refuses_becomes_refund_failed_and_the_buyer_is_told(shopify, api):
     """Issue 19 §5: `refund.failed` from the marketplace's own answer (Shopify refundCreate userErrors)."""
     graphql = "/admin/api/2025-07/graphql.json"
 
@@ -542,16 +558,28 @@ def test_a_refund_the_marketplace_refuses_becomes_refund_failed_and_the_buyer_is
             return 200, {"data": {"order": {"id": "gid://shopify/Order/1", "transactions": [txn]}}}
         if "refundCreate" in query:
             return 200, {"data": {"refundCreate": {"refund": None, "userErrors": [{"message": "card expired"}]}}}
-        line = {"quantity": 1, "returnReason": "DEFECTIVE", "fulfillmentLineItem": {"lineItem": {
-            "sku": "SCARF-RED", "originalUnitPriceSet": {"shopMoney": {"amount": "49.90", "currencyCode": "EUR"}}}}}
-        detail = {"id": "gid://shopify/Return/246", "status": "REQUESTED", "returnLineItems": {"nodes": [line]},
-                  "order": {"id": "gid://shopify/Order/123", "legacyResourceId": "123", "currencyCode": "EUR"}}
+        line = {
+            "quantity": 1,
+            "returnReason": "DEFECTIVE",
+            "fulfillmentLineItem": {
+                "lineItem": {
+                    "sku": "SCARF-RED",
+                    "originalUnitPriceSet": {"shopMoney": {"amount": "49.90", "currencyCode": "EUR"}},
+                }
+            },
+        }
+        detail = {
+            "id": "gid://shopify/Return/246",
+            "status": "REQUESTED",
+            "returnLineItems": {"nodes": [line]},
+            "order": {"id": "gid://shopify/Order/123", "legacyResourceId": "123", "currencyCode": "EUR"},
+        }
         return 200, {"data": {"return": detail}}  # fmt: skip
 
-    client, _ = connected
+    client, _ = shopify
     case_id = shopify_post_case(client)
     assert wait_for(lambda: case_of(client, case_id)["order"].get("currency") == "EUR")
-    headers = {"Authorization": f"Bearer {OPS}"}
+    headers = {"Authorization": f"Bearer {e2e.OPS}"}
     refund = client.post(f"/returns/{case_id}/commands/refund", json={"refund_amount": "10.00"}, headers=headers)
     assert refund.status_code == 200, refund.get_json()
     case = wait_for(lambda: (lambda c: c if c["ledger"]["entries"][-1]["status"] == "failed" else None)(
@@ -562,7 +590,7 @@ def test_a_refund_the_marketplace_refuses_becomes_refund_failed_and_the_buyer_is
 
 
 def shopify_post_case(client) -> str:  # type: ignore[no-untyped-def]
-    case_id = post(client, "shopify").get_json()["case_id"]
+    case_id = e2e.post(client, "shopify").get_json()["case_id"]
     assert wait_for(lambda: client.get(f"/returns/{case_id}").get_json()["state"] == "requested")
     return case_id
 

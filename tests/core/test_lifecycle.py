@@ -23,7 +23,7 @@ NOW = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
 _LIMIT = {"amount": "100", "currency": "EUR"}
 
 
-def _PAYOUT(status: str) -> dict:  # noqa: N802 - reads as a constant in the table below
+def _PAYOUT(status: str) -> dict:
     return {"kind": "refund", "amount": "40.00", "currency": "EUR", "status": status, "at": "2026-11-10T09:00:00"}
 
 
