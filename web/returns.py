@@ -15,6 +15,7 @@ from core.cases import ReturnCase
 from core.ledger import summary as ledger_summary
 from service.canonical import ITEMS_SCHEMA, ORDER_SCHEMA, RETURN_SCHEMA, flatten_errors
 from service.customs import claim_view
+from web import auth
 from web.errors import error_response
 
 bp = Blueprint("returns", __name__)
@@ -154,15 +155,18 @@ DECISION_FACTS = ("rejection", "late_accepted", "dispute", "carrier_claim", "out
 
 
 @bp.get("/returns/<case_id>")
+@auth.require(auth.READ)
 def get_case(case_id: str):  # type: ignore[no-untyped-def]
     """A return case.
     ---
     get:
+      security: [{opsToken: []}]
       summary: One return case with its timeline, deadlines, refund, shipments, customs and notices
       parameters:
         - {in: path, name: case_id, required: true, schema: {type: string}}
       responses:
         200: {description: The case, content: {application/json: {schema: Case}}}
+        401: {description: Missing or wrong token, content: {application/json: {schema: Error}}}
         404: {description: No such case, content: {application/json: {schema: Error}}}
     """
     container = current_app.extensions["returnbridge"]
@@ -177,10 +181,12 @@ def get_case(case_id: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/returns")
+@auth.require(auth.READ)
 def list_cases():  # type: ignore[no-untyped-def]
     """List return cases.
     ---
     get:
+      security: [{opsToken: []}]
       summary: Return cases, newest first, filtered
       parameters:
         - {in: query, name: state, schema: {type: string}}
@@ -192,6 +198,7 @@ def list_cases():  # type: ignore[no-untyped-def]
       responses:
         200: {description: A page of cases}
         400: {description: Bad filter, content: {application/json: {schema: Error}}}
+        401: {description: Missing or wrong token, content: {application/json: {schema: Error}}}
     """
     try:
         query = ListQuery().load(request.args.to_dict())
@@ -222,10 +229,12 @@ def list_cases():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/returns/<case_id>/notices")
+@auth.require(auth.READ)
 def get_notices(case_id: str):  # type: ignore[no-untyped-def]
     """The buyer's notices, rendered in a locale.
     ---
     get:
+      security: [{opsToken: []}]
       summary: Notices for the buyer, in `locale`, else Accept-Language, else the buyer's own locale
       parameters:
         - {in: path, name: case_id, required: true, schema: {type: string}}
@@ -233,6 +242,7 @@ def get_notices(case_id: str):  # type: ignore[no-untyped-def]
         - {in: header, name: Accept-Language, schema: {type: string}}
       responses:
         200: {description: Rendered notices}
+        401: {description: Missing or wrong token, content: {application/json: {schema: Error}}}
         404: {description: No such case, content: {application/json: {schema: Error}}}
     """
     container = current_app.extensions["returnbridge"]
