@@ -1262,9 +1262,21 @@ class ReturnCase:
         return left
 
     def _record_refund_paid(self, now: datetime) -> list[Command]:
-        for line in self.ledger():
-            if line["kind"] in PAYOUTS and line["status"] == "requested":
-                line["status"] = "paid"
+        """The refund on its way is paid (or the one that failed, paid after all); a refund the marketplace
+        made on its own joins the ledger as paid, so a later payout is held to the cap with it."""
+        outstanding = [e for e in self.ledger() if e["kind"] in PAYOUTS and e["status"] == "requested"]
+        for line in outstanding:
+            line["status"] = "paid"
+        currency = self.order.currency
+        o = self._occurrence
+        failed = [e for e in self.ledger() if e["kind"] in PAYOUTS and e["status"] == "failed"]
+        if not outstanding and failed:
+            failed[-1]["status"] = "paid"  # the marketplace paid it after all
+        elif not outstanding and currency:
+            refund = self.facts.get("refund") or {}
+            amount = o.refund_amount if o is not None and o.refund_amount is not None else refund.get("amount")
+            if amount is not None:
+                self._add_entry("refund", Money.of(amount, currency), now, "paid", source="marketplace")
         return []
 
     def _record_refund_failed(self, now: datetime) -> list[Command]:

@@ -625,3 +625,21 @@ def test_a_filed_duty_and_vat_recovery_claim_is_an_entry_of_the_case_ledger(tmp_
         ("7.50", "EUR", "claimed", "CLAIM-1")
     ]
     assert case["ledger"]["recovered"]["amount"] != "0.00"
+
+
+def test_a_refund_reported_paid_after_it_failed_counts_once_against_the_cap(eu_shop, clock):
+    """Whoever pays: the platform reports the failed refund paid after all (refund.completed); no second payout."""
+    client, _ = eu_shop
+    case_id = request(client, clock)
+    assert command(client, case_id, "refund", refund_amount="30.00").status_code == 200
+    assert command(client, case_id, "record_refund_failed").status_code == 200
+    event = recent(example(type="refund.completed", marketplace_event_id="evt-paid"), clock())
+    event["return"] = {**event["return"], "refund_amount": "30.00"}
+    assert post_event(client, event).status_code == 202
+    assert wait_for(lambda: case_of(client, case_id)["state"] == "refunded")
+    case = case_of(client, case_id)
+    assert payouts(case) == [("partial_refund", "30.00", "paid")]
+    assert case["ledger"]["paid_out"] == {"amount": "30.00", "currency": "EUR"}
+    assert command(client, case_id, "open_dispute").status_code == 200
+    award = command(client, case_id, "resolve_dispute", refund_amount="30.00").get_json()["case"]
+    assert award["state"] == "refunded" and len(payouts(award)) == 1
