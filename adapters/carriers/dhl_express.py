@@ -392,7 +392,11 @@ CARRIERS.register("dhl_express", DhlExpress())
 
 
 def _billed_charge(charges: Any) -> Money | None:
-    """The label's price in the billing currency (MyDHL `shipmentCharges`, currencyType BILLC), if answered."""
+    """The label's price in the billing currency, if answered.
+
+    MyDHL API 2.x, POST /shipments response `shipmentCharges[]` (`currencyType` BILLC billing currency,
+    PULCL public rates, BASEC base; `priceCurrency`; `price` a number): the merchant pays BILLC.
+    """
     for charge in charges if isinstance(charges, list) else []:
         if isinstance(charge, dict) and charge.get("currencyType") == "BILLC" and charge.get("price") is not None:
             try:
