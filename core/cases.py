@@ -1021,6 +1021,7 @@ class ReturnCase:
 
     def allowed(self, event_type: str) -> Transition | None:
         """The case-table row `event_type` would take now (conditions judged on what the case knows)."""
+        self._before = {}  # no event is being applied: conditions see the present states
         return self._match(LIFECYCLE, self.state, Occurrence(type=event_type, inspection_passed=True))
 
     def command_allowed(self, action: str) -> bool:

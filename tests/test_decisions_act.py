@@ -643,3 +643,14 @@ def test_a_refund_reported_paid_after_it_failed_counts_once_against_the_cap(eu_s
     assert command(client, case_id, "open_dispute").status_code == 200
     award = command(client, case_id, "resolve_dispute", refund_amount="30.00").get_json()["case"]
     assert award["state"] == "refunded" and len(payouts(award)) == 1
+
+
+@pytest.mark.parametrize("parts", [CHINA, PERISHABLE], ids=["chinese-day-20", "german-perishable"])
+def test_without_a_merchant_policy_the_law_alone_decides_what_silence_approves(tmp_path, clock, parts):
+    """The issue's own report: no merchant policy, so only the buyer's statute (CN art. 25; EU art. 16(d))."""
+    with running(tmp_path, clock, merchant=None) as (client, container):
+        case_id = request(client, clock, days_after_delivery=20 if parts is CHINA else 3, **parts)
+        case = silence(client, container, clock, case_id)
+        assert case["state"] == "rejected" and case["shipments"] == []
+        assert not [key for key, _ in sent(container, case_id) if key.startswith("carrier.")]
+        assert notice(case, "return_rejected")["incomplete"] == []
