@@ -1631,7 +1631,14 @@ class ReturnCase:
 
     def _merge_facts(self, event: ReturnEvent) -> None:
         """Later events refine what earlier ones said; a field left out keeps its value."""
-        self.order = _merge(self.order, event.order)
+        order = event.order
+        if (
+            order.id.startswith(PENDING_ORDER)
+            and self.order is not None
+            and not self.order.id.startswith(PENDING_ORDER)
+        ):
+            order = replace(order, id=self.order.id)  # a notification naming no order keeps the one the case knows
+        self.order = _merge(self.order, order)
         self.return_ = _merge(self.return_, event.return_)
         if event.items:
             self.items = event.items
@@ -1706,6 +1713,10 @@ def _rejection_code(policy_reasons: list[str | None], inspection_passed: bool | 
         if code in _REJECTION_CODES:
             return _REJECTION_CODES[code]
     return "item_used" if inspection_passed is False else "other"
+
+
+PENDING_ORDER = "pending:"
+"""The order id an adapter gives when the notification names none (see adapters/marketplaces/_support.py)."""
 
 
 def _merge(old: Any, new: Any) -> Any:

@@ -103,7 +103,7 @@ def test_dashboard_signs_in_shows_queues_dead_letters_overdue_and_replays(served
             assert response is not None and response.status == 401
             page.fill("input[name=token]", "not-the-token")
             page.click("button[type=submit]")
-            assert page.get_by_role("alert").inner_text().startswith("That token is not")
+            assert page.get_by_role("alert").inner_text().startswith("That is not the operations token")
             page.fill("input[name=token]", TOKEN)
             page.click("button[type=submit]")
             page.wait_for_selector("#queues")
@@ -113,7 +113,8 @@ def test_dashboard_signs_in_shows_queues_dead_letters_overdue_and_replays(served
             assert "evt_dash_orphan" in text and "does not exist" in text
             assert "case_dash_late" in text and "merchant_response_due_by" in text
             cookies = {c["name"]: c for c in page.context.cookies()}
-            assert cookies["rb_ops"]["httpOnly"] and cookies["rb_ops"]["value"] != TOKEN
+            assert cookies["rb_session"]["httpOnly"] and TOKEN not in cookies["rb_session"]["value"]
+            assert cookies["rb_session"]["sameSite"] == "Strict"
             page.screenshot(path=str(screenshot), full_page=True)
             print(f"\n[dashboard] screenshot: {screenshot}")
             with container.uow() as uow:  # the missing case arrives: a replay can now succeed

@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.storage.access_store import KEY_SCOPES, UnknownKey
 from queues.inspection import UnknownQueue
 from web import auth
-from web.errors import error_response
+from web.errors import database_unavailable, error_response
 
 bp = Blueprint("ops", __name__, template_folder="templates")
 
@@ -24,6 +25,8 @@ def _operations():  # type: ignore[no-untyped-def]
 
 
 def _broker_down(exc: Exception):  # type: ignore[no-untyped-def]
+    if isinstance(exc, SQLAlchemyError):
+        return database_unavailable(exc)
     return error_response(503, "broker_unavailable", f"the broker did not answer: {type(exc).__name__}")
 
 
@@ -269,14 +272,21 @@ def _container():  # type: ignore[no-untyped-def]
 
 
 def _dashboard_data() -> dict[str, Any]:
+    """What the page shows; a part that is down (broker or database) is named instead of failing the page."""
     operations = _operations()
-    data: dict[str, Any] = {"broker_error": None, "queues": [], "dead_letters": []}
+    data: dict[str, Any] = {"broker_error": None, "database_error": None, "queues": [], "dead_letters": [],
+                            "overdue": [], "failures": []}  # fmt: skip
     try:
         data["queues"] = operations.queues()
         data["dead_letters"] = operations.dead_letters(limit=50)
+    except SQLAlchemyError as exc:
+        data["database_error"] = f"the database did not answer: {type(exc).__name__}"
     except Exception as exc:
         data["broker_error"] = f"the broker did not answer: {type(exc).__name__}"
-    data["overdue"] = operations.overdue(limit=50)
-    data["failures"] = operations.recent_failures(limit=20)
+    try:
+        data["overdue"] = operations.overdue(limit=50)
+        data["failures"] = operations.recent_failures(limit=20)
+    except SQLAlchemyError as exc:
+        data["database_error"] = f"the database did not answer: {type(exc).__name__}"
     data["now"] = operations.clock().isoformat(timespec="seconds")
     return data
