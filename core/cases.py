@@ -698,9 +698,16 @@ CONDITIONS: dict[str, Callable[[ReturnCase, Occurrence], bool]] = {
         o.refund_amount is not None and o.refund_amount > 0 and case.award_already_paid(o.refund_amount)
     ),
 }
+
+
+def _when_eligible(condition: Callable[[ReturnCase, Occurrence], bool]) -> Callable[[ReturnCase, Occurrence], bool]:
+    """The condition, for a request the policy admits (merchant silence approves only those, issue 19)."""
+    return lambda case, o: case.eligible() and condition(case, o)
+
+
 for _name in list(CONDITIONS):
     if _name not in ("always", "eligible", "ineligible") and not _name.startswith("eligible_"):
-        CONDITIONS[f"eligible_{_name}"] = lambda case, o, _c=CONDITIONS[_name]: case.eligible() and _c(case, o)
+        CONDITIONS[f"eligible_{_name}"] = _when_eligible(CONDITIONS[_name])
 CONDITIONS["eligible_always"] = CONDITIONS["eligible"]
 
 

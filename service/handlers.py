@@ -316,9 +316,9 @@ class CarrierBookings:
             return None, lambda result: None, False, None
         if kind == "outbound_label":
             merchant = self.settings.returns_address()
-            order = outbound_shipment_order(case, Address(**merchant) if merchant else None, now.date())
-            request = carrier.build_return_shipment(order, settings)
-            return request, carrier.parse_return_shipment, carrier.credentials(settings) is not None, order
+            outbound = outbound_shipment_order(case, Address(**merchant) if merchant else None, now.date())
+            label = carrier.build_return_shipment(outbound, settings)
+            return label, carrier.parse_return_shipment, carrier.credentials(settings) is not None, outbound
         if kind == "intercept":
             number = outbound_tracking(payload, case)
             if not number:

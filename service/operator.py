@@ -62,14 +62,14 @@ class OperatorCommands:
                     raise
         raise AssertionError("unreachable")
 
-    def _run_once(self, case_id: str, action: str, event_type: str, detail: dict[str, Any]) -> str:
+    def _run_once(self, case_id: str, action: str, event_type: str | None, detail: dict[str, Any]) -> str:
         with self.uow() as uow:
             case: ReturnCase | None = uow.cases.get(case_id, for_update=True)
             if case is None:
                 raise CaseNotFound(case_id)
             now = self.clock()
             event_id = new_id("op")
-            if action in OPERATOR_RECORDS:
+            if event_type is None:  # a record (OPERATOR_RECORDS): a fact on the case, no move
                 case.record_operator(action, detail, now)
                 self.moves.settle(uow, case, [], now)
                 uow.commit()
