@@ -654,3 +654,23 @@ def test_without_a_merchant_policy_the_law_alone_decides_what_silence_approves(t
         assert case["state"] == "rejected" and case["shipments"] == []
         assert not [key for key, _ in sent(container, case_id) if key.startswith("carrier.")]
         assert notice(case, "return_rejected")["incomplete"] == []
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("refund", {"refund_amount": "10.001"}),
+        ("record_inspection", {"inspection_passed": True, "diminished_value": "1.234"}),
+    ],
+)
+def test_an_amount_finer_than_the_currency_allows_is_a_400_naming_the_field(eu_shop, clock, action, body):
+    client, _ = eu_shop
+    case_id = request(client, clock)
+    if action == "record_inspection":
+        assert command(client, case_id, "approve").status_code == 200
+        assert command(client, case_id, "mark_received").status_code == 200
+    before = case_of(client, case_id)["timeline"]
+    answer = command(client, case_id, action, **body)
+    assert answer.status_code == 400, answer.get_json()
+    assert set(answer.get_json()["error"]["fields"]) == {next(k for k in body if k != "inspection_passed")}
+    assert case_of(client, case_id)["timeline"] == before

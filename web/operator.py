@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from core.cases import ESCALATIONS, OPERATOR_COMMANDS, OPERATOR_RECORDS, UNBOXING_TESTS, CommandRefused
 from core.events import DISPUTE_TYPES, REJECTION_REASONS
 from core.ledger import AmountOverCap
+from core.money import MoneyError
 from service.canonical import flatten_errors
 from service.operator import CaseNotFound, OperatorCommands, UnknownCommand
 from web import auth
@@ -124,6 +125,9 @@ def run_command(case_id: str, action: str):  # type: ignore[no-untyped-def]
         return error_response(
             409, "command_not_allowed", str(refused), {"state": [refused.state], "action": [refused.action]}
         )
+    except MoneyError as bad:
+        field = next((name for name in ("refund_amount", "diminished_value") if name in detail), "refund_amount")
+        return error_response(400, "invalid_command", "the command is not valid", {field: [str(bad)]})
     except AmountOverCap as over:
         return error_response(
             422,
