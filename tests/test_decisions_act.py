@@ -674,3 +674,17 @@ def test_an_amount_finer_than_the_currency_allows_is_a_400_naming_the_field(eu_s
     assert answer.status_code == 400, answer.get_json()
     assert set(answer.get_json()["error"]["fields"]) == {next(k for k in body if k != "inspection_passed")}
     assert case_of(client, case_id)["timeline"] == before
+
+
+def test_a_refund_only_request_over_the_automatic_limit_waits_and_its_approval_stops_the_warehouse(eu_shop, clock):
+    """Seed 002 §1: outside 0秒退 the merchant agrees within 24 h; seed 004 §2 the warehouse is stopped then."""
+    client, _ = eu_shop
+    dear = [{**example()["items"][0], "unit_price": "149.90"}]
+    unshipped = {"delivered_at": None}
+    case_id = request(client, clock, items=dear, order=unshipped, **{"return": {"resolution": "refund_only"}})
+    assert case_of(client, case_id)["ledger"]["entries"] == [], "over the 100.00 EUR limit: nothing paid yet"
+    case = command(client, case_id, "approve").get_json()["case"]
+    assert case["state"] == "refund_processing"
+    keys = [t["detail"].get("command") for t in case["timeline"] if t["name"] in ("command_sent", "no_adapter")]
+    assert "marketplace.generic.cancel_order" in keys
+    assert "timer.warehouse_answer_overdue" in case["timers"]
