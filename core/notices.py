@@ -181,6 +181,12 @@ NOTICE_KINDS: dict[str, NoticeKind] = {
             "seed 004 §2.4: an order already shipped cannot be cancelled; the buyer may return it",
         ),
         NoticeKind(
+            "refund_failed",
+            ("order_id", "return_id", "amount"),
+            (),
+            "seed 000, 003 (refund by the original route): a failed payout is retried and the buyer told",
+        ),
+        NoticeKind(
             "withdrawal_confirmation",
             ("order_id", "return_id", "withdrawn_at", "refund_due_by"),
             ("amount", "statement"),
@@ -229,7 +235,8 @@ CONTEXT_FALLBACKS: dict[str, tuple[str, ...]] = {
 AMOUNT_SOURCES: dict[str, tuple[str, ...]] = {
     "request_received": ("items_value",),
     "return_approved": ("items_value",),
-    "refund_paid": ("paid_amount", "refund_amount", "items_value"),  # what the marketplace says it paid
+    "refund_paid": ("paid_amount", "payout_amount", "refund_amount", "items_value"),  # what the marketplace paid
+    "refund_failed": ("failed_amount", "payout_amount", "refund_amount"),  # the payout that failed (case ledger)
 }
 DEFAULT_AMOUNT_SOURCES: tuple[str, ...] = ("refund_amount", "items_value")
 

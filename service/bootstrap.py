@@ -35,7 +35,7 @@ from queues.relay import OutboxRelay
 from queues.scheduler import PeriodicTask
 from queues.topology import QueueSpec, Topology
 from service.buyer_links import BuyerLinks
-from service.case_policy import CasePolicy
+from service.case_policy import CasePolicy, one_line
 from service.customs import CustomsFilings, CustomsPlanning
 from service.fx import FxRecorder
 from service.handlers import CarrierBookings, CaseEvents, CaseMoves
@@ -100,7 +100,13 @@ class Container:
         # The rates the policy engine converts the refund's display amount with, on cases and in
         # POST /policy/evaluate alike: the rate book unless a caller (a test) gives its own.
         self.rates: RateSource = rates if rates is not None else self.rate_book
-        self.policy = CasePolicy(default_policy_tables(), HolidaysCalendars(), self.rates, settings.merchant_policy)
+        self.policy = CasePolicy(
+            default_policy_tables(),
+            HolidaysCalendars(),
+            self.rates,
+            settings.merchant_policy,
+            returns_address=one_line(settings.returns_address()),
+        )
         self.intake = Intake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
         self.carrier_gateway = CarrierGateway(self.http, clock)  # one OAuth token cache per process
         self.tracking = TrackingIntake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
@@ -163,6 +169,7 @@ class Container:
                     commands,
                     self.relay.notify,
                     self.carrier_gateway,
+                    known_adapters=self.has_adapter,
                 ),
             )
         for name, _adapter in CUSTOMS:
@@ -183,7 +190,9 @@ class Container:
         for name in responding_marketplaces():
             self.add_consumer(
                 QueueSpec(f"marketplace.{name}", "commands", (f"marketplace.{name}.#",)),
-                MarketplaceDecisions(name, self.uow, self.clock, self.http),
+                MarketplaceDecisions(
+                    name, self.uow, self.clock, self.http, self.topology.commands.name, self.has_adapter
+                ),
             )
 
     def marketplace_polls(self) -> MarketplacePolls:

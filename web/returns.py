@@ -12,6 +12,7 @@ from adapters.notifiers.negotiation import negotiate
 from adapters.notifiers.render import render_notice
 from adapters.storage.models import CustomsClaimRow, NoticeDeliveryRow, ShipmentRow, TrackingScanRow
 from core.cases import ReturnCase
+from core.ledger import summary as ledger_summary
 from service.canonical import ITEMS_SCHEMA, ORDER_SCHEMA, RETURN_SCHEMA, flatten_errors
 from service.customs import claim_view
 from web import auth
@@ -143,7 +144,14 @@ def case_view(
         "notices": rendered_notices(case, None),
         "notice_deliveries": [_delivery(d) for d in deliveries or []],
         "missing": case.facts.get("missing", []),
+        # Issue 19: the case's money ledger against its cap, and what decisions recorded.
+        "ledger": ledger_summary(case.facts.get("ledger", []), case.order.currency, case.refund_cap()),
+        "decisions": {name: case.facts.get(name) for name in DECISION_FACTS if case.facts.get(name) is not None},
     }
+
+
+# Facts of the case's decisions shown as they are (issue 19).
+DECISION_FACTS = ("rejection", "late_accepted", "dispute", "carrier_claim", "outbound_leg", "released", "return_method")
 
 
 @bp.get("/returns/<case_id>")

@@ -203,6 +203,17 @@ NOTICE_TEXTS: dict[str, NoticeText] = {
             _MONEY_ARRIVAL,
         ),
     ),
+    "refund_failed": NoticeText(
+        N_("Your refund of %(amount)s could not be paid yet"),
+        (
+            Paragraph(
+                N_(
+                    "We could not pay your refund of %(amount)s for return %(return_id)s (order %(order_id)s). "
+                    "We are trying again and will tell you as soon as it has been paid."
+                )
+            ),
+        ),
+    ),
     "exchange_shipped": NoticeText(
         N_("Your replacement for order %(order_id)s is on its way"),
         (
