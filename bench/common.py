@@ -92,6 +92,10 @@ def base_env(**extra: str) -> dict[str, str]:
             "RB_LOG_LEVEL": "WARNING",
             "RB_HOST": "127.0.0.1",
             "PYTHONPATH": str(ROOT),
+            # Nothing leaves 127.0.0.1: the worker's exchange-rate refresh is refused at once (port 9, discard)
+            # and keeps its stored rates, as it does offline.
+            "RB_ECB_RATES_URL": "http://127.0.0.1:9/eurofxref-daily.xml",
+            "RB_ECB_HISTORY_URL": "http://127.0.0.1:9/eurofxref-hist-90d.xml",
         }
     )
     env.update(extra)
