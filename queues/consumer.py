@@ -17,47 +17,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from kombu import Connection
 from kombu.mixins import ConsumerProducerMixin
 
-from queues.publisher import ConfirmedPublisher, OutgoingMessage, connection_for
+from adapters.messages import Defer, IncomingMessage, OutgoingMessage, Reject
+from queues.publisher import ConfirmedPublisher, connection_for
 from queues.topology import QueueSpec, Topology
 
 log = logging.getLogger(__name__)
-
-
-class Reject(Exception):
-    """A message that can never succeed (malformed, refers to nothing): dead-letter it now."""
-
-
-class Defer(Exception):
-    """Not yet: a message this one depends on is not handled yet (an earlier event of the same case).
-
-    Competing relays and redeliveries after a crash do not keep order, so a handler that needs
-    order defers: the message waits in the first delay queue and comes back, without counting
-    as a failed attempt, up to `max_deferrals` times; after that it is retried as a failure.
-    """
-
-
-@dataclass(frozen=True)
-class IncomingMessage:
-    message_id: str
-    body: dict[str, Any]
-    routing_key: str
-    headers: dict[str, Any] = field(default_factory=dict)
-    redelivered: bool = False
-
-    @property
-    def attempts(self) -> int:
-        return int(self.headers.get("x-rb-attempts", 0))
-
-    @property
-    def deferrals(self) -> int:
-        return int(self.headers.get("x-rb-deferrals", 0))
 
 
 Handler = Callable[[IncomingMessage], None]

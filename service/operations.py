@@ -199,19 +199,19 @@ class Operations:
             ):  # fmt: skip
                 failures.append({"at": row.updated_at.isoformat(), "kind": f"shipment_{row.status}",
                                  "case_id": row.case_id, "detail": row.error or row.carrier})  # fmt: skip
-            for row in session.scalars(
+            for outbox in session.scalars(
                 select(OutboxRow).where(OutboxRow.published_at.is_(None), OutboxRow.last_error.is_not(None))
                 .order_by(OutboxRow.id.desc()).limit(limit)
             ):  # fmt: skip
-                failures.append({"at": row.created_at.isoformat(), "kind": "publish_failed",
-                                 "case_id": row.correlation_id, "detail": (row.last_error or "")[:300]})  # fmt: skip
-            for row in session.scalars(
+                failures.append({"at": outbox.created_at.isoformat(), "kind": "publish_failed",
+                                 "case_id": outbox.correlation_id, "detail": (outbox.last_error or "")[:300]})  # fmt: skip
+            for case in session.scalars(
                 select(CaseRow)
                 .where(CaseRow.needs_attention.is_(True))
                 .order_by(CaseRow.updated_at.desc())
                 .limit(limit)
             ):
-                failures.append({"at": row.updated_at.isoformat(), "kind": "needs_attention", "case_id": row.id,
-                                 "detail": f"{row.marketplace} return {row.return_id} in state {row.state}"})  # fmt: skip
+                failures.append({"at": case.updated_at.isoformat(), "kind": "needs_attention", "case_id": case.id,
+                                 "detail": f"{case.marketplace} return {case.return_id} in state {case.state}"})  # fmt: skip
         failures.sort(key=lambda f: f["at"], reverse=True)
         return failures[:limit]

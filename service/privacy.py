@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Text, cast, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.storage.models import (
@@ -246,11 +248,15 @@ class PiiPurge:
                     "facts": {**scrub_personal(row.facts or {}, traces), "pii_purged_at": now.isoformat()},
                     "version": row.version + 1,
                 }
-                changed = session.execute(
-                    update(CaseRow)
-                    .where(CaseRow.id == row.id, CaseRow.version == row.version)
-                    .values(**blanked)
-                    .execution_options(synchronize_session=False)
+                # An UPDATE's result is a CursorResult (rowcount); Session.execute is typed for any statement.
+                changed = typing.cast(
+                    "CursorResult[Any]",
+                    session.execute(
+                        update(CaseRow)
+                        .where(CaseRow.id == row.id, CaseRow.version == row.version)
+                        .values(**blanked)
+                        .execution_options(synchronize_session=False)
+                    ),
                 )
                 if changed.rowcount != 1:
                     continue  # changed meanwhile: the next round looks again
@@ -258,11 +264,14 @@ class PiiPurge:
                 shipments += self._purge_copies(session, row.id, traces)
                 if cases >= self.batch:
                     break
-            payloads = session.execute(
-                update(ReceivedEventRow)
-                .where(ReceivedEventRow.received_at < cutoff, cast(ReceivedEventRow.payload, Text) != PURGED_TEXT)
-                .values(payload=PURGED_PAYLOAD)
-                .execution_options(synchronize_session=False)
+            payloads = typing.cast(
+                "CursorResult[Any]",
+                session.execute(
+                    update(ReceivedEventRow)
+                    .where(ReceivedEventRow.received_at < cutoff, cast(ReceivedEventRow.payload, Text) != PURGED_TEXT)
+                    .values(payload=PURGED_PAYLOAD)
+                    .execution_options(synchronize_session=False)
+                ),
             ).rowcount
             session.commit()
         result = PurgeResult(cases, payloads or 0, shipments)

@@ -27,7 +27,7 @@ def test_fedex_return_on_rabbitmq_and_postgresql(rabbit_url, postgres_url):
     container = Container(settings)
     from wsgi import create_app
 
-    client = operator_client(create_app(settings, container))
+    client = operator_client(create_app(settings, container))  # reading cases needs the operator's token
     worker = Worker(container.relay, container.consumers())
     try:
         worker.start()

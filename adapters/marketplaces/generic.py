@@ -46,13 +46,18 @@ class GenericAdapter:
         if abs(now.timestamp() - sent_at) > TOLERANCE_SECONDS:
             raise SignatureError("webhook-timestamp is more than 5 minutes from now")
         try:
+            request.body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # The library signs text, so such a body cannot be checked; JSON is UTF-8 (RFC 8259 §8.1) and a
+            # sender is better told what is wrong with its body than that its signature is.
+            raise PayloadError(f"body is not UTF-8 JSON: {exc}") from None
+        try:
             Webhook(secret).verify(request.body, headers, json_parse=False)
         except (
             WebhookVerificationError,
             EmptyWebhookSecretError,
             ValueError,
             binascii.Error,
-            UnicodeDecodeError,
         ) as exc:
             raise SignatureError(f"signature does not match: {exc or type(exc).__name__}") from None
 
