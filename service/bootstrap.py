@@ -56,6 +56,7 @@ from service.timers import DueTimers
 from service.tracking import TrackingIntake, TrackingPoller
 
 DEFAULT_TRACKING_POLL_SECONDS = 900.0
+DEAD_LETTER_SWEEP_SECONDS = 60.0
 
 log = logging.getLogger(__name__)
 
@@ -206,8 +207,14 @@ class Container:
     def periodic_tasks(self) -> list[PeriodicTask]:
         """Case timers; tracking polls for return parcels in flight every RB_TRACKING_POLL_SECONDS; marketplace
         polls every RB_POLL_INTERVAL_SECONDS (0 turns either poll off); the purge of buyers' personal data
-        every RB_PII_PURGE_INTERVAL_SECONDS (0 turns it off)."""
-        return [self.timer_task(), *self._polls(), *self._purge()]
+        every RB_PII_PURGE_INTERVAL_SECONDS (0 turns it off); the sweep that flags cases of broker-made dead letters."""
+        return [self.timer_task(), *self._polls(), *self._purge(), self.dead_letter_sweep()]
+
+    def dead_letter_sweep(self) -> PeriodicTask:
+        """Flag the cases of dead letters the broker made itself (service/operations.py), once a minute."""
+        return PeriodicTask(
+            "dead-letter-sweep", DEAD_LETTER_SWEEP_SECONDS, self.operations.flag_unrecorded_dead_letters
+        )
 
     def _purge(self) -> list[PeriodicTask]:
         interval = self.settings.pii_purge_interval_seconds

@@ -127,6 +127,24 @@ class Operations:
         if case_id:
             self._flag_case(case_id, {"queue": queue, "message_id": message_id, "reason": reason[:500]})
 
+    def flag_unrecorded_dead_letters(self) -> int:
+        """Dead letters no consumer recorded: the broker's own (its delivery limit, after a worker crashed on the
+        message each time) reach no callback, so this sweep (a periodic task of the worker) records them and
+        flags their cases as `record_dead_letter` does. Returns how many it found."""
+        found = 0
+        for letter in self.dead_letters(limit=500):
+            key = {
+                "consumer": DEAD_LETTER_MARK + self._consumer_of(letter["queue"]),
+                "message_id": letter["message_id"],
+            }
+            with self.session_factory() as session:
+                if session.get(ProcessedMessageRow, key) is not None:
+                    continue
+            case_id = letter["case_id"] if isinstance(letter["case_id"], str) else None
+            self.record_dead_letter(letter["queue"], letter["message_id"], letter["reason"] or "dead-lettered", case_id)
+            found += 1
+        return found
+
     def _flag_case(self, case_id: str, detail: dict[str, Any]) -> None:
         for _ in range(5):  # another consumer may save the case meanwhile: load again and retry
             with UnitOfWork(self.session_factory) as uow:
