@@ -446,7 +446,7 @@ def withdraw_check(token: str):  # type: ignore[no-untyped-def]
               type: object
               required: [csrf, name, email]
               properties:
-                csrf: {type: string, description: the form's anti-forgery token, from the page}
+                csrf: {type: string, description: "the form's anti-forgery token, from the page"}
                 name: {type: string}
                 email: {type: string}
               additionalProperties: {type: string, description: "line-<n>: a line the withdrawal covers"}
@@ -486,7 +486,7 @@ def withdraw_confirm(token: str):  # type: ignore[no-untyped-def]
               type: object
               required: [csrf, name, email]
               properties:
-                csrf: {type: string, description: the form's anti-forgery token, from the page}
+                csrf: {type: string, description: "the form's anti-forgery token, from the page"}
                 name: {type: string}
                 email: {type: string}
               additionalProperties: {type: string, description: "line-<n>: a line the withdrawal covers"}
