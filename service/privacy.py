@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Text, cast, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.storage.models import CaseRow, NoticeDeliveryRow, ReceivedEventRow, ShipmentRow
+from adapters.storage.models import CaseRow, NoticeDeliveryRow, ReceivedEventRow, ReturnFactsRow, ShipmentRow
 from service.operations import CLOSED_STATES
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,8 @@ class PiiPurge:
                 if changed.rowcount != 1:
                     continue  # changed meanwhile: the next round looks again
                 cases += 1
+                # The analytics' buyer pseudonym goes with the buyer's data; the counts stay.
+                session.execute(update(ReturnFactsRow).where(ReturnFactsRow.case_id == row.id).values(buyer_key=None))
                 for shipment in session.scalars(select(ShipmentRow).where(ShipmentRow.case_id == row.id)):
                     shipment.request = strip_personal(shipment.request or {})
                     shipment.response = strip_personal(shipment.response) if shipment.response else None

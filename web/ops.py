@@ -1,53 +1,27 @@
-"""`/ops`: queues, dead letters (list and replay), overdue cases, and a light dashboard page for people.
+"""`/ops` JSON routes: queues, dead letters (list and replay), overdue cases; the console's pages are web/console.py.
 
 Every route needs the operations token, `Authorization: Bearer $RB_OPS_TOKEN`, compared in
 constant time (hmac.compare_digest) so timing reveals nothing of it; with no token set,
-everything answers 401. The page may instead carry an HttpOnly, SameSite=Strict cookie
-holding a keyed digest of the token (never the token itself), set once from `?token=` or
-the sign-in form, so a browser never needs to keep the token in its address bar.
+everything answers 401. A replay may also come from a console form (signed-in cookie and
+its CSRF token; web/console_access.py decides both).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Any
+from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+from flask import Blueprint, current_app, jsonify, redirect, request
 
 from queues.inspection import UnknownQueue
+from web.console_access import bearer_ok, cookie_ok, csrf_ok
 from web.errors import error_response
 
-bp = Blueprint("ops", __name__, template_folder="templates")
-COOKIE = "rb_ops"
-PAGE_SECURITY = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
+bp = Blueprint("ops", __name__)
 
 
 def _token() -> str | None:
     return current_app.extensions["returnbridge"].settings.ops_token
-
-
-def cookie_value(token: str) -> str:
-    return hmac.new(token.encode(), b"returnbridge ops dashboard", hashlib.sha256).hexdigest()
-
-
-def bearer_ok(token: str | None) -> bool:
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if not token or scheme.lower() != "bearer" or not given:
-        return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
-
-
-def cookie_ok(token: str | None) -> bool:
-    given = request.cookies.get(COOKIE, "")
-    return bool(token and given) and hmac.compare_digest(given.encode(), cookie_value(token).encode())  # type: ignore[arg-type]
 
 
 def _unauthorized():  # type: ignore[no-untyped-def]
@@ -157,6 +131,8 @@ def replay(queue: str):  # type: ignore[no-untyped-def]
     from_page = not bearer_ok(_token()) and cookie_ok(_token()) and not request.is_json
     if not (bearer_ok(_token()) or from_page):
         return _unauthorized()
+    if from_page and not csrf_ok():
+        return error_response(403, "csrf_failed", "the form's CSRF token is missing or wrong; reload the page")
     wanted = _replay_request()
     if wanted is None:
         return error_response(400, "invalid_request", "name one dead letter (message_id) or all of them (all=true)",
@@ -171,7 +147,7 @@ def replay(queue: str):  # type: ignore[no-untyped-def]
     if message_id is not None and not replayed:
         return error_response(404, "unknown_message", f"no dead letter {message_id!r} in {queue!r}")
     if from_page:
-        return redirect("/ops", code=303)
+        return redirect(f"/ops?replayed={len(replayed)}&queue={quote(queue)}#dead-letters", code=303)
     return jsonify({"replayed": replayed, "count": len(replayed)})
 
 
@@ -190,75 +166,3 @@ def overdue():  # type: ignore[no-untyped-def]
         return _unauthorized()
     cases = _operations().overdue()
     return jsonify({"overdue": cases, "count": len(cases)})
-
-
-def _page(html: str, status: int = 200) -> Response:
-    response = Response(html, status=status, mimetype="text/html")
-    response.headers.update(PAGE_SECURITY)
-    return response
-
-
-def _with_cookie(response: Response, token: str) -> Response:
-    response.set_cookie(COOKIE, cookie_value(token), httponly=True, samesite="Strict", path="/ops",
-                        secure=request.is_secure, max_age=12 * 3600)  # fmt: skip
-    return response
-
-
-@bp.get("/ops")
-def dashboard():  # type: ignore[no-untyped-def]
-    """The operations dashboard (HTML).
-    ---
-    get:
-      summary: A server-rendered page of queues, dead letters, overdue cases and recent failures
-      security: [{opsToken: []}]
-      parameters:
-        - {in: query, name: token, schema: {type: string}}
-      responses:
-        200: {description: The page, content: {text/html: {}}}
-        303: {description: Token accepted from the query string; cookie set}
-        401: {description: The sign-in form, content: {text/html: {}}}
-    """
-    token = _token()
-    given = request.args.get("token")
-    if given is not None:
-        if token and hmac.compare_digest(given.encode(), token.encode()):
-            return _with_cookie(redirect("/ops", code=303), token)  # type: ignore[arg-type]
-        return _page(render_template("ops_login.html", failed=True), 401)
-    if not (bearer_ok(token) or cookie_ok(token)):
-        return _page(render_template("ops_login.html", failed=False), 401)
-    return _page(render_template("ops.html", **_dashboard_data()))
-
-
-@bp.post("/ops/login")
-def login():  # type: ignore[no-untyped-def]
-    """Sign in to the dashboard.
-    ---
-    post:
-      summary: Exchange the operations token (form field `token`) for the dashboard's HttpOnly cookie
-      requestBody:
-        content:
-          application/x-www-form-urlencoded:
-            schema: {type: object, properties: {token: {type: string}}}
-      responses:
-        303: {description: Signed in; cookie set}
-        401: {description: Wrong or missing token, content: {text/html: {}}}
-    """
-    token = _token()
-    given = request.form.get("token", "")
-    if token and given and hmac.compare_digest(given.encode(), token.encode()):
-        return _with_cookie(redirect("/ops", code=303), token)  # type: ignore[arg-type]
-    return _page(render_template("ops_login.html", failed=True), 401)
-
-
-def _dashboard_data() -> dict[str, Any]:
-    operations = _operations()
-    data: dict[str, Any] = {"broker_error": None, "queues": [], "dead_letters": []}
-    try:
-        data["queues"] = operations.queues()
-        data["dead_letters"] = operations.dead_letters(limit=50)
-    except Exception as exc:
-        data["broker_error"] = f"the broker did not answer: {type(exc).__name__}"
-    data["overdue"] = operations.overdue(limit=50)
-    data["failures"] = operations.recent_failures(limit=20)
-    data["now"] = operations.clock().isoformat(timespec="seconds")
-    return data

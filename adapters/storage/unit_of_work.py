@@ -16,6 +16,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.storage.analytics_store import AnalyticsStore
 from adapters.storage.fx_store import FxLedger
 from adapters.storage.models import (
     CaseRow,
@@ -26,10 +27,12 @@ from adapters.storage.models import (
     OutboxRow,
     ProcessedMessageRow,
     ReceivedEventRow,
+    ReturnFactsRow,
     ShipmentRow,
     TimelineRow,
     TrackingScanRow,
 )
+from core.analytics import ReturnFacts, facts_of
 from core.cases import Notice, ReturnCase, TimelineEntry
 from service.canonical import ITEMS_SCHEMA, ORDER_SCHEMA, RETURN_SCHEMA
 
@@ -83,6 +86,7 @@ class CaseRepository:
         self._loaded[case.id] = (1, 0, 0)
         self._append_children(case)
         self._sync_timers(case, new=True)
+        self._sync_facts(case, new=True)
 
     def save(self, case: ReturnCase, now: datetime) -> None:
         version, _, _ = self._loaded[case.id]
@@ -105,6 +109,7 @@ class CaseRepository:
             raise ConcurrentUpdate(f"case {case.id} changed since it was loaded")
         self._append_children(case)
         self._sync_timers(case)
+        self._sync_facts(case)
         _, timeline_len, notices_len = self._loaded[case.id]
         self._loaded[case.id] = (version + 1, timeline_len, notices_len)
 
@@ -148,6 +153,18 @@ class CaseRepository:
             elif (row.due_at, row.fired_at, row.cancelled) != (due, fired, cancelled):
                 row.due_at, row.fired_at, row.cancelled = due, fired, cancelled
 
+    def _sync_facts(self, case: ReturnCase, new: bool = False) -> None:
+        """`return_facts` follows the case in the transaction that saves it (core.analytics.facts_of)."""
+        row = None if new else self.session.get(ReturnFactsRow, case.id)
+        facts = facts_of(case, _facts_from_row(row) if row is not None else None)
+        values = _facts_columns(facts)
+        if row is None:
+            self.session.add(ReturnFactsRow(**values))
+            return
+        for name, value in values.items():
+            if getattr(row, name) != value:
+                setattr(row, name, value)
+
     def _to_case(self, row: CaseRow) -> ReturnCase:
         timeline = [
             TimelineEntry(t.at, t.kind, t.name, t.detail or {})
@@ -183,8 +200,14 @@ class CaseRepository:
         order_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        return_id: str | None = None,
+        case_ids: list[str] | None = None,
     ) -> tuple[list[CaseRow], int]:
         stmt = select(CaseRow)
+        if return_id:
+            stmt = stmt.where(CaseRow.return_id == return_id)
+        if case_ids is not None:
+            stmt = stmt.where(CaseRow.id.in_(case_ids))
         if state:
             stmt = stmt.where(CaseRow.state == state)
         if marketplace:
@@ -196,6 +219,22 @@ class CaseRepository:
         count = self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
         rows = list(self.session.scalars(stmt.order_by(CaseRow.updated_at.desc()).limit(limit).offset(offset)))
         return rows, count
+
+
+_FACT_FIELDS = tuple(ReturnFacts.__dataclass_fields__)
+
+
+def _facts_columns(facts: ReturnFacts) -> dict[str, Any]:
+    return {
+        **{name: getattr(facts, name) for name in _FACT_FIELDS},
+        "refund_minutes": facts.refund_minutes,
+        "refund_late": facts.refund_late,
+        "reason_changed": facts.reason_changed,
+    }
+
+
+def _facts_from_row(row: ReturnFactsRow) -> ReturnFacts:
+    return ReturnFacts(**{name: getattr(row, name) for name in _FACT_FIELDS})
 
 
 @dataclass(frozen=True)
@@ -499,6 +538,7 @@ class UnitOfWork:
         self.scans = TrackingScans(self.session)
         self.customs_claims = CustomsClaims(self.session)
         self.fx_ledger = FxLedger(self.session)
+        self.analytics = AnalyticsStore(self.session)
         return self
 
     def __exit__(self, *exc: object) -> None:
