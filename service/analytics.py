@@ -67,12 +67,13 @@ class ReturnAnalytics:
         now = self.clock()
         with self.uow() as uow:
             store = uow.analytics
-            orders, returns = store.totals(period)
+            (orders, returns), groups = store.breakdown(period)
             by = {
                 dimension: [
-                    {"key": g.key, "returns": g.returns, "orders": g.orders,
+                    {"key": g.key, "returns": g.returns, "orders": g.orders if dimension != "reason" else None,
                      "return_rate": _share(g.returns, orders if dimension == "reason" else g.orders)}
-                    for g in store.groups(dimension, period)
+                    for g in groups[dimension]
+                    if g.returns or dimension != "reason"  # an order with no return has no reason to count
                 ]
                 for dimension in DIMENSIONS
             }  # fmt: skip

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from adapters.storage.models import CustomsClaimRow, ReturnFactsRow
@@ -40,38 +40,45 @@ class AnalyticsStore:
     def _seen(self, period: Period) -> Any:
         return and_(F.seen_at >= period.start, F.seen_at < period.end)
 
-    def groups(self, dimension: str, period: Period) -> list[Group]:
-        """Orders seen and returns asked for in the period, by one dimension, most returns first.
+    def _postgres(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
 
-        Orders are counted once per marketplace and order id (a delivery report and its return are one order).
+    def breakdown(self, period: Period) -> tuple[tuple[int, int], dict[str, list[Group]]]:
+        """(orders seen, returns asked for) in the period, and the same by each dimension, most returns first.
+
+        One pass over the period's rows (those asked for in it, or whose order was seen in it). PostgreSQL
+        groups by every dimension at once (GROUPING SETS); elsewhere one grouped query per dimension.
+        An order is counted once, on its first case (a delivery report and its return are one order).
         """
-        if dimension not in DIMENSIONS:
-            raise ValueError(f"no dimension {dimension!r}")
-        column = getattr(F, dimension)
-        returns = dict(
-            self.session.execute(select(column, func.count()).where(self._requested(period)).group_by(column)).all()
-        )
-        orders: dict[str, int] = {}
-        if dimension != "reason":  # an order has no reason: a reason's rate is over all orders
-            keys = (column, F.marketplace) if dimension != "marketplace" else (column,)
-            for row in self.session.execute(
-                select(*keys, func.count(F.order_id.distinct())).where(self._seen(period)).group_by(*keys)
-            ):
-                orders[row[0]] = orders.get(row[0], 0) + row[-1]
-        found = [Group(key, orders.get(key, 0), returns.get(key, 0)) for key in set(returns) | set(orders)]
-        return sorted(found, key=lambda g: (-g.returns, -g.orders, g.key))
-
-    def totals(self, period: Period) -> tuple[int, int]:
-        """(orders seen, returns asked for) in the period."""
-        returns = self.session.scalar(select(func.count()).where(self._requested(period))) or 0
-        per_marketplace = self.session.execute(
-            select(F.marketplace, func.count(F.order_id.distinct())).where(self._seen(period)).group_by(F.marketplace)
-        ).all()
-        return sum(n for _, n in per_marketplace), returns
+        in_period = or_(self._requested(period), self._seen(period))
+        returns = func.count().filter(self._requested(period))
+        orders = func.count().filter(and_(self._seen(period), F.first_of_order))
+        columns = [getattr(F, d) for d in DIMENSIONS]
+        found: dict[str, list[Group]] = {d: [] for d in DIMENSIONS}
+        if self._postgres():
+            rows = self.session.execute(
+                select(*columns, returns, orders).where(in_period).group_by(func.grouping_sets(*columns))
+            ).all()
+            for row in rows:
+                for i, dimension in enumerate(DIMENSIONS):
+                    if row[i] is not None:
+                        found[dimension].append(Group(row[i], row[-1], row[-2]))
+        else:
+            for dimension, column in zip(DIMENSIONS, columns, strict=True):
+                rows = self.session.execute(select(column, returns, orders).where(in_period).group_by(column)).all()
+                found[dimension] = [Group(key, n_orders, n_returns) for key, n_returns, n_orders in rows]
+        totals = (sum(g.orders for g in found["marketplace"]), sum(g.returns for g in found["marketplace"]))
+        return totals, {d: sorted(groups, key=lambda g: (-g.returns, -g.orders, g.key)) for d, groups in found.items()}
 
     def refund_minutes(self, period: Period) -> tuple[int, int | None, int | None]:
-        """(refunds paid in the period, median and 90th percentile of minutes from request to refund)."""
+        """(refunds paid in the period, median and 90th percentile (nearest rank) of minutes from request to refund)."""
         paid = and_(F.refunded_at >= period.start, F.refunded_at < period.end, F.refund_minutes.is_not(None))
+        if self._postgres():
+            count, median, p90 = self.session.execute(
+                select(func.count(), func.percentile_disc(0.5).within_group(F.refund_minutes),
+                       func.percentile_disc(0.9).within_group(F.refund_minutes)).where(paid)
+            ).one()  # fmt: skip
+            return count, median, p90
         count = self.session.scalar(select(func.count()).where(paid)) or 0
         if not count:
             return 0, None, None
@@ -87,10 +94,14 @@ class AnalyticsStore:
     def deadline_counts(self, period: Period, now: datetime) -> tuple[int, int, int]:
         """Of refund deadlines falling in the period: (met, paid late, passed with the refund still unpaid)."""
         due = and_(F.refund_due_by >= period.start, F.refund_due_by < period.end)
-        met = self.session.scalar(select(func.count()).where(due, F.refunded_at.is_not(None), F.refund_late.is_(False)))
-        late = self.session.scalar(select(func.count()).where(due, F.refund_late.is_(True)))
-        unpaid = self.session.scalar(select(func.count()).where(self._unpaid_past(period, now)))
-        return met or 0, late or 0, unpaid or 0
+        met, late, unpaid = self.session.execute(
+            select(
+                func.count().filter(F.refunded_at.is_not(None), F.refund_late.is_(False)),
+                func.count().filter(F.refund_late.is_(True)),
+                func.count().filter(self._unpaid_past(period, now)),
+            ).where(due)
+        ).one()
+        return met, late, unpaid
 
     def _unpaid_past(self, period: Period, now: datetime) -> Any:
         return and_(
@@ -138,12 +149,12 @@ class AnalyticsStore:
         """
         seen = and_(F.seen_at >= window.start, F.seen_at < window.end, F.buyer_key.is_not(None))
         candidates = self.session.execute(
-            select(F.buyer_key, func.count(F.requested_at), func.count(F.order_id.distinct()))
+            select(F.buyer_key)
             .where(seen)
             .group_by(F.buyer_key)
             .having(
                 (func.count(F.requested_at) >= min_returns)
-                | ((func.count(F.order_id.distinct()) >= min_orders) & (func.count(F.requested_at) > 0))
+                | ((func.count().filter(F.first_of_order) >= min_orders) & (func.count(F.requested_at) > 0))
             )
             .limit(2000)
         ).all()

@@ -330,6 +330,7 @@ class ReturnFactsRow(Base):
         Index("ix_return_facts_seen", "seen_at"),
         Index("ix_return_facts_refunded", "refunded_at", "refund_currency"),
         Index("ix_return_facts_buyer", "buyer_key", "seen_at"),
+        Index("ix_return_facts_order", "order_id", "marketplace"),
         Index("ix_return_facts_due", "refund_due_by", "refunded_at"),
         # The two signal lists read only their few rows.
         Index("ix_return_facts_condition", "requested_at", postgresql_where=text("worn OR tags_removed"),
@@ -341,6 +342,8 @@ class ReturnFactsRow(Base):
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
     marketplace: Mapped[str] = mapped_column(String(40))
     order_id: Mapped[str] = mapped_column(String(200))
+    # The first case of its order: orders are counted as these rows, so no count is ever DISTINCT.
+    first_of_order: Mapped[bool] = mapped_column(Boolean, default=True)
     state: Mapped[str] = mapped_column(String(40))
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
     requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -159,7 +159,13 @@ class CaseRepository:
         facts = facts_of(case, _facts_from_row(row) if row is not None else None)
         values = _facts_columns(facts)
         if row is None:
-            self.session.add(ReturnFactsRow(**values))
+            with self.session.no_autoflush:  # the case's own insert waits for the commit, as in add()
+                earlier = self.session.scalar(
+                    select(ReturnFactsRow.case_id)
+                    .where(ReturnFactsRow.order_id == case.order_id, ReturnFactsRow.marketplace == case.marketplace)
+                    .limit(1)
+                )
+            self.session.add(ReturnFactsRow(**values, first_of_order=earlier is None))
             return
         for name, value in values.items():
             if getattr(row, name) != value:

@@ -18,6 +18,7 @@ FACTS_INDEXES = {
     "ix_return_facts_seen": ["seen_at"],
     "ix_return_facts_refunded": ["refunded_at", "refund_currency"],
     "ix_return_facts_buyer": ["buyer_key", "seen_at"],
+    "ix_return_facts_order": ["order_id", "marketplace"],
     "ix_return_facts_due": ["refund_due_by", "refunded_at"],
 }
 
@@ -34,6 +35,7 @@ def upgrade() -> None:
         sa.Column("case_id", sa.String(length=40), nullable=False),
         sa.Column("marketplace", sa.String(length=40), nullable=False),
         sa.Column("order_id", sa.String(length=200), nullable=False),
+        sa.Column("first_of_order", sa.Boolean(), nullable=False),
         sa.Column("state", sa.String(length=40), nullable=False),
         sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("requested_at", sa.DateTime(timezone=True), nullable=True),
