@@ -105,8 +105,8 @@ def _seed(container: Container, client: Any) -> dict[str, str]:
                                "condition": condition}]  # fmt: skip
         answer = post_event(client, recent(unique_event(n=f"walk{n}", **extra), now))
         assert answer.status_code == 202, answer.get_json()
-        cases[reason] = answer.get_json()["case_id"]
-        assert wait_for(lambda: _handled(container, answer.get_json()["event_id"]), timeout=15)
+        cases[reason], event_id = answer.get_json()["case_id"], answer.get_json()["event_id"]
+        assert wait_for(lambda event_id=event_id: _handled(container, event_id), timeout=15)
     assert wait_for(lambda: container.operations.dead_letters(), timeout=15), "no dead letter appeared"
     for _ in range(3):  # the depth history the sparklines draw (the worker's periodic task, taken by hand)
         container.operations.sample_depths()
