@@ -23,7 +23,7 @@ from queues.worker import Worker
 from service.bootstrap import Container
 from service.metrics import prune_dead_processes, record_outcome
 from service.privacy import install_redaction, secrets_of
-from web import carriers, console, fx, operator, ops, policy, returns, service_routes, webhooks
+from web import auth, carriers, console, fx, operator, ops, policy, returns, service_routes, webhooks
 from web.errors import register_error_handlers
 from web.openapi import build_spec
 
@@ -46,17 +46,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     # POST /policy/evaluate converts the refund for display with the same rates the cases use.
     app.extensions["returnbridge.rates"] = app.extensions["returnbridge"].rates
     register_error_handlers(app)
-    for blueprint in (
-        webhooks.bp,
-        carriers.bp,
-        returns.bp,
-        service_routes.bp,
-        policy.bp,
-        fx.bp,
-        operator.bp,
-        ops.bp,
-        console.bp,
-    ):
+    auth.install(app, settings)
+    blueprints = (webhooks.bp, carriers.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, operator.bp, ops.bp)
+    for blueprint in (*blueprints, console.bp):
         app.register_blueprint(blueprint)
     app.extensions["returnbridge.openapi"] = build_spec(app)
     app.cli.add_command(serve)

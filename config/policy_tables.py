@@ -15,6 +15,7 @@ from typing import Any
 from core.policy import PolicyTables
 
 POLICY_DIR = Path(__file__).resolve().parent / "policy"
+ROUTES_FILE = Path(__file__).resolve().parent / "carrier_routes.json"
 
 
 def _read(directory: Path, name: str) -> dict[str, Any]:
@@ -32,13 +33,20 @@ def merge_jurisdictions(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return merged
 
 
-def load_policy_tables(directory: Path = POLICY_DIR) -> PolicyTables:
+def load_label_prices(routes_file: Path = ROUTES_FILE) -> tuple[dict[str, Any], ...]:
+    """The return-label price estimates by lane that sit beside the carrier routes (returnless refund)."""
+    data = json.loads(routes_file.read_text(encoding="utf-8"))
+    return tuple(data.get("return_label_prices") or ())
+
+
+def load_policy_tables(directory: Path = POLICY_DIR, routes_file: Path = ROUTES_FILE) -> PolicyTables:
     return PolicyTables(
         jurisdictions=merge_jurisdictions(_read(directory, "jurisdictions")),
         marketplaces=_read(directory, "marketplaces"),
         merchants=_read(directory, "merchants"),
         service_levels=_read(directory, "service_levels"),
         fees=_read(directory, "fees"),
+        label_prices=load_label_prices(routes_file),
     )
 
 

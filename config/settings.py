@@ -62,6 +62,18 @@ def _delays(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tupl
     return delays
 
 
+def _rate(env: Mapping[str, str], name: str, default: str) -> str:
+    """A rate limit as `limits` writes it (`5/minute`, `100 per hour`), checked at start, not at the first request."""
+    from limits import parse
+
+    raw = (env.get(name) or default).strip()
+    try:
+        parse(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a rate such as 5/minute, got {raw!r}") from exc
+    return raw
+
+
 def _absolute_sqlite(url: str) -> str:
     """Anchor a relative SQLite path at the project root, so `make run` finds `var/` from anywhere."""
     prefix = "sqlite:///"
@@ -118,6 +130,12 @@ class Settings:
     rate_source: str = "ecb"
     settlement_currency: str = "EUR"
     fx_refresh_seconds: float = 3600.0
+    # Web security (web/auth.py): console sessions, proxies in front, rate limits.
+    secret_key: str | None = None
+    session_hours: float = 8.0
+    proxy_hops: int = 0
+    login_rate: str = "5/minute"
+    policy_rate: str = "120/minute"
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -151,6 +169,11 @@ class Settings:
             rate_source=env.get("RB_RATE_SOURCE") or "ecb",
             settlement_currency=_currency(env, "RB_SETTLEMENT_CURRENCY", "EUR"),
             fx_refresh_seconds=_float(env, "RB_FX_REFRESH_SECONDS", 3600.0),
+            secret_key=env.get("RB_SECRET_KEY") or None,
+            session_hours=_float(env, "RB_SESSION_HOURS", 8.0),
+            proxy_hops=_int(env, "RB_PROXY_HOPS", 0),
+            login_rate=_rate(env, "RB_LOGIN_RATE", "5/minute"),
+            policy_rate=_rate(env, "RB_POLICY_RATE", "120/minute"),
             env=env,
         )
 

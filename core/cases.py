@@ -426,6 +426,7 @@ MILESTONE_OF: dict[str, str] = {
     "timer.merchant_response_overdue": "approved_at",
     "return.received": "received_at",
     "return.inspected": "inspected_at",
+    "return.shipped": "shipped_at",  # evidence of sending (SI 2013/3134 reg. 34(6))
 }
 
 
@@ -685,7 +686,11 @@ class ReturnCase:
         self.facts["deadlines"] = decision.get("deadlines") or {}
         self.facts["refund"] = decision.get("refund")
         self.facts["policy"] = {
-            k: decision.get(k) for k in ("eligible", "basis", "reasons", "return_shipping_payer", "window", "rules")
+            k: decision.get(k)
+            for k in (
+                *("eligible", "basis", "reasons", "return_shipping_payer", "window", "rules"),
+                *("right", "alternatives", "last_days", "lines"),
+            )
         }
         if "fees" in decision:
             self.facts["fees"] = decision["fees"]
@@ -829,7 +834,8 @@ class ReturnCase:
         A withdrawal under EU law is also confirmed on a durable medium (Directive 2011/83/EU art. 11(3)).
         """
         kinds = [kind]
-        if kind == "request_received" and (self.facts.get("policy") or {}).get("basis") == "eu_withdrawal":
+        policy = self.facts.get("policy") or {}
+        if kind == "request_received" and "eu_withdrawal" in (policy.get("right"), policy.get("basis")):
             kinds.append("withdrawal_confirmation")
         commands: list[Command] = []
         for name in kinds:
@@ -864,6 +870,7 @@ class ReturnCase:
             "note": inspection.note if inspection else None,
             "tracking_number": self.facts.get("return_tracking"),
             "deadlines": self.facts.get("deadlines") or {},
+            "last_days": (self.facts.get("policy") or {}).get("last_days") or {},
             "milestones": self.facts.get("milestones") or {},
         }
 

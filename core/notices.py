@@ -17,13 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 # How each context value is shown: one table, read by the renderer.
 #   id: shown as given; money: Money JSON, formatted by CLDR; deadline: a UTC instant shown with
-#   date, time and zone in the buyer's time zone; day: a UTC instant shown as a date in the buyer's
-#   time zone; code: one of CODES[key], shown as a translated phrase; text: free text from the
+#   date, time and zone in the buyer's time zone, or a plain date (an inclusive last day) shown as
+#   that date; day: a UTC instant shown as a date in the buyer's time zone; last_day: the inclusive
+#   last day of a period (contract: every deadline shown names it), a plain date, or an exclusive
+#   end instant shown as the day before it; code: one of CODES[key], shown as a translated phrase; text: free text from the
 #   merchant, shown as given; url: a link; bool: yes/no fact that picks a paragraph; carrier: a
 #   carrier route name (contract README), shown by its trade name.
 CONTEXT_KEYS: dict[str, str] = {
@@ -43,7 +45,7 @@ CONTEXT_KEYS: dict[str, str] = {
     "appeal_by": "deadline",
     "respond_by": "deadline",
     "expected_by": "day",
-    "refund_due_by": "day",
+    "refund_due_by": "last_day",
     "method": "code",
     "reason": "code",
     "route": "code",
@@ -205,13 +207,20 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 # Where a context key comes from in what a case knows (`known` in notice_context): a path of keys.
+# Deadlines come as the policy's inclusive last days (a person is shown the last day, never the date of
+# an exclusive end instant: contract, /policy/evaluate); CONTEXT_FALLBACKS read the instants of a
+# decision recorded before the policy gave last days.
 CONTEXT_SOURCES: dict[str, tuple[str, ...]] = {
-    "ship_by": ("deadlines", "return_ship_by"),
-    "refund_due_by": ("deadlines", "refund_due_by"),
+    "ship_by": ("last_days", "return_ship_by"),
+    "refund_due_by": ("last_days", "refund_due_by"),
     "requested_at": ("milestones", "requested_at"),
     "withdrawn_at": ("milestones", "requested_at"),  # the request is the withdrawal (art. 11(1) CRD)
     "received_at": ("milestones", "received_at"),
     "inspected_at": ("milestones", "inspected_at"),
+}
+CONTEXT_FALLBACKS: dict[str, tuple[str, ...]] = {
+    "ship_by": ("deadlines", "return_ship_by"),
+    "refund_due_by": ("deadlines", "refund_due_by"),
 }
 
 # Which amount a notice shows: what the returned items are worth while the return is under way,
@@ -266,10 +275,9 @@ def notice_context(kind: str, known: Mapping[str, Any], now: datetime) -> dict[s
         if key == "amount" and value is None:
             sources = AMOUNT_SOURCES.get(resolve(kind)[0], DEFAULT_AMOUNT_SOURCES)
             value = next((known[s] for s in sources if known.get(s) is not None), None)
-        if value is None and key in CONTEXT_SOURCES:
-            value = known
-            for step in CONTEXT_SOURCES[key]:
-                value = value.get(step) if isinstance(value, Mapping) else None
+        for sources in (CONTEXT_SOURCES, CONTEXT_FALLBACKS):
+            if value is None and key in sources:
+                value = _at_path(known, sources[key])
         if value not in (None, ""):
             context[key] = value
     if spec.moment and spec.moment not in context:
@@ -282,6 +290,13 @@ def notice_context(kind: str, known: Mapping[str, Any], now: datetime) -> dict[s
             context["method"] = method
     context.update(resolve(kind)[1])
     return context
+
+
+def _at_path(known: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = known
+    for step in path:
+        value = value.get(step) if isinstance(value, Mapping) else None
+    return value
 
 
 def missing_context(kind: str, context: Mapping[str, Any]) -> list[str]:
@@ -305,7 +320,12 @@ def days_left(now: datetime, deadline: datetime, zone: tzinfo) -> int:
     Counted in the buyer's zone because the calendar date of a UTC deadline differs by zone
     (policy_fx_l10n.md §6.4); never negative.
     """
-    return max(0, (deadline.astimezone(zone).date() - now.astimezone(zone).date()).days)
+    return days_until(now, deadline.astimezone(zone).date(), zone)
+
+
+def days_until(now: datetime, last_day: date, zone: tzinfo) -> int:
+    """Calendar days from today (in the buyer's zone) to an inclusive last day; never negative."""
+    return max(0, (last_day - now.astimezone(zone).date()).days)
 
 
 def delivery_key(case_id: str, kind: str, channel: str) -> str:

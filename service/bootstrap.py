@@ -18,6 +18,7 @@ from adapters.customs.base import CUSTOMS
 from adapters.http import HttpClient
 from adapters.marketplaces._support import use_settings
 from adapters.notifiers import NOTIFIERS
+from adapters.storage.access_store import ApiKeys, WebSessions
 from adapters.storage.checkpoints import DatabaseCheckpoints
 from adapters.storage.database import make_engine, make_session_factory, migrate
 from adapters.storage.fx_store import SqlRateStore
@@ -107,6 +108,9 @@ class Container:
         self.customs_planning = CustomsPlanning(self.customs_adapter, self.returns_country)
         self.handlers: dict[str, Handler] = {}
         self._register_handlers()
+        # Who may call the web (web/auth.py): API keys and console sessions, kept in the database.
+        self.api_keys = ApiKeys(self.session_factory, clock)
+        self.web_sessions = WebSessions(self.session_factory, clock)
         self.pii_purge = PiiPurge(self.session_factory, settings.pii_retention_days, clock)
         self.operations = Operations(
             self.session_factory, self.topology, inspector_for(settings.broker_url, self.topology), clock

@@ -63,6 +63,7 @@ class CasePolicy:
             approved_at=stones.get("approved_at"),
             received_at=stones.get("received_at"),
             inspected_at=stones.get("inspected_at"),
+            shipped_at=stones.get("shipped_at"),
         )
         decision = evaluate(
             request_of(case),

@@ -25,6 +25,8 @@ from service.bootstrap import Container
 
 GENERIC_KEY = b"test-generic-key-0123456789abcdef"
 GENERIC_SECRET = "whsec_" + base64.b64encode(GENERIC_KEY).decode()
+# Every /returns and /ops route needs a bearer credential (web/auth.py): tests have one unless they set their own.
+OPS_TOKEN = "test-ops-token-0123456789abcdef"
 # The contract's examples, kept in the project so that nothing at run time reads outside it.
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -97,6 +99,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, step: float = 
 def make_settings(**env: str) -> Settings:
     base = {
         "RB_GENERIC_WEBHOOK_SECRET": GENERIC_SECRET,
+        "RB_OPS_TOKEN": OPS_TOKEN,
         "RB_TOPOLOGY_PREFIX": f"t{uuid.uuid4().hex[:8]}",
         "RB_RETRY_DELAYS": "1,1",
         "RB_RELAY_INTERVAL_SECONDS": "0.05",
@@ -128,8 +131,23 @@ def app(settings: Settings, container: Container):  # type: ignore[no-untyped-de
     return create_app(settings, container)
 
 
+def operator_client(app):  # type: ignore[no-untyped-def]
+    """A test client that sends `Authorization: Bearer <RB_OPS_TOKEN>` unless a request sets its own header."""
+    test_client = app.test_client()
+    token = app.extensions["returnbridge"].settings.ops_token
+    if token:
+        test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return test_client
+
+
 @pytest.fixture
 def client(app):  # type: ignore[no-untyped-def]
+    return operator_client(app)
+
+
+@pytest.fixture
+def anonymous(app):  # type: ignore[no-untyped-def]
+    """A client with no credential: what an attacker on the network has."""
     return app.test_client()
 
 

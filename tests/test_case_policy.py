@@ -11,7 +11,7 @@ from config.settings import Settings
 from queues.worker import Worker
 from service.bootstrap import Container
 from tests.case_helpers import FixedRates, case_of, timeline_names
-from tests.conftest import example, post_event, wait_for
+from tests.conftest import example, operator_client, post_event, wait_for
 from wsgi import create_app
 
 RATES = FixedRates({"JPY": "162.5", "CNY": "7.70"}, date(2026, 11, 9))
@@ -23,7 +23,7 @@ def rated(settings: Settings) -> Iterator[tuple]:
     worker = Worker(container.relay, container.consumers())
     worker.start()
     assert worker.wait_ready(10)
-    yield create_app(settings, container).test_client(), container
+    yield operator_client(create_app(settings, container)), container
     worker.stop()
     container.close()
 
@@ -41,7 +41,9 @@ def test_a_requested_return_carries_the_eu_deadlines_and_the_refund_with_deliver
     assert refund["display"]["currency"] == "EUR" and refund["display"]["amount"] == "54.89", (
         "a German buyer sees euros"
     )
-    assert case["policy"]["basis"] == "eu_withdrawal" and case["fees"]["return_shipping_payer"] == "buyer"
+    assert case["policy"]["basis"] == "statutory_withdrawal" and case["policy"]["right"] == "eu_withdrawal"
+    assert case["policy"]["last_days"]["refund_due_by"] == "2026-11-24"  # art. 13(1): the inclusive last day
+    assert case["fees"]["return_shipping_payer"] == "buyer"
     assert any(r["rule"] == "statutory_withdrawal" and "2011/83/EU" in r["source"] for r in case["policy"]["rules"])
     assert "timer.merchant_response_overdue" in case["timers"]
     assert timeline_names(case).count("policy_applied") == 1

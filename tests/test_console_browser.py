@@ -136,9 +136,10 @@ def test_the_console_walk_sign_in_queues_replay_search_case_commands_and_analyti
             assert response is not None and response.status == 401
             page.fill("input[name=token]", "not-the-token")
             page.click("button[type=submit]")
-            assert page.get_by_role("alert").inner_text().startswith("That token is not")
+            assert page.get_by_role("alert").inner_text().startswith("That is not the operations token")
             page.fill("input[name=token]", TOKEN)
             page.click("button[type=submit]")
+            page.goto(f"{base}/ops")
             page.wait_for_selector("#queues")
 
             # Queues: grouped by role, the dead queue with its letter first among the dead ones, a sparkline each.
@@ -152,7 +153,7 @@ def test_the_console_walk_sign_in_queues_replay_search_case_commands_and_analyti
             assert "does not exist" in letter.inner_text()
             assert "case_dash_late" in page.inner_text("#overdue ~ table")
             cookies = {c["name"]: c for c in page.context.cookies()}
-            assert cookies["rb_ops"]["httpOnly"] and cookies["rb_ops"]["value"] != TOKEN
+            assert cookies["rb_session"]["httpOnly"] and TOKEN not in cookies["rb_session"]["value"]
             shots.append(_shot(page, "console-queues.png"))
 
             # Replay: the missing case arrives, then the letter goes back to its queue and is handled.
@@ -209,6 +210,8 @@ def test_the_console_walk_sign_in_queues_replay_search_case_commands_and_analyti
             assert "never refuse" in page.get_by_role("note").inner_text()
             assert cases["changed_mind"] in page.inner_text("#worn")
             shots.append(_shot(page, "console-analytics.png"))
+            page.click("header button:text('Sign out')")
+            assert page.goto(f"{base}/ops").status == 401
         finally:
             browser.close()
     assert all(shot.stat().st_size > 10_000 for shot in shots)

@@ -17,7 +17,7 @@ from config.settings import Settings
 from queues.worker import Worker
 from service.bootstrap import Container
 from tests.case_helpers import MovableClock, case_of, recent, timeline_names
-from tests.conftest import example, make_settings, post_event, wait_for
+from tests.conftest import example, make_settings, operator_client, post_event, wait_for
 from wsgi import create_app
 
 TOKEN = "ops-token-flows-0123456789"
@@ -73,7 +73,7 @@ def flow(tmp_path) -> Iterator[Flow]:  # type: ignore[no-untyped-def]
     worker = Worker(container.relay, container.consumers())
     worker.start()
     assert worker.wait_ready(10)
-    yield Flow(create_app(settings, container).test_client(), container, clock)
+    yield Flow(operator_client(create_app(settings, container)), container, clock)
     worker.stop()
     container.close()
 
@@ -89,7 +89,7 @@ def test_refund_only_before_shipment_is_agreed_by_silence_and_refunds_everything
         order={**example()["order"], **UNSHIPPED},
         **{"return": {**example()["return"], "resolution": "refund_only", "reason": "changed_mind"}},
     )
-    assert case["policy"]["basis"] == "before_delivery" and case["refund"]["amount"] == "54.89"
+    assert case["policy"]["right"] == "before_delivery" and case["refund"]["amount"] == "54.89"
     assert "return_ship_by" not in case["deadlines"], "nothing to send back"
     requested_at = datetime.fromisoformat(case["timeline"][0]["detail"]["occurred_at"])
     due = datetime.fromisoformat(case["deadlines"]["merchant_response_due_by"])
@@ -208,7 +208,7 @@ def test_returnless_refund_goes_straight_to_the_refund(flow):
 def test_cancellation_before_shipment_intercepts_in_the_warehouse_and_refunds_everything(flow):
     """Seed 004 §2-3 (cancel before shipment: WMS interception, 原路退还)."""
     case = flow.event("order.cancel_requested", "cancelling", order={**example()["order"], **UNSHIPPED})
-    assert case["policy"]["basis"] == "before_delivery" and case["refund"]["amount"] == "54.89"
+    assert case["policy"]["right"] == "before_delivery" and case["refund"]["amount"] == "54.89"
     assert "no_adapter" in timeline_names(case), "no marketplace adapter to call back: flagged for a person"
     assert flow.command("cancel", "cancelled")["state"] == "cancelled"
 

@@ -76,9 +76,9 @@ def test_rates_before_the_history_or_for_an_unpublished_base_are_404(client: Fla
     assert "KWD" in response.get_json()["error"]["message"]
 
 
-def test_ledger_needs_the_operations_token(client: FlaskClient) -> None:
-    assert client.get("/fx/ledger").status_code == 401
-    assert client.get("/fx/ledger", headers={"Authorization": "Bearer wrong"}).status_code == 401
+def test_ledger_needs_the_operations_token(anonymous: FlaskClient) -> None:
+    assert anonymous.get("/fx/ledger").status_code == 401
+    assert anonymous.get("/fx/ledger", headers={"Authorization": "Bearer wrong"}).status_code == 401
 
 
 def test_ledger_reports_cases_and_totals_in_the_settlement_currency(container: Container, client: FlaskClient) -> None:

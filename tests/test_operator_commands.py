@@ -10,7 +10,7 @@ from config.settings import Settings
 from queues.worker import Worker
 from service.bootstrap import Container
 from tests.case_helpers import case_of, timeline_names
-from tests.conftest import example, make_settings, post_event, wait_for
+from tests.conftest import example, make_settings, operator_client, post_event, wait_for
 from wsgi import create_app
 
 TOKEN = "ops-token-for-tests-0123456789"
@@ -28,7 +28,7 @@ def ops(settings: Settings) -> Iterator:
     worker = Worker(container.relay, container.consumers())
     worker.start()
     assert worker.wait_ready(10)
-    yield create_app(settings, container).test_client()
+    yield operator_client(create_app(settings, container))
     worker.stop()
     container.close()
 
@@ -66,13 +66,13 @@ def test_a_command_the_state_forbids_is_refused_with_409_naming_the_state_and_no
     [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, {"Authorization": f"Basic {TOKEN}"}],
     ids=["none", "wrong", "no-scheme", "basic"],
 )
-def test_without_the_bearer_token_the_answer_is_401(client, headers):
-    answer = client.post("/returns/case_x/commands/approve", headers=headers)
+def test_without_the_bearer_token_the_answer_is_401(anonymous, headers):
+    answer = anonymous.post("/returns/case_x/commands/approve", headers=headers)
     assert answer.status_code == 401 and answer.get_json()["error"]["code"] == "unauthorized"
 
 
 def test_with_no_token_configured_every_command_is_401(tmp_path):
-    settings = make_settings(RB_DATABASE_URL=f"sqlite:///{tmp_path}/none.db")
+    settings = make_settings(RB_DATABASE_URL=f"sqlite:///{tmp_path}/none.db", RB_OPS_TOKEN="")
     container = Container(settings)
     try:
         answer = create_app(settings, container).test_client().post("/returns/c/commands/approve", headers=AUTH)

@@ -16,12 +16,13 @@ def test_policy_evaluate_answers_the_contract_shape_for_the_german_example(clien
     answer = client.post("/policy/evaluate", json=example())
     assert answer.status_code == 200
     body = answer.get_json()
-    assert body["eligible"] is True and body["basis"] == "eu_withdrawal"
+    assert body["eligible"] is True and body["basis"] == "statutory_withdrawal" and body["right"] == "eu_withdrawal"
     assert body["window"]["jurisdiction"] == "DE" and body["window"]["days"] == 14
+    assert body["window"]["last_day"] == "2026-11-16" and body["alternatives"] == []
     assert body["return_shipping_payer"] == "buyer"
     assert body["refund"]["currency"] == "EUR" and body["refund"]["amount"] == "54.89"
     assert {"merchant_response_due_by", "refund_due_by"} <= set(body["deadlines"])
-    assert all(rule["source"] for rule in body["rules"])
+    assert all(rule["source"] or rule["unsourced"] for rule in body["rules"])
 
 
 def test_policy_evaluate_names_bad_fields_with_400(client):
@@ -34,3 +35,18 @@ def test_policy_evaluate_names_bad_fields_with_400(client):
 
 def test_policy_evaluate_refuses_a_non_object_body(client):
     assert client.post("/policy/evaluate", data="[]", content_type="application/json").status_code == 400
+
+
+def test_policy_evaluate_refuses_a_refund_outside_its_remedy_and_offers_repair_or_exchange(client):
+    """Contract: `eligible` judges the resolution asked; Directive (EU) 2019/771 art. 13: repair or replacement first."""
+    body = example()
+    body["return"]["reason"] = "defective"
+    body["occurred_at"] = "2027-02-01T10:00:00+01:00"
+    answer = client.post("/policy/evaluate", json=body).get_json()
+    assert answer["eligible"] is False and answer["basis"] is None
+    assert answer["alternatives"] == ["repair", "exchange"]
+    assert "resolution_not_granted" in {r["code"] for r in answer["reasons"]}
+    body["return"]["resolution"] = "repair"
+    repair = client.post("/policy/evaluate", json=body).get_json()
+    assert repair["eligible"] is True and repair["basis"] == "statutory_guarantee"
+    assert repair["window"]["last_day"] == "2028-11-02"

@@ -31,13 +31,6 @@ from web.returns import case_view
 
 bp = Blueprint("console", __name__, template_folder="templates")
 
-PAGE_SECURITY = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 DEFAULT_DAYS = 30
 MAX_DAYS = 3660
 ROLES = ("work", "retry", "dead")
@@ -56,65 +49,14 @@ def _container():  # type: ignore[no-untyped-def]
 
 
 def _page(template: str, status: int = 200, **context: Any) -> Response:
-    html = render_template(template, csrf_token=access.csrf_token(), csrf_field=access.CSRF_FIELD,
-                           nav=request.path, **context)  # fmt: skip
-    response = Response(html, status=status, mimetype="text/html")
-    response.headers.update(PAGE_SECURITY)
-    return response
-
-
-def _sign_in_page(failed: bool = False) -> Response:
-    return _page("ops_login.html", 401, failed=failed, next=request.full_path.rstrip("?"))
-
-
-def _safe_next(target: str | None) -> str:
-    """Only a console path of ours: never an absolute URL (open redirect)."""
-    if target and target.startswith("/ops") and not target.startswith("//"):
-        return target
-    return "/ops"
-
-
-# --- sign-in --------------------------------------------------------------------------------------
-
-
-@bp.post("/ops/login")
-def login():  # type: ignore[no-untyped-def]
-    """Sign in to the console.
-    ---
-    post:
-      summary: Exchange the operations token (form field `token`) for the console's HttpOnly cookie
-      requestBody:
-        content:
-          application/x-www-form-urlencoded:
-            schema: {type: object, properties: {token: {type: string}, next: {type: string}}}
-      responses:
-        303: {description: Signed in; cookie set}
-        401: {description: Wrong or missing token, content: {text/html: {}}}
-    """
-    if access.token_matches(request.form.get("token", "")):
-        return access.sign_in(redirect(_safe_next(request.form.get("next")), code=303))
-    return _page("ops_login.html", 401, failed=True, next=_safe_next(request.form.get("next")))
-
-
-@bp.post("/ops/logout")
-def logout():  # type: ignore[no-untyped-def]
-    """Sign out of the console.
-    ---
-    post:
-      summary: Forget the console's cookie (needs the form's CSRF token)
-      responses:
-        303: {description: Signed out}
-        403: {description: Missing or wrong CSRF token}
-    """
-    if not access.csrf_ok():
-        return _page("ops_error.html", 403, title="Refused", message="The form's CSRF token is missing or wrong.")
-    return access.sign_out(redirect("/ops", code=303))
+    return access.render(render_template(template, nav=request.path, **context), status)
 
 
 # --- queues and dead letters -----------------------------------------------------------------------
 
 
 @bp.get("/ops")
+@access.page
 def home():  # type: ignore[no-untyped-def]
     """The operations console (HTML).
     ---
@@ -125,8 +67,6 @@ def home():  # type: ignore[no-untyped-def]
         200: {description: The page, content: {text/html: {}}}
         401: {description: The sign-in form, content: {text/html: {}}}
     """
-    if not access.page_allowed():
-        return _sign_in_page()
     operations = _container().operations
     groups: dict[str, list[dict[str, Any]]] = {role: [] for role in ROLES}
     dead_letters: list[dict[str, Any]] = []
@@ -173,6 +113,7 @@ PAGE_SIZE = 50
 
 
 @bp.get("/ops/cases")
+@access.page
 def cases():  # type: ignore[no-untyped-def]
     """Case search (HTML).
     ---
@@ -184,8 +125,6 @@ def cases():  # type: ignore[no-untyped-def]
         400: {description: A search field is not valid, content: {text/html: {}}}
         401: {description: The sign-in form, content: {text/html: {}}}
     """
-    if not access.page_allowed():
-        return _sign_in_page()
     context: dict[str, Any] = {"states": STATES, "marketplaces": MARKETPLACES.names(), "args": request.args}
     try:
         query = SearchQuery().load(request.args.to_dict())
@@ -243,6 +182,7 @@ def _case_page(case_id: str, status: int = 200, **extra: Any) -> Response:
 
 
 @bp.get("/ops/cases/<case_id>")
+@access.page
 def case_page(case_id: str):  # type: ignore[no-untyped-def]
     """One case (HTML).
     ---
@@ -256,12 +196,11 @@ def case_page(case_id: str):  # type: ignore[no-untyped-def]
         401: {description: The sign-in form, content: {text/html: {}}}
         404: {description: No such case, content: {text/html: {}}}
     """
-    if not access.page_allowed():
-        return _sign_in_page()
     return _case_page(case_id)
 
 
 @bp.post("/ops/cases/<case_id>/commands/<action>")
+@access.act
 def case_command(case_id: str, action: str):  # type: ignore[no-untyped-def]
     """An operator command from the console (HTML form).
     ---
@@ -279,11 +218,6 @@ def case_command(case_id: str, action: str):  # type: ignore[no-untyped-def]
         404: {description: No such case or command, content: {text/html: {}}}
         409: {description: The case's state forbids the command, content: {text/html: {}}}
     """
-    if not access.page_allowed():
-        return _sign_in_page()
-    if not access.csrf_ok():
-        return _page("ops_error.html", 403, title="Refused", message="The form's CSRF token is missing or wrong; "
-                     "reload the case page and try again.")  # fmt: skip
     if action not in OPERATOR_COMMANDS:
         return _page("ops_error.html", 404, title="No such command", message=f"There is no command {action!r}.")
     body = {k: v for k, v in request.form.items() if k != access.CSRF_FIELD and v != ""}
@@ -362,6 +296,7 @@ def _report(period: Period, thresholds: SignalThresholds) -> dict[str, Any]:
 
 
 @bp.get("/ops/analytics")
+@access.api
 def analytics():  # type: ignore[no-untyped-def]
     """Return analytics (JSON).
     ---
@@ -386,10 +321,6 @@ def analytics():  # type: ignore[no-untyped-def]
         400: {description: A query field is not valid, content: {application/json: {schema: Error}}}
         401: {description: Missing or wrong token, content: {application/json: {schema: Error}}}
     """
-    if not access.api_allowed():
-        response, status = error_response(401, "unauthorized", "send Authorization: Bearer <RB_OPS_TOKEN>")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="returnbridge-ops"'
-        return response, status
     asked = _analytics_request()
     if isinstance(asked, dict):
         return error_response(400, "invalid_query", "the analytics query is not valid", asked)
@@ -397,6 +328,7 @@ def analytics():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/ops/analytics/page")
+@access.page
 def analytics_page():  # type: ignore[no-untyped-def]
     """Return analytics (HTML).
     ---
@@ -408,8 +340,6 @@ def analytics_page():  # type: ignore[no-untyped-def]
         400: {description: A query field is not valid, content: {text/html: {}}}
         401: {description: The sign-in form, content: {text/html: {}}}
     """
-    if not access.page_allowed():
-        return _sign_in_page()
     asked = _analytics_request()
     if isinstance(asked, dict):
         return _page("console_analytics.html", 400, errors=asked, report=None, args=request.args)

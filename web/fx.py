@@ -11,7 +11,6 @@ Bad input is a 400 naming the fields (contract: error body).
 
 from __future__ import annotations
 
-import hmac
 from datetime import date
 from typing import Any
 
@@ -20,6 +19,7 @@ from flask import Blueprint, current_app, jsonify, request
 from core.ledger import ledger_totals
 from core.money import is_currency
 from core.rates import RateUnavailable
+from web import auth
 from web.errors import error_response
 
 bp = Blueprint("fx", __name__)
@@ -85,6 +85,7 @@ def fx_rates():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/fx/ledger")
+@auth.require(auth.READ)
 def fx_ledger():  # type: ignore[no-untyped-def]
     """The merchant's FX ledger.
     ---
@@ -101,10 +102,6 @@ def fx_ledger():  # type: ignore[no-untyped-def]
     """
     container = current_app.extensions["returnbridge"]
     settings = container.settings
-    token = settings.ops_token
-    given = request.headers.get("Authorization", "")
-    if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-        return error_response(401, "unauthorized", "the FX ledger needs Authorization: Bearer $RB_OPS_TOKEN")
     errors: dict[str, list[str]] = {}
     currency = _currency_arg("currency", settings.settlement_currency, errors)
     since = _date_arg("from", None, errors)

@@ -1,8 +1,6 @@
-"""Operator commands: `POST /returns/<case_id>/commands/<action>` behind `Authorization: Bearer $RB_OPS_TOKEN`."""
+"""Operator commands: `POST /returns/<case_id>/commands/<action>`, with the `act` scope (web/auth.py)."""
 
 from __future__ import annotations
-
-import hmac
 
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -10,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from core.cases import OPERATOR_COMMANDS, CommandRefused
 from service.canonical import flatten_errors
 from service.operator import CaseNotFound, OperatorCommands, UnknownCommand
+from web import auth
 from web.errors import error_response
 from web.returns import case_view
 
@@ -33,14 +32,8 @@ class OperatorCommandSchema(Schema):
     context_action: str = ""
 
 
-def ops_token_matches(header: str | None, token: str | None) -> bool:
-    """Constant-time comparison; with no token configured nothing matches (the routes answer 401)."""
-    if not token or not header or not header.startswith("Bearer "):
-        return False
-    return hmac.compare_digest(header[len("Bearer ") :].encode(), token.encode())
-
-
 @bp.post("/returns/<case_id>/commands/<action>")
+@auth.require(auth.ACT)
 def run_command(case_id: str, action: str):  # type: ignore[no-untyped-def]
     """An operator command on a case.
     ---
@@ -70,8 +63,6 @@ def run_command(case_id: str, action: str):  # type: ignore[no-untyped-def]
         409: {description: The case's state forbids the command, content: {application/json: {schema: Error}}}
     """
     container = current_app.extensions["returnbridge"]
-    if not ops_token_matches(request.headers.get("Authorization"), container.settings.ops_token):
-        return error_response(401, "unauthorized", "operator commands need Authorization: Bearer $RB_OPS_TOKEN")
     if action not in OPERATOR_COMMANDS:
         return error_response(
             404,

@@ -1,9 +1,8 @@
-"""`/ops` JSON routes: queues, dead letters (list and replay), overdue cases; the console's pages are web/console.py.
+"""`/ops` JSON routes: queues, dead letters (list and replay), overdue cases, API keys; the console is web/console.py.
 
-Every route needs the operations token, `Authorization: Bearer $RB_OPS_TOKEN`, compared in
-constant time (hmac.compare_digest) so timing reveals nothing of it; with no token set,
-everything answers 401. A replay may also come from a console form (signed-in cookie and
-its CSRF token; web/console_access.py decides both).
+Every route goes through `web.auth.require`: `Authorization: Bearer $RB_OPS_TOKEN` or an API key
+(read to look, act to replay, the ops token alone to manage keys), or the console's session cookie
+with its CSRF token on POSTs. No token is ever taken from a URL.
 """
 
 from __future__ import annotations
@@ -13,21 +12,12 @@ from urllib.parse import quote
 
 from flask import Blueprint, current_app, jsonify, redirect, request
 
+from adapters.storage.access_store import KEY_SCOPES, UnknownKey
 from queues.inspection import UnknownQueue
-from web.console_access import bearer_ok, cookie_ok, csrf_ok
+from web import auth
 from web.errors import error_response
 
 bp = Blueprint("ops", __name__)
-
-
-def _token() -> str | None:
-    return current_app.extensions["returnbridge"].settings.ops_token
-
-
-def _unauthorized():  # type: ignore[no-untyped-def]
-    response, status = error_response(401, "unauthorized", "send Authorization: Bearer <RB_OPS_TOKEN>")
-    response.headers["WWW-Authenticate"] = 'Bearer realm="returnbridge-ops"'
-    return response, status
 
 
 def _operations():  # type: ignore[no-untyped-def]
@@ -39,6 +29,7 @@ def _broker_down(exc: Exception):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/ops/queues")
+@auth.require(auth.READ)
 def queues():  # type: ignore[no-untyped-def]
     """Queue depths, consumers and rates.
     ---
@@ -50,8 +41,6 @@ def queues():  # type: ignore[no-untyped-def]
         401: {description: Missing or wrong token, content: {application/json: {schema: Error}}}
         503: {description: Broker unavailable, content: {application/json: {schema: Error}}}
     """
-    if not bearer_ok(_token()):
-        return _unauthorized()
     try:
         return jsonify({"queues": _operations().queues()})
     except Exception as exc:
@@ -59,6 +48,7 @@ def queues():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/ops/dead-letters")
+@auth.require(auth.READ)
 def dead_letters():  # type: ignore[no-untyped-def]
     """Dead letters of every work queue.
     ---
@@ -73,8 +63,6 @@ def dead_letters():  # type: ignore[no-untyped-def]
         404: {description: Unknown queue, content: {application/json: {schema: Error}}}
         503: {description: Broker unavailable, content: {application/json: {schema: Error}}}
     """
-    if not bearer_ok(_token()):
-        return _unauthorized()
     queue = request.args.get("queue")
     try:
         letters = _operations().dead_letters(_full_name(queue) if queue else None)
@@ -99,6 +87,7 @@ def _replay_request() -> tuple[str | None, bool] | None:
     elif request.form:
         data = request.form.to_dict()
     data = {**request.args.to_dict(), **data}
+    data.pop(auth.CSRF_FIELD, None)
     message_id = data.get("message_id")
     replay_all = str(data.get("all", "")).lower() in ("1", "true", "yes", "on") or data.get("all") is True
     if isinstance(message_id, str) and message_id and not replay_all:
@@ -109,6 +98,7 @@ def _replay_request() -> tuple[str | None, bool] | None:
 
 
 @bp.post("/ops/dead-letters/<queue>/replay")
+@auth.require(auth.ACT)
 def replay(queue: str):  # type: ignore[no-untyped-def]
     """Replay dead letters.
     ---
@@ -128,11 +118,8 @@ def replay(queue: str):  # type: ignore[no-untyped-def]
         404: {description: Unknown queue or message, content: {application/json: {schema: Error}}}
         503: {description: Broker unavailable, content: {application/json: {schema: Error}}}
     """
-    from_page = not bearer_ok(_token()) and cookie_ok(_token()) and not request.is_json
-    if not (bearer_ok(_token()) or from_page):
-        return _unauthorized()
-    if from_page and not csrf_ok():
-        return error_response(403, "csrf_failed", "the form's CSRF token is missing or wrong; reload the page")
+    principal = auth.current_principal()
+    from_page = principal is not None and principal.via_cookie and not request.is_json
     wanted = _replay_request()
     if wanted is None:
         return error_response(400, "invalid_request", "name one dead letter (message_id) or all of them (all=true)",
@@ -152,6 +139,7 @@ def replay(queue: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/ops/overdue")
+@auth.require(auth.READ)
 def overdue():  # type: ignore[no-untyped-def]
     """Cases past a deadline.
     ---
@@ -162,7 +150,105 @@ def overdue():  # type: ignore[no-untyped-def]
         200: {description: Overdue cases}
         401: {description: Missing or wrong token, content: {application/json: {schema: Error}}}
     """
-    if not bearer_ok(_token()):
-        return _unauthorized()
     cases = _operations().overdue()
     return jsonify({"overdue": cases, "count": len(cases)})
+
+
+@bp.get("/ops/api-keys")
+@auth.require(auth.ADMIN)
+def list_keys():  # type: ignore[no-untyped-def]
+    """API keys.
+    ---
+    get:
+      summary: Every API key issued (id, name, scope, created, revoked, last used; never the key)
+      security: [{opsToken: []}]
+      responses:
+        200: {description: Keys}
+        401: {description: Missing or wrong token, content: {application/json: {schema: Error}}}
+        403: {description: Only the operations token manages keys, content: {application/json: {schema: Error}}}
+    """
+    keys = _container().api_keys.list()
+    return jsonify({"api_keys": keys, "count": len(keys)})
+
+
+@bp.post("/ops/api-keys")
+@auth.require(auth.ADMIN)
+def create_key():  # type: ignore[no-untyped-def]
+    """Issue an API key.
+    ---
+    post:
+      summary: A new API key; the key is in this answer only (only its digest is stored)
+      security: [{opsToken: []}]
+      requestBody:
+        content:
+          application/json:
+            schema: {type: object, required: [name, scope], properties: {name: {type: string, maxLength: 200}, scope: {type: string, enum: [read, act]}}}
+      responses:
+        201: {description: The key (once) and its record}
+        400: {description: Bad name or scope, content: {application/json: {schema: Error}}}
+        401: {description: Missing or wrong token, content: {application/json: {schema: Error}}}
+        403: {description: Only the operations token manages keys, content: {application/json: {schema: Error}}}
+    """
+    body = request.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}
+    name, scope, errors = body.get("name"), body.get("scope"), {}
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        errors["name"] = ["give a name of 1 to 200 characters"]
+    if scope not in KEY_SCOPES:
+        errors["scope"] = [f"one of {list(KEY_SCOPES)}"]
+    if errors:
+        return error_response(400, "invalid_request", "the key needs a name and a scope", errors)
+    issued = _container().api_keys.create(name.strip(), scope)  # type: ignore[union-attr]
+    return jsonify({"key": issued.key, **issued.view}), 201
+
+
+@bp.post("/ops/api-keys/<key_id>/<action>")
+@auth.require(auth.ADMIN)
+def change_key(key_id: str, action: str):  # type: ignore[no-untyped-def]
+    """Rotate or revoke an API key.
+    ---
+    post:
+      summary: "`rotate`: a new key with the same name and scope, the old one dead at once; `revoke`: dead"
+      security: [{opsToken: []}]
+      parameters:
+        - {in: path, name: key_id, required: true, schema: {type: string}}
+        - {in: path, name: action, required: true, schema: {type: string, enum: [rotate, revoke]}}
+      responses:
+        200: {description: "The key's record; on rotate, the new key (once)"}
+        401: {description: Missing or wrong token, content: {application/json: {schema: Error}}}
+        403: {description: Only the operations token manages keys, content: {application/json: {schema: Error}}}
+        404: {description: No such live key or action, content: {application/json: {schema: Error}}}
+    """
+    keys, sessions = _container().api_keys, _container().web_sessions
+    try:
+        if action == "revoke":
+            view = keys.revoke(key_id)
+            sessions.revoke_all(f"api key {key_id}")
+            return jsonify(view)
+        if action == "rotate":
+            issued = keys.rotate(key_id)
+            sessions.revoke_all(f"api key {key_id}")
+            return jsonify({"key": issued.key, **issued.view, "replaces": key_id})
+    except UnknownKey:
+        return error_response(404, "unknown_key", f"no live API key {key_id!r}")
+    return error_response(404, "unknown_action", f"no key action {action!r}", {"action": ["rotate or revoke"]})
+
+
+@bp.post("/ops/sessions/revoke")
+@auth.require(auth.ADMIN)
+def revoke_sessions():  # type: ignore[no-untyped-def]
+    """End every console session.
+    ---
+    post:
+      summary: Revoke every open console session (everyone signs in again)
+      security: [{opsToken: []}]
+      responses:
+        200: {description: How many sessions were ended}
+        401: {description: Missing or wrong token, content: {application/json: {schema: Error}}}
+        403: {description: Only the operations token manages sessions, content: {application/json: {schema: Error}}}
+    """
+    return jsonify({"revoked": _container().web_sessions.revoke_all()})
+
+
+def _container():  # type: ignore[no-untyped-def]
+    return current_app.extensions["returnbridge"]

@@ -1,4 +1,7 @@
-"""POST /policy/evaluate: the policy decision for a canonical `return.requested` event; nothing is stored."""
+"""POST /policy/evaluate: the policy decision for a canonical `return.requested` event; nothing is stored.
+
+Open to anyone (it reveals no case), so it is rate-limited per address (RB_POLICY_RATE).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from adapters.calendars import HolidaysCalendars
 from config.policy_tables import default_policy_tables
 from core.policy import evaluate
 from service.canonical import flatten_errors, load_event
+from web import auth
 from web.errors import error_response
 
 bp = Blueprint("policy", __name__)
@@ -16,11 +20,16 @@ CALENDARS = HolidaysCalendars()
 
 
 @bp.post("/policy/evaluate")
+@auth.rate_limited("policy", lambda s: s.policy_rate)
 def evaluate_policy():  # type: ignore[no-untyped-def]
     """Evaluate a return request against statutory, marketplace and merchant rules.
+
+    `eligible` judges the resolution asked; `basis` is statutory_withdrawal, statutory_guarantee,
+    marketplace_policy or merchant_policy (null when nothing grants it) and `alternatives` what would be
+    granted instead; `window.last_day` and `last_days` are the inclusive last days shown to people.
     ---
     post:
-      summary: Decide eligibility, window, who pays, deadlines and refund for a return request
+      summary: Decide eligibility, basis, alternatives, window, who pays, deadlines and refund for a return request
       parameters:
         - {name: marketplace, in: query, required: false, schema: {type: string}}
         - {name: merchant, in: query, required: false, schema: {type: string}}
@@ -31,6 +40,7 @@ def evaluate_policy():  # type: ignore[no-untyped-def]
       responses:
         200: {description: The decision with its rules trace}
         400: {description: Invalid event, content: {application/json: {schema: Error}}}
+        429: {description: Too many requests from this address (Retry-After), content: {application/json: {schema: Error}}}
     """
     body = request.get_json(silent=True)
     if not isinstance(body, dict):

@@ -14,6 +14,7 @@ from adapters.storage.models import CustomsClaimRow, NoticeDeliveryRow, Shipment
 from core.cases import ReturnCase
 from service.canonical import ITEMS_SCHEMA, ORDER_SCHEMA, RETURN_SCHEMA, flatten_errors
 from service.customs import claim_view
+from web import auth
 from web.errors import error_response
 
 bp = Blueprint("returns", __name__)
@@ -146,15 +147,18 @@ def case_view(
 
 
 @bp.get("/returns/<case_id>")
+@auth.require(auth.READ)
 def get_case(case_id: str):  # type: ignore[no-untyped-def]
     """A return case.
     ---
     get:
+      security: [{opsToken: []}]
       summary: One return case with its timeline, deadlines, refund, shipments, customs and notices
       parameters:
         - {in: path, name: case_id, required: true, schema: {type: string}}
       responses:
         200: {description: The case, content: {application/json: {schema: Case}}}
+        401: {description: Missing or wrong token, content: {application/json: {schema: Error}}}
         404: {description: No such case, content: {application/json: {schema: Error}}}
     """
     container = current_app.extensions["returnbridge"]
@@ -169,10 +173,12 @@ def get_case(case_id: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/returns")
+@auth.require(auth.READ)
 def list_cases():  # type: ignore[no-untyped-def]
     """List return cases.
     ---
     get:
+      security: [{opsToken: []}]
       summary: Return cases, newest first, filtered
       parameters:
         - {in: query, name: state, schema: {type: string}}
@@ -184,6 +190,7 @@ def list_cases():  # type: ignore[no-untyped-def]
       responses:
         200: {description: A page of cases}
         400: {description: Bad filter, content: {application/json: {schema: Error}}}
+        401: {description: Missing or wrong token, content: {application/json: {schema: Error}}}
     """
     try:
         query = ListQuery().load(request.args.to_dict())
@@ -214,10 +221,12 @@ def list_cases():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/returns/<case_id>/notices")
+@auth.require(auth.READ)
 def get_notices(case_id: str):  # type: ignore[no-untyped-def]
     """The buyer's notices, rendered in a locale.
     ---
     get:
+      security: [{opsToken: []}]
       summary: Notices for the buyer, in `locale`, else Accept-Language, else the buyer's own locale
       parameters:
         - {in: path, name: case_id, required: true, schema: {type: string}}
@@ -225,6 +234,7 @@ def get_notices(case_id: str):  # type: ignore[no-untyped-def]
         - {in: header, name: Accept-Language, schema: {type: string}}
       responses:
         200: {description: Rendered notices}
+        401: {description: Missing or wrong token, content: {application/json: {schema: Error}}}
         404: {description: No such case, content: {application/json: {schema: Error}}}
     """
     container = current_app.extensions["returnbridge"]

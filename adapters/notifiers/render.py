@@ -17,7 +17,7 @@ import io
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +33,7 @@ from babel.support import NullTranslations, Translations
 from adapters.notifiers.negotiation import Negotiated, buyer_preferences, negotiate
 from config.settings import PROJECT_ROOT
 from core.money import Money, MoneyError, minor_unit
-from core.notices import CARRIER_NAMES, CONTEXT_KEYS, days_left, missing_context, notice_kind, resolve
+from core.notices import CARRIER_NAMES, CONTEXT_KEYS, days_until, missing_context, notice_kind, resolve
 
 LOCALES_DIR = PROJECT_ROOT / "locales"
 DOMAIN = "messages"
@@ -389,7 +389,41 @@ def buyer_zone(name: str | None) -> tzinfo:
         return UTC
 
 
+def _plain_date(value: Any) -> date | None:
+    """A date without a time: an inclusive last day as the policy gives it (`last_days`, `window.last_day`)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _closes_at_midnight(moment: datetime, zone: tzinfo) -> bool:
+    """An instant at local midnight is the exclusive end of the day before (core/calendar.end_of_day)."""
+    local = moment.astimezone(zone)
+    return (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0)
+
+
+def last_day_shown(value: Any, zone: tzinfo) -> date | None:
+    """The inclusive last day a deadline names where the buyer is: a plain date as given, an instant's own
+    day, or for an exclusive end at local midnight the day before it (24 November, not 25)."""
+    day = _plain_date(value)
+    if day is not None:
+        return day
+    moment = _instant(value)
+    if moment is None:
+        return None
+    if _closes_at_midnight(moment, zone):
+        moment -= timedelta(microseconds=1)
+    return moment.astimezone(zone).date()
+
+
 def _instant(value: Any) -> datetime | None:
+    if _plain_date(value) is not None:
+        return None
     if isinstance(value, datetime):
         moment = value
     else:
@@ -438,11 +472,20 @@ def _display_values(
             continue
         if kind == "money" and isinstance(value, Mapping):
             text = format_money(value, locale)
-        elif kind in ("deadline", "day"):
+        elif kind in ("deadline", "last_day"):
+            moment = _instant(value)
+            if kind == "deadline" and moment is not None and not _closes_at_midnight(moment, zone):
+                text = format_deadline(moment, zone, locale)
+            else:
+                day = last_day_shown(value, zone)
+                if day is None:
+                    continue
+                text = format_date(day, "long", locale=locale)
+        elif kind == "day":
             moment = _instant(value)
             if moment is None:
                 continue
-            text = format_deadline(moment, zone, locale) if kind == "deadline" else format_day(moment, zone, locale)
+            text = format_day(moment, zone, locale)
         elif kind == "code":
             phrase = CODE_TEXTS.get(key, {}).get(str(value))
             if phrase is None:
@@ -495,8 +538,8 @@ def render(
     text = NOTICE_TEXTS[shown]
     translations = translations_for(negotiated.catalogs, directory)
     values = _display_values(context, negotiated.locale, zone, translations.gettext)
-    deadline = _instant(context.get("ship_by"))
-    counts = {"days_left": days_left(at, deadline, zone)} if deadline else {}
+    last_day = last_day_shown(context.get("ship_by"), zone)
+    counts = {"days_left": days_until(at, last_day, zone)} if last_day else {}
     paragraphs = []
     for paragraph in text.paragraphs:
         if not _applies(paragraph, context):

@@ -317,6 +317,9 @@ class CustomsClaimRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+_DIMENSIONS = ["marketplace", "reason", "category", "lane", "jurisdiction"]  # core.analytics.DIMENSIONS
+
+
 class ReturnFactsRow(Base):
     """What the return analytics count of one case (core.analytics.ReturnFacts), kept in step with the case.
 
@@ -326,17 +329,37 @@ class ReturnFactsRow(Base):
 
     __tablename__ = "return_facts"
     __table_args__ = (
-        Index("ix_return_facts_requested", "requested_at"),
-        Index("ix_return_facts_seen", "seen_at"),
-        Index("ix_return_facts_refunded", "refunded_at", "refund_currency"),
+        # On PostgreSQL the period indexes carry what their queries read (INCLUDE): index-only scans.
+        Index(
+            "ix_return_facts_requested", "requested_at", postgresql_include=[*_DIMENSIONS, "seen_at", "first_of_order"]
+        ),
+        Index(
+            "ix_return_facts_seen",
+            "seen_at",
+            postgresql_include=[*_DIMENSIONS, "requested_at", "first_of_order", "buyer_key"],
+        ),
+        Index(
+            "ix_return_facts_refunded",
+            "refunded_at",
+            "refund_currency",
+            postgresql_include=["refund_minutes", "refund_minor"],
+        ),
         Index("ix_return_facts_buyer", "buyer_key", "seen_at"),
         Index("ix_return_facts_order", "order_id", "marketplace"),
-        Index("ix_return_facts_due", "refund_due_by", "refunded_at"),
+        Index("ix_return_facts_due", "refund_due_by", "refunded_at", postgresql_include=["refund_late", "state"]),
         # The two signal lists read only their few rows.
-        Index("ix_return_facts_condition", "requested_at", postgresql_where=text("worn OR tags_removed"),
-              sqlite_where=text("worn OR tags_removed")),
-        Index("ix_return_facts_reason_changed", "requested_at", postgresql_where=text("reason_changed"),
-              sqlite_where=text("reason_changed")),
+        Index(
+            "ix_return_facts_condition",
+            "requested_at",
+            postgresql_where=text("worn OR tags_removed"),
+            sqlite_where=text("worn OR tags_removed"),
+        ),
+        Index(
+            "ix_return_facts_reason_changed",
+            "requested_at",
+            postgresql_where=text("reason_changed"),
+            sqlite_where=text("reason_changed"),
+        ),
     )
 
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
@@ -378,3 +401,30 @@ class QueueDepthSampleRow(Base):
     queue: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     messages: Mapped[int] = mapped_column(Integer)
+
+
+class ApiKeyRow(Base):
+    """An API key the project issued: only a SHA-256 digest of its secret part is kept, never the key."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the public part, `rbk_<id>_...`
+    name: Mapped[str] = mapped_column(String(200))
+    scope: Mapped[str] = mapped_column(String(20))  # read | act
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class WebSessionRow(Base):
+    """A console sign-in: the cookie carries this id, signed; revoking the row ends the session at once."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    principal: Mapped[str] = mapped_column(String(200))  # "ops token" or "api key <id>"
+    scopes: Mapped[str] = mapped_column(String(100))  # space-separated
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -14,7 +14,16 @@ from tests.core.policy_fixtures import FixedRates, event
 
 TABLES = default_policy_tables()
 CALENDARS = HolidaysCalendars()
-RATES = FixedRates({("EUR", "JPY"): "162.50", ("CNY", "EUR"): "0.1281", ("USD", "EUR"): "0.9100"})
+RATES = FixedRates(
+    {
+        ("EUR", "JPY"): "162.50",
+        ("CNY", "EUR"): "0.1281",
+        ("USD", "EUR"): "0.9100",
+        ("EUR", "USD"): "1.0990",
+        ("EUR", "CNY"): "7.8100",
+        ("CNY", "USD"): "0.1408",
+    }
+)
 
 
 def decide(ev, as_of=None, **kwargs):
@@ -28,7 +37,7 @@ def codes(decision):
 def test_eu_buyer_withdraws_within_fourteen_days_and_gets_goods_plus_delivery_back():
     """Directive 2011/83/EU art. 9 and 13(1); CJEU C-511/08: 49.90 + 4.99 = 54.89 (contract example)."""
     d = decide(event())
-    assert d.eligible and d.basis == "eu_withdrawal"
+    assert d.eligible and d.right == "eu_withdrawal"
     assert d.refund.amount.amount == Decimal("54.89")
     assert d.window.days == 14
     assert d.window.ends_at == datetime(2026, 11, 16, 23, 0, tzinfo=UTC)
@@ -80,6 +89,10 @@ def test_eu_partial_return_refunds_only_the_eligible_line_without_delivery():
     assert d.eligible
     assert [sku for sku, _ in d.refund.lines] == ["SCARF"]
     assert d.refund.amount.amount == Decimal("49.90")
+    assert [(line["sku"], line["eligible"], line["basis"]) for line in d.to_json()["lines"]] == [
+        ("SCARF", True, "statutory_withdrawal"),
+        ("CAKE", False, None),
+    ]
 
 
 def test_cn_buyer_has_seven_days_from_the_day_after_signing():
@@ -94,7 +107,7 @@ def test_cn_buyer_has_seven_days_from_the_day_after_signing():
         }
     )
     d = decide(ev)
-    assert d.basis == "cn_withdrawal"
+    assert d.right == "cn_withdrawal"
     assert d.window.starts_at == datetime(2026, 11, 2, 16, 0, tzinfo=UTC)
     assert d.window.ends_at == datetime(2026, 11, 9, 16, 0, tzinfo=UTC)
     assert d.eligible
@@ -141,7 +154,7 @@ def test_jp_statutory_return_right_is_displaced_by_displayed_merchant_terms():
             "occurred_at": "2026-11-05T10:00:00+09:00",
         }
     )
-    assert decide(ev).basis == "jp_withdrawal"
+    assert decide(ev).right == "jp_withdrawal"
     with_terms = decide(ev, merchant="example-outdoor-shop")
     assert with_terms.basis == "merchant_policy"
     assert any(r.outcome == "displaced_by_displayed_terms" for r in with_terms.rules)
@@ -206,10 +219,10 @@ def test_restocking_fee_is_charged_only_on_a_policy_return_where_the_law_allows_
 
 
 def test_defect_is_a_legal_guarantee_claim_with_merchant_paying_shipping():
-    """Directive (EU) 2019/771 art. 10, 14(1)(b); DOMAIN §4 (quality defect: merchant)."""
-    ev = event(**{"return.reason": "defective"})
+    """Directive (EU) 2019/771 art. 10, 13(2), 14(1)(b); DOMAIN §4 (quality defect: merchant)."""
+    ev = event(**{"return.reason": "defective", "return.resolution": "repair"})
     d = decide(ev, as_of=datetime(2027, 6, 1, tzinfo=UTC))
-    assert d.eligible and d.basis == "legal_guarantee"
+    assert d.eligible and d.basis == "statutory_guarantee" and d.right == "legal_guarantee"
     assert d.return_shipping_payer == "merchant"
     assert "evidence_requested" in codes(d)
 
@@ -226,13 +239,13 @@ def test_cn_defect_after_seven_days_gives_repair_or_replacement_not_refund():
     late = datetime(2026, 12, 20, tzinfo=UTC)
     assert "only_repair_or_replacement" in codes(decide(event(**base), as_of=late))
     exchange = decide(event(**base, **{"return.resolution": "exchange"}), as_of=late)
-    assert exchange.eligible and exchange.basis == "legal_guarantee"
+    assert exchange.eligible and exchange.right == "legal_guarantee"
 
 
 def test_cross_border_damaged_outer_packaging_alone_is_not_a_quality_problem():
     """Seed 004 §跨境电商包装破损: the buyer's own reason; no guarantee claim, buyer pays shipping."""
     d = decide(event(**{"return.reason": "packaging_damaged"}))
-    assert d.basis == "eu_withdrawal"
+    assert d.right == "eu_withdrawal"
     assert d.return_shipping_payer == "buyer"
     late = decide(event(**{"return.reason": "packaging_damaged"}), as_of=datetime(2027, 1, 5, tzinfo=UTC))
     assert not late.eligible and "packaging_damage_not_quality_problem" in codes(late)
@@ -255,7 +268,7 @@ def test_brazil_supplier_pays_return_freight_on_withdrawal():
         }
     )
     d = decide(ev)
-    assert d.basis == "br_withdrawal" and d.return_shipping_payer == "merchant"
+    assert d.right == "br_withdrawal" and d.return_shipping_payer == "merchant"
     assert d.refund.original_delivery.amount == Decimal("4.99")
 
 
@@ -285,7 +298,7 @@ def test_return_shipping_insurance_covers_the_buyer_share():
 def test_refund_only_before_delivery_must_be_answered_within_24_hours():
     """Seed 002 §1 (未发货仅退款: agree within 24 h); seed 004 §3.3 refund everything paid."""
     d = decide(event(**{"order.delivered_at": None, "return.resolution": "refund_only"}))
-    assert d.basis == "before_delivery"
+    assert d.right == "before_delivery"
     assert d.deadlines["merchant_response_due_by"] == datetime(2026, 11, 11, 8, 30, tzinfo=UTC)
     assert d.refund.amount.amount == Decimal("54.89")
 
@@ -370,7 +383,7 @@ def test_refund_allocation_across_lines_never_loses_a_cent():
 def test_every_rule_in_the_trace_names_its_source():
     for reason in ("size_or_fit", "defective", "packaging_damaged", "wrong_item"):
         d = decide(event(**{"return.reason": reason, "order.buyer.display_currency": "JPY"}), marketplace="amazon")
-        assert all(rule.source for rule in d.rules)
+        assert all(rule.source or rule.unsourced for rule in d.rules)
 
 
 @pytest.mark.parametrize("country", sorted(TABLES.jurisdictions))
@@ -389,4 +402,4 @@ def test_every_jurisdiction_evaluates_with_sourced_rules(country):
     d = decide(ev)
     assert d.to_json()["return_shipping_payer"] in ("buyer", "merchant")
     assert (rule.get("withdrawal") is None) == (d.basis is None)
-    assert rule["legal_guarantee"]["source"]
+    assert rule["legal_guarantee"]["source"] or rule["legal_guarantee"]["unsourced"]

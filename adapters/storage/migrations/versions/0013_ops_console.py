@@ -1,7 +1,7 @@
 """ops console: return facts for the analytics, queue depth samples, claims by status and time
 
 Revision ID: 0013_ops_console
-Revises: 0006_notice_deliveries
+Revises: 0007_security
 Create Date: 2026-11-29 23:40:00
 """
 
@@ -9,19 +9,20 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_ops_console"
-down_revision = "0006_notice_deliveries"
+down_revision = "0007_security"
 branch_labels = None
 depends_on = None
 
+DIMENSIONS = ["marketplace", "reason", "category", "lane", "jurisdiction"]
+# name: (columns, columns carried for index-only scans on PostgreSQL)
 FACTS_INDEXES = {
-    "ix_return_facts_requested": ["requested_at"],
-    "ix_return_facts_seen": ["seen_at"],
-    "ix_return_facts_refunded": ["refunded_at", "refund_currency"],
-    "ix_return_facts_buyer": ["buyer_key", "seen_at"],
-    "ix_return_facts_order": ["order_id", "marketplace"],
-    "ix_return_facts_due": ["refund_due_by", "refunded_at"],
+    "ix_return_facts_requested": (["requested_at"], [*DIMENSIONS, "seen_at", "first_of_order"]),
+    "ix_return_facts_seen": (["seen_at"], [*DIMENSIONS, "requested_at", "first_of_order", "buyer_key"]),
+    "ix_return_facts_refunded": (["refunded_at", "refund_currency"], ["refund_minutes", "refund_minor"]),
+    "ix_return_facts_buyer": (["buyer_key", "seen_at"], []),
+    "ix_return_facts_order": (["order_id", "marketplace"], []),
+    "ix_return_facts_due": (["refund_due_by", "refunded_at"], ["refund_late", "state"]),
 }
-
 # The signal lists (worn or tags removed; reason changed) read only their own few rows.
 PARTIAL_INDEXES = {
     "ix_return_facts_condition": "worn OR tags_removed",
@@ -61,8 +62,8 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("case_id"),
     )
-    for name, columns in FACTS_INDEXES.items():
-        op.create_index(name, "return_facts", columns)
+    for name, (columns, carried) in FACTS_INDEXES.items():
+        op.create_index(name, "return_facts", columns, postgresql_include=carried)
     for name, where in PARTIAL_INDEXES.items():
         op.create_index(name, "return_facts", ["requested_at"], postgresql_where=sa.text(where),
                         sqlite_where=sa.text(where))  # fmt: skip
