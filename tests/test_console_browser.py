@@ -107,6 +107,13 @@ def _seed(container: Container, client: Any) -> dict[str, str]:
         assert answer.status_code == 202, answer.get_json()
         cases[reason], event_id = answer.get_json()["case_id"], answer.get_json()["event_id"]
         assert wait_for(lambda event_id=event_id: _handled(container, event_id), timeout=15)
+    refunded = cases["size_or_fit"]  # one refund paid, for the analytics' timing and money
+    for action, body in (("approve", {}), ("mark_received", {}), ("record_inspection", {"inspection_passed": True}),
+                         ("mark_refunded", {})):  # fmt: skip
+        answer = client.post(
+            f"/returns/{refunded}/commands/{action}", json=body, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert answer.status_code == 200, answer.get_json()
     assert wait_for(lambda: container.operations.dead_letters(), timeout=15), "no dead letter appeared"
     for _ in range(3):  # the depth history the sparklines draw (the worker's periodic task, taken by hand)
         container.operations.sample_depths()
@@ -209,6 +216,8 @@ def test_the_console_walk_sign_in_queues_replay_search_case_commands_and_analyti
             assert page.locator("#chart-marketplace [data-bar=generic]").count() == 1
             assert "never refuse" in page.get_by_role("note").inner_text()
             assert cases["changed_mind"] in page.inner_text("#worn")
+            assert "1 refund paid in the period" in page.inner_text("#timing ~ p")
+            assert "EUR" in page.inner_text("#money ~ .grid")
             shots.append(_shot(page, "console-analytics.png"))
             page.click("header button:text('Sign out')")
             assert page.goto(f"{base}/ops").status == 401

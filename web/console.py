@@ -367,5 +367,6 @@ def analytics_page():  # type: ignore[no-untyped-def]
 def _bar_text(group: dict[str, Any], dimension: str) -> str:
     rate = group["return_rate"]
     share = f"{Decimal(rate) * 100:.1f} %" if rate is not None else "no orders known"
-    of = "of all orders" if dimension == "reason" else f"of {group['orders']} orders"
+    orders = group["orders"]
+    of = "of all orders" if dimension == "reason" else f"of {orders} order{'' if orders == 1 else 's'}"
     return f"{group['returns']} ({share} {of})"
