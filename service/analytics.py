@@ -197,3 +197,17 @@ def _case_ref(row: Any) -> dict[str, Any]:
 def _condition_words(row: Any) -> str:
     found = [words for flag, words in ((row.worn, "used or worn"), (row.tags_removed, "tags removed")) if flag]
     return " and ".join(found)
+
+
+def backfill_facts(uow: Callable[[], Any], batch: int = 500) -> int:
+    """Give every case stored before the analytics existed its `return_facts` row; returns how many."""
+    done = 0
+    while True:
+        with uow() as work:
+            ids = work.cases.without_facts(batch)
+            for case_id in ids:
+                work.cases.record_facts(work.cases.get(case_id))
+            work.commit()
+        done += len(ids)
+        if len(ids) < batch:
+            return done

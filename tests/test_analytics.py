@@ -249,3 +249,21 @@ def test_quantile_rank_and_periods() -> None:
     assert rank(1, Decimal("0.9")) == 0 and rank(2, Decimal("0.5")) == 0
     period = Period.of_days(datetime(2026, 11, 1).date(), datetime(2026, 11, 30).date())
     assert period.days == 30 and period.to_json() == {"from": "2026-11-01", "to": "2026-11-30"}
+
+
+def test_cases_stored_before_the_analytics_are_backfilled_once(served, clock) -> None:  # type: ignore[no-untyped-def]
+    client, container = served
+    cases = [
+        _send(client, container, _event("return.requested", f"old{n}", "old@example.com", clock())) for n in range(3)
+    ]
+    with container.uow() as uow:  # as a database migrated from before 0013 holds them
+        uow.session.query(ReturnFactsRow).delete()
+        uow.commit()
+    assert _report(client, days=1)["totals"]["returns"] == 0
+    runner = client.application.test_cli_runner()
+    result = runner.invoke(args=["analytics-backfill"])
+    assert result.exit_code == 0 and "3 cases given their analytics facts" in result.output
+    assert _report(client, days=1)["totals"]["returns"] == 3
+    assert "0 cases" in runner.invoke(args=["analytics-backfill"]).output
+    with container.uow() as uow:
+        assert {r.case_id for r in uow.session.query(ReturnFactsRow)} == set(cases)

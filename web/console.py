@@ -20,7 +20,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from adapters.marketplaces.base import MARKETPLACES
 from core.analytics import DIMENSIONS, Period
 from core.cases import LIFECYCLE, OPERATOR_COMMANDS, CaseState, CommandRefused
-from service.analytics import ReturnAnalytics, SignalThresholds
+from service.analytics import ReturnAnalytics, SignalThresholds, backfill_facts
 from service.canonical import flatten_errors
 from service.operator import CaseNotFound, OperatorCommands, UnknownCommand
 from web import console_access as access
@@ -29,7 +29,7 @@ from web.errors import error_response
 from web.operator import OperatorCommandSchema
 from web.returns import case_view
 
-bp = Blueprint("console", __name__, template_folder="templates")
+bp = Blueprint("console", __name__, template_folder="templates", cli_group=None)
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 3660
@@ -370,3 +370,9 @@ def _bar_text(group: dict[str, Any], dimension: str) -> str:
     orders = group["orders"]
     of = "of all orders" if dimension == "reason" else f"of {orders} order{'' if orders == 1 else 's'}"
     return f"{group['returns']} ({share} {of})"
+
+
+@bp.cli.command("analytics-backfill")
+def analytics_backfill() -> None:
+    """Give cases stored before migration 0013 their analytics row (`flask --app wsgi analytics-backfill`)."""
+    print(f"{backfill_facts(_container().uow)} cases given their analytics facts")

@@ -171,6 +171,15 @@ class CaseRepository:
             if getattr(row, name) != value:
                 setattr(row, name, value)
 
+    def without_facts(self, limit: int) -> list[str]:
+        """Ids of cases stored before `return_facts` existed (migration 0013), oldest first."""
+        missing = ~select(ReturnFactsRow.case_id).where(ReturnFactsRow.case_id == CaseRow.id).exists()
+        return list(self.session.scalars(select(CaseRow.id).where(missing).order_by(CaseRow.created_at).limit(limit)))
+
+    def record_facts(self, case: ReturnCase) -> None:
+        """Write the analytics row of a case loaded by `get` (a backfill; saving the case does this itself)."""
+        self._sync_facts(case)
+
     def _to_case(self, row: CaseRow) -> ReturnCase:
         timeline = [
             TimelineEntry(t.at, t.kind, t.name, t.detail or {})
