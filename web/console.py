@@ -33,6 +33,7 @@ bp = Blueprint("console", __name__, template_folder="templates", cli_group=None)
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 3660
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)  # periods stay far from the calendar's ends
 ROLES = ("work", "retry", "dead")
 STATES = sorted(v for k, v in vars(CaseState).items() if k.isupper())
 # Commands whose form asks for more than a note.
@@ -250,8 +251,8 @@ def _allowed_from(action: str) -> list[str]:
 
 
 class AnalyticsQuery(Schema):
-    from_ = fields.Date(data_key="from", load_default=None)
-    to = fields.Date(load_default=None)
+    from_ = fields.Date(data_key="from", load_default=None, validate=validate.Range(min=FIRST_DAY, max=LAST_DAY))
+    to = fields.Date(load_default=None, validate=validate.Range(min=FIRST_DAY, max=LAST_DAY))
     days = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_DAYS))
     min_returns = fields.Integer(load_default=None, validate=validate.Range(min=1, max=10_000))
     returned_share = fields.Decimal(load_default=None, places=None, validate=validate.Range(min=Decimal("0.01"),
@@ -278,6 +279,10 @@ def _analytics_request() -> tuple[Period, SignalThresholds] | dict[str, list[str
     today: date = _container().clock().date()
     end = query["to"] or today
     if query["from_"]:
+        if query["from_"] > end:
+            return {"from": [f"must not be after the period's end ({end.isoformat()})"]}
+        if (end - query["from_"]).days >= MAX_DAYS:
+            return {"from": [f"the period is at most {MAX_DAYS} days"]}
         period = Period.of_days(query["from_"], end)
     else:
         period = Period.of_days(end - timedelta(days=(query["days"] or DEFAULT_DAYS) - 1), end)

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from adapters.storage.models import CustomsClaimRow, ReturnFactsRow
@@ -50,20 +50,27 @@ class AnalyticsStore:
         groups by every dimension at once (GROUPING SETS); elsewhere one grouped query per dimension.
         An order is counted once, on its first case (a delivery report and its return are one order).
         """
-        in_period = or_(self._requested(period), self._seen(period))
-        returns = func.count().filter(self._requested(period))
-        orders = func.count().filter(and_(self._seen(period), F.first_of_order))
         columns = [getattr(F, d) for d in DIMENSIONS]
         found: dict[str, list[Group]] = {d: [] for d in DIMENSIONS}
         if self._postgres():
+            # Two index-only scans (returns by request time, first cases of orders by seen time), one grouping.
+            asked = select(*columns, literal(1).label("asked"), literal(0).label("order")).where(
+                self._requested(period)
+            )
+            seen = select(*columns, literal(0), literal(1)).where(self._seen(period), F.first_of_order)
+            both = union_all(asked, seen).subquery()
+            keys = [both.c[d] for d in DIMENSIONS]
             rows = self.session.execute(
-                select(*columns, returns, orders).where(in_period).group_by(func.grouping_sets(*columns))
+                select(*keys, func.sum(both.c.asked), func.sum(both.c.order)).group_by(func.grouping_sets(*keys))
             ).all()
             for row in rows:
                 for i, dimension in enumerate(DIMENSIONS):
                     if row[i] is not None:
-                        found[dimension].append(Group(row[i], row[-1], row[-2]))
+                        found[dimension].append(Group(row[i], int(row[-1]), int(row[-2])))
         else:
+            in_period = or_(self._requested(period), self._seen(period))
+            returns = func.count().filter(self._requested(period))
+            orders = func.count().filter(and_(self._seen(period), F.first_of_order))
             for dimension, column in zip(DIMENSIONS, columns, strict=True):
                 rows = self.session.execute(select(column, returns, orders).where(in_period).group_by(column)).all()
                 found[dimension] = [Group(key, n_orders, n_returns) for key, n_returns, n_orders in rows]

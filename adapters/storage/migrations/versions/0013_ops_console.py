@@ -76,7 +76,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_queue_depth_samples_queue_at", "queue_depth_samples", ["queue", "at"])
-    op.create_index("ix_customs_claims_status_updated", "customs_claims", ["status", "updated_at"])
+    op.create_index("ix_customs_claims_status_updated", "customs_claims", ["status", "updated_at"],
+                    postgresql_include=["currency", "amount"])  # fmt: skip
     op.create_index("ix_cases_return_id", "cases", ["return_id"])
 
 
