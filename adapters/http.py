@@ -64,6 +64,7 @@ class HttpResult:
     status: int
     body: Any
     headers: dict[str, str]
+    content: bytes = field(default=b"", repr=False)  # the raw bytes, for bodies that are not text (GZIP reports)
 
     @property
     def ok(self) -> bool:
@@ -121,4 +122,4 @@ class HttpClient:
             body = response.text
         if response.status_code >= 500 or response.status_code == 429:
             raise TransientHttpError(f"{request.method} {request.url}: HTTP {response.status_code}")
-        return HttpResult(response.status_code, body, dict(response.headers))
+        return HttpResult(response.status_code, body, dict(response.headers), response.content)

@@ -881,7 +881,14 @@ class ReturnCase:
 
     def _merge_facts(self, event: ReturnEvent) -> None:
         """Later events refine what earlier ones said; a field left out keeps its value."""
-        self.order = _merge(self.order, event.order)
+        order = event.order
+        if (
+            order.id.startswith(PENDING_ORDER)
+            and self.order is not None
+            and not self.order.id.startswith(PENDING_ORDER)
+        ):
+            order = replace(order, id=self.order.id)  # a notification naming no order keeps the one the case knows
+        self.order = _merge(self.order, order)
         self.return_ = _merge(self.return_, event.return_)
         if event.items:
             self.items = event.items
@@ -912,6 +919,10 @@ _ACTIONS: dict[str, Callable[[ReturnCase, datetime], list[Command]]] = {
     "cancel_timers": ReturnCase._cancel_timers,
     "flag_attention": ReturnCase._flag_attention,
 }
+
+
+PENDING_ORDER = "pending:"
+"""The order id an adapter gives when the notification names none (see adapters/marketplaces/_support.py)."""
 
 
 def _merge(old: Any, new: Any) -> Any:

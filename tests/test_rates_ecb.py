@@ -174,12 +174,20 @@ BAD_FEEDS = [
         DAILY.replace('xmlns="http://www.ecb.int/vocabulary/2002-08-01/eurofxref"', 'xmlns="urn:other"'),
         "no eurofxref Cube",
     ),
-    ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>', "DOCTYPE"),
+    ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>', "DTD"),
+    # The same declaration in UTF-16 slipped past the old `<!DOCTYPE` byte check (issue 16 item 11).
+    ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'.encode("utf-16"), "DTD"),
+    (
+        DAILY.replace(
+            "<gesmes:Envelope", '<!DOCTYPE gesmes:Envelope SYSTEM "http://127.0.0.1:9/x.dtd"><gesmes:Envelope'
+        ),
+        "DTD",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("body", "message"), BAD_FEEDS)
-def test_bad_feed_content_gives_a_clear_error(body: str, message: str) -> None:
+def test_bad_feed_content_gives_a_clear_error(body: str | bytes, message: str) -> None:
     with pytest.raises(FeedError, match=message):
         parse_reference_rates(body)
 

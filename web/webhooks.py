@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, current_app, jsonify, request
 
 from adapters.marketplaces import MARKETPLACES
@@ -11,6 +13,7 @@ from service.metrics import WEBHOOK_EVENTS
 from web.errors import error_response
 
 bp = Blueprint("webhooks", __name__)
+log = logging.getLogger(__name__)
 
 
 def _is_json(mimetype: str) -> bool:
@@ -77,7 +80,11 @@ def receive(marketplace: str):  # type: ignore[no-untyped-def]
     try:
         delivery = adapter.parse(inbound)
         if not delivery.events:  # signed, but about something else (a trade-order status, a product)
-            return _outcome(marketplace, "ignored", (jsonify(delivery.ack_body or {"ignored": True}), 200))
+            reason = delivery.ignored or "the delivery concerns no return"
+            log.info("%s delivery acknowledged and ignored: %s", marketplace, reason)
+            return _outcome(
+                marketplace, "ignored", (jsonify(delivery.ack_body or {"ignored": True, "reason": reason}), 200)
+            )
         accepted = container.intake.accept(marketplace, delivery)
     except PayloadError as exc:
         return _outcome(marketplace, "invalid", error_response(400, "invalid_payload", str(exc), exc.fields))

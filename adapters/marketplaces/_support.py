@@ -26,9 +26,18 @@ from zoneinfo import ZoneInfo
 from adapters.http import HttpClient, HttpResult, OutboundRequest
 from adapters.marketplaces.base import InboundRequest, ParsedDelivery, PayloadError, SignatureError
 from config.settings import AdapterSettings, Settings
+from core.cases import PENDING_ORDER as CASE_PENDING_ORDER
+
+MIN_EPOCH, MAX_EPOCH = 946_684_800.0, 4_102_444_800.0
+"""2000-01-01 and 2100-01-01 UTC: a marketplace time outside them is a hostile or broken payload (400),
+never a date the rest of the system has to survive (year 9999 overflows deadline arithmetic)."""
 
 FUTURE_SKEW = timedelta(minutes=5)
 """Clocks differ: a timestamp up to five minutes ahead of ours is still believable."""
+
+# Order id of a return whose notification names no order (eBay's, Shopify's `returns/decline`): the
+# case keeps the order id it already knows, and enrichment fills it from the platform (core/cases.py).
+PENDING_ORDER = CASE_PENDING_ORDER
 
 UNKNOWN_STATUS_EVENT = "return.requested"
 """What an unmapped status becomes. It opens a case for a return we had not seen
@@ -135,32 +144,44 @@ def require_secret(secret: str | None, name: str) -> str:
 
 def epoch(value: Any) -> datetime:
     """Unix seconds or milliseconds (Lazada pushes milliseconds, its data seconds) as aware UTC."""
+    if isinstance(value, bool):
+        raise PayloadError(f"{value!r} is not a Unix time")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise PayloadError(f"{value!r} is not a Unix time") from None
+    except (TypeError, ValueError, OverflowError):
+        raise PayloadError(f"{str(value)[:40]!r} is not a Unix time") from None
     if number > 1e11:
         number /= 1000.0
+    if not MIN_EPOCH <= number <= MAX_EPOCH:  # 1e300, inf, nan, negative: no platform sends these
+        raise PayloadError(f"{str(value)[:40]!r} is not a Unix time between 2000 and 2100")
     return datetime.fromtimestamp(number, UTC)
 
 
 def iso(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (AttributeError, ValueError):
-        raise PayloadError(f"{value!r} is not an ISO 8601 time") from None
+    except (AttributeError, ValueError, TypeError):
+        raise PayloadError(f"{str(value)[:40]!r} is not an ISO 8601 time") from None
     if parsed.tzinfo is None:
         raise PayloadError(f"{value!r} has no UTC offset")
-    return parsed.astimezone(UTC)
+    return bounded(parsed.astimezone(UTC), value)
+
+
+def bounded(moment: datetime, raw: Any) -> datetime:
+    """A marketplace time between 2000 and 2100 (see MIN_EPOCH), else a 400 naming the value."""
+    if not MIN_EPOCH <= moment.timestamp() <= MAX_EPOCH:
+        raise PayloadError(f"{str(raw)[:40]!r} is not a time between 2000 and 2100")
+    return moment
 
 
 def local_time(value: str, zone: str, formats: tuple[str, ...] = ("%Y-%m-%d %H:%M:%S",)) -> datetime:
     """A platform's wall-clock time string (no offset) in its documented zone, as aware UTC."""
     for fmt in formats:
         try:
-            return datetime.strptime(value.strip(), fmt).replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
-        except (AttributeError, ValueError):
+            moment = datetime.strptime(value.strip(), fmt).replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+        except (AttributeError, ValueError, OverflowError):
             continue
+        return bounded(moment, value)
     raise PayloadError(f"{value!r} is not a time in {', '.join(formats)}")
 
 
@@ -219,6 +240,8 @@ def json_object(request: InboundRequest) -> dict[str, Any]:
         payload = json.loads(request.body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"body is not JSON: {exc}") from None
+    except RecursionError:  # thousands of nested arrays: no platform sends this
+        raise PayloadError("body nests JSON deeper than Python's parser allows") from None
     if not isinstance(payload, dict):
         raise PayloadError("body must be a JSON object")
     return payload
@@ -280,6 +303,9 @@ def canonical_event(
     tracking: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One canonical event as the contract's JSON (shared/contract/canonical-event.schema.json)."""
+    texts = (event_id, order_id, return_id, raw_status, reason[1], reason_detail, resolution, currency, refund_amount)
+    if any("\x00" in str(text) for text in texts if text is not None) or _has_nul(items) or _has_nul(tracking):
+        raise PayloadError("a field contains a NUL character, which no marketplace sends and no database stores")
     ret: dict[str, Any] = {"id": return_id}
     canonical, raw = reason
     optional_return = {
@@ -307,6 +333,16 @@ def canonical_event(
     if tracking and any(tracking.values()):
         event["tracking"] = {k: v for k, v in tracking.items() if v}
     return event
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 FACTS_A_CASE_NEEDS: tuple[tuple[str, str], ...] = (

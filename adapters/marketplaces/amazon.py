@@ -17,6 +17,10 @@ Sources (research note §3, as cited there; not re-checked against Amazon's page
 - No SP-API operation approves or declines an MFN return (done in Seller Central):
   `respond` refuses, and the case says so.
 
+Report outcomes (processingStatus, tests/fixtures/official/amazon): DONE is read
+(a GZIP document decompressed), CANCELLED means no data in the window so the
+window moves on, FATAL leaves the window to be asked again.
+
 The checkpoint remembers the report being prepared, so a restart resumes it instead
 of asking for another, and the window's end once its rows are taken in.
 
@@ -29,7 +33,9 @@ token endpoint), RB_AMAZON_LOOKBACK_DAYS (first poll, default 7).
 from __future__ import annotations
 
 import csv
+import gzip
 import io
+import zlib
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -46,6 +52,8 @@ OVERLAP = timedelta(hours=1)  # rows land in reports late; re-reading an hour co
 MAX_SPAN = timedelta(days=60)
 CREDENTIALS = ("BASE_URL", "LWA_CLIENT_ID", "LWA_CLIENT_SECRET", "REFRESH_TOKEN", "MARKETPLACE_IDS")
 WAITING = {"IN_QUEUE", "IN_PROGRESS"}
+NO_DATA = "CANCELLED"
+"""Reports API 2021-06-30 processingStatus: "an automatic cancellation if there is no data to return"."""
 
 STATUS_EVENTS: dict[str, str] = {
     "Pending": "return.requested",
@@ -123,14 +131,36 @@ class AmazonAdapter(s.PolledOnly):
         status = report.get("processingStatus")
         if status in WAITING:
             return s.PollBatch([], waiting, requests=sent)
-        if status != "DONE":
+        if status == NO_DATA:  # "an automatic cancellation if there is no data to return": the window is done
+            return s.PollBatch([], {"since": (until or now).isoformat()}, requests=sent)
+        if status != "DONE":  # FATAL (or unknown): ask again for the same window next time
             return s.PollBatch([], {"since": since.isoformat()}, requests=sent, rejected=[f"report {status}"])
         document = call(build_get_document(creds, token, report["reportDocumentId"]))
-        if document.get("compressionAlgorithm"):
-            raise PayloadError(f"report document is {document['compressionAlgorithm']}-compressed")
-        text = call(OutboundRequest("GET", document["url"]))
-        events, rejected = report_events(text if isinstance(text, str) else "")
+        sent.append(OutboundRequest("GET", document["url"]).describe())
+        result = s.send(http, OutboundRequest("GET", document["url"]))
+        if not result.ok:
+            raise PayloadError(f"GET report document answered {result.status}")
+        events, rejected = report_events(document_text(result.content, document.get("compressionAlgorithm")))
         return s.PollBatch(events, {"since": (until or now).isoformat()}, requests=sent, rejected=rejected)
+
+
+def document_text(content: bytes, compression: str | None) -> str:
+    """The report's text: GZIP documents are decompressed (ReportDocument.compressionAlgorithm), others read as is.
+
+    Amazon's flat-file reports are UTF-8 for most marketplaces and Windows-1252/Shift-JIS for some;
+    bytes that are not UTF-8 are read as Latin-1 so a row is never lost to a decoding error.
+    """
+    if compression:
+        if compression != "GZIP":
+            raise PayloadError(f"report document uses {compression!r}; Amazon documents only GZIP")
+        try:
+            content = gzip.decompress(content)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise PayloadError(f"GZIP report document could not be decompressed: {exc}") from None
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return content.decode("latin-1")
 
 
 def build_token_request(creds: dict[str, str], url: str) -> OutboundRequest:

@@ -46,6 +46,7 @@ class ParsedDelivery:
     delivery_id: str | None
     events: list[dict[str, Any]]
     ack_body: dict[str, Any] | None = None  # a body some platforms expect back instead of ours
+    ignored: str | None = None  # why a signed delivery with no events is acknowledged (2xx) and not acted on
 
 
 class MarketplaceAdapter(Protocol):

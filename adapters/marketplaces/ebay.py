@@ -6,12 +6,24 @@ Sources (research note §2; the signature re-checked 2026-11-23 against eBay KB 
   ReturnRefundOverdue, ReturnClosed, ReturnEscalated
   (developer.ebay.com/Devzone/return-management/CallRef/types/NotificationEventType.html).
   The REST Notification API has no return topic.
+- Which channel: each return notification page (developer.ebay.com/api-docs/static/
+  pn_return-created.html and its seven siblings, checked 2026-11-29) says "These
+  notifications are set in the SetNotificationPreferences call" and points to
+  Platform Notifications; the REST Notification API's topic list (Sell
+  Communications guide, "Subscribing to topics with the Notification API") has no
+  return topic. So returns are authenticated the Platform Notifications way, and
+  `X-EBAY-SIGNATURE` (ECDSA, for Notification API topics) is never consulted here.
 - Signature: SOAP header `NotificationSignature` = base64(MD5(Timestamp + DevID +
   AppID + CertID)), `Timestamp` being the SOAP body's Timestamp element (eBay KB 1201,
-  developer.ebay.com/support/kb-article?KBid=1201; "Working with Platform
-  Notifications", developer.ebay.com/DevZone/XML/docs/WebHelp/...). No body bytes
-  are signed, so the signature proves only knowledge of the keyset at that time:
-  the Post-Order API re-read in `enrich` is what the case trusts.
+  developer.ebay.com/support/kb-article?KBid=1201). No body bytes are signed, so
+  the signature proves only knowledge of the keyset at that moment: a captured
+  signature could be put on another body. Hence each signature is accepted once
+  (it is the delivery id, which intake answers as a duplicate the second time), its
+  Timestamp must be recent, and the Post-Order API re-read in `enrich` is what the
+  case trusts. A post without the header or the Timestamp is refused (401).
+- The documented samples show an empty `<soapenv:Header/>`, no Timestamp, a masked
+  ReturnId ("5********8") and two `ReturnStatus` elements, the first holding a time;
+  the parser takes the status that is a status (tests/fixtures/official/ebay).
 - Answer 200 OK; eBay redelivers otherwise (retry count not published).
 - Notification fields: ReturnId, CreationDate, ReturnStatus, OtherPartyRole
   (developer.ebay.com/api-docs/static/pn_return-*.html). No order id: until the
@@ -34,16 +46,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from adapters.http import HttpClient, OutboundRequest
 from adapters.marketplaces import _support as s
 from adapters.marketplaces.base import MARKETPLACES, InboundRequest, ParsedDelivery, PayloadError, SignatureError
+from adapters.safe_xml import UnsafeXml, parse_untrusted
 
 NAME = "ebay"
 REPLAY_WINDOW = timedelta(hours=24)  # eBay publishes no redelivery horizon
+RETURN_ID = re.compile(r"[0-9]{1,30}")
+"""Post-Order return ids are decimal numbers; anything else never reaches an API path (issue 16 item 4)."""
+STATUS_VALUE = re.compile(r"[A-Z][A-Z_]*")
 CREDENTIALS = ("BASE_URL", "ACCESS_TOKEN")
 
 NOTIFICATION_EVENTS: dict[str, str] = {
@@ -110,19 +128,31 @@ def _local(tag: str) -> str:
 
 
 def _xml(body: bytes) -> ET.Element:
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise PayloadError("XML with a DOCTYPE or entities is refused")
     try:
-        return ET.fromstring(body)
-    except ET.ParseError as exc:
-        raise PayloadError(f"body is not XML: {exc}") from None
+        return parse_untrusted(body)
+    except UnsafeXml as exc:
+        raise PayloadError(str(exc)) from None
+
+
+def _texts(root: ET.Element, name: str) -> list[str]:
+    return [e.text.strip() for e in root.iter() if _local(e.tag) == name and e.text and e.text.strip()]
 
 
 def _text(root: ET.Element, name: str) -> str | None:
-    for element in root.iter():
-        if _local(element.tag) == name and element.text and element.text.strip():
-            return element.text.strip()
-    return None
+    found = _texts(root, name)
+    return found[0] if found else None
+
+
+def _status(root: ET.Element) -> str | None:
+    """ReturnStatus as a status: eBay's samples carry a second ReturnStatus element holding a time."""
+    return next((value for value in _texts(root, "ReturnStatus") if STATUS_VALUE.fullmatch(value)), None)
+
+
+def return_id_of(value: str | None) -> str:
+    """A ReturnId fit for an API path: digits only, else a 400 naming the field."""
+    if not value or not RETURN_ID.fullmatch(value):
+        raise PayloadError("ReturnId must be eBay's numeric return id", {"ReturnId": ["must be 1 to 30 digits"]})
+    return value
 
 
 def notification_signature(timestamp: str, keyset: str) -> str:
@@ -155,30 +185,34 @@ class EbayAdapter(s.Configured):
     def parse(self, request: InboundRequest) -> ParsedDelivery:
         root = _xml(request.body)
         name = _text(root, "NotificationEventName")
-        return_id = _text(root, "ReturnId")
-        if not name or not return_id:
-            raise PayloadError("NotificationEventName or ReturnId is missing", {"ReturnId": ["is required"]})
-        if not name.startswith("Return"):
-            return ParsedDelivery(delivery_id=None, events=[])
+        if not name:
+            raise PayloadError("NotificationEventName is missing", {"NotificationEventName": ["is required"]})
+        if name not in NOTIFICATION_EVENTS:
+            return ParsedDelivery(None, [], ignored=f"{name} is not one of eBay's eight return notifications")
+        return_id = return_id_of(_text(root, "ReturnId"))
         stamp = _text(root, "Timestamp") or _text(root, "CreationDate")
         if not stamp:
             raise PayloadError("neither Timestamp nor CreationDate is present", {"Timestamp": ["is required"]})
-        delivery_id = f"{return_id}:{name}:{stamp}"
         event = s.canonical_event(
             event_type=s.canonical_type(NOTIFICATION_EVENTS, name),
-            event_id=delivery_id,
+            event_id=f"{return_id}:{name}:{stamp}",
             occurred_at=s.iso(_text(root, "CreationDate") or stamp),
-            order_id=_text(root, "OrderId") or f"pending:{return_id}",
+            order_id=_text(root, "OrderId") or f"{s.PENDING_ORDER}{return_id}",
             return_id=return_id,
-            raw_status=_text(root, "ReturnStatus") or name,
+            raw_status=_status(root) or name,
         )
+        # The signature signs only a time, so it may serve once: a second post carrying it is a duplicate.
+        signature = _text(root, "NotificationSignature")
+        delivery_id = f"signature:{signature}" if signature else event["marketplace_event_id"]
         return ParsedDelivery(delivery_id=delivery_id, events=[event])
 
     def enrich(self, event: dict[str, Any], http: HttpClient, now: datetime) -> s.Enrichment:
         creds, missing = s.credentials(self.settings, *CREDENTIALS)
         if creds is None:
-            pending = ["order.id"] if event["order"]["id"].startswith("pending:") else []
+            pending = ["order.id"] if event["order"]["id"].startswith(s.PENDING_ORDER) else []
             return s.Enrichment(event, missing + pending + s.missing_facts(event))
+        if not RETURN_ID.fullmatch(event["return"]["id"]):
+            return s.Enrichment(event, ["return.id (not a numeric eBay return id)", *s.missing_facts(event)])
         request = build_fetch(creds, self._marketplace(), event["return"]["id"])
         result = s.send(http, request)
         enriched = s.merge_event(event, parse_return(result.body) if result.ok else {})
@@ -209,17 +243,25 @@ def _call(creds: dict[str, str], marketplace: str, method: str, path: str, body:
     )
 
 
+def _return_path(return_id: str, action: str = "") -> str:
+    """`/return/{id}[/action]` with the id checked as digits and quoted: input never steers the path."""
+    path = f"/return/{quote(return_id_of(return_id), safe='')}"
+    return f"{path}/{quote(action, safe='')}" if action else path
+
+
 def build_fetch(creds: dict[str, str], marketplace: str, return_id: str) -> OutboundRequest:
-    return _call(creds, marketplace, "GET", f"/return/{return_id}?fieldgroups=FULL")
+    return _call(creds, marketplace, "GET", f"{_return_path(return_id)}?fieldgroups=FULL")
 
 
 def build_decision(creds: dict[str, str], marketplace: str, decision: s.Decision) -> OutboundRequest:
+    if not RETURN_ID.fullmatch(decision.return_id):
+        raise s.DecisionRefused(f"{decision.return_id[:40]!r} is not an eBay return id (digits)")
     comments = {"content": decision.note} if decision.note else None
     if decision.action in DECISIONS:
         body: dict[str, Any] = {"decision": DECISIONS[decision.action]}
         if comments:
             body["comments"] = comments
-        return _call(creds, marketplace, "POST", f"/return/{decision.return_id}/decide", body)
+        return _call(creds, marketplace, "POST", _return_path(decision.return_id, "decide"), body)
     if decision.action == "refund":
         if not (decision.amount and decision.currency):
             raise s.DecisionRefused("an eBay refund needs the amount and currency")
@@ -232,7 +274,7 @@ def build_decision(creds: dict[str, str], marketplace: str, decision: s.Decision
         }
         if comments:
             body["comments"] = comments
-        return _call(creds, marketplace, "POST", f"/return/{decision.return_id}/issue_refund", body)
+        return _call(creds, marketplace, "POST", _return_path(decision.return_id, "issue_refund"), body)
     raise s.DecisionRefused(f"eBay has no Post-Order action for {decision.action!r}")
 
 

@@ -110,7 +110,10 @@ class LazadaAdapter(s.Configured):
         payload = s.json_object(request)
         data = payload.get("data") or {}
         if payload.get("message_type") not in REVERSE_MESSAGE_TYPES or "reverse_order_id" not in data:
-            return ParsedDelivery(delivery_id=None, events=[])  # trade-order messages: not about returns
+            kind = str(payload.get("message_type"))[:20]
+            return ParsedDelivery(
+                None, [], ignored=f"Lazada message_type {kind} is a trade-order message, not a reverse order"
+            )
         raw_status = str(s.field_of(payload, "data.reverse_status"))
         return_id = str(s.field_of(payload, "data.reverse_order_id"))
         line_id = str(data.get("reverse_order_line_id") or return_id)

@@ -82,8 +82,9 @@ REASONS: dict[str, str] = {
 }
 """ReturnReason -> canonical reason."""
 
-RESOLUTIONS: dict[str, str] = {"RETURN_REFUND": "refund", "REFUND": "refund_only"}
-"""ReturnSolution -> canonical resolution."""
+RESOLUTIONS: dict[str, str] = {"0": "refund", "1": "refund_only", "RETURN_REFUND": "refund", "REFUND": "refund_only"}
+"""`return_solution` -> canonical resolution: the API answers an int ("0: Return and Refund, 1: Refund
+Only", get_return_list); the guide's ReturnSolution names are accepted too."""
 
 
 def sign(partner_key: str, partner_id: str, path: str, timestamp: int, access_token: str, shop_id: str) -> str:
@@ -125,10 +126,12 @@ class ShopeeAdapter(s.Configured):
     def parse(self, request: InboundRequest) -> ParsedDelivery:
         payload = s.json_object(request)
         if payload.get("code") != ORDER_STATUS_PUSH:
-            return ParsedDelivery(delivery_id=None, events=[])
+            code = str(payload.get("code"))[:20]
+            return ParsedDelivery(None, [], ignored=f"push code {code} is not the order status push (3)")
         status = str(s.field_of(payload, "data.status"))
         if status not in ORDER_STATUS_EVENTS:
-            return ParsedDelivery(delivery_id=None, events=[])
+            why = f"order status {status[:40]} concerns no return or cancellation request"
+            return ParsedDelivery(None, [], ignored=why)
         order_sn = str(s.field_of(payload, "data.ordersn"))
         updated = payload["data"].get("update_time") or s.field_of(payload, "timestamp")
         event_id = f"{order_sn}:{status}:{updated}"
@@ -255,7 +258,7 @@ def return_detail(row: dict[str, Any]) -> dict[str, Any]:
             "raw_reason": raw,
             "reason_detail": row.get("text_reason"),
             "refund_amount": str(row["refund_amount"]) if row.get("refund_amount") is not None else None,
-            "resolution": RESOLUTIONS.get(str(row.get("return_solution") or "")),
+            "resolution": RESOLUTIONS.get(str(row.get("return_solution"))),  # 0 is "Return and Refund", not absent
         },
         "items": items,
         "tracking": {"number": row.get("tracking_number")} if row.get("tracking_number") else None,

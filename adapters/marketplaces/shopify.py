@@ -7,11 +7,22 @@ public pages on 2026-11-23):
   confirmed by skills.sh/hookdeck/webhook-skills/shopify-webhooks: "base64 (not hex)").
   "Events" webhooks send the same value in unprefixed `shopify-hmac-sha256`
   (Shopify/shopify-app-js lib/webhooks/header-names.ts).
-- No timestamp is signed. `X-Shopify-Triggered-At` tells when the event happened;
-  retried deliveries keep it, and Shopify retries 8 times over 4 hours
-  (shopify.dev/changelog/updates-to-webhook-retry-mechanism), so anything older
-  than 4 h plus margin is stale. Duplicates share `X-Shopify-Event-Id`
-  (shopify.dev/apps/build/webhooks/ignore-duplicates): it is the delivery id.
+- Only the body is signed; every header (topic, event id, triggered-at) can be
+  rewritten by whoever captured a delivery. So nothing that decides anything comes
+  from a header (issue 16 item 3): the canonical type comes from the body's return
+  `status` (a body whose status contradicts the topic is refused), and the duplicate
+  identity is the return id, that status and a digest of the signed bytes, so a
+  captured body resent under any headers is the same delivery, answered as a
+  duplicate. `X-Shopify-Triggered-At` is required and must be within the retry
+  horizon (8 retries over 4 hours, shopify.dev/changelog/updates-to-webhook-retry-mechanism):
+  a missing or stale one is refused (401).
+- Official samples (tests/fixtures/official/shopify): the `returns/decline`,
+  `returns/cancel`, `returns/close` and `returns/reopen` bodies carry only the
+  return's `id`, `admin_graphql_api_id` and `status` (decline adds `decline`):
+  no order and no time. The order comes from the case (or the GraphQL `return`
+  query in `enrich`), the time from `X-Shopify-Triggered-At`. `returns/update`
+  reports line-item and fee changes without a status: acknowledged, recorded as
+  ignored (the state moves with the other topics).
 - Answer within 5 s: enrichment runs in the worker, never in the request.
 - Topics, ReturnStatus, ReturnReason and ReturnDeclineReason enums:
   shopify.dev/docs/api/admin-graphql/latest/enums/{WebhookSubscriptionTopic,ReturnStatus,
@@ -28,6 +39,7 @@ read_returns/write_returns), RB_SHOPIFY_API_VERSION (default 2025-07).
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -40,19 +52,32 @@ NAME = "shopify"
 REPLAY_WINDOW = timedelta(hours=6)  # 8 retries over 4 h, plus margin
 API_VERSION = "2025-07"
 
-TOPIC_EVENTS: dict[str, str | None] = {
-    "returns/request": "return.requested",
-    "returns/approve": "return.approved",
-    "returns/decline": "return.rejected",
-    "returns/cancel": "return.cancelled",
-    "returns/reopen": "return.approved",
-    "returns/process": "return.inspected",
-    "returns/close": "refund.completed",
-    "returns/update": None,  # the payload's status decides
-    "refunds/create": "refund.completed",
+TOPIC_STATUSES: dict[str, frozenset[str]] = {
+    "returns/request": frozenset({"REQUESTED"}),
+    "returns/approve": frozenset({"OPEN"}),
+    "returns/decline": frozenset({"DECLINED"}),
+    "returns/cancel": frozenset({"CANCELED"}),
+    "returns/reopen": frozenset({"OPEN"}),
+    "returns/close": frozenset({"CLOSED"}),
+    "returns/process": frozenset({"OPEN", "CLOSED"}),
+    "returns/update": frozenset(),  # any status, a future one included (kept raw)
 }
-"""Topic -> canonical type. `returns/close` = ReturnStatus CLOSED ("the return has been
-completed"); `returns/process` (API 2025-07+) records received items' dispositions."""
+"""Return topic -> the ReturnStatus values its body may carry (research §1.4). The status, which
+is signed, picks the canonical type; the topic, which is not, can only be refused for disagreeing."""
+
+STATUS_OPTIONAL = frozenset({"returns/update", "returns/process"})
+"""Topics whose documented bodies carry no status: acknowledged and recorded as ignored."""
+
+REFUND_TOPIC = "refunds/create"
+TOPICS = frozenset({*TOPIC_STATUSES, REFUND_TOPIC})
+
+ACKNOWLEDGED_TOPICS: dict[str, str] = {
+    "orders/cancelled": "an order cancellation before any return: Shopify refunds it with the order",
+    "reverse_deliveries/attach_deliverable": "a return label attached in Shopify; the return's state is unchanged",
+    "reverse_fulfillment_orders/dispose": "a disposition of received items; the return's state is unchanged",
+}
+"""Other return- and cancellation-related topics a merchant may route here: answered 200 with the reason,
+so Shopify never drops the subscription for repeated 4xx (issue 13 item 4)."""
 
 STATUS_EVENTS: dict[str, str] = {
     "REQUESTED": "return.requested",
@@ -61,7 +86,8 @@ STATUS_EVENTS: dict[str, str] = {
     "CANCELED": "return.cancelled",
     "CLOSED": "refund.completed",
 }
-"""ReturnStatus -> canonical type (REQUESTED -> OPEN -> CLOSED, or DECLINED / CANCELED)."""
+"""ReturnStatus -> canonical type (REQUESTED -> OPEN -> CLOSED, or DECLINED / CANCELED); `returns/close`
+= CLOSED ("the return has been completed")."""
 
 REASONS: dict[str, str] = {
     "COLOR": "changed_mind",
@@ -130,33 +156,51 @@ class ShopifyAdapter(s.Configured):
         if not s.same_base64(s.hmac_sha256(key, request.body), _header(request, "Hmac-Sha256")):
             raise SignatureError("X-Shopify-Hmac-Sha256 does not match the body")
         triggered = _header(request, "Triggered-At")
-        if triggered:
-            try:
-                sent_at = s.iso(triggered)
-            except PayloadError:
-                raise SignatureError("X-Shopify-Triggered-At is not a time") from None
-            s.check_fresh(sent_at, now, REPLAY_WINDOW, "X-Shopify-Triggered-At")
+        if not triggered:
+            raise SignatureError("X-Shopify-Triggered-At is missing: Shopify sends it with every delivery")
+        try:
+            sent_at = s.iso(triggered)
+        except PayloadError:
+            raise SignatureError("X-Shopify-Triggered-At is not a time") from None
+        s.check_fresh(sent_at, now, REPLAY_WINDOW, "X-Shopify-Triggered-At")
 
     @s.body_shape
     def parse(self, request: InboundRequest) -> ParsedDelivery:
         topic = (_header(request, "Topic") or "").lower()
-        if topic not in TOPIC_EVENTS:
+        if topic in ACKNOWLEDGED_TOPICS:
+            s.json_object(request)  # still a JSON body, or a 400
+            return ParsedDelivery(None, [], ignored=f"{topic}: {ACKNOWLEDGED_TOPICS[topic]}")
+        if topic not in TOPICS:
             raise PayloadError(f"topic {topic!r} is not a returns or refunds topic", {"X-Shopify-Topic": ["unknown"]})
         payload = s.json_object(request)
-        delivery_id = _header(request, "Event-Id") or _header(request, "Webhook-Id")
-        event = (
-            _refund_event(payload, request, delivery_id)
-            if topic == "refunds/create"
-            else _return_event(topic, payload, request, delivery_id)
-        )
-        return ParsedDelivery(delivery_id=delivery_id, events=[event])
+        if topic == REFUND_TOPIC:
+            event = _refund_event(payload, request)
+        else:
+            status = str(payload.get("status") or "").upper()
+            if not status and topic in STATUS_OPTIONAL:
+                return ParsedDelivery(
+                    None, [], ignored=f"{topic} carries no return status; the state moves with the other returns topics"
+                )
+            allowed = TOPIC_STATUSES[topic]
+            if not status or (allowed and status not in allowed):
+                raise PayloadError(
+                    f"the signed body's status {status or 'none'!r} is not what {topic} reports",
+                    {
+                        "status": [
+                            f"must be one of {', '.join(sorted(allowed)) or 'the ReturnStatus values'} for {topic}"
+                        ]
+                    },
+                )
+            event = _return_event(topic, status, payload, request)
+        return ParsedDelivery(delivery_id=event["marketplace_event_id"], events=[event])
 
     # enrich / respond: pure builders below, sending through HttpClient only
 
     def enrich(self, event: dict[str, Any], http: HttpClient, now: datetime) -> s.Enrichment:
         creds, missing = s.credentials(self.settings, "BASE_URL", "ACCESS_TOKEN")
         if creds is None:
-            return s.Enrichment(event, missing + s.missing_facts(event))
+            pending = ["order.id"] if event["order"]["id"].startswith(s.PENDING_ORDER) else []
+            return s.Enrichment(event, missing + pending + s.missing_facts(event))
         request = build_return_query(creds, self.settings.get("API_VERSION", API_VERSION), event["return"]["id"])
         result = s.send(http, request)
         detail = parse_return_detail(result.body) if result.ok else {}
@@ -189,34 +233,48 @@ class ShopifyAdapter(s.Configured):
 
 
 def _occurred_at(request: InboundRequest, payload: dict[str, Any]) -> datetime:
-    stamp = _header(request, "Triggered-At") or payload.get("updated_at") or payload.get("created_at")
+    stamp = payload.get("updated_at") or payload.get("created_at") or _header(request, "Triggered-At")
     if not stamp:
         raise PayloadError("no X-Shopify-Triggered-At header nor created_at", {"created_at": ["is required"]})
-    return s.iso(stamp)
+    return s.iso(str(stamp))
 
 
-def _return_event(topic: str, payload: dict[str, Any], request: InboundRequest, delivery_id: str | None) -> dict:
+def signed_identity(kind: str, resource_id: str, status: str, body: bytes) -> str:
+    """What makes a delivery the same delivery: all of it from the signed body, none from headers."""
+    return f"{kind}:{resource_id}:{status}:{hashlib.sha256(body).hexdigest()[:32]}"
+
+
+def _order_id(payload: dict[str, Any], return_id: str) -> str:
+    order = payload.get("order")
+    if isinstance(order, dict) and order.get("id") not in (None, ""):
+        return str(order["id"])
+    return f"{s.PENDING_ORDER}{return_id}"  # decline/cancel/close/reopen samples name no order
+
+
+def _return_event(topic: str, status: str, payload: dict[str, Any], request: InboundRequest) -> dict:
     return_id = str(s.field_of(payload, "id"))
-    order_id = str(s.field_of(payload, "order.id"))
-    raw_status = str(payload.get("status") or "").upper() or None
-    event_type = TOPIC_EVENTS[topic] or s.canonical_type(STATUS_EVENTS, raw_status or "")
     lines = payload.get("return_line_items") or []
     first = lines[0] if lines and isinstance(lines[0], dict) else {}
     decline = payload.get("decline") or {}
     detail = first.get("return_reason_note") or first.get("customer_note") or decline.get("note")
     return s.canonical_event(
-        event_type=event_type,
-        event_id=delivery_id or f"{topic}:{return_id}:{payload.get('updated_at') or payload.get('created_at')}",
+        event_type=s.canonical_type(STATUS_EVENTS, status),
+        event_id=signed_identity("return", return_id, status, request.body),
         occurred_at=_occurred_at(request, payload),
-        order_id=order_id,
+        order_id=_order_id(payload, return_id),
         return_id=return_id,
-        raw_status=raw_status or topic,
-        reason=s.canonical_reason(REASONS, first.get("return_reason")),
+        raw_status=status,
+        reason=s.canonical_reason(REASONS, _reason_code(first.get("return_reason"))),
         reason_detail=detail,
     )
 
 
-def _refund_event(payload: dict[str, Any], request: InboundRequest, delivery_id: str | None) -> dict:
+def _reason_code(raw: Any) -> str | None:
+    """Webhook bodies write ReturnReason in snake case (`wrong_item`); the enum is upper case."""
+    return str(raw).upper() if raw not in (None, "") else None
+
+
+def _refund_event(payload: dict[str, Any], request: InboundRequest) -> dict:
     """A refund names its return when it came from one (Refund.return); otherwise it is order-level."""
     refund_id = str(s.field_of(payload, "id"))
     order_id = str(s.field_of(payload, "order_id"))
@@ -225,7 +283,7 @@ def _refund_event(payload: dict[str, Any], request: InboundRequest, delivery_id:
     amount, currency = _refund_total(payload)
     return s.canonical_event(
         event_type="refund.completed",
-        event_id=delivery_id or f"refunds/create:{refund_id}",
+        event_id=signed_identity("refund", refund_id, "CREATED", request.body),
         occurred_at=_occurred_at(request, payload),
         order_id=order_id,
         return_id=return_id,
@@ -346,7 +404,10 @@ def parse_return_detail(body: Any) -> dict[str, Any]:
                     "unit_price": str(money["amount"]),
                 }
             )
-    detail: dict[str, Any] = {"order": {"currency": order.get("currencyCode")}, "items": items}
+    detail: dict[str, Any] = {
+        "order": {"id": order.get("legacyResourceId"), "currency": order.get("currencyCode")},
+        "items": items,
+    }
     if reasons:
         canonical, raw = s.canonical_reason(REASONS, reasons[0][0])
         detail["return"] = {"reason": canonical, "raw_reason": raw, "reason_detail": reasons[0][1]}

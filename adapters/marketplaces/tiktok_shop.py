@@ -10,10 +10,12 @@ the signature scheme is as the note cites it and was not re-checked against a Ti
 - Envelope `{type, tts_notification_id, shop_id, timestamp, data}`; type 12
   RETURN_STATUS_CHANGE (`order_id`, `return_id`, `return_role`, `return_type`,
   `return_status`, `create_time`, `update_time`), type 11 CANCELLATION_STATUS_CHANGE
-  (`cancel_id`, `cancel_status`, `cancellations_role`) (type codes: Laraditz/TikTok
-  Enums/EventType.php; shapes: phamkhanhminhman97/shopee-tiktok-lazada-api
-  tiktokshops/dto/response/webhook.response.ts). The body's `timestamp` is signed.
-- Retry schedule: not published; the window below is a day.
+  (`cancel_id`, `cancel_status`, `cancellations_role`, `create_time`; no `update_time`):
+  TikTok's own pages "(12) Return status change" and "(11) Cancellation status change"
+  (partner.tiktokshop.com/docv2, July 2025; samples and value lists in
+  tests/fixtures/official/tiktok_shop). The body's `timestamp` is signed.
+- Retry schedule (Configuration guide): 4 retries, 2 min, 30 min, 3 h and 12 h after each
+  failure (about 15.5 h); the window below is a day.
 - Return statuses: research §7.4 (several independent integrations). Cancellation
   statuses and the approve `decision` values come from integrator SDKs
   (hsib19/tiktok-shop-sdk), not an official page: verify against the Return & Refund
@@ -63,14 +65,15 @@ STATUS_EVENTS: dict[str, str] = {
     "REPLACEMENT_REQUEST_REJECT": "return.rejected",
     "REPLACEMENT_REQUEST_REFUND_SUCCESS": "refund.completed",
     "REPLACEMENT_REQUEST_CANCEL": "return.cancelled",
-    "REPLACEMENT_REQUEST_COMPLETE": "return.received",
+    "REPLACEMENT_REQUEST_COMPLETE": "return.approved",  # "The SELLER approves the replacement request"
 }
-"""return_status -> canonical type (research §7.4)."""
+"""return_status -> canonical type: the 13 values of the "(12) Return status change" webhook page
+(tests/fixtures/official/tiktok_shop/enums.json) and AWAITING_BUYER_RESPONSE, which returns/search answers."""
 
 CANCEL_STATUS_EVENTS: dict[str, str] = {
     "CANCELLATION_REQUEST_PENDING": "order.cancel_requested",
     "CANCELLATION_REQUEST_SUCCESS": "refund.requested",
-    "CANCELLATION_REQUEST_CANCEL": "return.cancelled",
+    "CANCELLATION_REQUEST_CANCELLED": "return.cancelled",  # the page's spelling (not ..._CANCEL)
     "CANCELLATION_REQUEST_COMPLETE": "refund.completed",
 }
 """cancel_status -> canonical type; an unknown one is still a cancellation request."""
@@ -126,7 +129,8 @@ class TikTokShopAdapter(s.Configured):
         elif kind == CANCELLATION_STATUS_CHANGE:
             event = _cancellation_event(payload)
         else:
-            return ParsedDelivery(delivery_id=payload.get("tts_notification_id"), events=[])
+            kind = str(kind)[:20]
+            return ParsedDelivery(None, [], ignored=f"webhook type {kind} is neither 11 (cancellation) nor 12 (return)")
         delivery_id = str(payload.get("tts_notification_id") or event["marketplace_event_id"])
         return ParsedDelivery(delivery_id=delivery_id, events=[event])
 
@@ -167,13 +171,17 @@ def _return_event(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _cancellation_event(payload: dict[str, Any]) -> dict[str, Any]:
+    """The documented body has `create_time` but no `update_time`: the change is dated by the signed
+    push `timestamp`, and a cancellation passes through each status once, so id + status identify it."""
     raw_status = str(s.field_of(payload, "data.cancel_status"))
     cancel_id = str(s.field_of(payload, "data.cancel_id"))
-    updated = s.field_of(payload, "data.update_time")
+    data = payload["data"]
+    changed = data.get("update_time") or payload.get("timestamp") or s.field_of(payload, "data.create_time")
+    suffix = f":{data['update_time']}" if data.get("update_time") else ""
     return s.canonical_event(
         event_type=s.canonical_type(CANCEL_STATUS_EVENTS, raw_status, fallback="order.cancel_requested"),
-        event_id=f"{cancel_id}:{raw_status}:{updated}",
-        occurred_at=s.epoch(updated),
+        event_id=f"{cancel_id}:{raw_status}{suffix}",
+        occurred_at=s.epoch(changed),
         order_id=str(s.field_of(payload, "data.order_id")),
         return_id=cancel_id,
         raw_status=raw_status,

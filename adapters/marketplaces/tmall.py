@@ -2,6 +2,8 @@
 
 Sources (research note §8; statuses re-checked 2026-11-23 in bububa/opentaobao; seeds 002
 and 003 for the flow; the TOP signing rule is as TOP's SDKs implement it, not re-checked here):
+- `fields` asks only what taobao.refunds.receive.get documents; the returned line's
+  num/price/outer_id/sku are read per refund from taobao.refund.get, which documents them.
 - TMC messages need the TMC SDK's long connection (no per-message signature to
   check over HTTP), so refunds are polled with `taobao.refunds.receive.get`
   (seller's received refunds, filtered by `start_modified`/`end_modified`,
@@ -38,7 +40,12 @@ from adapters.marketplaces.base import MARKETPLACES, PayloadError
 NAME = "tmall"
 ZONE = "Asia/Shanghai"
 METHOD = "taobao.refunds.receive.get"
-FIELDS = "refund_id,tid,oid,title,total_fee,refund_fee,status,reason,desc,good_status,has_good_return,num,price,outer_id,sku,company_name,sid,created,modified"
+FIELDS = "refund_id,tid,oid,title,total_fee,refund_fee,status,reason,desc,good_status,has_good_return,company_name,sid,created,modified"
+"""Only fields taobao.refunds.receive.get documents (tests/fixtures/official/tmall): it has no num, price,
+outer_id or sku, and a TOP method refuses or ignores fields it does not know."""
+DETAIL_METHOD = "taobao.refund.get"
+DETAIL_FIELDS = "refund_id,tid,oid,num_iid,title,price,num,outer_id,sku"
+"""The returned line (quantity, unit price, merchant code) is documented only on taobao.refund.get."""
 OVERLAP = timedelta(minutes=10)
 CREDENTIALS = ("BASE_URL", "APP_KEY", "APP_SECRET", "SESSION")
 MAX_PAGES = 50
@@ -51,13 +58,16 @@ STATUS_EVENTS: dict[str, str] = {
     "SELLER_REFUSE_BUYER": "return.rejected",
     "CLOSED": "return.cancelled",
     "SUCCESS": "refund.completed",
-    "WAIT_SELLER_CONSIGN_GOOGDS": "return.received",
+    "WAIT_SELLER_CONSIGN_GOOGDS": "return.received",  # tmall.dispute.receive.get's spelling
+    "WAIT_SELLER_CONSIGN_GOODS": "return.received",  # taobao.refunds.receive.get's spelling
+    "WAIT_BUYER_CONFIRM_EXCHANGE_SELLER_SEND_GOODS": "exchange.requested",
     "WAIT_BUYER_CONFIRM_REDO_SEND_GOODS": "exchange.requested",
     "EXCHANGE_WAIT_BUYER_CONFIRM_GOODS": "exchange.requested",
     "EXCHANGE_TRANSFORM_TO_REFUND": "refund.requested",
     "POST_FEE_DISPUTE_WAIT_ACTIVATE": "dispute.opened",
 }
-"""TOP refund status -> canonical type (WAIT_SELLER_CONSIGN_GOOGDS is spelled so by TOP)."""
+"""TOP refund status -> canonical type: every value of taobao.refunds.receive.get and of
+tmall.dispute.receive.get (tests/fixtures/official/tmall)."""
 
 REASONS: dict[str, str] = {"7天无理由退换货": "changed_mind", "七天无理由退换货": "changed_mind"}
 """Exact reason texts; all others go through REASON_KEYWORDS."""
@@ -116,32 +126,59 @@ class TmallAdapter(s.PolledOnly):
             refunds, has_next = list_refunds(result.body)
             for refund in refunds:
                 try:
-                    events.append(refund_event(refund))
+                    detail = self._line(creds, refund, now, http, sent)
+                    events.append(refund_event({**detail, **refund}))
                 except s.ROW_ERRORS as exc:
                     rejected.append(str(exc))
             if not has_next:
                 break
         return s.PollBatch(events, {"since": now.isoformat()}, requests=sent, rejected=rejected)
 
+    def _line(
+        self, creds: dict[str, str], refund: dict[str, Any], now: datetime, http: HttpClient, sent: list
+    ) -> dict[str, Any]:
+        """What the list does not carry (the line's quantity and price), asked of taobao.refund.get."""
+        if not refund.get("refund_id"):
+            return {}
+        request = build_detail(creds, str(refund["refund_id"]), now)
+        sent.append(request.describe())
+        body = s.send(http, request).body
+        answer = (body or {}).get("refund_get_response") if isinstance(body, dict) else None
+        line = (answer or {}).get("refund") if isinstance(answer, dict) else None
+        return {k: v for k, v in (line or {}).items() if k in DETAIL_FIELDS.split(",")}
 
-def build_list(creds: dict[str, str], start: datetime, end: datetime, page: int, now: datetime) -> OutboundRequest:
-    params = {
-        "method": METHOD,
+
+def _call(creds: dict[str, str], method: str, now: datetime, **params: str) -> OutboundRequest:
+    signed = {
+        "method": method,
         "app_key": creds["APP_KEY"],
         "session": creds["SESSION"],
         "timestamp": beijing(now),
         "format": "json",
         "v": "2.0",
         "sign_method": "md5",
-        "fields": FIELDS,
-        "start_modified": beijing(start),
-        "end_modified": beijing(end),
-        "page_no": str(page),
-        "page_size": "100",
-        "use_has_next": "true",
+        **params,
     }
-    params["sign"] = sign(params, creds["APP_SECRET"])
-    return OutboundRequest("POST", creds["BASE_URL"], form=params)
+    signed["sign"] = sign(signed, creds["APP_SECRET"])
+    return OutboundRequest("POST", creds["BASE_URL"], form=signed)
+
+
+def build_detail(creds: dict[str, str], refund_id: str, now: datetime) -> OutboundRequest:
+    return _call(creds, DETAIL_METHOD, now, fields=DETAIL_FIELDS, refund_id=refund_id)
+
+
+def build_list(creds: dict[str, str], start: datetime, end: datetime, page: int, now: datetime) -> OutboundRequest:
+    return _call(
+        creds,
+        METHOD,
+        now,
+        fields=FIELDS,
+        start_modified=beijing(start),
+        end_modified=beijing(end),
+        page_no=str(page),
+        page_size="100",
+        use_has_next="true",
+    )
 
 
 def list_refunds(body: Any) -> tuple[list[dict[str, Any]], bool]:

@@ -31,6 +31,7 @@ import holidays
 
 from adapters.http import OutboundRequest
 from adapters.rates.base import RATE_SOURCES, FeedError
+from adapters.safe_xml import UnsafeXml, parse_untrusted
 from config.settings import AdapterSettings
 from core.money import is_currency
 from core.rates import PublicationCalendar, PublishedRates
@@ -97,13 +98,10 @@ def parse_reference_rates(body: str | bytes, source: str = "ECB") -> PublishedRa
     Raises `FeedError` with a message naming the defect: not XML, another
     document, no days, a bad date, rate or code, a day or currency given twice.
     """
-    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
-    if "<!DOCTYPE" in text or "<!ENTITY" in text:
-        raise FeedError("the document declares a DOCTYPE or entities; the ECB files have none")
     try:
-        root = ET.fromstring(body)
-    except ET.ParseError as exc:
-        raise FeedError(f"not well-formed XML ({exc})") from None
+        root = parse_untrusted(body)  # defusedxml: a DTD in any encoding is refused; the ECB files have none
+    except UnsafeXml as exc:
+        raise FeedError(str(exc)) from None
     if root.tag != _ENVELOPE:
         raise FeedError(f"root element is {root.tag!r}, not gesmes:Envelope")
     outer = root.find(_CUBE)

@@ -52,9 +52,14 @@ class FakeApi:
                 api.calls.append(call)
                 route = api.routes.get((self.command, parsed.path))
                 status, body = route(call) if route else (404, {"error": f"no route {self.command} {parsed.path}"})
-                raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+                if isinstance(body, bytes):  # a binary download (a GZIP report document)
+                    raw, kind = body, "application/octet-stream"
+                elif isinstance(body, str):
+                    raw, kind = body.encode(), "text/plain"
+                else:
+                    raw, kind = json.dumps(body).encode(), "application/json"
                 self.send_response(status)
-                self.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json")
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)

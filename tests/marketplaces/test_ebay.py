@@ -12,7 +12,15 @@ import responses
 from adapters.http import HttpClient
 from adapters.marketplaces import _support as s
 from adapters.marketplaces.base import PayloadError, SignatureError
-from adapters.marketplaces.ebay import NOTIFICATION_EVENTS, REASONS, STATES, EbayAdapter, parse_return
+from adapters.marketplaces.ebay import (
+    NOTIFICATION_EVENTS,
+    REASONS,
+    STATES,
+    EbayAdapter,
+    build_decision,
+    build_fetch,
+    parse_return,
+)
 from tests.marketplaces.conftest import NOW, inbound, settings, valid
 
 DEV, APP, CERT = "dev-9a66-3f359d933e5d", "app-abf3-92bdc3bcd29d", "cert-43b2-b306-c537a0c83e7f"
@@ -65,12 +73,11 @@ def test_a_notification_older_than_a_day_is_stale():
         ADAPTER.verify(envelope(timestamp="2026-11-21T11:55:00.000Z"), KEYSET, NOW)
 
 
-def test_a_replayed_notification_has_the_same_delivery_id():
-    assert (
-        ADAPTER.parse(envelope()).delivery_id
-        == ADAPTER.parse(envelope()).delivery_id
-        == ("5000012345:ReturnCreated:2026-11-23T11:55:00.000Z")
-    )
+def test_the_signature_is_the_delivery_id_so_it_serves_once():
+    signature = base64.b64encode(hashlib.md5(("2026-11-23T11:55:00.000Z" + KEYSET).encode()).digest()).decode()
+    assert ADAPTER.parse(envelope()).delivery_id == ADAPTER.parse(envelope()).delivery_id == f"signature:{signature}"
+    # the same signature on another notification is the same delivery: intake answers it as a duplicate
+    assert ADAPTER.parse(envelope(event="ReturnClosed")).delivery_id == f"signature:{signature}"
 
 
 def test_xml_with_entities_is_refused():
@@ -163,3 +170,32 @@ def test_a_refund_is_issued_with_the_amount():
     assert answer.accepted
     body = json.loads(responses.calls[0].request.body)
     assert body["refundDetail"]["totalAmount"] == {"value": "24.99", "currency": "USD"}
+
+
+@pytest.mark.parametrize(
+    "return_id", ["../../sell/finances/v1/seller_funds_summary?x=", "5000012345/../../x", "12%2F3"]
+)
+def test_a_decision_for_a_return_id_that_is_not_digits_is_never_sent(return_id):
+    """Issue 16 item 4: the worker was steered to /sell/finances with the seller's token."""
+    creds = {"BASE_URL": "https://api.ebay.com", "ACCESS_TOKEN": "v^1.1#seller"}
+    for action in ("approve", "reject", "refund"):
+        with pytest.raises(s.DecisionRefused, match="not an eBay return id"):
+            build_decision(creds, "EBAY_US", s.Decision(action, "o", return_id, "k", amount="1", currency="USD"))
+    with pytest.raises(PayloadError):
+        build_fetch(creds, "EBAY_US", return_id)
+
+
+def test_post_order_paths_are_built_from_the_checked_id_only():
+    creds = {"BASE_URL": "https://api.ebay.com", "ACCESS_TOKEN": "t"}
+    fetched = build_fetch(creds, "EBAY_US", "5000012345")
+    decided = build_decision(creds, "EBAY_US", s.Decision("approve", "o", "5000012345", "k"))
+    assert fetched.url == "https://api.ebay.com/post-order/v2/return/5000012345?fieldgroups=FULL"
+    assert decided.url == "https://api.ebay.com/post-order/v2/return/5000012345/decide"
+
+
+def test_enrich_does_not_call_the_api_for_a_return_id_that_is_not_digits():
+    event = ADAPTER.parse(envelope()).events[0]
+    hostile = {**event, "return": {**event["return"], "id": "../x"}}
+    adapter = EbayAdapter(settings("ebay", base_url="https://api.ebay.com", access_token="t"))
+    result = adapter.enrich(hostile, HttpClient(), NOW)  # no `responses` mock: a real call would raise
+    assert "return.id (not a numeric eBay return id)" in result.missing and result.requests == []

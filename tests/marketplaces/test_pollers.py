@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,8 @@ from service.polling import poll_once, pollers
 from tests.conftest import make_settings
 from tests.marketplaces.conftest import NOW, settings
 from tests.marketplaces.fake_api import FakeApi
+
+OFFICIAL = Path(__file__).resolve().parents[1] / "fixtures" / "official"
 
 REPORT_TSV = "\t".join(
     ["Order ID", "Order date", "Return request date", "Return request status", "Amazon RMA ID", "Merchant RMA ID",
@@ -98,6 +102,64 @@ def test_amazon_resumes_the_report_in_preparation_instead_of_asking_again(api: F
     assert len(api.calls_to("/reports/2021-06-30/reports")) == 1
 
 
+AMAZON_REPORTS = json.loads((OFFICIAL / "amazon" / "reports_2021-06-30.json").read_text())
+
+
+def test_amazon_knows_every_documented_processing_status():
+    assert set(AMAZON_REPORTS["processingStatus"]) == amazon.WAITING | {"DONE", "FATAL", amazon.NO_DATA}
+    assert "no data to return" in AMAZON_REPORTS["processingStatus"][amazon.NO_DATA]
+
+
+def test_an_amazon_report_cancelled_for_lack_of_data_moves_the_window_on(api: FakeApi):
+    """Issue 13: CANCELLED is Amazon's "no data"; a quiet spell longer than 60 days must not stall the poller."""
+    amazon_routes(api, ["CANCELLED", "CANCELLED"])
+    adapter = amazon.AmazonAdapter(amazon_settings(api))
+    quiet_since = NOW - timedelta(days=150)
+    first = adapter.poll({"since": quiet_since.isoformat()}, HttpClient(), NOW)
+    assert first.events == [] and first.rejected == []
+    assert first.checkpoint == {"since": (quiet_since - amazon.OVERLAP + amazon.MAX_SPAN).isoformat()}
+    second = adapter.poll(first.checkpoint, HttpClient(), NOW)
+    asked = [call.json() for call in api.calls_to("/reports/2021-06-30/reports")]
+    assert [a["dataStartTime"] for a in asked] == [
+        (quiet_since - amazon.OVERLAP).isoformat(),
+        (quiet_since - 2 * amazon.OVERLAP + amazon.MAX_SPAN).isoformat(),
+    ]
+    assert datetime.fromisoformat(second.checkpoint["since"]) > datetime.fromisoformat(first.checkpoint["since"])
+
+
+def test_a_fatal_amazon_report_asks_for_the_same_window_again(api: FakeApi):
+    amazon_routes(api, ["FATAL"])
+    since = NOW - timedelta(days=3)
+    batch = amazon.AmazonAdapter(amazon_settings(api)).poll({"since": since.isoformat()}, HttpClient(), NOW)
+    assert batch.checkpoint == {"since": since.isoformat()} and batch.rejected == ["report FATAL"]
+
+
+def test_a_gzip_amazon_report_is_decompressed_and_read(api: FakeApi):
+    amazon_routes(api, ["DONE"])
+    assert AMAZON_REPORTS["ReportDocument.compressionAlgorithm"] == ["GZIP"]
+    api.route("GET", "/reports/2021-06-30/documents/DOC-1")(
+        lambda call: (200, {"reportDocumentId": "DOC-1", "url": f"{api.url}/download/DOC-1.gz",
+                            "compressionAlgorithm": "GZIP"})
+    )  # fmt: skip
+    api.route("GET", "/download/DOC-1.gz")(lambda call: (200, gzip.compress(REPORT_TSV.encode())))
+    batch = amazon.AmazonAdapter(amazon_settings(api)).poll(None, HttpClient(), NOW)
+    assert [e["return"]["id"] for e in batch.events] == ["DabcRMA01", "DabcRMA02"]
+    assert batch.checkpoint == {"since": NOW.isoformat()}
+
+
+def test_a_corrupt_gzip_report_is_an_error_not_a_silent_empty_window(api: FakeApi):
+    amazon_routes(api, ["DONE"])
+    api.route("GET", "/reports/2021-06-30/documents/DOC-1")(
+        lambda call: (
+            200,
+            {"reportDocumentId": "DOC-1", "url": f"{api.url}/download/bad", "compressionAlgorithm": "GZIP"},
+        )
+    )
+    api.route("GET", "/download/bad")(lambda call: (200, b"\x1f\x8b not really gzip"))
+    with pytest.raises(amazon.PayloadError, match="GZIP"):
+        amazon.AmazonAdapter(amazon_settings(api)).poll(None, HttpClient(), NOW)
+
+
 @pytest.mark.parametrize(("code", "reason"), list(amazon.REASONS.items()))
 def test_every_amazon_reason_maps(code, reason):
     row = dict(zip(REPORT_TSV.splitlines()[0].split("\t"), REPORT_TSV.splitlines()[1].split("\t"), strict=True))
@@ -121,13 +183,29 @@ def tmall_refund(**overrides):  # type: ignore[no-untyped-def]
     return {**base, **overrides}
 
 
+LISTED = set(json.loads((OFFICIAL / "tmall" / "taobao.refunds.receive.get.json").read_text())["fields_supported"])
+DETAILED = set(json.loads((OFFICIAL / "tmall" / "taobao.refund.get.json").read_text())["fields_supported"])
+
+
 def test_tmall_signed_list_becomes_events_with_chinese_reasons(api: FakeApi):
-    pages = {"1": [tmall_refund()], "2": [tmall_refund(refund_id=140000002, reason="收到商品破损", status="SUCCESS")]}
+    """The list answers only its documented fields; the line comes from taobao.refund.get (issue 13)."""
+    rows = {"1": [tmall_refund()], "2": [tmall_refund(refund_id=140000002, reason="收到商品破损", status="SUCCESS")]}
+    pages = {page: [{k: v for k, v in row.items() if k in LISTED} for row in listed] for page, listed in rows.items()}
+    lines = {str(row["refund_id"]): row for listed in rows.values() for row in listed}
 
     @api.route("POST", "/router/rest")
     def refunds(call):  # type: ignore[no-untyped-def]
         form = call.form
-        assert form["sign"] == tmall.sign({k: v for k, v in form.items() if k != "sign"}, "tm-secret")
+        if form["sign"] != tmall.sign({k: v for k, v in form.items() if k != "sign"}, "tm-secret"):
+            return 200, {"error_response": {"code": 25, "msg": "Invalid signature"}}
+        asked = set(form["fields"].split(","))
+        if form["method"] == "taobao.refund.get":
+            if not asked <= DETAILED:
+                return 200, {"error_response": {"code": 40, "msg": f"unknown fields {asked - DETAILED}"}}
+            line = lines[form["refund_id"]]
+            return 200, {"refund_get_response": {"refund": {k: v for k, v in line.items() if k in asked}}}
+        if not asked <= LISTED:
+            return 200, {"error_response": {"code": 40, "msg": f"unknown fields {asked - LISTED}"}}
         page = form["page_no"]
         return 200, {"refunds_receive_get_response": {"refunds": {"refund": pages[page]}, "has_next": page == "1"}}
 
@@ -142,6 +220,8 @@ def test_tmall_signed_list_becomes_events_with_chinese_reasons(api: FakeApi):
     ]
     assert events[0].occurred_at.isoformat() == "2026-11-23T10:30:00+00:00"  # Beijing 18:30
     assert events[0].order.currency == "CNY" and events[0].return_.resolution == "refund"
+    assert [(i.sku, i.quantity, str(i.unit_price)) for i in events[0].items] == [("SILK-01", 1, "199.00")]
+    assert batch.rejected == []
 
 
 @pytest.mark.parametrize(("status", "expected"), list(tmall.STATUS_EVENTS.items()))

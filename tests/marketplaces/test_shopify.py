@@ -1,4 +1,4 @@
-"""Shopify: base64 HMAC of the raw body, X-Shopify-Event-Id as delivery id, GraphQL Admin API back."""
+"""Shopify: base64 HMAC of the raw body, identity and type from the signed body, GraphQL Admin API back."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import responses
 
 from adapters.http import HttpClient
 from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import MARKETPLACES, SignatureError
-from adapters.marketplaces.shopify import REASONS, STATUS_EVENTS, TOPIC_EVENTS, ShopifyAdapter
+from adapters.marketplaces.base import MARKETPLACES, PayloadError, SignatureError
+from adapters.marketplaces.shopify import REASONS, STATUS_EVENTS, ShopifyAdapter
 from tests.marketplaces.conftest import NOW, inbound, settings, valid
 
 SECRET = "shpss_app_client_secret"
@@ -84,11 +84,30 @@ def test_a_retry_within_four_hours_still_passes():
     ShopifyAdapter().verify(request, SECRET, NOW)
 
 
-def test_a_replayed_delivery_keeps_its_event_id_so_intake_answers_duplicate():
+def test_a_replayed_body_is_the_same_delivery_whatever_its_unsigned_headers_say():
     first = ShopifyAdapter().parse(signed(RETURN_REQUEST))
-    again = ShopifyAdapter().parse(signed(RETURN_REQUEST))
-    assert first.delivery_id == again.delivery_id == "98880550-7158-44d4-b7cd-2c97c8a091b5"
+    again = ShopifyAdapter().parse(
+        signed(
+            RETURN_REQUEST, **{"X-Shopify-Event-Id": "forged-new-id", "X-Shopify-Triggered-At": "2026-11-23T11:59:00Z"}
+        )
+    )
+    assert first.delivery_id == again.delivery_id
+    assert first.delivery_id.startswith("return:246:REQUESTED:")
     assert first.events[0]["marketplace_event_id"] == again.events[0]["marketplace_event_id"]
+
+
+def test_a_delivery_without_triggered_at_is_refused_not_waved_through():
+    request = signed(RETURN_REQUEST)
+    headers = {k: v for k, v in request.headers.items() if k != "x-shopify-triggered-at"}
+    with pytest.raises(SignatureError, match="Triggered-At is missing"):
+        ShopifyAdapter().verify(inbound(request.body, headers), SECRET, NOW)
+
+
+@pytest.mark.parametrize("topic", ["returns/approve", "returns/reopen", "returns/decline", "returns/close"])
+def test_a_captured_request_body_resent_under_another_topic_cannot_move_the_return(topic):
+    """Issue 16 item 3: the topic header is unsigned; the body's status says what happened."""
+    with pytest.raises(PayloadError, match="status"):
+        ShopifyAdapter().parse(signed(RETURN_REQUEST, topic=topic))
 
 
 def test_a_return_request_becomes_a_canonical_requested_event():
@@ -102,18 +121,20 @@ def test_a_return_request_becomes_a_canonical_requested_event():
 
 
 @pytest.mark.parametrize(
-    ("topic", "expected"), [(t, e) for t, e in TOPIC_EVENTS.items() if e and t != "refunds/create"]
+    ("status", "expected"),
+    [
+        ("requested", "return.requested"),
+        ("open", "return.approved"),
+        ("declined", "return.rejected"),
+        ("canceled", "return.cancelled"),
+        ("closed", "refund.completed"),
+    ],
 )
-def test_every_returns_topic_maps_to_its_canonical_type(topic, expected):
-    (event,) = valid(ShopifyAdapter().parse(signed(RETURN_REQUEST, topic=topic)).events)
-    assert event.type == expected
-
-
-@pytest.mark.parametrize(("status", "expected"), list(STATUS_EVENTS.items()))
-def test_returns_update_takes_the_type_from_every_status(status, expected):
-    payload = {**RETURN_REQUEST, "status": status.lower()}
+def test_returns_update_takes_the_type_from_every_documented_status(status, expected):
+    payload = {**RETURN_REQUEST, "status": status}
     (event,) = valid(ShopifyAdapter().parse(signed(payload, topic="returns/update")).events)
-    assert (event.type, event.raw_status) == (expected, status)
+    assert (event.type, event.raw_status) == (expected, status.upper())
+    assert set(STATUS_EVENTS) == {"REQUESTED", "OPEN", "DECLINED", "CANCELED", "CLOSED"}
 
 
 @pytest.mark.parametrize(("code", "reason"), list(REASONS.items()))
@@ -153,8 +174,6 @@ def test_a_refund_for_a_return_completes_it_with_the_refunded_money():
 
 
 def test_a_topic_that_is_not_about_returns_is_a_bad_request():
-    from adapters.marketplaces.base import PayloadError
-
     with pytest.raises(PayloadError):
         ShopifyAdapter().parse(signed(RETURN_REQUEST, topic="products/create"))
 
@@ -287,3 +306,22 @@ def test_a_refund_goes_back_through_the_orders_own_payment_once():
 def test_a_refund_without_an_amount_is_not_sent():
     answer = ShopifyAdapter(CONFIGURED).respond(s.Decision("refund", "123", "246", "k"), HttpClient(), NOW)
     assert not answer.sent and answer.missing == ["the refund amount"]
+
+
+def test_a_decline_naming_no_order_asks_the_platform_for_it():
+    decline = {"id": 246, "admin_graphql_api_id": "gid://shopify/Return/246", "status": "declined",
+               "decline": {"reason": "final_sale", "note": "Final sale"}}  # fmt: skip
+    (thin,) = ShopifyAdapter().parse(signed(decline, topic="returns/decline")).events
+    assert thin["order"]["id"] == "pending:246"
+    assert "order.id" in ShopifyAdapter(settings("shopify")).enrich(thin, HttpClient(), NOW).missing
+
+
+@responses.activate
+def test_enrich_fills_the_order_a_decline_did_not_name():
+    responses.post(GRAPHQL, json={"data": {"return": {"id": "gid://shopify/Return/246", "status": "DECLINED",
+                   "order": {"id": "gid://shopify/Order/123", "legacyResourceId": "123", "currencyCode": "EUR"},
+                   "returnLineItems": {"nodes": []}}}})  # fmt: skip
+    decline = {"id": 246, "admin_graphql_api_id": "gid://shopify/Return/246", "status": "declined"}
+    (thin,) = ShopifyAdapter().parse(signed(decline, topic="returns/decline")).events
+    (event,) = valid([ShopifyAdapter(CONFIGURED).enrich(thin, HttpClient(), NOW).event])
+    assert (event.order.id, event.order.currency, event.type) == ("123", "EUR", "return.rejected")
