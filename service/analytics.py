@@ -128,28 +128,28 @@ class ReturnAnalytics:
     def _signals(self, store: Any, period: Period, thresholds: SignalThresholds) -> dict[str, Any]:
         window = Period(period.end - timedelta(days=thresholds.window_days), period.end)
         serial = []
-        for buyer in store.buyers(window, thresholds.min_returns, thresholds.share_min_orders):
-            orders = buyer["orders"]
-            ordered = sum(max(o["ordered"], o["returned"]) for o in orders.values())
-            returned = sum(o["returned"] for o in orders.values())
-            share = rate(returned, ordered)
+        found = store.serial_returners(window, thresholds.min_returns, thresholds.share_min_orders,
+                                       thresholds.returned_share, LIST_LIMIT)  # fmt: skip
+        for buyer in found:
+            share = rate(buyer["returned"], buyer["ordered"])
             why = []
-            if len(buyer["cases"]) >= thresholds.min_returns:
-                why.append(f"{len(buyer['cases'])} returns in {thresholds.window_days} days")
-            if share is not None and len(orders) >= thresholds.share_min_orders and share >= thresholds.returned_share:
-                why.append(f"{share:.0%} of the value of {len(orders)} orders returned")
-            if not why:
-                continue
+            if buyer["returns"] >= thresholds.min_returns:
+                why.append(f"{buyer['returns']} returns in {thresholds.window_days} days")
+            if (
+                share is not None
+                and buyer["orders"] >= thresholds.share_min_orders
+                and share >= thresholds.returned_share
+            ):
+                why.append(f"{share:.0%} of the value of {buyer['orders']} orders returned")
             currency = buyer["currency"]
             serial.append({
-                "buyer_key": buyer["buyer_key"], "marketplace": buyer["marketplace"], "returns": len(buyer["cases"]),
-                "orders": len(orders), "currency": currency,
-                "returned_value": _money(returned, currency) if currency else None,
-                "ordered_value": _money(ordered, currency) if currency else None,
+                "buyer_key": buyer["buyer_key"], "marketplace": buyer["marketplace"], "returns": buyer["returns"],
+                "orders": buyer["orders"], "currency": currency,
+                "returned_value": _money(buyer["returned"], currency) if currency else None,
+                "ordered_value": _money(buyer["ordered"], currency) if currency else None,
                 "returned_share": str(share) if share is not None else None,
                 "why": why, "case_ids": buyer["cases"][-20:],
             })  # fmt: skip
-        serial.sort(key=lambda b: (-b["returns"], -Decimal(b["returned_share"] or 0)))
         worn_count, worn = store.condition_flags(period, LIST_LIMIT)
         changed_count, changed = store.reason_changes(period, LIST_LIMIT)
         return {

@@ -225,6 +225,16 @@ def test_signals_name_serial_returners_worn_goods_and_changed_reasons_and_refuse
 
 
 def test_a_high_returned_share_of_value_flags_a_buyer_with_few_returns(served, clock) -> None:  # type: ignore[no-untyped-def]
+    _returned_share_flags(served, clock)
+
+
+@pytest.mark.postgres
+def test_the_returned_share_is_the_same_on_postgresql(postgres_url: str, clock: MovableClock) -> None:
+    with _serving(postgres_url, clock) as serving:
+        _returned_share_flags(serving, clock)
+
+
+def _returned_share_flags(served, clock) -> None:  # type: ignore[no-untyped-def]
     client, container = served
     now = clock()
     for n in range(3):

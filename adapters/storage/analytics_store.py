@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, union_all
+from sqlalchemy import and_, case, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from adapters.storage.models import CustomsClaimRow, ReturnFactsRow
@@ -148,45 +148,55 @@ class AnalyticsStore:
             found[currency] = (count + 1, total + Decimal(amount))
         return sorted((currency, count, total) for currency, (count, total) in found.items())
 
-    def buyers(self, window: Period, min_returns: int, min_orders: int) -> list[dict[str, Any]]:
-        """Buyers with returns in the window: their orders, returns and values, per currency.
+    def serial_returners(
+        self, window: Period, min_returns: int, min_orders: int, share: Decimal, limit: int
+    ) -> list[dict[str, Any]]:
+        """Buyers with `min_returns` returns in the window, or `min_orders` orders of which `share` of the
+        value came back; most returns first, then the highest share. Values per currency, in minor units.
 
-        Only buyers with `min_returns` returns, or with `min_orders` orders and a return, come back;
-        their orders are then read one by one so that an order reported and returned counts once.
+        An order counts once (its delivery report and its return are one order), worth what was
+        reported with it or, when nothing was, what was asked back.
         """
         seen = and_(F.seen_at >= window.start, F.seen_at < window.end, F.buyer_key.is_not(None))
-        candidates = self.session.execute(
-            select(F.buyer_key)
-            .where(seen)
-            .group_by(F.buyer_key)
-            .having(
-                (func.count(F.requested_at) >= min_returns)
-                | ((func.count().filter(F.first_of_order) >= min_orders) & (func.count(F.requested_at) > 0))
+        per_order = (
+            select(
+                F.buyer_key, F.currency, F.marketplace,
+                func.coalesce(func.max(F.ordered_minor), 0).label("ordered"),
+                func.coalesce(func.sum(F.returned_minor).filter(F.requested_at.is_not(None)), 0).label("returned"),
+                func.count(F.requested_at).label("returns"),
             )
-            .limit(2000)
-        ).all()
-        keys = [row[0] for row in candidates]
-        found: dict[tuple[str, str | None], dict[str, Any]] = {}
-        for chunk in range(0, len(keys), 500):
-            rows = self.session.execute(
-                select(F.buyer_key, F.currency, F.marketplace, F.order_id, F.case_id, F.requested_at,
-                       F.ordered_minor, F.returned_minor)
-                .where(seen, F.buyer_key.in_(keys[chunk : chunk + 500]))
-                .order_by(F.seen_at)
-            )  # fmt: skip
-            for row in rows:
-                buyer = found.setdefault(
-                    (row.buyer_key, row.currency),
-                    {"buyer_key": row.buyer_key, "currency": row.currency, "marketplace": row.marketplace,
-                     "orders": {}, "cases": []},
-                )  # fmt: skip
-                order = buyer["orders"].setdefault(row.order_id, {"ordered": 0, "returned": 0})
-                if row.ordered_minor is not None:
-                    order["ordered"] = max(order["ordered"], row.ordered_minor)
-                if row.requested_at is not None:
-                    order["returned"] += row.returned_minor or 0
-                    buyer["cases"].append(row.case_id)
-        return list(found.values())
+            .where(seen)
+            .group_by(F.buyer_key, F.currency, F.marketplace, F.order_id)
+            .subquery()
+        )  # fmt: skip
+        o = per_order.c
+        worth = case((o.ordered > o.returned, o.ordered), else_=o.returned)
+        returns, orders = func.sum(o.returns), func.count()
+        ordered_value, returned_value = func.sum(worth), func.sum(o.returned)
+        basis_points = int((share * 10_000).to_integral_value())
+        rows = self.session.execute(
+            select(o.buyer_key, o.currency, func.min(o.marketplace), orders, returns, ordered_value, returned_value)
+            .group_by(o.buyer_key, o.currency)
+            .having(or_(returns >= min_returns,
+                        and_(orders >= min_orders, returns > 0, returned_value * 10_000 >= ordered_value * basis_points)))
+            .order_by(returns.desc(), (returned_value * 10_000 / func.nullif(ordered_value, 0)).desc(), o.buyer_key)
+            .limit(limit)
+        ).all()  # fmt: skip
+        found = [
+            {"buyer_key": key, "currency": currency, "marketplace": marketplace, "orders": n_orders,
+             "returns": int(n_returns), "ordered": int(ordered or 0), "returned": int(returned or 0), "cases": []}
+            for key, currency, marketplace, n_orders, n_returns, ordered, returned in rows
+        ]  # fmt: skip
+        by_key = {(b["buyer_key"], b["currency"]): b for b in found}
+        if by_key:
+            for key, currency, case_id in self.session.execute(
+                select(F.buyer_key, F.currency, F.case_id)
+                .where(seen, F.requested_at.is_not(None), F.buyer_key.in_([b["buyer_key"] for b in found]))
+                .order_by(F.requested_at)
+            ):
+                if (key, currency) in by_key:
+                    by_key[(key, currency)]["cases"].append(case_id)
+        return found
 
     def condition_flags(self, period: Period, limit: int) -> tuple[int, list[ReturnFactsRow]]:
         flagged = and_(self._requested(period), F.worn | F.tags_removed)
