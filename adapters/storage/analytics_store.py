@@ -158,28 +158,21 @@ class AnalyticsStore:
         reported with it or, when nothing was, what was asked back.
         """
         seen = and_(F.seen_at >= window.start, F.seen_at < window.end, F.buyer_key.is_not(None))
-        per_order = (
-            select(
-                F.buyer_key, F.currency, F.marketplace,
-                func.coalesce(func.max(F.ordered_minor), 0).label("ordered"),
-                func.coalesce(func.sum(F.returned_minor).filter(F.requested_at.is_not(None)), 0).label("returned"),
-                func.count(F.requested_at).label("returns"),
-            )
-            .where(seen)
-            .group_by(F.buyer_key, F.currency, F.marketplace, F.order_id)
-            .subquery()
-        )  # fmt: skip
-        o = per_order.c
-        worth = case((o.ordered > o.returned, o.ordered), else_=o.returned)
-        returns, orders = func.sum(o.returns), func.count()
-        ordered_value, returned_value = func.sum(worth), func.sum(o.returned)
+        asked = F.requested_at.is_not(None)
+        # An order is worth what was reported with it, counted on its first case (or, reported by its return
+        # alone, what was asked back): one pass grouped by buyer, read from the seen-time index alone.
+        worth = case((F.first_of_order, func.coalesce(F.ordered_minor, F.returned_minor, 0)), else_=0)
+        returns, orders = func.count(F.requested_at), func.count().filter(F.first_of_order)
+        ordered_value = func.sum(worth)
+        returned_value = func.coalesce(func.sum(F.returned_minor).filter(asked), 0)
         basis_points = int((share * 10_000).to_integral_value())
         rows = self.session.execute(
-            select(o.buyer_key, o.currency, func.min(o.marketplace), orders, returns, ordered_value, returned_value)
-            .group_by(o.buyer_key, o.currency)
+            select(F.buyer_key, F.currency, func.min(F.marketplace), orders, returns, ordered_value, returned_value)
+            .where(seen)
+            .group_by(F.buyer_key, F.currency)
             .having(or_(returns >= min_returns,
                         and_(orders >= min_orders, returns > 0, returned_value * 10_000 >= ordered_value * basis_points)))
-            .order_by(returns.desc(), (returned_value * 10_000 / func.nullif(ordered_value, 0)).desc(), o.buyer_key)
+            .order_by(returns.desc(), (returned_value * 10_000 / func.nullif(ordered_value, 0)).desc(), F.buyer_key)
             .limit(limit)
         ).all()  # fmt: skip
         found = [

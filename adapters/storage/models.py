@@ -337,7 +337,15 @@ class ReturnFactsRow(Base):
         Index(
             "ix_return_facts_seen",
             "seen_at",
-            postgresql_include=[*_DIMENSIONS, "requested_at", "first_of_order", "buyer_key"],
+            postgresql_include=[
+                *_DIMENSIONS,
+                "requested_at",
+                "first_of_order",
+                "buyer_key",
+                "currency",
+                "ordered_minor",
+                "returned_minor",
+            ],
         ),
         Index(
             "ix_return_facts_refunded",

@@ -17,7 +17,10 @@ DIMENSIONS = ["marketplace", "reason", "category", "lane", "jurisdiction"]
 # name: (columns, columns carried for index-only scans on PostgreSQL)
 FACTS_INDEXES = {
     "ix_return_facts_requested": (["requested_at"], [*DIMENSIONS, "seen_at", "first_of_order"]),
-    "ix_return_facts_seen": (["seen_at"], [*DIMENSIONS, "requested_at", "first_of_order", "buyer_key"]),
+    "ix_return_facts_seen": (
+        ["seen_at"],
+        [*DIMENSIONS, "requested_at", "first_of_order", "buyer_key", "currency", "ordered_minor", "returned_minor"],
+    ),
     "ix_return_facts_refunded": (["refunded_at", "refund_currency"], ["refund_minutes", "refund_minor"]),
     "ix_return_facts_buyer": (["buyer_key", "seen_at"], []),
     "ix_return_facts_order": (["order_id", "marketplace"], []),
