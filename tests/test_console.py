@@ -178,6 +178,7 @@ def test_queues_are_grouped_with_the_non_empty_first_and_a_depth_sparkline(brows
     page = browser.get("/ops").get_data(as_text=True)
     assert page.index('data-role="work"') < page.index('data-role="retry"') < page.index('data-role="dead"')
     assert "2 samples over the last hour, now 0, at most 0" in page
+    assert re.search(r"All \d+ retry queues are empty\.", page) and '<details data-role-quiet="retry">' in page
     history = container.operations.depth_history()
     assert all(len(samples) == 2 for samples in history.values()) and history
 

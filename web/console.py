@@ -78,8 +78,14 @@ def home():  # type: ignore[no-untyped-def]
     except Exception as exc:
         queues, broker_error = [], f"the broker did not answer: {type(exc).__name__}"
     history = operations.depth_history()
+    embedded = _container().settings.embedded_broker  # kombu's in-process broker counts no consumers
     for queue in queues:
-        groups.setdefault(queue["role"], []).append({**queue, "spark": sparkline(history.get(queue["name"], []))})
+        if embedded:
+            queue = {**queue, "consumers": None}
+        # Shown first and unfolded: a queue holding messages, or a work queue nobody consumes.
+        attention = bool(queue["messages"]) or (queue["role"] == "work" and queue["consumers"] == 0)
+        spark = sparkline(history.get(queue["name"], []))
+        groups.setdefault(queue["role"], []).append({**queue, "spark": spark, "attention": attention})
     for role in groups:
         groups[role].sort(key=lambda q: (-(q["messages"] or 0), q["name"]))
     replayed = request.args.get("replayed")
