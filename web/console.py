@@ -5,7 +5,7 @@ replay, overdue cases, recent failures), `/ops/cases` (search), `/ops/cases/<id>
 about one case, with the operator commands as buttons), `/ops/analytics/page`. A command from
 a page goes through the same schema, service and lifecycle checks as
 `POST /returns/<id>/commands/<action>`: a state that forbids it is a 409, shown on the page.
-Who may see and do what is decided in web/console_access.py alone.
+Who may see and do what is web/auth.py's to decide, asked through one seam, web/console_access.py.
 """
 
 from __future__ import annotations
