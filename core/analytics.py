@@ -174,8 +174,8 @@ def _paid_refund(case: ReturnCase) -> tuple[int | None, str | None]:
     return _minor(refund.get("amount"), currency), currency if refund.get("amount") else None
 
 
-def facts_of(case: ReturnCase, before: ReturnFacts | None = None) -> ReturnFacts:
-    """The case's facts now; `before` (what was stored) keeps what only an earlier moment knew.
+def facts_of(case: ReturnCase, now: datetime, before: ReturnFacts | None = None) -> ReturnFacts:
+    """The case's facts as saved at `now`; `before` (what was stored) keeps what only an earlier moment knew.
 
     The reason the buyer gave at the request and the order's value as first reported are not
     kept on the case itself (later events refine its reason and its lines), so they carry over.
@@ -188,7 +188,7 @@ def facts_of(case: ReturnCase, before: ReturnFacts | None = None) -> ReturnFacts
     tags_removed = any(bool(i.condition and i.condition.tags_attached is False) for i in items)
     lines = _lines_minor(case)
     refund_minor, refund_currency = _paid_refund(case)
-    seen = case.order.delivered_at or case.order.placed_at or case.created_at or requested_at or datetime.now(UTC)
+    seen = case.order.delivered_at or case.order.placed_at or case.created_at or requested_at or now
     facts = ReturnFacts(
         case_id=case.id,
         marketplace=case.marketplace,

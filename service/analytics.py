@@ -199,14 +199,14 @@ def _condition_words(row: Any) -> str:
     return " and ".join(found)
 
 
-def backfill_facts(uow: Callable[[], Any], batch: int = 500) -> int:
+def backfill_facts(uow: Callable[[], Any], clock: Callable[[], datetime], batch: int = 500) -> int:
     """Give every case stored before the analytics existed its `return_facts` row; returns how many."""
     done = 0
     while True:
         with uow() as work:
             ids = work.cases.without_facts(batch)
             for case_id in ids:
-                work.cases.record_facts(work.cases.get(case_id))
+                work.cases.record_facts(work.cases.get(case_id), clock())
             work.commit()
         done += len(ids)
         if len(ids) < batch:

@@ -386,4 +386,5 @@ def _bar_text(group: dict[str, Any], dimension: str) -> str:
 @bp.cli.command("analytics-backfill")
 def analytics_backfill() -> None:
     """Give cases stored before migration 0013 their analytics row (`flask --app wsgi analytics-backfill`)."""
-    print(f"{backfill_facts(_container().uow)} cases given their analytics facts")
+    container = _container()
+    print(f"{backfill_facts(container.uow, container.clock)} cases given their analytics facts")

@@ -86,7 +86,7 @@ class CaseRepository:
         self._loaded[case.id] = (1, 0, 0)
         self._append_children(case)
         self._sync_timers(case, new=True)
-        self._sync_facts(case, new=True)
+        self._sync_facts(case, now, new=True)
 
     def save(self, case: ReturnCase, now: datetime) -> None:
         version, _, _ = self._loaded[case.id]
@@ -109,7 +109,7 @@ class CaseRepository:
             raise ConcurrentUpdate(f"case {case.id} changed since it was loaded")
         self._append_children(case)
         self._sync_timers(case)
-        self._sync_facts(case)
+        self._sync_facts(case, now)
         _, timeline_len, notices_len = self._loaded[case.id]
         self._loaded[case.id] = (version + 1, timeline_len, notices_len)
 
@@ -153,10 +153,10 @@ class CaseRepository:
             elif (row.due_at, row.fired_at, row.cancelled) != (due, fired, cancelled):
                 row.due_at, row.fired_at, row.cancelled = due, fired, cancelled
 
-    def _sync_facts(self, case: ReturnCase, new: bool = False) -> None:
+    def _sync_facts(self, case: ReturnCase, now: datetime, new: bool = False) -> None:
         """`return_facts` follows the case in the transaction that saves it (core.analytics.facts_of)."""
         row = None if new else self.session.get(ReturnFactsRow, case.id)
-        facts = facts_of(case, _facts_from_row(row) if row is not None else None)
+        facts = facts_of(case, now, _facts_from_row(row) if row is not None else None)
         values = _facts_columns(facts)
         if row is None:
             with self.session.no_autoflush:  # the case's own insert waits for the commit, as in add()
@@ -176,9 +176,9 @@ class CaseRepository:
         missing = ~select(ReturnFactsRow.case_id).where(ReturnFactsRow.case_id == CaseRow.id).exists()
         return list(self.session.scalars(select(CaseRow.id).where(missing).order_by(CaseRow.created_at).limit(limit)))
 
-    def record_facts(self, case: ReturnCase) -> None:
+    def record_facts(self, case: ReturnCase, now: datetime) -> None:
         """Write the analytics row of a case loaded by `get` (a backfill; saving the case does this itself)."""
-        self._sync_facts(case)
+        self._sync_facts(case, now)
 
     def _to_case(self, row: CaseRow) -> ReturnCase:
         timeline = [
