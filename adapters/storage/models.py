@@ -375,7 +375,8 @@ class ReturnFactsRow(Base):
     marketplace: Mapped[str] = mapped_column(String(40))
     order_id: Mapped[str] = mapped_column(String(200))
     # The first case of its order: orders are counted as these rows, so no count is ever DISTINCT.
-    first_of_order: Mapped[bool] = mapped_column(Boolean, default=True)
+    # None until the case's first save after the intake decides it (see CaseRepository._sync_facts).
+    first_of_order: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     state: Mapped[str] = mapped_column(String(40))
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
     requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

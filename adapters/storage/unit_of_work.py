@@ -154,22 +154,39 @@ class CaseRepository:
                 row.due_at, row.fired_at, row.cancelled = due, fired, cancelled
 
     def _sync_facts(self, case: ReturnCase, now: datetime, new: bool = False) -> None:
-        """`return_facts` follows the case in the transaction that saves it (core.analytics.facts_of)."""
+        """`return_facts` follows the case in the transaction that saves it (core.analytics.facts_of).
+
+        Whether the case is its order's first is decided at its first save after `add`, not in `add`:
+        a query there would begin the intake's transaction early (on SQLite, take the write lock).
+        """
         row = None if new else self.session.get(ReturnFactsRow, case.id)
         facts = facts_of(case, now, _facts_from_row(row) if row is not None else None)
         values = _facts_columns(facts)
-        if row is None:
-            with self.session.no_autoflush:  # the case's own insert waits for the commit, as in add()
-                earlier = self.session.scalar(
-                    select(ReturnFactsRow.case_id)
-                    .where(ReturnFactsRow.order_id == case.order_id, ReturnFactsRow.marketplace == case.marketplace)
-                    .limit(1)
-                )
-            self.session.add(ReturnFactsRow(**values, first_of_order=earlier is None))
+        if new:
+            self.session.add(ReturnFactsRow(**values, first_of_order=None))
             return
+        if row is None:  # a case stored before the analytics existed
+            self.session.add(ReturnFactsRow(**values, first_of_order=self._first_of_order(case)))
+            return
+        if row.first_of_order is None:
+            row.first_of_order = self._first_of_order(case)
         for name, value in values.items():
             if getattr(row, name) != value:
                 setattr(row, name, value)
+
+    def _first_of_order(self, case: ReturnCase) -> bool:
+        """No other case of the same order counts it already (a delivery report and its return are one order)."""
+        counted = self.session.scalar(
+            select(ReturnFactsRow.case_id)
+            .where(
+                ReturnFactsRow.order_id == case.order_id,
+                ReturnFactsRow.marketplace == case.marketplace,
+                ReturnFactsRow.case_id != case.id,
+                ReturnFactsRow.first_of_order.is_(True),
+            )
+            .limit(1)
+        )
+        return counted is None
 
     def without_facts(self, limit: int) -> list[str]:
         """Ids of cases stored before `return_facts` existed (migration 0013), oldest first."""

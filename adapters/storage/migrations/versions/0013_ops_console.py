@@ -39,7 +39,7 @@ def upgrade() -> None:
         sa.Column("case_id", sa.String(length=40), nullable=False),
         sa.Column("marketplace", sa.String(length=40), nullable=False),
         sa.Column("order_id", sa.String(length=200), nullable=False),
-        sa.Column("first_of_order", sa.Boolean(), nullable=False),
+        sa.Column("first_of_order", sa.Boolean(), nullable=True),
         sa.Column("state", sa.String(length=40), nullable=False),
         sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("requested_at", sa.DateTime(timezone=True), nullable=True),
