@@ -51,9 +51,12 @@ worker: install
 test: install
 	$(PY) -m pytest
 
+# ruff, the import contract (pyproject.toml [tool.importlinter]) and the type checker (pyproject.toml [tool.mypy]).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -24,7 +24,7 @@ from service.bootstrap import Container
 from service.metrics import prune_dead_processes, record_outcome
 from service.privacy import install_redaction, secrets_of
 from web import auth, carriers, console, fx, operator, ops, policy, returns, service_routes, webhooks
-from web.errors import register_error_handlers
+from web.errors import ChunkedBodyLimit, register_error_handlers
 from web.openapi import build_spec
 
 log = logging.getLogger("returnbridge")
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.extensions["returnbridge.rates"] = app.extensions["returnbridge"].rates
     register_error_handlers(app)
     auth.install(app, settings)
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, settings.max_body_bytes)  # type: ignore[method-assign]
     blueprints = (webhooks.bp, carriers.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, operator.bp, ops.bp)
     for blueprint in (*blueprints, console.bp):
         app.register_blueprint(blueprint)

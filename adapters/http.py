@@ -8,11 +8,12 @@ the same way (STYLE.md: one HTTP client wrapper).
 from __future__ import annotations
 
 import json
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
@@ -28,6 +29,65 @@ class TransientHttpError(Exception):
         super().__init__(message)
         self.maybe_delivered = maybe_delivered
         self.kind = kind  # server_error | timeout | connection_error
+
+
+# What a stored request may show of its headers; every other header is kept by name only, its value hidden
+# (X-Shopify-Access-Token, x-tts-access-token, Authorization, DHL-API-Key, X-Amz-*, ... never reach a row).
+SHOWN_HEADERS = frozenset(
+    {"accept", "accept-language", "content-type", "content-language", "user-agent", "soapaction", "x-locale",
+     "x-customer-transaction-id", "x-request-id", "idempotency-key", "message-reference", "x-version",
+     "x-ebay-c-marketplace-id", "x-amz-date"}
+)  # fmt: skip
+# Query, form and JSON fields that carry a credential or a signature made with one (Lazada's access_token,
+# Tmall's session, Amazon's client_secret and refresh_token, SF's checkword, every sign/signature).
+CREDENTIAL_NAMES = frozenset(
+    {"sign", "signature", "session", "sessionkey", "checkword", "apikey", "appkey", "partnerkey", "clientid",
+     "clientassertion", "authorization", "auth", "credential", "credentials", "msgdigest"}
+)  # fmt: skip
+CREDENTIAL_ENDINGS = ("token", "secret", "password", "passwd")
+HIDDEN = "***"
+_known_secrets: set[str] = set()
+
+
+def is_credential_field(name: str) -> bool:
+    """`access_token`, `client_secret`, `sign`, `app_key`, `x-tts-access-token`, ... (case, `_` and `-` aside)."""
+    folded = re.sub(r"[-_ ]", "", name.lower())
+    return folded in CREDENTIAL_NAMES or folded.endswith(CREDENTIAL_ENDINGS)
+
+
+def register_secrets(values: Iterable[str]) -> None:
+    """The process's configured credentials (RB_*_TOKEN, _SECRET, ...): hidden wherever a stored request has them."""
+    _known_secrets.clear()
+    _known_secrets.update(v for v in values if v and len(v) >= 4)
+
+
+def _scrub_text(text: str) -> str:
+    for secret in sorted(_known_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, HIDDEN)
+    return text
+
+
+def scrub(value: Any) -> Any:
+    """A copy of a JSON value with credential fields and every known secret value hidden, at any depth."""
+    if isinstance(value, dict):
+        return {k: HIDDEN if isinstance(k, str) and is_credential_field(k) and v not in (None, "")
+                else scrub(v) for k, v in value.items()}  # fmt: skip
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    if isinstance(value, str):
+        return _scrub_text(value)
+    return value
+
+
+def scrub_url(url: str) -> str:
+    """The URL without credential query parameters, user info or known secrets (in path or query)."""
+    parts = urlsplit(url)
+    query = [(k, HIDDEN if is_credential_field(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return _scrub_text(urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="*"), parts.fragment)))
 
 
 @dataclass(frozen=True)
@@ -46,16 +106,15 @@ class OutboundRequest:
         return self.adapter or urlsplit(self.url).hostname or "unknown"
 
     def describe(self) -> dict[str, Any]:
-        """What is stored and shown on the case: never the credentials."""
-        safe_headers = {
-            k: ("***" if k.lower() in {"authorization", "x-api-key", "dhl-api-key"} else v)
-            for k, v in self.headers.items()
-        }
+        """What is stored and shown on the case (the one place outbound requests are recorded): never a
+        credential. Headers through an allow-list, credential query/form/JSON fields and every configured
+        secret hidden."""
+        headers = {k: (_scrub_text(v) if k.lower() in SHOWN_HEADERS else HIDDEN) for k, v in self.headers.items()}
         return {
             "method": self.method,
-            "url": self.url,
-            "headers": safe_headers,
-            "body": self.json_body or self.form or self.content,
+            "url": scrub_url(self.url),
+            "headers": headers,
+            "body": scrub(self.json_body or self.form or self.content),
         }
 
 
@@ -110,16 +169,18 @@ class HttpClient:
             )
         except requests.ReadTimeout as exc:
             raise TransientHttpError(
-                f"{request.method} {request.url}: no answer in time", maybe_delivered=True, kind="timeout"
+                f"{request.method} {scrub_url(request.url)}: no answer in time", maybe_delivered=True, kind="timeout"
             ) from exc
         except (requests.Timeout, requests.ConnectionError) as exc:
             kind = "timeout" if isinstance(exc, requests.Timeout) else "connection_error"
-            raise TransientHttpError(f"{request.method} {request.url}: {type(exc).__name__}", kind=kind) from exc
+            raise TransientHttpError(
+                f"{request.method} {scrub_url(request.url)}: {type(exc).__name__}", kind=kind
+            ) from exc
         body: Any
         try:
             body = response.json()
         except (ValueError, json.JSONDecodeError):
             body = response.text
         if response.status_code >= 500 or response.status_code == 429:
-            raise TransientHttpError(f"{request.method} {request.url}: HTTP {response.status_code}")
+            raise TransientHttpError(f"{request.method} {scrub_url(request.url)}: HTTP {response.status_code}")
         return HttpResult(response.status_code, body, dict(response.headers), response.content)

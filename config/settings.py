@@ -136,6 +136,8 @@ class Settings:
     proxy_hops: int = 0
     login_rate: str = "5/minute"
     policy_rate: str = "120/minute"
+    db_connect_timeout_seconds: float = 5.0
+    db_statement_timeout_seconds: float = 30.0
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -174,6 +176,8 @@ class Settings:
             proxy_hops=_int(env, "RB_PROXY_HOPS", 0),
             login_rate=_rate(env, "RB_LOGIN_RATE", "5/minute"),
             policy_rate=_rate(env, "RB_POLICY_RATE", "120/minute"),
+            db_connect_timeout_seconds=_float(env, "RB_DB_CONNECT_TIMEOUT_SECONDS", 5.0),
+            db_statement_timeout_seconds=_float(env, "RB_DB_STATEMENT_TIMEOUT_SECONDS", 30.0),
             env=env,
         )
 

@@ -275,9 +275,9 @@ def notice_context(kind: str, known: Mapping[str, Any], now: datetime) -> dict[s
         if key == "amount" and value is None:
             sources = AMOUNT_SOURCES.get(resolve(kind)[0], DEFAULT_AMOUNT_SOURCES)
             value = next((known[s] for s in sources if known.get(s) is not None), None)
-        for sources in (CONTEXT_SOURCES, CONTEXT_FALLBACKS):
-            if value is None and key in sources:
-                value = _at_path(known, sources[key])
+        for paths in (CONTEXT_SOURCES, CONTEXT_FALLBACKS):
+            if value is None and key in paths:
+                value = _at_path(known, paths[key])
         if value not in (None, ""):
             context[key] = value
     if spec.moment and spec.moment not in context:

@@ -20,11 +20,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 from zoneinfo import ZoneInfo
 
 from core.calendar import (
     Calendars,
+    WorkingDays,
     due_after,
     end_of_day,
     last_day_of_period,
@@ -397,7 +398,7 @@ def _nearest_window(rights: list[Right]) -> Window | None:
     """When nothing grants the request: the window of the right that came nearest (an open one first)."""
     with_window = [r for r in rights if r.window is not None]
     open_ones = [r for r in with_window if r.eligible]
-    return (open_ones or with_window or [None])[0].window if with_window else None
+    return (open_ones or with_window)[0].window if with_window else None
 
 
 def _alternatives(rights: list[Right], asked: str) -> tuple[str, ...]:
@@ -421,8 +422,8 @@ def delivered_at(event: ReturnEvent) -> datetime | None:
 
     A line without its own delivery time was delivered with the order.
     """
-    known = [item.delivered_at or event.order.delivered_at for item in event.items]
-    known = [moment for moment in known if moment is not None] or (
+    moments = [item.delivered_at or event.order.delivered_at for item in event.items]
+    known = [moment for moment in moments if moment is not None] or (
         [event.order.delivered_at] if event.order.delivered_at else []
     )
     return max(known) if known else None
@@ -639,23 +640,24 @@ def _fault_withdrawal(
     discovered = event.return_.defect_discovered_at
     if discovered is not None:
         last = max(last, local_day(discovered, who.buyer_zone) + timedelta(days=int(row["days_from_discovery"])))
+    window = Window(
+        who.jurisdiction,
+        None,
+        "months",
+        start_of_day(supplied + timedelta(days=1), who.buyer_zone),
+        end_of_day(last, who.buyer_zone),
+        last,
+    )
     right = Right(
         basis=STATUTORY_WITHDRAWAL,
-        window=Window(
-            who.jurisdiction,
-            None,
-            "months",
-            start_of_day(supplied + timedelta(days=1), who.buyer_zone),
-            end_of_day(last, who.buyer_zone),
-            last,
-        ),
+        window=window,
         payer=row.get("return_shipping_payer", MERCHANT),
         source=row["source"],
         eligible_lines=list(range(len(event.items))),
         statutory=True,
         right=FAULT_WITHDRAWAL,
     )
-    if not right.window.is_open(at):
+    if not window.is_open(at):
         right.reasons.append(Reason("window_closed", _msg("window_closed")))
     rules.append(sourced(FAULT_WITHDRAWAL, "open" if right.eligible else "closed", row, {"last_day": _day(last)}))
     return right
@@ -702,7 +704,9 @@ def _legal_guarantee(
     else:
         right.eligible_lines = [i for i, w in enumerate(windows) if w is None or w.is_open(at)]
         open_windows = [w for i, w in enumerate(windows) if w is not None and i in right.eligible_lines]
-        right.window = max(open_windows or [w for w in windows if w is not None], key=lambda w: w.ends_at)
+        right.window = max(
+            open_windows or [w for w in windows if w is not None], key=lambda w: (w.ends_at is None, w.ends_at or at)
+        )
         for index, window in enumerate(windows):
             if window is not None and not window.is_open(at) and right.eligible_lines:
                 sku = event.items[index].sku
@@ -1098,7 +1102,9 @@ def _response_level(event: ReturnEvent, who: Parties, levels: Mapping[str, Any])
     return levels["merchant_response"]
 
 
-def _legal_due(start: datetime, level: Mapping[str, Any], who: Parties, calendar: Calendars, merchant_days) -> datetime:
+def _legal_due(
+    start: datetime, level: Mapping[str, Any], who: Parties, calendar: Calendars, merchant_days: WorkingDays
+) -> datetime:
     """Business-day limits on the merchant's calendar; calendar-day legal periods counted like the window."""
     if level.get("unit") == "business":
         return due_after(start, int(level["days"]), "business", merchant_days, who.merchant_zone)
@@ -1119,12 +1125,12 @@ def _refund_limits(
     levels: Mapping[str, Any],
     who: Parties,
     calendar: Calendars,
-    merchant_days,
+    merchant_days: WorkingDays,
     rules: list[RuleApplied],
 ) -> list[datetime]:
     limits = []
     legal = rule.get("refund") or {}
-    start = {"withdrawal_notice": stones.requested_at, "goods_received": stones.received_at}.get(legal.get("from"))
+    start = {"withdrawal_notice": stones.requested_at, "goods_received": stones.received_at}.get(legal.get("from", ""))
     if legal.get("or_proof_of_sending") and stones.shipped_at is not None:
         # SI 2013/3134 reg. 34(5)-(6): from the goods' receipt or, if earlier, the evidence of sending them back.
         start = min(start, stones.shipped_at) if start is not None else stones.shipped_at
@@ -1243,6 +1249,10 @@ def _msg(code: str, **values: str) -> str:
     return _MESSAGES[code].format(**values)
 
 
+@overload
+def _iso(at: datetime) -> str: ...
+@overload
+def _iso(at: datetime | None) -> str | None: ...
 def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 

@@ -35,28 +35,29 @@ class PublishedRates:
     source: str
     anchor: str
     days: Mapping[date, Mapping[str, Decimal]] = field(default_factory=dict)
+    _sorted: list[date] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_sorted", sorted(self.days))
 
     @property
     def publication_dates(self) -> list[date]:
-        return list(self._sorted)  # type: ignore[attr-defined]
+        return list(self._sorted)
 
     @property
     def latest(self) -> date | None:
-        return self._sorted[-1] if self._sorted else None  # type: ignore[attr-defined]
+        return self._sorted[-1] if self._sorted else None
 
     @property
     def earliest(self) -> date | None:
-        return self._sorted[0] if self._sorted else None  # type: ignore[attr-defined]
+        return self._sorted[0] if self._sorted else None
 
     def is_empty(self) -> bool:
         return not self.days
 
     def publication_for(self, on: date) -> date:
         """The last publication day on or before `on` (weekends and holidays fall back to it)."""
-        dates: list[date] = self._sorted  # type: ignore[attr-defined]
+        dates = self._sorted
         index = bisect.bisect_right(dates, on)
         if index == 0:
             first = f"; the first held is {dates[0].isoformat()}" if dates else ""

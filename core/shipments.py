@@ -8,7 +8,7 @@ export reason "return" so the goods re-enter under returned-goods relief.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -62,6 +62,8 @@ class ReturnShipmentOrder:
 def return_shipment_order(case: ReturnCase, returns_address: Address | None, ship_date: date) -> ReturnShipmentOrder:
     """The carrier-neutral order for `case`; the merchant's configured returns address wins over ship_from."""
     shipper = case.order.ship_to
+    if shipper is not None and not shipper.phone and case.order.buyer and case.order.buyer.phone:
+        shipper = replace(shipper, phone=case.order.buyer.phone)  # carriers require the collection address's phone
     receiver = returns_address or case.order.ship_from
     if shipper is None:
         raise ShipmentOrderError("order.ship_to is unknown: no address to collect the return from")

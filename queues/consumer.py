@@ -17,47 +17,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from kombu import Connection
 from kombu.mixins import ConsumerProducerMixin
 
-from queues.publisher import ConfirmedPublisher, OutgoingMessage, connection_for
+from adapters.messages import Defer, IncomingMessage, OutgoingMessage, Reject
+from queues.publisher import ConfirmedPublisher, connection_for
 from queues.topology import QueueSpec, Topology
 
 log = logging.getLogger(__name__)
-
-
-class Reject(Exception):
-    """A message that can never succeed (malformed, refers to nothing): dead-letter it now."""
-
-
-class Defer(Exception):
-    """Not yet: a message this one depends on is not handled yet (an earlier event of the same case).
-
-    Competing relays and redeliveries after a crash do not keep order, so a handler that needs
-    order defers: the message waits in the first delay queue and comes back, without counting
-    as a failed attempt, up to `max_deferrals` times; after that it is retried as a failure.
-    """
-
-
-@dataclass(frozen=True)
-class IncomingMessage:
-    message_id: str
-    body: dict[str, Any]
-    routing_key: str
-    headers: dict[str, Any] = field(default_factory=dict)
-    redelivered: bool = False
-
-    @property
-    def attempts(self) -> int:
-        return int(self.headers.get("x-rb-attempts", 0))
-
-    @property
-    def deferrals(self) -> int:
-        return int(self.headers.get("x-rb-deferrals", 0))
 
 
 Handler = Callable[[IncomingMessage], None]
@@ -74,7 +44,7 @@ class QueueConsumer(ConsumerProducerMixin):
         handler: Handler,
         prefetch: int = 20,
         on_outcome: Callable[[str, str, float], None] | None = None,
-        on_dead_letter: Callable[[str, str, str], None] | None = None,
+        on_dead_letter: Callable[[str, str, str, str | None], None] | None = None,
         max_deferrals: int = 30,
     ) -> None:
         self.connection: Connection = connection_for(broker_url)
@@ -86,8 +56,8 @@ class QueueConsumer(ConsumerProducerMixin):
         self.max_deferrals = max_deferrals
         self.queue_name = topology.queue_name(spec)
         self.on_outcome = on_outcome or (lambda queue, outcome, seconds: None)
-        # Told (queue, message id, reason) once a dead letter is confirmed by the broker.
-        self.on_dead_letter = on_dead_letter or (lambda queue, message_id, reason: None)
+        # Told (queue, message id, reason, case id or None) once a dead letter is confirmed by the broker.
+        self.on_dead_letter = on_dead_letter or (lambda queue, message_id, reason, case_id: None)
         self._publisher = ConfirmedPublisher(broker_url, topology)
         self.ready = threading.Event()
 
@@ -222,7 +192,9 @@ class QueueConsumer(ConsumerProducerMixin):
             )
         )
         try:
-            self.on_dead_letter(self.queue_name, incoming.message_id, reason)
+            body = incoming.body if isinstance(incoming.body, dict) else {}
+            case_id = body.get("case_id") if isinstance(body.get("case_id"), str) else None
+            self.on_dead_letter(self.queue_name, incoming.message_id, reason, case_id)
         except Exception:  # the dead letter itself is safe in the broker; only the record of it failed
             log.exception("%s: could not record dead letter %s", self.queue_name, incoming.message_id)
 

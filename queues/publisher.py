@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
 from kombu import Connection, Exchange, Producer
 
+from adapters.messages import OutgoingMessage
 from queues.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -24,16 +24,6 @@ SCHEMA_VERSION = "1"
 
 class PublishFailed(Exception):
     """The broker did not take the message: unreachable, nacked, timed out or unroutable."""
-
-
-@dataclass(frozen=True)
-class OutgoingMessage:
-    message_id: str
-    exchange: str  # full exchange name; "" for the default exchange (publish to a queue by name)
-    routing_key: str
-    body: dict[str, Any]
-    correlation_id: str | None = None
-    headers: dict[str, Any] = field(default_factory=dict)
 
 
 def connection_for(broker_url: str, confirm_timeout: float = 5.0, heartbeat: int = 30) -> Connection:

@@ -1,6 +1,7 @@
 """Two-minute walkthrough: sign the contract's example events, post them to a running service, show the case.
 
-Usage: `make run` in one terminal (with RB_GENERIC_WEBHOOK_SECRET set), then `make demo` in another.
+Usage: `make run` in one terminal (with RB_GENERIC_WEBHOOK_SECRET and RB_OPS_TOKEN set), then `make demo`
+in another with the same two exported: reading a case needs `Authorization: Bearer $RB_OPS_TOKEN`.
 The examples live in examples/ in this repository (or pass paths as arguments).
 """
 
@@ -65,12 +66,16 @@ def main() -> None:
         print(f"  the same delivery again: {status} {json.dumps(again)}")
         case_id = answer.get("case_id") or case_id
         time.sleep(0.5)
-    if case_id:
+    token = os.environ.get("RB_OPS_TOKEN")
+    if case_id and not token:
+        print(f"\ncase {case_id}: export RB_OPS_TOKEN (as the service has it) to read it; /returns needs it")
+    elif case_id:
         time.sleep(1)
-        status, case = call("GET", f"/returns/{case_id}")
+        auth = {"Authorization": f"Bearer {token}"}
+        status, case = call("GET", f"/returns/{case_id}", headers=auth)
         print(f"\nGET /returns/{case_id}: {status}")
         print(json.dumps({k: case.get(k) for k in ("state", "timeline", "shipments")}, indent=2, ensure_ascii=False))
-        status, notices = call("GET", f"/returns/{case_id}/notices?locale=zh-CN")
+        status, notices = call("GET", f"/returns/{case_id}/notices?locale=zh-CN", headers=auth)
         print(f"\nGET /returns/{case_id}/notices?locale=zh-CN: {status}")
         print(json.dumps(notices, indent=2, ensure_ascii=False))
 

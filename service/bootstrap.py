@@ -15,7 +15,7 @@ from adapters.calendars import HolidaysCalendars
 from adapters.carriers import CARRIERS
 from adapters.carriers.gateway import CarrierGateway
 from adapters.customs.base import CUSTOMS
-from adapters.http import HttpClient
+from adapters.http import HttpClient, register_secrets
 from adapters.marketplaces._support import use_settings
 from adapters.notifiers import NOTIFIERS
 from adapters.storage.access_store import ApiKeys, WebSessions
@@ -49,7 +49,7 @@ from service.metrics import record_adapter_call
 from service.notice_delivery import NoticeDeliveries
 from service.operations import Operations
 from service.polling import MarketplacePolls, pollers
-from service.privacy import PiiPurge
+from service.privacy import PiiPurge, secrets_of
 from service.rates import RateRefresher, build_rate_book
 from service.timers import DueTimers
 from service.tracking import TrackingIntake, TrackingPoller
@@ -74,9 +74,12 @@ class Container:
         self.settings = settings
         self.clock = clock
         use_settings(settings)  # the marketplace adapters' RB_<NAME>_* settings
+        register_secrets(secrets_of(dict(settings.env)))  # never stored in a recorded request (adapters/http.py)
         if run_migrations:
             migrate(settings.database_url)
-        self.engine = make_engine(settings.database_url)
+        self.engine = make_engine(
+            settings.database_url, settings.db_connect_timeout_seconds, settings.db_statement_timeout_seconds
+        )
         self.session_factory = make_session_factory(self.engine)
         self.topology = Topology(settings.topology_prefix, settings.delivery_limit, settings.retry_delays)
         self.http = HttpClient(timeout=settings.http_timeout_seconds, observer=record_adapter_call)

@@ -1,266 +1,54 @@
-"""The canonical event at the edge: marshmallow schemas that validate raw JSON into `core.events`.
+"""The canonical event codec, under the name the service layer and the web have always imported.
 
-One codec for every boundary: the generic webhook, each marketplace adapter's
-output, the messages on the broker, and the case snapshot in storage. Errors come
-back as a flat map of dotted field paths (`order.currency`, `items[0].sku`), as
-the contract's error body shows.
+The codec itself lives in `adapters/canonical.py`: storage, the web and the service all read and
+write the canonical event, and adapters may not import the service layer (README "Architecture",
+the import contract in pyproject.toml).
 """
 
-from __future__ import annotations
-
-from datetime import UTC
-from decimal import ROUND_DOWN, Decimal
-from typing import Any
-
-from marshmallow import (
-    EXCLUDE,
-    Schema,
-    ValidationError,
-    fields,
-    post_dump,
-    post_load,
-    validate,
-    validates_schema,
+from adapters.canonical import (
+    AMOUNT,
+    COUNTRY,
+    CURRENCY,
+    EVENT_SCHEMA,
+    ITEMS_SCHEMA,
+    ORDER_SCHEMA,
+    RETURN_SCHEMA,
+    AddressSchema,
+    Amount,
+    BuyerSchema,
+    ConditionSchema,
+    InspectionSchema,
+    ItemSchema,
+    OrderSchema,
+    ReturnEventSchema,
+    ReturnSchema,
+    TrackingSchema,
+    UtcDateTime,
+    dump_event,
+    flatten_errors,
+    load_event,
 )
 
-from core.events import (
-    EVENT_TYPES,
-    REASONS,
-    RESOLUTIONS,
-    Address,
-    Buyer,
-    Condition,
-    Inspection,
-    Item,
-    Order,
-    ReturnEvent,
-    ReturnRequest,
-    Tracking,
-)
-from core.money import ISO_4217_CODES, minor_unit
-
-AMOUNT = validate.Regexp(r"^[0-9]+(\.[0-9]+)?$", error='must be a decimal string such as "49.90"')
-COUNTRY = validate.Regexp(r"^[A-Z]{2}$", error='must be an ISO 3166-1 alpha-2 code such as "DE"')
-CURRENCY = validate.OneOf(sorted(ISO_4217_CODES), error='must be an ISO 4217 currency code such as "EUR"')
-
-
-class Amount(fields.Field):
-    """A decimal string in the contract's format; never a float."""
-
-    default_error_messages = {"invalid": 'must be a decimal string such as "49.90"'}  # noqa: RUF012
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
-        if not isinstance(value, str) or AMOUNT.regex.match(value) is None:
-            raise self.make_error("invalid")
-        return Decimal(value)
-
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
-        return None if value is None else str(value)
-
-
-class UtcDateTime(fields.AwareDateTime):
-    """RFC 3339 with an offset in, aware UTC inside."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
-
-
-class _Base(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    @post_dump
-    def _drop_empty(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return {k: v for k, v in data.items() if v is not None and v != []}
-
-
-class AddressSchema(_Base):
-    country = fields.String(required=True, validate=COUNTRY)
-    name = fields.String(load_default=None)
-    line1 = fields.String(load_default=None)
-    line2 = fields.String(load_default=None)
-    city = fields.String(load_default=None)
-    region = fields.String(load_default=None)
-    postal_code = fields.String(load_default=None)
-    phone = fields.String(load_default=None)
-    email = fields.String(load_default=None)
-
-    @post_load
-    def _make(self, data: dict[str, Any], **kwargs: Any) -> Address:
-        return Address(**data)
-
-
-class BuyerSchema(_Base):
-    locale = fields.String(load_default=None, validate=validate.Length(max=35))
-    timezone = fields.String(load_default=None, validate=validate.Length(max=64))
-    email = fields.String(load_default=None)
-    phone = fields.String(load_default=None)
-    display_currency = fields.String(load_default=None, validate=CURRENCY)
-
-    @post_load
-    def _make(self, data: dict[str, Any], **kwargs: Any) -> Buyer:
-        return Buyer(**data)
-
-
-class OrderSchema(_Base):
-    id = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    currency = fields.String(load_default=None, validate=CURRENCY)
-    placed_at = UtcDateTime(load_default=None)
-    delivered_at = UtcDateTime(load_default=None)
-    ship_from = fields.Nested(AddressSchema, load_default=None)
-    ship_to = fields.Nested(AddressSchema, load_default=None)
-    buyer = fields.Nested(BuyerSchema, load_default=None)
-    shipping_paid = Amount(load_default=None)
-    duties_paid = Amount(load_default=None)
-    withdrawal_information_given = fields.Boolean(load_default=True)
-    return_policy_displayed = fields.Boolean(load_default=False)
-
-    @post_load
-    def _make(self, data: dict[str, Any], **kwargs: Any) -> Order:
-        return Order(**data)
-
-
-class InspectionSchema(_Base):
-    passed = fields.Boolean(load_default=None)
-    note = fields.String(load_default=None)
-
-    @post_load
-    def _make(self, data: dict[str, Any], **kwargs: Any) -> Inspection:
-        return Inspection(**data)
-
-
-class ReturnSchema(_Base):
-    id = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    resolution = fields.String(load_default=None, validate=validate.OneOf(RESOLUTIONS))
-    reason = fields.String(load_default=None, validate=validate.OneOf(REASONS))
-    raw_reason = fields.String(load_default=None, validate=validate.Length(max=200))
-    reason_detail = fields.String(load_default=None, validate=validate.Length(max=2000))
-    shipping_insurance = fields.Boolean(load_default=None)
-    carrier = fields.String(load_default=None, validate=validate.Length(min=1, max=50))
-    pickup = fields.Boolean(load_default=None)
-    evidence = fields.List(fields.Url(), load_default=())
-    refund_amount = Amount(load_default=None)
-    inspection = fields.Nested(InspectionSchema, load_default=None)
-    defect_discovered_at = UtcDateTime(load_default=None)
-
-    @post_load
-    def _make(self, data: dict[str, Any], **kwargs: Any) -> ReturnRequest:
-        data["evidence"] = tuple(data.get("evidence") or ())
-        return ReturnRequest(**data)
-
-
-class ConditionSchema(_Base):
-    opened = fields.Boolean(load_default=None)
-    used = fields.Boolean(load_default=None)
-    tags_attached = fields.Boolean(load_default=None)
-
-    @post_load
-    def _make(self, data: dict[str, Any], **kwargs: Any) -> Condition:
-        return Condition(**data)
-
-
-class ItemSchema(_Base):
-    sku = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    title = fields.String(load_default=None)
-    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100_000))
-    unit_price = Amount(required=True)
-    category = fields.String(load_default=None)
-    hs_code = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9.]{4,14}$"))
-    origin_country = fields.String(load_default=None, validate=COUNTRY)
-    weight_kg = Amount(load_default=None)
-    condition = fields.Nested(ConditionSchema, load_default=None)
-    delivered_at = UtcDateTime(load_default=None)
-    digital = fields.Boolean(load_default=False)
-    supply_started_with_consent = fields.Boolean(load_default=False)
-
-    @post_load
-    def _make(self, data: dict[str, Any], **kwargs: Any) -> Item:
-        return Item(**data)
-
-
-class TrackingSchema(_Base):
-    carrier = fields.String(load_default=None)
-    number = fields.String(load_default=None)
-
-    @post_load
-    def _make(self, data: dict[str, Any], **kwargs: Any) -> Tracking:
-        return Tracking(**data)
-
-
-class ReturnEventSchema(_Base):
-    type = fields.String(
-        required=True, validate=validate.OneOf(EVENT_TYPES, error="unknown event type; one of {choices}")
-    )
-    marketplace_event_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    occurred_at = UtcDateTime(required=True)
-    as_of = UtcDateTime(load_default=None)
-    raw_status = fields.String(load_default=None, validate=validate.Length(max=200))
-    order = fields.Nested(OrderSchema, required=True)
-    return_ = fields.Nested(ReturnSchema, required=True, data_key="return")
-    items = fields.List(fields.Nested(ItemSchema), load_default=(), validate=validate.Length(max=500))
-    tracking = fields.Nested(TrackingSchema, load_default=None)
-
-    @validates_schema(skip_on_field_errors=True)
-    def _amounts_fit_currency(self, data: dict[str, Any], **kwargs: Any) -> None:
-        """An amount with more decimals than its currency has cannot be paid or refunded."""
-        order: Order = data["order"]
-        if order.currency is None:
-            return
-        digits = minor_unit(order.currency)
-        step = Decimal(1).scaleb(-digits)
-        candidates: dict[str, Decimal | None] = {
-            "order.shipping_paid": order.shipping_paid,
-            "order.duties_paid": order.duties_paid,
-            "return.refund_amount": data["return_"].refund_amount,
-        }
-        for i, item in enumerate(data.get("items") or ()):
-            candidates[f"items[{i}].unit_price"] = item.unit_price
-        errors = {
-            path: [f"is not a whole number of {order.currency} minor units ({digits} decimals)"]
-            for path, value in candidates.items()
-            if value is not None and value != value.quantize(step, rounding=ROUND_DOWN)
-        }
-        if errors:
-            raise ValidationError(errors)
-
-    @post_load
-    def _make(self, data: dict[str, Any], **kwargs: Any) -> ReturnEvent:
-        data["items"] = tuple(data.get("items") or ())
-        return ReturnEvent(**data)
-
-
-EVENT_SCHEMA = ReturnEventSchema()
-ORDER_SCHEMA = OrderSchema()
-RETURN_SCHEMA = ReturnSchema()
-ITEMS_SCHEMA = ItemSchema(many=True)
-
-
-def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
-    """marshmallow's nested error dict as `{"order.currency": [...], "items[0].sku": [...]}`."""
-    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        return {prefix or "_schema": list(messages)}
-    if isinstance(messages, str):
-        return {prefix or "_schema": [messages]}
-    flat: dict[str, list[str]] = {}
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            if isinstance(key, int):
-                path = f"{prefix}[{key}]"
-            elif key == "_schema":
-                path = prefix or "_schema"
-            else:
-                path = f"{prefix}.{key}" if prefix else str(key)
-            for p, msgs in flatten_errors(value, path).items():
-                flat.setdefault(p, []).extend(msgs)
-    return flat
-
-
-def load_event(data: Any) -> ReturnEvent:
-    """Validate a canonical event; raises `ValidationError` whose `.fields` are flat paths."""
-    if not isinstance(data, dict):
-        raise ValidationError({"_schema": ["the body must be a JSON object"]})
-    return EVENT_SCHEMA.load(data)
-
-
-def dump_event(event: ReturnEvent) -> dict[str, Any]:
-    return EVENT_SCHEMA.dump(event)
+__all__ = [
+    "AMOUNT",
+    "COUNTRY",
+    "CURRENCY",
+    "EVENT_SCHEMA",
+    "ITEMS_SCHEMA",
+    "ORDER_SCHEMA",
+    "RETURN_SCHEMA",
+    "AddressSchema",
+    "Amount",
+    "BuyerSchema",
+    "ConditionSchema",
+    "InspectionSchema",
+    "ItemSchema",
+    "OrderSchema",
+    "ReturnEventSchema",
+    "ReturnSchema",
+    "TrackingSchema",
+    "UtcDateTime",
+    "dump_event",
+    "flatten_errors",
+    "load_event",
+]

@@ -20,13 +20,13 @@ from typing import Any
 
 from adapters.customs.base import CUSTOMS, CustomsAdapter, CustomsRejected, Filing
 from adapters.http import HttpClient, OutboundRequest
+from adapters.messages import IncomingMessage, Reject
 from adapters.storage.models import CustomsClaimRow
 from adapters.storage.unit_of_work import UnitOfWork, new_id
 from config.settings import Settings
 from core.cases import Command, ReturnCase
-from core.customs import CustomsPlan, DutyClaim, customs_plan, expire_claims, facts_for_return
+from core.customs import RETURNED, CustomsPlan, DutyClaim, customs_plan, expire_claims, facts_for_return
 from core.money import Money
-from queues.consumer import IncomingMessage, Reject
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ SETTLED = {FILED, NOT_SENT, REFUSED, EXPIRED, "accepted"}
 
 
 def plan_for(case: ReturnCase, returns_country: str | None, now: datetime) -> CustomsPlan | None:
-    facts = facts_for_return(case.order, case.items, returns_country, case.created_at or now)
+    facts = facts_for_return(case.order, case.items, returns_country, case.created_at or now, case.return_.reason)
     if facts is None:
         return None
     plan = customs_plan(facts)
@@ -47,6 +47,7 @@ def claim_view(row: CustomsClaimRow) -> dict[str, Any]:
         "id": row.id,
         "authority": row.authority,
         "basis": row.basis,
+        "reason": row.reason or RETURNED,
         "amount": {"amount": row.amount, "currency": row.currency},
         "due_by": row.due_by.isoformat(),
         "status": row.status,
@@ -83,7 +84,7 @@ class CustomsPlanning:
                 continue
             row = uow.customs_claims.add(
                 CustomsClaimRow(
-                    id=new_id("clm"), case_id=case.id, authority=claim.authority, basis=claim.basis,
+                    id=new_id("clm"), case_id=case.id, authority=claim.authority, basis=claim.basis, reason=claim.reason,
                     amount=str(claim.amount.amount), currency=claim.amount.currency, due_by=claim.due_by,
                     status=claim.status, adapter=self.adapter, created_at=now, updated_at=now,
                 )
@@ -127,7 +128,7 @@ class CustomsFilings:
     def __call__(self, message: IncomingMessage) -> None:
         body = message.body
         action, case_id = body.get("action"), body.get("case_id")
-        payload = body.get("payload") if isinstance(body.get("payload"), dict) else {}
+        payload = body["payload"] if isinstance(body.get("payload"), dict) else {}
         if action == "declare" and case_id:
             self._declare(message, str(case_id))
         elif action == "file_claim" and case_id and payload.get("claim_id"):
@@ -178,18 +179,19 @@ class CustomsFilings:
             if case is None:
                 raise Reject(f"case {case_id} vanished")
             now = self.clock()
-            refused = isinstance(outcome, CustomsRejected)
+            filing = outcome if isinstance(outcome, Filing) else None
+            refused = filing is None
             case.facts["customs_declaration"] = {
-                "status": REFUSED if refused else outcome.status,
+                "status": REFUSED if filing is None else filing.status,
                 "adapter": self.adapter.name,
                 "request": request.describe(),
-                "reference": None if refused else outcome.reference,
+                "reference": None if filing is None else filing.reference,
                 "error": str(outcome) if refused else None,
             }
             case.record_result(
                 "customs_declaration_refused" if refused else "customs_declaration_filed",
-                {"adapter": self.adapter.name, "message": str(outcome)} if refused
-                else {"adapter": self.adapter.name, "reference": outcome.reference},
+                {"adapter": self.adapter.name, "message": str(outcome)} if filing is None
+                else {"adapter": self.adapter.name, "reference": filing.reference},
                 now,
                 attention=refused,
             )  # fmt: skip
@@ -208,8 +210,9 @@ class CustomsFilings:
                 uow.processed.mark_once(self.consumer, message.message_id, now)
                 uow.commit()
                 return
-            claim = DutyClaim(row.authority, Money(Decimal(row.amount), row.currency), row.due_by, row.basis)
-            if now > row.due_by:
+            claim = DutyClaim(row.authority, Money(Decimal(row.amount), row.currency), row.due_by, row.basis,
+                              reason=row.reason or RETURNED)  # fmt: skip
+            if now >= row.due_by:
                 row.status, row.updated_at = EXPIRED, now
                 case.record_result("duty_claim_expired", {"authority": row.authority, "due_by":
                                    row.due_by.isoformat()}, now, attention=True)  # fmt: skip
@@ -230,16 +233,17 @@ class CustomsFilings:
             if row is None or case is None:
                 raise Reject(f"claim {claim_id} vanished")
             now = self.clock()
-            refused = isinstance(outcome, CustomsRejected)
-            row.status = REFUSED if refused else outcome.status
-            row.reference = None if refused else outcome.reference
+            filing = outcome if isinstance(outcome, Filing) else None
+            refused = filing is None
+            row.status = REFUSED if filing is None else filing.status
+            row.reference = None if filing is None else filing.reference
             row.error = str(outcome) if refused else None
-            row.response = None if refused else (outcome.raw if isinstance(outcome.raw, dict) else None)
+            row.response = None if filing is None else (filing.raw if isinstance(filing.raw, dict) else None)
             row.updated_at = now
             case.record_result(
                 "duty_claim_refused" if refused else "duty_claim_filed",
-                {"authority": row.authority, "message": str(outcome)} if refused
-                else {"authority": row.authority, "reference": outcome.reference},
+                {"authority": row.authority, "message": str(outcome)} if filing is None
+                else {"authority": row.authority, "reference": filing.reference},
                 now,
                 attention=refused,
             )  # fmt: skip

@@ -26,9 +26,11 @@ from adapters.carriers.base import (
     InterceptOrder,
     InterceptOutcome,
     PickupWindow,
+    drafting,
 )
 from adapters.carriers.gateway import CarrierGateway
 from adapters.http import HttpClient, HttpResult, OutboundRequest, TransientHttpError
+from adapters.messages import Defer, IncomingMessage, Reject
 from adapters.storage.models import ShipmentRow
 from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork, new_id
 from config.settings import Settings
@@ -36,7 +38,6 @@ from core.cases import CaseState, Command, Decide, ReturnCase
 from core.events import Address, ReturnEvent
 from core.routing import Route, carrier_route
 from core.shipments import ReturnShipmentOrder, ShipmentOrderError, return_shipment_order
-from queues.consumer import Defer, IncomingMessage, Reject
 from service.canonical import load_event
 from service.case_policy import CasePolicy
 from service.customs import CustomsPlanning
@@ -273,7 +274,7 @@ class CarrierBookings:
         kinds = {"book_return": "return_label", "book_pickup": "pickup", "intercept": "intercept"}
         if action not in kinds or not body.get("case_id") or not body.get("idempotency_key"):
             raise Reject(f"{self.consumer} does not handle {action!r}")
-        payload = body.get("payload") if isinstance(body.get("payload"), dict) else {}
+        payload = body["payload"] if isinstance(body.get("payload"), dict) else {}
         prepared = self._prepare(message, body["case_id"], body["idempotency_key"], kinds[action], payload)
         if prepared is None:
             return
@@ -311,17 +312,19 @@ class CarrierBookings:
             if receiver is None:
                 raise ShipmentOrderError("no merchant address to send the intercepted parcel back to")
             order = InterceptOrder(case.id, number, receiver)
-            request = carrier.build_intercept(order, settings)
-            credentials = carrier.intercept_credentials(settings)  # type: ignore[attr-defined]
+            credentials = carrier.intercept_credentials(settings)
+            with drafting(credentials is None):
+                request = carrier.build_intercept(order, settings)
             return request, carrier.parse_intercept, credentials is not None, None
         shipment_order = self._order(case, now)
         sendable = carrier.credentials(settings) is not None
-        if kind == "pickup":
-            window = PickupWindow(next_pickup_day(now.date()))
-            tracking = payload.get("tracking_number")
-            request = carrier.build_pickup(shipment_order, window, tracking, settings)
-            return request, carrier.parse_pickup, sendable, shipment_order
-        request = carrier.build_return_shipment(shipment_order, settings)
+        with drafting(not sendable):  # not sent: built and shown even where the carrier would refuse a value
+            if kind == "pickup":
+                window = PickupWindow(next_pickup_day(now.date()))
+                tracking = payload.get("tracking_number")
+                request = carrier.build_pickup(shipment_order, window, tracking, settings)
+                return request, carrier.parse_pickup, sendable, shipment_order
+            request = carrier.build_return_shipment(shipment_order, settings)
         return request, carrier.parse_return_shipment, sendable, shipment_order
 
     def _prepare(
@@ -344,15 +347,18 @@ class CarrierBookings:
                 existing.error = "interrupted while the carrier was being called; check before sending again"
                 case.record_result(f"{kind}_unknown", {"carrier": self.carrier.name, "shipment_id": existing.id},
                                    now, attention=True)  # fmt: skip
-                return self._settled(uow, case, message, now)
+                self._settled(uow, case, message, now)
+                return None
             try:
                 request, parse, sendable, order = self._build(kind, case, payload, now)
-            except ShipmentOrderError as exc:
+            except (ShipmentOrderError, CarrierRejected) as exc:  # e.g. no phone number the carrier requires
                 case.record_result(f"{kind}_failed", {"carrier": self.carrier.name, "message": str(exc)}, now,
                                    attention=True)  # fmt: skip
-                return self._settled(uow, case, message, now)
+                self._settled(uow, case, message, now)
+                return None
             if request is None:
-                return self._operator_task(uow, case, message, key, kind, payload, now)
+                self._operator_task(uow, case, message, key, kind, payload, now)
+                return None
             if existing is None:
                 existing = uow.shipments.add(
                     ShipmentRow(
@@ -372,7 +378,8 @@ class CarrierBookings:
                 )  # fmt: skip
                 if kind == "return_label" and order is not None:
                     self._queue_pickup(uow, case, order, None, now)
-                return self._settled(uow, case, message, now)
+                self._settled(uow, case, message, now)
+                return None
             uow.commit()
             return Prepared(existing.id, request, parse, order)
 

@@ -48,6 +48,9 @@ def event_envelope(event_id: str, case_id: str, marketplace: str, received_at: d
     }
 
 
+MAX_DELIVERY_ID = 180  # room for the `#<index>` of a multi-event delivery in the 200 characters stored
+
+
 class Intake:
     def __init__(
         self,
@@ -64,6 +67,8 @@ class Intake:
     def validate(self, delivery: ParsedDelivery) -> list[ReturnEvent]:
         events: list[ReturnEvent] = []
         errors: dict[str, list[str]] = {}
+        if delivery.delivery_id and (len(delivery.delivery_id) > MAX_DELIVERY_ID or "\x00" in delivery.delivery_id):
+            errors["delivery_id"] = [f"the delivery id (webhook-id) must be 1 to {MAX_DELIVERY_ID} characters"]
         for index, raw in enumerate(delivery.events):
             try:
                 events.append(load_event(raw))

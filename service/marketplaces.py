@@ -19,17 +19,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from marshmallow import ValidationError
 
 from adapters.http import HttpClient, TransientHttpError
 from adapters.marketplaces import _support as support
 from adapters.marketplaces.base import MARKETPLACES, ParsedDelivery
+from adapters.messages import IncomingMessage, Reject
 from adapters.storage.models import MarketplaceDecisionRow
 from adapters.storage.unit_of_work import UnitOfWork, new_id
 from core.cases import Command, ReturnCase
-from queues.consumer import IncomingMessage, Reject
 from service.canonical import load_event
 from service.intake import InvalidEvent, command_body, command_message_id
 
@@ -40,12 +40,26 @@ DECIDABLE = ("approve", "reject", "refund")
 SENDING, ANSWERED, NOT_SENT, UNKNOWN = "sending", "answered", "not_sent", "unknown"
 
 
+@runtime_checkable
+class Enriches(Protocol):
+    """A marketplace whose webhook is thin: the adapter fetches the rest of the return."""
+
+    def enrich(self, event: dict[str, Any], http: HttpClient, now: datetime) -> support.Enrichment: ...
+
+
+@runtime_checkable
+class Responds(Protocol):
+    """A marketplace that takes our decisions (approve, refuse, refund) through its API."""
+
+    def respond(self, decision: support.Decision, http: HttpClient, now: datetime) -> support.DecisionAnswer: ...
+
+
 def enriching_marketplaces() -> list[str]:
-    return [name for name, adapter in MARKETPLACES if callable(getattr(adapter, "enrich", None))]
+    return [name for name, adapter in MARKETPLACES if isinstance(adapter, Enriches)]
 
 
 def responding_marketplaces() -> list[str]:
-    return [name for name, adapter in MARKETPLACES if callable(getattr(adapter, "respond", None))]
+    return [name for name, adapter in MARKETPLACES if isinstance(adapter, Responds)]
 
 
 class MarketplaceDetails:
@@ -64,7 +78,7 @@ class MarketplaceDetails:
         if not (marketplace and isinstance(event, dict) and case_id):
             raise Reject("not an event envelope")
         adapter = MARKETPLACES.get(marketplace)
-        if not callable(getattr(adapter, "enrich", None)) or event["marketplace_event_id"].endswith(DETAILS_SUFFIX):
+        if not isinstance(adapter, Enriches) or event["marketplace_event_id"].endswith(DETAILS_SUFFIX):
             return
         with self.uow() as uow:
             if uow.processed.seen(self.consumer, message.message_id):
@@ -114,7 +128,10 @@ class MarketplaceDecisions:
         self, name: str, uow: Callable[[], UnitOfWork], clock: Callable[[], datetime], http: HttpClient
     ) -> None:
         self.name = name
-        self.adapter = MARKETPLACES.get(name)
+        adapter = MARKETPLACES.get(name)
+        if not isinstance(adapter, Responds):
+            raise ValueError(f"marketplace {name} takes no decisions through its API")
+        self.adapter: Responds = adapter
         self.consumer = f"marketplace.{name}"
         self.uow, self.clock, self.http = uow, clock, http
 

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from adapters.messages import IncomingMessage, Reject
 from adapters.notifiers import NOTIFIERS
 from adapters.notifiers.base import Notifier, Outgoing, PermanentNotifyError, Sent, TransientNotifyError
 from adapters.notifiers.negotiation import negotiate
@@ -29,7 +30,6 @@ from adapters.storage.models import NoticeDeliveryRow
 from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork, new_id
 from config.settings import Settings
 from core.cases import Notice, ReturnCase
-from queues.consumer import IncomingMessage, Reject
 
 log = logging.getLogger(__name__)
 

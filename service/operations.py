@@ -7,18 +7,23 @@ dead letters were recorded, which cases are past a deadline, and what failed rec
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.storage.models import CaseRow, OutboxRow, ProcessedMessageRow, QueueDepthSampleRow, ShipmentRow
+from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork
 from core.cases import FINAL_STATES, TIMER_FOR_DEADLINE
 from queues.inspection import BrokerInspector, DepthRates, UnknownQueue
 from queues.topology import Topology
+
+log = logging.getLogger(__name__)
 
 # A dead letter leaves this mark in the consumers' inbox (consumer `dead-letter:<queue>`), so the
 # embedded broker's restart recovery does not resurrect it; a replay removes the mark again.
@@ -121,11 +126,17 @@ class Operations:
         if not force and self._sampled_at is not None and now - self._sampled_at < DEPTH_SAMPLE_GAP:
             return 0
         self._sampled_at = now
-        rows = [QueueDepthSampleRow(queue=s.name, at=now, messages=s.messages) for s in states if s.messages is not None]
-        with self.session_factory() as session:
-            session.add_all(rows)
-            session.execute(delete(QueueDepthSampleRow).where(QueueDepthSampleRow.at < now - DEPTH_HISTORY))
-            session.commit()
+        rows = [
+            QueueDepthSampleRow(queue=s.name, at=now, messages=s.messages) for s in states if s.messages is not None
+        ]
+        try:
+            with self.session_factory() as session:
+                session.add_all(rows)
+                session.execute(delete(QueueDepthSampleRow).where(QueueDepthSampleRow.at < now - DEPTH_HISTORY))
+                session.commit()
+        except SQLAlchemyError as exc:  # a sparkline loses a point; the queues are still shown
+            log.warning("queue depths not recorded: %s", type(exc).__name__)
+            return 0
         return len(rows)
 
     def depth_history(self) -> dict[str, list[tuple[datetime, int]]]:
@@ -151,14 +162,31 @@ class Operations:
             found.extend(letter.summary() for letter in self.inspector.dead_letters(name, limit))
         return found
 
-    def record_dead_letter(self, queue: str, message_id: str, reason: str) -> None:
-        """Called by the consumers once the broker confirmed a dead letter."""
+    def record_dead_letter(self, queue: str, message_id: str, reason: str, case_id: str | None = None) -> None:
+        """Called by the consumers once the broker confirmed a dead letter; the case it was about is flagged
+        for attention with the reason on its timeline, so no case waits silently in `new` (issue 16)."""
         consumer = DEAD_LETTER_MARK + self._consumer_of(queue)
         with self.session_factory() as session:
             key = {"consumer": consumer, "message_id": message_id}
             if session.get(ProcessedMessageRow, key) is None:
                 session.add(ProcessedMessageRow(**key, processed_at=self.clock()))
                 session.commit()
+        if case_id:
+            self._flag_case(case_id, {"queue": queue, "message_id": message_id, "reason": reason[:500]})
+
+    def _flag_case(self, case_id: str, detail: dict[str, Any]) -> None:
+        for _ in range(5):  # another consumer may save the case meanwhile: load again and retry
+            with UnitOfWork(self.session_factory) as uow:
+                case = uow.cases.get(case_id)
+                if case is None:
+                    return
+                case.record_result("dead_lettered", detail, self.clock(), attention=True)
+                try:
+                    uow.cases.save(case, self.clock())
+                    uow.commit()
+                    return
+                except ConcurrentUpdate:
+                    continue
 
     def replay(self, queue: str, message_id: str | None = None) -> list[str]:
         """Move dead letters back to their work queue, and forget that they were dead."""
@@ -218,19 +246,19 @@ class Operations:
             ):  # fmt: skip
                 failures.append({"at": row.updated_at.isoformat(), "kind": f"shipment_{row.status}",
                                  "case_id": row.case_id, "detail": row.error or row.carrier})  # fmt: skip
-            for row in session.scalars(
+            for outbox in session.scalars(
                 select(OutboxRow).where(OutboxRow.published_at.is_(None), OutboxRow.last_error.is_not(None))
                 .order_by(OutboxRow.id.desc()).limit(limit)
             ):  # fmt: skip
-                failures.append({"at": row.created_at.isoformat(), "kind": "publish_failed",
-                                 "case_id": row.correlation_id, "detail": (row.last_error or "")[:300]})  # fmt: skip
-            for row in session.scalars(
+                failures.append({"at": outbox.created_at.isoformat(), "kind": "publish_failed",
+                                 "case_id": outbox.correlation_id, "detail": (outbox.last_error or "")[:300]})  # fmt: skip
+            for case in session.scalars(
                 select(CaseRow)
                 .where(CaseRow.needs_attention.is_(True))
                 .order_by(CaseRow.updated_at.desc())
                 .limit(limit)
             ):
-                failures.append({"at": row.updated_at.isoformat(), "kind": "needs_attention", "case_id": row.id,
-                                 "detail": f"{row.marketplace} return {row.return_id} in state {row.state}"})  # fmt: skip
+                failures.append({"at": case.updated_at.isoformat(), "kind": "needs_attention", "case_id": case.id,
+                                 "detail": f"{case.marketplace} return {case.return_id} in state {case.state}"})  # fmt: skip
         failures.sort(key=lambda f: f["at"], reverse=True)
         return failures[:limit]

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from adapters.http import HttpClient, TransientHttpError
 from adapters.marketplaces.base import MARKETPLACES, ParsedDelivery, PayloadError
@@ -22,6 +22,7 @@ from service.intake import InvalidEvent
 log = logging.getLogger(__name__)
 
 
+@runtime_checkable
 class Poller(Protocol):
     name: str
 
@@ -61,7 +62,7 @@ class PollOutcome:
 
 def pollers() -> list[Poller]:
     """Every registered marketplace adapter that can be polled."""
-    return [adapter for _name, adapter in MARKETPLACES if callable(getattr(adapter, "poll", None))]
+    return [adapter for _name, adapter in MARKETPLACES if isinstance(adapter, Poller)]
 
 
 def poll_once(

@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
@@ -82,7 +82,7 @@ class RateBook:
         self._snapshot = feed.snapshot()
         self._rates = self._snapshot
         self._reloaded_at: datetime | None = None
-        self.reload()
+        self._current()  # the stored rates now if the database answers; else on a later use (the web starts anyway)
 
     def reload(self) -> None:
         """Lay the stored rates over the snapshot: what a refresh in another process (the worker) saved."""
@@ -95,12 +95,16 @@ class RateBook:
             self._reloaded_at = self._clock()
 
     def _current(self) -> PublishedRates:
-        """The rates, re-read from the store every `reload_seconds` (web processes do not refresh themselves)."""
-        due = (
-            self._reloaded_at is not None and (self._clock() - self._reloaded_at).total_seconds() >= self.reload_seconds
-        )
+        """The rates, re-read from the store every `reload_seconds` (web processes do not refresh themselves).
+        An unreachable store keeps the rates held and is tried again within 30 s."""
+        now = self._clock()
+        due = self._reloaded_at is None or (now - self._reloaded_at).total_seconds() >= self.reload_seconds
         if self._store is not None and due:
-            self.reload()
+            try:
+                self.reload()
+            except Exception as exc:  # the store's own errors: the database is down or slow
+                log.warning("exchange rates not reloaded from the database (%s); keeping those held", exc)
+                self._reloaded_at = now - timedelta(seconds=max(0.0, self.reload_seconds - 30))
         return self._rates
 
     @property

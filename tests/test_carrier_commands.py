@@ -141,7 +141,8 @@ def test_an_interception_with_no_known_parcel_needs_attention(container):
 def test_without_credentials_the_label_and_pickup_are_stored_not_sent(tmp_path):
     from service.bootstrap import Container
 
-    bare = Container(make_settings(RB_DATABASE_URL=f"sqlite:///{tmp_path}/bare.db", RB_TRACKING_POLL_SECONDS="0"))
+    bare = Container(make_settings(RB_DATABASE_URL=f"sqlite:///{tmp_path}/bare.db", RB_TRACKING_POLL_SECONDS="0",
+                                   **{k: v for k, v in CARRIER_ENV.items() if k.startswith("RB_RETURNS_ADDRESS_")}))  # fmt: skip
     try:
         case_id = seeded(bare, number="unused")
         with responses.RequestsMock() as mock:
@@ -153,6 +154,28 @@ def test_without_credentials_the_label_and_pickup_are_stored_not_sent(tmp_path):
         assert shipments["pickup"].request["url"].endswith("/pickup/v1/pickups")
     finally:
         bare.close()
+
+
+def test_a_label_the_carrier_would_refuse_is_not_sent_and_the_case_says_why(tmp_path):
+    """The merchant's returns address has no phone: FedEx requires one, so nothing goes out and the case
+    needs attention with the field named, instead of a request the carrier refuses."""
+    from service.bootstrap import Container
+
+    env = {k: v for k, v in CARRIER_ENV.items() if k != "RB_RETURNS_ADDRESS_PHONE"}
+    env["RB_DATABASE_URL"] = f"sqlite:///{tmp_path}/nophone.db"
+    box = Container(make_settings(**env))
+    try:
+        case_id = seeded(box, number="unused")
+        with responses.RequestsMock() as mock:
+            box.handlers["carrier.fedex"](message(case_id, "fedex", "book_return", f"{case_id}:return_shipment"))
+            assert len(mock.calls) == 0
+        case, shipments = case_and_shipments(box, case_id)
+        assert shipments["return_label"].idempotency_key.endswith(":earlier_label")  # only the seeded one
+        assert case.needs_attention
+        failed = [t for t in case.timeline if t.name == "return_label_failed"]
+        assert failed and "recipients[0].contact.phoneNumber" in failed[0].detail["message"]
+    finally:
+        box.close()
 
 
 def test_a_refused_interception_moves_an_intercepting_case_to_interception_failed(container):
@@ -167,3 +190,19 @@ def test_a_refused_interception_moves_an_intercepting_case_to_interception_faile
     assert shipments["intercept"].status == "rejected"
     assert case.state == "interception_failed" and case.needs_attention
     assert any(t.name == "intercept_refused" and "already delivered" in t.detail["message"] for t in case.timeline)
+
+
+def test_the_buyers_phone_stands_in_when_the_collection_address_has_none():
+    from datetime import UTC, date, datetime
+
+    from core.cases import open_case
+    from core.shipments import return_shipment_order
+    from service.canonical import load_event
+    from tests.conftest import unique_event
+
+    event = unique_event()
+    event["order"]["ship_to"].pop("phone", None)
+    event["order"]["buyer"] = {**event["order"].get("buyer", {}), "phone": "+4915112345678"}
+    case = open_case("case-phone", "generic", load_event(event), datetime.now(UTC))
+    order = return_shipment_order(case, None, date(2026, 12, 1))
+    assert order.shipper.phone == "+4915112345678"

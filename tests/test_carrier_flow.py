@@ -4,8 +4,9 @@ against `responses` fakes, records tracking pushed by the carrier, moves on it, 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import responses
@@ -135,7 +136,11 @@ def test_a_cross_border_return_shows_its_customs_plan_and_its_duty_claim(client,
     [claim] = customs["claims"]
     assert claim["amount"] == {"amount": "7.50", "currency": "EUR"}
     assert claim["authority"].startswith("EU customs")
-    assert datetime.fromisoformat(claim["due_by"]) == placed + timedelta(days=90)
+    # UCC-DA Art. 148(3) "within ninety days": to the end of the 90th day after the local day of import, in Berlin
+    berlin = ZoneInfo("Europe/Berlin")
+    last_day = placed.astimezone(berlin).date() + timedelta(days=90)
+    ends = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=berlin).astimezone(UTC)
+    assert datetime.fromisoformat(claim["due_by"]) == ends and claim["reason"] == "returned_goods"
     assert claim["sent"] is False and claim["request"]["headers"]["Authorization"] == "***"
     assert claim["request"]["url"].endswith("/duty-recovery-claims")
     assert customs["declaration"]["request"]["body"]["regime"]["code"] == "cn_cbec_export_return"
@@ -146,7 +151,8 @@ def test_a_domestic_return_has_no_customs_plan(client, running, carriers):
     fake_carriers(carriers)
     case_id = approved_case(
         client, carrier="sf_express", pickup=False,
-        order={"ship_to": {"country": "CN", "name": "Li Lei", "line1": "2 Road", "city": "Beijing"}},
+        order={"ship_to": {"country": "CN", "name": "Li Lei", "line1": "2 Road", "city": "Beijing",
+                           "phone": "13812345678"}},
     )  # fmt: skip
     found = wait_case(client, case_id, shipments_settled)
     assert found["customs"] is None

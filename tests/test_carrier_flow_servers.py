@@ -17,7 +17,7 @@ from tests.carrier_flow import (
     fedex_push,
     wait_case,
 )
-from tests.conftest import delete_topology, make_settings
+from tests.conftest import delete_topology, make_settings, operator_client
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
 
@@ -27,7 +27,7 @@ def test_fedex_return_on_rabbitmq_and_postgresql(rabbit_url, postgres_url):
     container = Container(settings)
     from wsgi import create_app
 
-    client = create_app(settings, container).test_client()
+    client = operator_client(create_app(settings, container))  # reading cases needs the operator's token
     worker = Worker(container.relay, container.consumers())
     try:
         worker.start()

@@ -14,7 +14,7 @@ from config.settings import Settings
 from queues.worker import Worker
 from service.bootstrap import Container
 from tests.case_helpers import MovableClock, case_of, recent, timeline_names
-from tests.conftest import example, make_settings, post_event, wait_for
+from tests.conftest import example, make_settings, operator_client, post_event, wait_for
 from wsgi import create_app
 
 
@@ -30,7 +30,7 @@ def service(settings: Settings, clock: MovableClock) -> Iterator[tuple]:
     worker = Worker(container.relay, container.consumers())
     worker.start()
     assert worker.wait_ready(10)
-    yield create_app(settings, container).test_client(), container
+    yield operator_client(create_app(settings, container)), container
     worker.stop()
     container.close()
 
@@ -92,7 +92,7 @@ def test_a_timer_due_while_the_service_was_down_fires_once_after_the_restart(set
     worker = Worker(first.relay, first.consumers())
     worker.start()
     assert worker.wait_ready(10)
-    case_id = requested_case(create_app(settings, first).test_client(), clock)
+    case_id = requested_case(operator_client(create_app(settings, first)), clock)
     worker.stop()
     past_response_deadline(first, case_id, clock)
     first.close()
@@ -115,7 +115,7 @@ def test_the_worker_loop_fires_due_timers_on_its_own(tmp_path, clock):
     worker = Worker(container.relay, container.consumers(), [container.timer_task()])
     worker.start()
     assert worker.wait_ready(10)
-    client = create_app(settings, container).test_client()
+    client = operator_client(create_app(settings, container))
     try:
         case_id = requested_case(client, clock)
         past_response_deadline(container, case_id, clock)
@@ -133,7 +133,7 @@ def test_two_workers_on_postgresql_fire_a_due_timer_once(postgres_url, clock):
     worker = Worker(first.relay, first.consumers())
     worker.start()
     assert worker.wait_ready(10)
-    case_id = requested_case(create_app(settings, first).test_client(), clock)
+    case_id = requested_case(operator_client(create_app(settings, first)), clock)
     worker.stop()
     past_response_deadline(first, case_id, clock)
     second = Container(settings, clock=clock, run_migrations=False)

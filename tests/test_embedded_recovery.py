@@ -6,13 +6,13 @@ from kombu import Connection
 
 from queues.worker import Worker
 from service.bootstrap import Container
-from tests.conftest import example, post_event, wait_for
+from tests.conftest import example, operator_client, post_event, wait_for
 from wsgi import create_app
 
 
 def test_an_event_published_but_lost_with_the_process_is_handled_after_restart(settings):
     first = Container(settings)
-    client = create_app(settings, first).test_client()
+    client = operator_client(create_app(settings, first))
     case_id = post_event(client, example()).get_json()["case_id"]
     assert first.relay.run_once() == 1  # published into the in-process broker...
     with Connection("memory://") as connection:  # ...which dies with the process

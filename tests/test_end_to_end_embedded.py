@@ -10,7 +10,8 @@ import responses
 from adapters.storage.models import ShipmentRow
 from queues.worker import Worker
 from service.bootstrap import Container
-from tests.conftest import example, make_settings, post_event, wait_for
+from tests.carrier_flow import CARRIER_ENV
+from tests.conftest import example, make_settings, operator_client, post_event, wait_for
 from wsgi import create_app
 
 DHL_URL = "https://dhl.test/mydhlapi"
@@ -69,13 +70,15 @@ def dhl_service(tmp_path):
         RB_DHL_EXPRESS_API_SECRET="secret",
         RB_DHL_EXPRESS_ACCOUNT="950000000",
         RB_DHL_EXPRESS_BASE_URL=DHL_URL,
+        # A label that is sent needs the merchant's returns address with its phone (MyDHL requires one).
+        **{k: v for k, v in CARRIER_ENV.items() if k.startswith("RB_RETURNS_ADDRESS_")},
     )
     container = Container(settings)
     app = create_app(settings, container)
     worker = Worker(container.relay, container.consumers())
     worker.start()
     assert worker.wait_ready(10)
-    yield app.test_client(), container
+    yield operator_client(app), container  # reading cases needs the operator's token
     worker.stop()
     container.close()
 

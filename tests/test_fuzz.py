@@ -6,12 +6,10 @@ and a parser raises only the errors it documents.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import schemathesis
@@ -24,6 +22,7 @@ from adapters.carriers.base import BookedShipment, CarrierRejected
 from adapters.http import HttpResult
 from adapters.marketplaces import MARKETPLACES
 from adapters.marketplaces.base import InboundRequest, ParsedDelivery, PayloadError, SignatureError
+from core.events import ReturnEvent
 from service.canonical import load_event
 from tests.conftest import example, make_settings, sign_generic
 
@@ -39,13 +38,9 @@ json_values = st.recursive(
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    from wsgi import create_app
-
-    folder: Path = tmp_path_factory.mktemp("fuzz")
-    app = create_app(make_settings(RB_DATABASE_URL=f"sqlite:///{folder}/rb.db", RB_OPS_TOKEN=TOKEN))
-    yield app
-    app.extensions["returnbridge"].close()
+def fuzz_app(hostile_app):  # type: ignore[no-untyped-def]
+    """The app the schemathesis fuzz calls: on SQLite and on PostgreSQL (see `hostile_app` below)."""
+    return hostile_app
 
 
 def _schema():  # type: ignore[no-untyped-def]
@@ -75,8 +70,8 @@ def test_no_request_generated_from_the_openapi_document_gets_a_5xx(case, fuzz_ap
         headers.setdefault("Content-Type", case.media_type or "application/json")
     if path.startswith("/webhooks/") and body is not None:
         headers.update(sign_generic(body))  # signed, so the fuzz reaches parsing and validation
-    elif path.startswith("/ops"):
-        headers["Authorization"] = f"Bearer {TOKEN}"
+    elif not path.startswith(("/webhooks/", "/carriers/")):
+        headers["Authorization"] = f"Bearer {TOKEN}"  # past web/auth.py, so the fuzz reaches the route itself
     response = client.open(path, method=case.method, data=body, headers=headers, query_string=case.query or {})
     assert response.status_code < 500, f"{case.method} {path} -> {response.status_code}: {response.data[:300]!r}"
 
@@ -106,8 +101,12 @@ def _mutations() -> st.SearchStrategy[dict]:
 @given(st.one_of(json_values, _mutations()))
 @FUZZ
 def test_the_canonical_codec_answers_anything_with_an_event_or_a_validation_error(data: object) -> None:
-    with contextlib.suppress(ValidationError):
-        load_event(data)
+    try:
+        event = load_event(data)
+    except ValidationError as exc:
+        assert exc.messages  # the answer names what is wrong
+    else:
+        assert isinstance(event, ReturnEvent)
 
 
 @pytest.mark.parametrize("name", MARKETPLACES.names())
@@ -140,3 +139,122 @@ def test_every_carrier_parser_turns_any_answer_into_a_booking_or_a_refusal(
     except CarrierRejected:
         return
     assert isinstance(booked, BookedShipment) and booked.tracking_number
+
+
+# ---- issue 16: the inputs that were 500s, fuzzed on SQLite and on PostgreSQL ------------------------------
+
+CARRIER_SECRETS = {"RB_FEDEX_WEBHOOK_SECRET": "aiv-token", "RB_UPS_WEBHOOK_SECRET": "ups-credential",
+                   "RB_DHL_EXPRESS_WEBHOOK_SECRET": "dhl-token"}  # fmt: skip
+
+
+def _hostile_app(url: str):  # type: ignore[no-untyped-def]
+    from wsgi import create_app
+
+    return create_app(make_settings(RB_DATABASE_URL=url, RB_OPS_TOKEN=TOKEN, RB_POLICY_RATE="100000/minute",
+                                    **CARRIER_SECRETS))  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def hostile_app(request, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The app on SQLite, and on PostgreSQL (NUL bytes and over-long ids failed only there)."""
+    if request.param == "sqlite":
+        app = _hostile_app(f"sqlite:///{tmp_path_factory.mktemp('hostile')}/rb.db")
+        yield app
+        app.extensions["returnbridge"].close()
+        return
+    import uuid
+
+    import psycopg
+
+    from tests.conftest import need_server
+
+    need_server("PostgreSQL", 5432)
+    admin, name = "postgresql://postgres@127.0.0.1:5432/postgres", f"rb_fuzz_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    app = _hostile_app(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    yield app
+    app.extensions["returnbridge"].close()
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+nasty_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=30) | st.sampled_from(
+    ["\x00", "a\x00b", "x" * 5000, "9" * 400, "Mars/Olympus", "9999-12-31T23:59:59+00:00", "1" * 29, "1e300", "-1"]
+)
+nasty_numbers = st.integers() | st.sampled_from([10**400, 1e300, -(10**30)]) | st.floats(allow_nan=False)
+EVENT_PATHS = [("occurred_at",), ("as_of",), ("order", "placed_at"), ("order", "delivered_at"), ("order", "currency"),
+               ("order", "order_id"), ("order", "buyer", "timezone"), ("order", "buyer", "locale"),
+               ("items", 0, "unit_price"), ("items", 0, "quantity"), ("items", 0, "sku"), ("return", "refund_amount"),
+               ("return", "id"), ("marketplace_event_id",), ("order", "ship_to", "country")]  # fmt: skip
+
+
+@st.composite
+def hostile_events(draw) -> dict:  # type: ignore[no-untyped-def]
+    event = copy.deepcopy(example("return-requested-de"))
+    event["marketplace_event_id"] = f"fuzz-{draw(st.uuids())}"
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(EVENT_PATHS))
+        target = event
+        for key in path[:-1]:
+            target = target.setdefault(key, {}) if isinstance(key, str) else target[key]
+        target[path[-1]] = draw(nasty_text | nasty_numbers | json_values)
+    return event
+
+
+def _nested(depth: int) -> bytes:
+    return ("[" * depth + "]" * depth).encode()
+
+
+@given(event=hostile_events(), msg_id=st.none() | nasty_text.filter(lambda s: s.isprintable() and s.strip()),
+       timestamp=st.none() | st.sampled_from(["9" * 400, "-1", "1e300", "0x10", ""]))  # fmt: skip
+@FUZZ
+def test_the_generic_webhook_answers_hostile_signed_events_without_a_5xx(hostile_app, event, msg_id, timestamp) -> None:  # type: ignore[no-untyped-def]
+    body = json.dumps(event).encode()
+    headers = sign_generic(body, msg_id=msg_id)
+    if timestamp is not None:
+        headers["webhook-timestamp"] = timestamp
+    answer = hostile_app.test_client().post("/webhooks/generic", data=body, headers=headers)
+    assert answer.status_code < 500, answer.get_data(as_text=True)
+    if answer.status_code == 400:
+        assert answer.json["error"]["fields"] or answer.json["error"]["code"] == "invalid_json"
+
+
+@given(path=st.sampled_from(["/returns/{}", "/returns/{}/notices", "/returns?order_id={}", "/returns?state={}",
+                             "/returns?marketplace={}", "/fx/ledger?from={}", "/fx/rates?base={}",
+                             "/ops/dead-letters?queue={}"]),
+       value=nasty_text)  # fmt: skip
+@FUZZ
+def test_reading_routes_answer_nul_and_overlong_values_without_a_5xx(hostile_app, path: str, value: str) -> None:  # type: ignore[no-untyped-def]
+    from urllib.parse import quote
+
+    client = hostile_app.test_client()
+    answer = client.get(path.format(quote(value, safe="")), headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code < 500 or answer.json["error"]["code"] == "broker_unavailable", answer.data[:300]
+
+
+@pytest.mark.parametrize("route", ["/webhooks/generic", "/policy/evaluate"])
+def test_deeply_nested_json_is_a_400(hostile_app, route: str) -> None:  # type: ignore[no-untyped-def]
+    body = _nested(100_000)
+    headers = {**sign_generic(body), "Content-Type": "application/json"}
+    answer = hostile_app.test_client().post(route, data=body, headers=headers)
+    assert answer.status_code == 400 and answer.json["error"]["code"] == "invalid_json"
+
+
+def _carrier_headers(carrier: str, body: bytes) -> dict[str, str]:
+    import base64
+    import hashlib
+    import hmac
+
+    if carrier == "fedex":
+        return {"fdx-signature": base64.b64encode(hmac.new(b"aiv-token", body, hashlib.sha256).digest()).decode()}
+    return {"credential": "ups-credential"} if carrier == "ups" else {"DHL-Push-Token": "dhl-token"}
+
+
+@pytest.mark.parametrize("carrier", ["fedex", "ups", "dhl_express"])
+@given(body=st.binary(max_size=200) | (json_values | hostile_events()).map(lambda v: json.dumps(v).encode()))
+@FUZZ
+def test_malformed_but_authentic_carrier_pushes_get_4xx_not_5xx(hostile_app, carrier: str, body: bytes) -> None:  # type: ignore[no-untyped-def]
+    headers = {**_carrier_headers(carrier, body), "Content-Type": "application/json"}
+    answer = hostile_app.test_client().post(f"/carriers/{carrier}/tracking", data=body, headers=headers)
+    assert answer.status_code < 500, answer.get_data(as_text=True)[:300]

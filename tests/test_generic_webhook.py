@@ -105,10 +105,20 @@ def test_broken_json_is_refused(client):
     assert response.status_code == 400
 
 
-def test_non_utf8_body_is_refused_not_crashed(client):
+def test_a_signed_body_that_is_not_utf8_is_refused_as_a_bad_body_not_a_bad_signature(client):
+    """The contract's answers: not JSON -> 400; the signature was not what was wrong (JSON is UTF-8, RFC 8259)."""
     body = b"\xff\xfe\x00garbage"
     response = client.post("/webhooks/generic", data=body, headers=sign_generic(body))
-    assert response.status_code in (400, 401)
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "invalid_payload"
+    assert "not UTF-8" in response.json["error"]["message"]
+
+
+def test_an_unsigned_body_that_is_not_utf8_is_unauthorized(client):
+    body = b"\xff\xfe\x00garbage"
+    response = client.post("/webhooks/generic", data=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "invalid_signature"
 
 
 def test_wrong_content_type_is_refused(client):

@@ -26,7 +26,7 @@ from core.events import Buyer, Item, Order, ReturnEvent, ReturnRequest
 from queues.consumer import IncomingMessage
 from service.bootstrap import Container
 from service.intake import command_body, command_message_id
-from tests.conftest import make_settings
+from tests.conftest import make_settings, operator_client
 from tests.local_servers import ProviderServer, SmtpServer
 from tests.notice_contexts import FULL_CONTEXTS
 
@@ -224,7 +224,7 @@ def test_without_settings_the_notice_is_recorded_and_shown_not_sent(tmp_path, sm
 
     from wsgi import create_app
 
-    shown = create_app(container.settings, container).test_client().get("/returns/case_1").get_json()
+    shown = operator_client(create_app(container.settings, container)).get("/returns/case_1").get_json()
     assert {(d["channel"], d["status"], d["sent"]) for d in shown["notice_deliveries"]} == {
         ("email", "not_sent", False),
         ("webhook", "not_sent", False),
@@ -313,7 +313,7 @@ def test_a_case_driven_through_its_lifecycle_sends_one_email_and_one_provider_ca
     from wsgi import create_app
 
     container = delivering(tmp_path, smtp=smtp, provider=provider)
-    client = create_app(container.settings, container).test_client()
+    client = operator_client(create_app(container.settings, container))
     worker = Worker(container.relay, container.consumers())
     worker.start()
     assert worker.wait_ready(10)

@@ -15,7 +15,15 @@ import pytest
 
 from queues.worker import Worker
 from service.bootstrap import Container
-from tests.conftest import delete_topology, example, make_settings, pika_parameters, post_event, wait_for
+from tests.conftest import (
+    delete_topology,
+    example,
+    make_settings,
+    operator_client,
+    pika_parameters,
+    post_event,
+    wait_for,
+)
 from wsgi import create_app
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
@@ -29,7 +37,7 @@ def production(rabbit_url, postgres_url):  # type: ignore[no-untyped-def]
     worker = Worker(container.relay, container.consumers())
     worker.start()
     assert worker.wait_ready(20)
-    yield app.test_client(), container
+    yield operator_client(app), container
     worker.stop()
     container.close()
     delete_topology(rabbit_url, settings.topology_prefix)
@@ -105,7 +113,7 @@ def test_a_message_that_can_never_succeed_is_dead_lettered_with_its_reason(produ
 def test_readiness_fails_when_the_broker_does_not_answer(postgres_url):
     settings = make_settings(RB_DATABASE_URL=postgres_url, RB_BROKER_URL="amqp://guest:guest@127.0.0.1:1//")
     container = Container(settings)
-    client = create_app(settings, container).test_client()
+    client = operator_client(create_app(settings, container))
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["broker"].startswith("down")

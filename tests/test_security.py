@@ -146,3 +146,21 @@ def test_personal_data_of_cases_closed_past_retention_is_purged_and_cases_still_
     assert purge.run_once() == type(result)(0, 0, 0), "a second round finds nothing left to purge"
     later = PiiPurge(container.session_factory, 90, lambda: now + timedelta(days=91)).run_once()
     assert (later.cases, later.payloads) == (1, 1)  # the newer closed case and the webhook's payload
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '203.0.113.7 - - [29/Nov/2026:23:19:42 +0000] "GET /healthz HTTP/1.1" 200 16 "-" "curl/8"',
+        '10.1.22.133 - - [29/Nov/2026 23:52:32] "GET /returns HTTP/1.1" 401 -',
+    ],
+)
+def test_access_log_lines_keep_the_client_address_and_time(line: str) -> None:
+    assert redact(line) == line
+
+
+def test_credentials_in_a_query_string_are_redacted_in_logs() -> None:
+    line = '127.0.0.1 "GET /ops?token=s3cr3t-value&x=1 HTTP/1.1" /rest/x?app_key=1&access_token=lz-tok&sign=AB12'
+    clean = redact(line)
+    assert "s3cr3t-value" not in clean and "lz-tok" not in clean and "AB12" not in clean
+    assert clean.startswith("127.0.0.1 ") and "x=1" in clean

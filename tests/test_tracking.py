@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -217,3 +217,21 @@ def test_polling_is_scheduled_unless_turned_off(container):
     container.settings = on
     [_, task] = container.periodic_tasks()
     assert task.name == "tracking-poll" and task.interval == 60.0
+
+
+@pytest.mark.parametrize(("age", "status"), [(timedelta(seconds=5), 202), (timedelta(days=2), 401)])
+def test_an_sf_push_replayed_later_is_refused_at_the_webhook(client, container, age, status):
+    """A correctly signed SF push captured and posted again two days later is a 401, a fresh one a 202."""
+    from adapters.carriers.sf_express import encrypt, signature
+
+    seeded(container, carrier="sf_express", number="SF1400000000001")
+    routes = {"data": [{"sfWaybillNo": "SF1400000000001", "trackDetailItems": [
+        {"opCode": "50", "localTm": "2026-11-12 10:00:00"}]}]}  # fmt: skip
+    body = encrypt(json.dumps(routes), CARRIER_ENV["RB_SF_EXPRESS_AES_KEY"], CARRIER_ENV["RB_SF_EXPRESS_APP_KEY"])
+    stamp = str(int((container.clock() - age).timestamp() * 1000))
+    headers = {"Content-Type": "application/json", "timestamp": stamp, "nonce": "n1",
+               "signature": signature(CARRIER_ENV["RB_SF_EXPRESS_WEBHOOK_SECRET"], stamp, "n1", body)}  # fmt: skip
+    answer = client.post("/carriers/sf_express/tracking", data=body.encode(), headers=headers)
+    assert answer.status_code == status, answer.json
+    if status == 401:
+        assert "replay" in answer.json["error"]["message"]

@@ -209,11 +209,14 @@ def _secure_cookies() -> bool:
     return request.is_secure or _settings().proxy_hops > 0
 
 
-def sign_in_page(failed: bool = False, status: int = 401, message: str | None = None) -> Response:
-    """The sign-in form with a fresh CSRF nonce: the nonce in an HttpOnly cookie, its MAC in the form."""
+def sign_in_page(
+    failed: bool = False, status: int = 401, message: str | None = None, next_path: str | None = None
+) -> Response:
+    """The sign-in form with a fresh CSRF nonce (the nonce in an HttpOnly cookie, its MAC in the form);
+    after signing in the browser goes to `next_path` (a local path), else to where the form says."""
     nonce = secrets.token_urlsafe(24)
     g.rb_login_nonce = nonce
-    html = render_template("ops_login.html", failed=failed, message=message, next=_safe_next())
+    html = render_template("ops_login.html", failed=failed, message=message, next=_safe_next(next_path))
     response = page(html, status)
     response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="Strict", path="/ops",
                         secure=_secure_cookies(), max_age=3600)  # fmt: skip
@@ -250,7 +253,7 @@ def require(scope: str, *, page: bool = False) -> Callable[[Callable[..., Any]],
         def guarded(*args: Any, **kwargs: Any) -> Any:
             principal = authenticate()
             if principal is None:
-                return sign_in_page() if page else unauthorized()
+                return sign_in_page(next_path=request.full_path.rstrip("?")) if page else unauthorized()
             if scope not in principal.scopes:
                 return forbidden(scope)
             g.rb_principal = principal
@@ -296,9 +299,9 @@ def _over_limit(name: str, rate: str) -> tuple[Response, int] | None:
 # ---- sign-in and sign-out ------------------------------------------------------------------------
 
 
-def _safe_next() -> str:
+def _safe_next(wanted: str | None = None) -> str:
     """Where to go after signing in: a local path only (no open redirect)."""
-    wanted = request.values.get("next") or "/ops"
+    wanted = wanted or request.values.get("next") or "/ops"
     parts = urlsplit(wanted)
     if parts.scheme or parts.netloc or not wanted.startswith("/") or wanted.startswith("//") or "\\" in wanted:
         return "/ops"

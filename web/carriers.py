@@ -52,7 +52,7 @@ def tracking_push(carrier: str):  # type: ignore[no-untyped-def]
       responses:
         202: {description: Scans recorded, content: {application/json: {schema: {type: object}}}}
         400: {description: Unreadable push, content: {application/json: {schema: Error}}}
-        401: {description: Missing or forged signature, content: {application/json: {schema: Error}}}
+        401: {description: "Missing or forged signature, or an SF Express push too old to be fresh (a replay)", content: {application/json: {schema: Error}}}
         404: {description: Unknown carrier, content: {application/json: {schema: Error}}}
         413: {description: Body over the limit, content: {application/json: {schema: Error}}}
         415: {description: Not JSON, content: {application/json: {schema: Error}}}
@@ -74,7 +74,7 @@ def tracking_push(carrier: str):  # type: ignore[no-untyped-def]
     inbound = InboundRequest(body=body, headers=request.headers, query=request.args, url=request.url)
     settings = container.settings.for_adapter(carrier)
     try:
-        adapter.verify_tracking_push(inbound, settings)
+        adapter.verify_tracking_push(inbound, settings, now=container.clock())
     except SignatureError as exc:
         return error_response(401, "invalid_signature", str(exc))
     try:

@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.marketplaces.base import MARKETPLACES
 from core.analytics import DIMENSIONS, Period
@@ -70,14 +71,26 @@ def home():  # type: ignore[no-untyped-def]
     """
     operations = _container().operations
     groups: dict[str, list[dict[str, Any]]] = {role: [] for role in ROLES}
+    queues: list[dict[str, Any]] = []
     dead_letters: list[dict[str, Any]] = []
-    broker_error = None
+    overdue: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    history: dict[str, Any] = {}
+    broker_error = database_error = None
+    # A part that is down (broker or database) is named on the page instead of failing it.
     try:
         queues = operations.queues()
         dead_letters = operations.dead_letters(limit=50)
+    except SQLAlchemyError as exc:
+        database_error = f"the database did not answer: {type(exc).__name__}"
     except Exception as exc:
-        queues, broker_error = [], f"the broker did not answer: {type(exc).__name__}"
-    history = operations.depth_history()
+        broker_error = f"the broker did not answer: {type(exc).__name__}"
+    try:
+        history = operations.depth_history()
+        overdue = operations.overdue(limit=50)
+        failures = operations.recent_failures(limit=20)
+    except SQLAlchemyError as exc:
+        database_error = f"the database did not answer: {type(exc).__name__}"
     embedded = _container().settings.embedded_broker  # kombu's in-process broker counts no consumers
     for queue in queues:
         if embedded:
@@ -94,8 +107,9 @@ def home():  # type: ignore[no-untyped-def]
         groups=groups,
         dead_letters=dead_letters,
         broker_error=broker_error,
-        overdue=operations.overdue(limit=50),
-        failures=operations.recent_failures(limit=20),
+        database_error=database_error,
+        overdue=overdue,
+        failures=failures,
         now=operations.clock().isoformat(timespec="seconds"),
         replayed=int(replayed) if replayed and replayed.isdigit() else None,
         replayed_queue=request.args.get("queue"),

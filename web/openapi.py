@@ -61,7 +61,14 @@ def build_spec(app: Flask) -> dict[str, Any]:
     spec.components.schema("Error", schema=ErrorSchema)
     spec.components.schema("Case", schema=CaseSchema)
     spec.components.schema("OperatorCommand", schema=OperatorCommandSchema)
-    spec.components.security_scheme("opsToken", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme(
+        "opsToken",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "RB_OPS_TOKEN, or an API key (rbk_...) with the read or act scope",
+        },
+    )
     with app.test_request_context():
         for endpoint, view in app.view_functions.items():
             if endpoint != "static" and view.__doc__ and "---" in view.__doc__:

@@ -11,11 +11,12 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Blueprint, current_app, jsonify, redirect, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.storage.access_store import KEY_SCOPES, UnknownKey
 from queues.inspection import UnknownQueue
 from web import auth
-from web.errors import error_response
+from web.errors import database_unavailable, error_response
 
 bp = Blueprint("ops", __name__)
 
@@ -25,6 +26,8 @@ def _operations():  # type: ignore[no-untyped-def]
 
 
 def _broker_down(exc: Exception):  # type: ignore[no-untyped-def]
+    if isinstance(exc, SQLAlchemyError):
+        return database_unavailable(exc)
     return error_response(503, "broker_unavailable", f"the broker did not answer: {type(exc).__name__}")
 
 

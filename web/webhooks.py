@@ -77,6 +77,8 @@ def receive(marketplace: str):  # type: ignore[no-untyped-def]
         adapter.verify(inbound, container.settings.webhook_secret(marketplace), container.clock())
     except SignatureError as exc:
         return _outcome(marketplace, "unauthorized", error_response(401, "invalid_signature", str(exc)))
+    except PayloadError as exc:  # a body no signature can vouch for (not UTF-8)
+        return _outcome(marketplace, "invalid", error_response(400, "invalid_payload", str(exc), exc.fields))
     try:
         delivery = adapter.parse(inbound)
         if not delivery.events:  # signed, but about something else (a trade-order status, a product)

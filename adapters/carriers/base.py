@@ -16,10 +16,16 @@ where it has not, `build_intercept` returns None and an operator does it.
 from __future__ import annotations
 
 import hmac
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
+
+import phonenumbers
 
 from adapters.http import HttpResult, OutboundRequest
 from adapters.marketplaces.base import InboundRequest, PayloadError, SignatureError
@@ -43,6 +49,7 @@ __all__ = [
     "PayloadError",
     "PickupWindow",
     "SignatureError",
+    "drafting",
 ]
 
 TOKEN_EXPIRY_MARGIN = timedelta(minutes=5)
@@ -135,13 +142,19 @@ class CarrierAdapter(Protocol):
 
     def parse_tracking(self, result: HttpResult) -> list[TrackingUpdate]: ...
 
+    def intercept_credentials(self, settings: AdapterSettings) -> dict[str, str] | None:
+        """The credentials the interception API needs, or None: then the request is stored, not sent."""
+
     def build_intercept(self, order: InterceptOrder, settings: AdapterSettings) -> OutboundRequest | None:
         """The interception request, or None where the carrier's API offers none (an operator task)."""
 
     def parse_intercept(self, result: HttpResult) -> InterceptOutcome: ...
 
-    def verify_tracking_push(self, request: InboundRequest, settings: AdapterSettings) -> None:
-        """Raise `SignatureError` unless the push is signed or authenticated as this carrier does it."""
+    def verify_tracking_push(
+        self, request: InboundRequest, settings: AdapterSettings, now: datetime | None = None
+    ) -> None:
+        """Raise `SignatureError` unless the push is signed or authenticated as this carrier does it (and, where
+        the push carries a timestamp, is fresh at `now`: SF Express)."""
 
     def parse_tracking_push(self, request: InboundRequest, settings: AdapterSettings) -> list[TrackingUpdate]: ...
 
@@ -239,6 +252,75 @@ def json_number(value: Any) -> float | int:
     """Carriers want JSON numbers; values are exact to the cent or gram, so nothing is lost."""
     as_decimal = Decimal(str(value))
     return int(as_decimal) if as_decimal == as_decimal.to_integral_value() else float(as_decimal)
+
+
+_DRAFT: ContextVar[bool] = ContextVar("carrier_request_draft", default=False)
+
+
+@contextmanager
+def drafting(active: bool = True) -> Iterator[None]:
+    """Build a draft: a request that will be stored and shown but not sent (no credentials; contract). Values the
+    carrier would refuse are then kept as given instead of refusing the build; with credentials they refuse it."""
+    token = _DRAFT.set(active)
+    try:
+        yield
+    finally:
+        _DRAFT.reset(token)
+
+
+def refuse(message: str, kept: Any) -> Any:
+    """Refuse the request with `message`, or keep `kept` while drafting."""
+    if _DRAFT.get():
+        return kept
+    raise CarrierRejected(message)
+
+
+def e164(phone: str | None, country: str, field_name: str) -> str:
+    """The number in E.164 ("+4930123456"), read in the address's country when it has no "+".
+
+    Carriers refuse or misroute local formats ("030 1234567" means nothing outside
+    Germany); a number that is not a valid one for that country is refused here
+    with the field named, rather than sent to be refused by the carrier.
+    """
+    if not phone or not phone.strip():
+        return refuse(f"{field_name}: a phone number is required by the carrier and none is known", "")
+    try:
+        parsed = phonenumbers.parse(phone, country.upper())
+    except phonenumbers.NumberParseException as exc:
+        return refuse(f"{field_name}: {phone!r} is not a phone number ({exc})", phone)
+    if not phonenumbers.is_valid_number(parsed):
+        return refuse(f"{field_name}: {phone!r} is not a valid phone number for {country}", phone)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def fit(text: str | None, limit: int) -> str:
+    """`text` cut to the carrier's documented length, without trailing blanks (names, lines, descriptions)."""
+    return (text or "").strip()[:limit].rstrip()
+
+
+def street_lines(address: Address, width: int, most: int, field_name: str) -> list[str]:
+    """The street address in lines of at most `width`, wrapped at spaces rather than cut (a cut address misleads
+    the courier); refused with the field named when it needs more than the carrier's `most` lines."""
+    lines: list[str] = []
+    for line in (address.line1, address.line2):
+        if line and line.strip():
+            lines += textwrap.wrap(line.strip(), width, break_long_words=True, break_on_hyphens=False)
+    if len(lines) > most:
+        message = (
+            f"{field_name}: the street address needs {len(lines)} lines of {width} characters; the carrier takes {most}"
+        )
+        return refuse(message, lines)
+    return lines
+
+
+def without_empty(node: Any) -> Any:
+    """`node` with empty optional values left out: schemas give them minLength 1, so "" is a refusal, not a blank."""
+    if isinstance(node, dict):
+        kept = {key: without_empty(value) for key, value in node.items()}
+        return {key: value for key, value in kept.items() if value not in ("", None, [], {})}
+    if isinstance(node, list):
+        return [value for value in (without_empty(item) for item in node) if value not in ("", None, [], {})]
+    return node
 
 
 CARRIERS: Registry[CarrierAdapter] = Registry("carrier", "adapters.carriers")

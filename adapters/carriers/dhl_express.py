@@ -24,12 +24,18 @@ MyDHL API"; summarised in shared/research/carriers_customs.md §2.1):
   Unified payload carries `shipments[].events[]` with `timestamp` and
   `statusCode` pre-transit | transit | delivered | failure | unknown.
 MyDHL has no interception call (ST is only a tracking event): an operator task.
+Checked against the 3.1.1 document itself (tests/fixtures/official/dhl_express):
+`lineItems[].weight` is the weight of the whole line and `price` the unit price;
+`plannedShippingDateAndTime` and `plannedPickupDateAndTime` are "yyyy-MM-ddTHH:mm:ss
+GMT+hh:mm" in the local time and offset of the place the parcel leaves from;
+tracking asks `requestGMTOffsetPerEvent=true` so every event carries its offset.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import logging
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -42,13 +48,19 @@ from adapters.carriers.base import (
     InboundRequest,
     PayloadError,
     PickupWindow,
+    e164,
+    fit,
     require_shared_token,
+    street_lines,
 )
 from adapters.http import HttpResult, OutboundRequest
 from config.settings import AdapterSettings
 from core.events import Address
+from core.places import read_local
 from core.shipments import ReturnShipmentOrder
 from core.tracking import TrackingStatus, TrackingUpdate, canonical_status
+
+log = logging.getLogger(__name__)
 
 SANDBOX_URL = "https://express.api.dhl.com/mydhlapi/test"
 API_VERSION = "3.1.1"
@@ -104,21 +116,43 @@ def _number(value: Decimal) -> float | int:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def _party(address: Address, type_code: str) -> dict[str, Any]:
+def _party(address: Address, type_code: str | None, role: str) -> dict[str, Any]:
+    """A party as MyDHL 3.1.1 takes it; lengths as its schema gives them (addressLine 45, fullName 255, ...).
+
+    Pickup parties have no `typeCode` (the pickup schema allows no other key).
+    """
+    lines = street_lines(address, 45, 3, f"{role}.postalAddress.addressLine1") or [""]
     postal: dict[str, Any] = {
-        "postalCode": address.postal_code or "",
-        "cityName": address.city or "",
+        "postalCode": fit(address.postal_code, 12),
+        "cityName": fit(address.city, 45),
         "countryCode": address.country,
-        "addressLine1": address.line1 or "",
+        **{f"addressLine{n}": line for n, line in enumerate(lines, start=1)},
     }
-    if address.line2:
-        postal["addressLine2"] = address.line2
-    name = address.name or "Returns"
-    return {
+    name = fit(address.name, 255) or "Returns"
+    party: dict[str, Any] = {
         "postalAddress": postal,
-        "contactInformation": {"fullName": name, "companyName": name, "phone": address.phone or ""},
-        "typeCode": type_code,
+        "contactInformation": {
+            "fullName": name,
+            "companyName": fit(name, 100),
+            "phone": e164(address.phone, address.country, f"{role}.phone"),
+        },
     }
+    if address.email and len(address.email) <= 70:
+        party["contactInformation"]["email"] = address.email
+    if type_code:
+        party["typeCode"] = type_code
+    return party
+
+
+def planned_time(day: date, clock: str, origin: Address) -> str:
+    """MyDHL's "yyyy-MM-ddTHH:mm:ss GMT+hh:mm": the local time and offset of the place the parcel leaves from."""
+    hours, minutes = (int(part) for part in clock.split(":"))
+    naive = datetime.combine(day, time(hours, minutes))
+    moment = read_local(naive, origin.country, origin.region, origin.city)
+    if moment is None:
+        raise CarrierRejected(f"shipper.countryCode {origin.country!r}: no time zone is known for the pickup place")
+    offset = moment.strftime("%z")
+    return f"{moment:%Y-%m-%dT%H:%M:%S} GMT{offset[:3]}:{offset[3:]}"
 
 
 def message_reference(case_id: str) -> str:
@@ -157,13 +191,13 @@ class DhlExpress(CarrierBase):
         if order.cross_border:
             content["exportDeclaration"] = self._returns_declaration(order)
         body: dict[str, Any] = {
-            "plannedShippingDateAndTime": f"{order.ship_date.isoformat()}T10:00:00 GMT+00:00",
+            "plannedShippingDateAndTime": planned_time(order.ship_date, "10:00", order.shipper),
             "pickup": {"isRequested": order.pickup},
             "productCode": INTERNATIONAL_PRODUCT if order.cross_border else DOMESTIC_PRODUCT,
             "accounts": [{"typeCode": "shipper", "number": account}],
             "customerDetails": {
-                "shipperDetails": _party(order.shipper, "private"),
-                "receiverDetails": _party(order.receiver, "business"),
+                "shipperDetails": _party(order.shipper, "private", "shipper"),
+                "receiverDetails": _party(order.receiver, "business", "receiver"),
             },
             "content": content,
             "customerReferences": [{"value": order.reference[:35], "typeCode": "CU"}],
@@ -202,14 +236,17 @@ class DhlExpress(CarrierBase):
     def _returns_declaration(self, order: ReturnShipmentOrder) -> dict[str, Any]:
         lines = []
         for line in order.lines:
+            # MyDHL: `price` is the unit price, `weight` the weight of the whole line (quantity x unit weight),
+            # so the lines add up to the package weight; 2 x 0.25 kg is declared as 0.5 kg.
+            line_weight = _number(line.weight_kg * line.quantity)
             entry: dict[str, Any] = {
                 "number": line.number,
-                "description": line.description[:512],
+                "description": fit(line.description, 512),
                 "price": _number(line.unit_price),
                 "quantity": {"value": line.quantity, "unitOfMeasurement": "PCS"},
                 "exportReasonType": "return",
                 "manufacturerCountry": line.origin_country or order.receiver.country,
-                "weight": {"netValue": _number(line.weight_kg), "grossValue": _number(line.weight_kg)},
+                "weight": {"netValue": line_weight, "grossValue": line_weight},
             }
             if line.hs_code:
                 entry["commodityCodes"] = [{"typeCode": "outbound", "value": line.hs_code.replace(".", "")}]
@@ -225,8 +262,7 @@ class DhlExpress(CarrierBase):
     def parse_return_shipment(self, result: HttpResult) -> BookedShipment:
         body = result.body if isinstance(result.body, dict) else {}
         if not result.ok:
-            detail = body.get("detail") or body.get("title") or str(result.body)[:300]
-            raise CarrierRejected(f"DHL Express answered {result.status}: {detail}")
+            raise CarrierRejected(f"DHL Express answered {result.status}: {_detail(result.body)}")
         documents = {
             doc.get("typeCode", "document"): doc.get("content", "")
             for doc in body.get("documents") or []
@@ -258,14 +294,14 @@ class DhlExpress(CarrierBase):
         if tracking_number:
             shipment["shipmentTrackingNumber"] = tracking_number
         body = {
-            "plannedPickupDateAndTime": f"{window.day.isoformat()}T{window.ready}:00 GMT+00:00",
+            "plannedPickupDateAndTime": planned_time(window.day, window.ready, order.shipper),
             "closeTime": window.close,
             "location": "reception",
             "locationType": "residence",
             "accounts": [{"typeCode": "shipper", "number": settings.get("ACCOUNT") or ""}],
             "customerDetails": {
-                "shipperDetails": _party(order.shipper, "private"),
-                "receiverDetails": _party(order.receiver, "business"),
+                "shipperDetails": _party(order.shipper, None, "shipper"),
+                "receiverDetails": _party(order.receiver, None, "receiver"),
             },
             "shipmentDetails": [shipment],
             "remark": f"Customer return {order.reference}"[:80],
@@ -310,7 +346,7 @@ class DhlExpress(CarrierBase):
             method="GET",
             url=(
                 f"{self._base(settings)}/shipments/{tracking_number}/tracking"
-                "?trackingView=all-checkpoints&levelOfDetail=all"
+                "?trackingView=all-checkpoints&levelOfDetail=all&requestGMTOffsetPerEvent=true"
             ),
             headers={"x-version": API_VERSION},
             auth=self._auth(settings),
@@ -332,16 +368,16 @@ class DhlExpress(CarrierBase):
                         tracking_number=number,
                         code=code,
                         status=canonical_status(STATUS_CODES, code),
-                        occurred_at=_instant(
-                            f"{event.get('date')}T{event.get('time')}{event.get('GMTOffset', '+00:00')}"
-                        ),
+                        occurred_at=_event_time(event, area),
                         description=str(event.get("description") or ""),
                         location=str(area.get("description") or ""),
                     )
                 )
         return updates
 
-    def verify_tracking_push(self, request: InboundRequest, settings: AdapterSettings) -> None:
+    def verify_tracking_push(
+        self, request: InboundRequest, settings: AdapterSettings, now: datetime | None = None
+    ) -> None:
         """DHL Push sends back the header and token given in `hook.authentication` at subscription."""
         require_shared_token(request, settings.get("PUSH_HEADER") or PUSH_HEADER, settings.get("WEBHOOK_SECRET"))
 
@@ -358,13 +394,17 @@ class DhlExpress(CarrierBase):
             number = str(shipment.get("id") or "")
             for event in shipment.get("events") or []:
                 code = str(event.get("statusCode") or "")
+                occurred_at = _push_time(event)
+                if occurred_at is None:
+                    log.warning("DHL push event %s of %s has no usable timestamp; the others are kept", code, number)
+                    continue
                 updates.append(
                     TrackingUpdate(
                         carrier=self.name,
                         tracking_number=number,
                         code=code,
                         status=canonical_status(PUSH_STATUS_CODES, code, TrackingStatus.INFORMATION),
-                        occurred_at=_instant(str(event.get("timestamp") or "")),
+                        occurred_at=occurred_at,
                         description=str(event.get("description") or event.get("status") or ""),
                         location=str(((event.get("location") or {}).get("address") or {}).get("addressLocality") or ""),
                     )
@@ -373,9 +413,40 @@ class DhlExpress(CarrierBase):
 
 
 def _detail(body: Any) -> str:
-    if isinstance(body, dict):
-        return str(body.get("detail") or body.get("title") or body)[:300]
-    return str(body)[:300]
+    """DHL's problem: `detail`, and each of `additionalDetails` ("7120: Required either ...") when it lists several."""
+    if not isinstance(body, dict):
+        return str(body)[:300]
+    extra = [str(item)[:200] for item in body.get("additionalDetails") or []]
+    return "; ".join([str(body.get("detail") or body.get("title") or body)[:300], *extra])[:2000]
+
+
+def _event_time(event: dict[str, Any], area: dict[str, Any]) -> datetime:
+    """An event's instant: with its `GMTOffset` (asked for with requestGMTOffsetPerEvent), else read where it
+    happened, from the service area "CITY-CC" (the 3.1.1 sample's events carry no offset)."""
+    text = f"{event.get('date')}T{event.get('time')}"
+    if event.get("GMTOffset"):
+        return _instant(f"{text}{event['GMTOffset']}")
+    try:
+        naive = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise PayloadError(f"DHL event time {text!r} is not ISO 8601", {"events.date": ["invalid"]}) from exc
+    city, _, country = str(area.get("description") or "").rpartition("-")
+    moment = read_local(naive, country.strip(), None, city.strip()) if len(country.strip()) == 2 else None
+    return (moment or naive.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _push_time(event: dict[str, Any]) -> datetime | None:
+    """A Unified push `timestamp`; without an offset it is read where the event happened (`location.address`)."""
+    try:
+        moment = datetime.fromisoformat(str(event.get("timestamp") or ""))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        address = (event.get("location") or {}).get("address") or {}
+        country = str(address.get("countryCode") or "")
+        local = read_local(moment, country, None, address.get("addressLocality")) if len(country) == 2 else None
+        moment = local or moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _instant(text: str) -> datetime:

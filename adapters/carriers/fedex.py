@@ -17,6 +17,9 @@ carriers_customs.md §2.2):
   Base64(HMAC-SHA256(security token, payload)); events may arrive out of order.
 - Errors: `{"transactionId", "errors": [{"code", "message"}]}`.
 FedEx offers no interception in these APIs: interception is an operator task.
+Checked against the documents themselves (tests/fixtures/official/fedex): the Ship
+API requires `requestedShipment.totalWeight`; lengths FedEx states only in prose are
+applied in `_party`; scan dates without an offset are read where they were scanned.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,15 +43,21 @@ from adapters.carriers.base import (
     PayloadError,
     PickupWindow,
     SignatureError,
+    e164,
     error_message,
+    fit,
     json_number,
+    street_lines,
 )
 from adapters.http import HttpResult, OutboundRequest
 from config.settings import AdapterSettings
 from core.events import Address
 from core.invoice import returns_invoice
+from core.places import read_local
 from core.shipments import ReturnShipmentOrder
 from core.tracking import TrackingStatus, TrackingUpdate, canonical_status
+
+log = logging.getLogger(__name__)
 
 SANDBOX_URL = "https://apis-sandbox.fedex.com"
 INTERNATIONAL_SERVICE = "FEDEX_INTERNATIONAL_PRIORITY"
@@ -87,18 +97,24 @@ CUSTOMS_OPTION: dict[str, str] = {
 DEFAULT_CUSTOMS_OPTION = "REJECTED"
 
 
-def _party(address: Address) -> dict[str, Any]:
-    street = [line for line in (address.line1, address.line2) if line]
+def _party(address: Address, role: str, state_required: bool = False) -> dict[str, Any]:
+    """A party with the lengths the Ship API states (streetLines and city 35, postalCode 10, personName 70,
+    companyName 35, stateOrProvinceCode 2: "required for US, CA, PR"); empty optional fields are left out."""
     postal: dict[str, Any] = {
-        "streetLines": street,
-        "city": address.city or "",
-        "postalCode": address.postal_code or "",
+        "streetLines": street_lines(address, 35, 3, f"{role}.address.streetLines"),
+        "city": fit(address.city, 35),
         "countryCode": address.country,
     }
-    if address.region:
-        postal["stateOrProvinceCode"] = address.region
-    contact = {"personName": address.name or "Returns", "phoneNumber": address.phone or ""}
-    if address.email:
+    if fit(address.postal_code, 10):
+        postal["postalCode"] = fit(address.postal_code, 10)
+    state = (address.region or "").strip()
+    if len(state) == 2 and state.isascii():
+        postal["stateOrProvinceCode"] = state.upper()
+    elif state_required:
+        postal["stateOrProvinceCode"] = ""  # the Pickup schema requires the key; FedEx needs a value in US/CA/PR
+    contact = {"personName": fit(address.name, 70) or "Returns",
+               "phoneNumber": e164(address.phone, address.country, f"{role}.contact.phoneNumber")}  # fmt: skip
+    if address.email and len(address.email) <= 80:
         contact["emailAddress"] = address.email
     return {"contact": contact, "address": postal}
 
@@ -147,8 +163,8 @@ class FedEx(CarrierBase):
     def build_return_shipment(self, order: ReturnShipmentOrder, settings: AdapterSettings) -> OutboundRequest:
         account = self._account(settings)
         shipment: dict[str, Any] = {
-            "shipper": _party(order.shipper),
-            "recipients": [_party(order.receiver)],
+            "shipper": _party(order.shipper, "shipper"),
+            "recipients": [_party(order.receiver, "recipients[0]")],
             "serviceType": INTERNATIONAL_SERVICE if order.cross_border else DOMESTIC_SERVICE,
             "packagingType": "YOUR_PACKAGING",
             "pickupType": "USE_SCHEDULED_PICKUP" if order.pickup else "DROPOFF_AT_FEDEX_LOCATION",
@@ -164,6 +180,8 @@ class FedEx(CarrierBase):
                 },
             },
             "labelSpecification": {"imageType": "PDF", "labelStockType": "PAPER_85X11_TOP_HALF_LABEL"},
+            # Ship API: totalWeight (required) is "the total weight of the shipment", in the packages' units.
+            "totalWeight": json_number(order.total_weight_kg),
             "requestedPackageLineItems": [
                 {"weight": {"units": "KG", "value": json_number(order.total_weight_kg)}},
             ],
@@ -182,7 +200,7 @@ class FedEx(CarrierBase):
         commodities = []
         for line in invoice.lines:
             commodity: dict[str, Any] = {
-                "description": line.description[:450],
+                "description": fit(line.description, 450),
                 "countryOfManufacture": line.origin_country,
                 "quantity": line.quantity,
                 "quantityUnits": "PCS",
@@ -239,7 +257,7 @@ class FedEx(CarrierBase):
             "associatedAccountNumber": self._account(settings),
             "originDetail": {
                 "pickupAddressType": "OTHER",
-                "pickupLocation": _party(order.shipper),
+                "pickupLocation": _party(order.shipper, "pickupLocation", state_required=True),
                 "readyDateTimestamp": f"{window.day.isoformat()}T{window.ready}:00",
                 "customerCloseTime": f"{window.close}:00",
                 "pickupDateType": "FUTURE_DAY",
@@ -306,13 +324,17 @@ class FedEx(CarrierBase):
                 for scan in track.get("scanEvents") or []:
                     code = str(scan.get("eventType") or scan.get("derivedStatusCode") or "")
                     location = scan.get("scanLocation") or {}
+                    occurred_at = _scan_time(str(scan.get("date") or ""), location)
+                    if occurred_at is None:
+                        log.warning("FedEx scan %s of %s has no usable date; the other scans are kept", code, number)
+                        continue
                     updates.append(
                         TrackingUpdate(
                             carrier=self.name,
                             tracking_number=number,
                             code=code,
                             status=canonical_status(STATUS_CODES, code),
-                            occurred_at=_instant(str(scan.get("date") or "")),
+                            occurred_at=occurred_at,
                             description=str(scan.get("eventDescription") or ""),
                             location=", ".join(
                                 str(part) for part in (location.get("city"), location.get("countryCode")) if part
@@ -321,7 +343,9 @@ class FedEx(CarrierBase):
                     )
         return updates
 
-    def verify_tracking_push(self, request: InboundRequest, settings: AdapterSettings) -> None:
+    def verify_tracking_push(
+        self, request: InboundRequest, settings: AdapterSettings, now: datetime | None = None
+    ) -> None:
         """AIV: `fdx-signature` = Base64(HMAC-SHA256(key = the project's security token, message = payload))."""
         secret = settings.get("WEBHOOK_SECRET")
         if not secret:
@@ -340,14 +364,20 @@ class FedEx(CarrierBase):
         return self._updates(body)
 
 
-def _instant(text: str) -> datetime:
-    """FedEx scan dates are ISO 8601 with an offset ("2026-07-02T10:15:00-05:00"); kept as aware UTC."""
+def _scan_time(text: str, location: dict[str, Any]) -> datetime | None:
+    """A scan's instant. FedEx dates carry an offset ("2024-08-20T12:41:57-04:00"), but real track results
+    also hold local dates without one ("2024-08-15T00:00:00" for a pickup in Mankato, MN): those are read in
+    the zone of the scan location; a date that is no date at all is None, and only that scan is left out."""
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise PayloadError(f"FedEx scan date {text!r} is not ISO 8601", {"scanEvents.date": ["invalid"]}) from exc
+    except ValueError:
+        return None
     if moment.tzinfo is None:
-        raise PayloadError(f"FedEx scan date {text!r} has no offset", {"scanEvents.date": ["no offset"]})
+        country = str(location.get("countryCode") or "")
+        local = read_local(moment, country, location.get("stateOrProvinceCode"), location.get("city"))
+        if local is None:
+            return None
+        moment = local
     return moment.astimezone(UTC)
 
 

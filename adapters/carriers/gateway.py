@@ -27,6 +27,7 @@ from adapters.carriers.base import (
     InterceptOrder,
     InterceptOutcome,
     PickupWindow,
+    drafting,
 )
 from adapters.http import HttpClient, HttpResult, OutboundRequest
 from config.settings import AdapterSettings
@@ -83,9 +84,9 @@ class CarrierGateway:
     def book_return(
         self, adapter: CarrierAdapter, order: ReturnShipmentOrder, settings: AdapterSettings
     ) -> Outcome[BookedShipment]:
-        return self.call(
-            adapter, settings, adapter.build_return_shipment(order, settings), adapter.parse_return_shipment
-        )
+        with drafting(adapter.credentials(settings) is None):
+            request = adapter.build_return_shipment(order, settings)
+        return self.call(adapter, settings, request, adapter.parse_return_shipment)
 
     def book_pickup(
         self,
@@ -95,7 +96,8 @@ class CarrierGateway:
         tracking_number: str | None,
         settings: AdapterSettings,
     ) -> Outcome[BookedPickup]:
-        request = adapter.build_pickup(order, window, tracking_number, settings)
+        with drafting(adapter.credentials(settings) is None):
+            request = adapter.build_pickup(order, window, tracking_number, settings)
         return self.call(adapter, settings, request, adapter.parse_pickup)
 
     def cancel_pickup(
@@ -117,10 +119,11 @@ class CarrierGateway:
     def intercept(
         self, adapter: CarrierAdapter, order: InterceptOrder, settings: AdapterSettings
     ) -> Outcome[InterceptOutcome]:
-        request = adapter.build_intercept(order, settings)
+        credentials = adapter.intercept_credentials(settings)  # type: ignore[attr-defined]
+        with drafting(credentials is None):
+            request = adapter.build_intercept(order, settings)
         if request is None:
             return Outcome(request={}, sent=False, operator_task=True)
-        credentials = adapter.intercept_credentials(settings)  # type: ignore[attr-defined]
         return self.call(adapter, settings, request, adapter.parse_intercept, credentials_set=credentials is not None)
 
     def call(

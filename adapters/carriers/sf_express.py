@@ -56,6 +56,8 @@ from adapters.carriers.base import (
     PayloadError,
     PickupWindow,
     SignatureError,
+    e164,
+    fit,
     json_number,
 )
 from adapters.http import HttpResult, OutboundRequest
@@ -68,6 +70,7 @@ from core.tracking import TrackingStatus, TrackingUpdate, canonical_status
 SANDBOX_URL = "https://api-ifsp-sit.sf.global"
 FENGQIAO_SANDBOX_URL = "https://sfapi-sbox.sf-express.com/std/service"
 INTERNATIONAL_PRODUCT = "INT0014"
+DEFAULT_PUSH_MAX_AGE_SECONDS = 300  # a signed push older than this is a replay (RB_SF_EXPRESS_PUSH_MAX_AGE_SECONDS)
 DEFAULT_TOKEN_SECONDS = 2 * 60 * 60  # [A] the SDKs refresh before two hours; used when SF states no expiry
 BLOCK = 32
 
@@ -135,15 +138,17 @@ def fengqiao_digest(msg_data: str, timestamp: str, checkword: str) -> str:
     return base64.b64encode(hashlib.md5(quoted.encode()).digest()).decode()
 
 
-def _party(address: Address) -> dict[str, Any]:
+def _party(address: Address, role: str) -> dict[str, Any]:
+    """A ShippingPartyPayload as the SDK builds it: address, regionFirst/Second, contact, country, postCode and
+    phoneNo are always sent (in E.164, so SF can call across borders); optional fields only when known."""
     party = {
-        "contact": address.name or "Returns",
+        "contact": fit(address.name, 100) or "Returns",
         "country": address.country,
         "regionFirst": address.region or address.city or "",
         "regionSecond": address.city or "",
         "address": " ".join(line for line in (address.line1, address.line2) if line),
         "postCode": address.postal_code or "",
-        "phoneNo": address.phone or "",
+        "phoneNo": e164(address.phone, address.country, f"{role}.phoneNo"),
     }
     if address.email:
         party["email"] = address.email
@@ -272,15 +277,15 @@ class SfExpress(CarrierBase):
             "declaredValue": json_number(invoice.total.amount),
             "declaredCurrency": invoice.currency,
             "pickupType": "1" if (order.pickup if pickup is None else pickup) else "0",
-            "senderInfo": _party(order.shipper),
-            "receiverInfo": _party(order.receiver),
+            "senderInfo": _party(order.shipper, "senderInfo"),
+            "receiverInfo": _party(order.receiver, "receiverInfo"),
             "parcelInfoList": parcels,
             "paymentInfo": {"payMethod": "2", "payMonthCard": card, "taxPayMethod": "2", "taxPayMonthCard": card},
             "remark": f"Customer return of order {order.original_order_id}"[:200],
         }
         if order.cross_border:
             message["customsInfo"] = {
-                "senderReason": "2",
+                "senderReason": 2,  # SDK SenderReasonEnum: 1 commerce, 2 non-commerce (a return is no sale)
                 "senderReasonContent": f"Returned goods ({order.reason or 'return'})",
                 "businessRemark": f"Returns invoice {invoice.number}",
             }
@@ -313,13 +318,11 @@ class SfExpress(CarrierBase):
     def build_cancel_pickup(
         self, pickup_reference: str, order: ReturnShipmentOrder, window: PickupWindow, settings: AdapterSettings
     ) -> OutboundRequest:
-        message = {
-            "customerCode": settings.get("CUSTOMER_CODE") or "",
-            "customerOrderNo": order.reference[:64],
-            "sfWaybillNo": pickup_reference,
-            "orderOperateType": "5",  # [A] cancel, per the SDK's OrderOperateTypeEnum (1 = add)
-        }
-        return self._dispatch("IUOP_CREATE_ORDER", message, settings)
+        """Refused here: the international API as the SDK documents it has no cancellation (`orderOperateType`
+        knows 1 add and 5 change order only), and a change order is not a cancellation."""
+        raise CarrierRejected(
+            f"SF Express offers no pickup cancellation in its international API: ask SF to cancel {pickup_reference}"
+        )
 
     def parse_cancel_pickup(self, result: HttpResult) -> None:
         self._inner(result, "cancel")
@@ -362,7 +365,7 @@ class SfExpress(CarrierBase):
             "monthlyCardNo": settings.get("MONTHLY_CARD") or "",
             "newDestAddress": {
                 "contact": merchant.name or "Returns",
-                "phone": merchant.phone or "",
+                "phone": e164(merchant.phone, merchant.country, "newDestAddress.phone"),
                 "province": merchant.region or "",
                 "city": merchant.city or "",
                 "address": " ".join(line for line in (merchant.line1, merchant.line2) if line),
@@ -394,11 +397,16 @@ class SfExpress(CarrierBase):
             message=str(inner.get("errorMsg") or ("interception accepted" if accepted else inner)),
         )
 
-    def verify_tracking_push(self, request: InboundRequest, settings: AdapterSettings) -> None:
+    def verify_tracking_push(
+        self, request: InboundRequest, settings: AdapterSettings, now: datetime | None = None
+    ) -> None:
+        """Signature over token, timestamp, nonce and the encrypted body, and a fresh `timestamp` (milliseconds):
+        the signature alone would let anyone who saw one push replay it forever."""
         secret, app_key, aes_key = settings.get("WEBHOOK_SECRET"), settings.get("APP_KEY"), settings.get("AES_KEY")
         if not (secret and app_key and aes_key):
             raise SignatureError("SF Express push verification needs RB_SF_EXPRESS_WEBHOOK_SECRET, APP_KEY and AES_KEY")
         timestamp, nonce = request.header("timestamp") or "", request.header("nonce") or ""
+        _require_fresh(timestamp, now or datetime.now(UTC), _max_age(settings))
         expected = signature(secret, timestamp, nonce, request.body.decode(errors="replace"))
         presented = request.header("signature") or ""
         if not hmac.compare_digest(presented.encode(), expected.encode()):
@@ -414,6 +422,27 @@ class SfExpress(CarrierBase):
         except ValueError as exc:
             raise PayloadError("SF Express push is not JSON inside") from exc
         return self._routes(inner if isinstance(inner, dict) else {"data": inner})
+
+
+def _max_age(settings: AdapterSettings) -> timedelta:
+    raw = settings.get("PUSH_MAX_AGE_SECONDS") or str(DEFAULT_PUSH_MAX_AGE_SECONDS)
+    try:
+        seconds = int(raw)
+    except ValueError as exc:
+        raise SignatureError(f"RB_SF_EXPRESS_PUSH_MAX_AGE_SECONDS {raw!r} is not a whole number") from exc
+    return timedelta(seconds=max(seconds, 1))
+
+
+def _require_fresh(timestamp: str, now: datetime, max_age: timedelta) -> None:
+    """The push's `timestamp` header (epoch milliseconds) within `max_age` of now, either way (clock skew)."""
+    if not timestamp.isdigit():
+        raise SignatureError("SF Express push has no timestamp header in epoch milliseconds")
+    sent = datetime.fromtimestamp(int(timestamp) / 1000, tz=UTC)
+    if abs(now - sent) > max_age:
+        raise SignatureError(
+            f"SF Express push timestamp {sent.isoformat()} is more than {int(max_age.total_seconds())} s from now: "
+            "refused as a replay"
+        )
 
 
 def _instant(route: dict[str, Any]) -> datetime:

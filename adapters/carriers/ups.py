@@ -24,8 +24,13 @@ UPS offers no interception in these APIs: interception is an operator task.
 from __future__ import annotations
 
 import json
+import logging
+import re
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
+
+import us
 
 from adapters.carriers.base import (
     CARRIERS,
@@ -37,15 +42,22 @@ from adapters.carriers.base import (
     InboundRequest,
     PayloadError,
     PickupWindow,
+    e164,
     error_message,
+    fit,
     require_shared_token,
+    street_lines,
+    without_empty,
 )
 from adapters.http import HttpResult, OutboundRequest
 from config.settings import AdapterSettings
 from core.events import Address
 from core.invoice import returns_invoice
+from core.places import read_local
 from core.shipments import ReturnShipmentOrder
 from core.tracking import TrackingStatus, TrackingUpdate, canonical_status
+
+log = logging.getLogger(__name__)
 
 SANDBOX_URL = "https://wwwcie.ups.com"
 VERSION = "v2409"
@@ -81,18 +93,40 @@ STATUS_CODES: dict[str, str] = {
 }
 
 
-def _party(address: Address) -> dict[str, Any]:
-    return {
-        "Name": (address.name or "Returns")[:35],
-        "Phone": {"Number": address.phone or ""},
-        "Address": {
-            "AddressLine": [line for line in (address.line1, address.line2) if line],
-            "City": address.city or "",
-            "StateProvinceCode": address.region or "",
-            "PostalCode": address.postal_code or "",
-            "CountryCode": address.country,
-        },
-    }
+def phone_digits(address: Address, field_name: str) -> str:
+    """UPS Phone.Number takes digits only ("Valid values are 0 - 9"): the E.164 number without its "+"."""
+    return e164(address.phone, address.country, field_name).lstrip("+")
+
+
+def one_decimal_up(weight: Decimal) -> str:
+    """Pickup.yaml TotalWeight.Weight: "One decimal digit is allowed" (10.9); rounded up, never declared light."""
+    return str(weight.quantize(Decimal("0.1"), rounding=ROUND_CEILING))
+
+
+def state_code(address: Address) -> str:
+    """StateProvinceCode (at most 5): a US state as its two letters; a longer name elsewhere is left out."""
+    region = (address.region or "").strip()
+    if address.country == "US" and region and (state := us.states.lookup(region)) is not None:
+        return state.abbr
+    return region if len(region) <= 5 else ""
+
+
+def _party(address: Address, role: str) -> dict[str, Any]:
+    """A party as Shipping.yaml takes it: Name and AddressLine 35; empty optional fields left out, since the
+    schema gives them minLength 1 (`StateProvinceCode: ""` is refused)."""
+    return without_empty(
+        {
+            "Name": fit(address.name, 35) or "Returns",
+            "Phone": {"Number": phone_digits(address, f"{role}.Phone.Number")},
+            "Address": {
+                "AddressLine": street_lines(address, 35, 3, f"{role}.Address.AddressLine"),
+                "City": fit(address.city, 30),
+                "StateProvinceCode": state_code(address),
+                "PostalCode": fit(address.postal_code, 9),
+                "CountryCode": address.country,
+            },
+        }
+    )
 
 
 class Ups(CarrierBase):
@@ -139,13 +173,13 @@ class Ups(CarrierBase):
 
     def build_return_shipment(self, order: ReturnShipmentOrder, settings: AdapterSettings) -> OutboundRequest:
         account = settings.get("ACCOUNT") or ""
-        merchant = _party(order.receiver)
+        merchant = _party(order.receiver, "ShipTo")
         shipment: dict[str, Any] = {
             "Description": f"Customer return {order.reference}"[:50],
             "ReturnService": RETURNS_PLUS_3_ATTEMPTS if order.pickup else PRINT_RETURN_LABEL,
             "Shipper": {**merchant, "ShipperNumber": account},
             "ShipTo": merchant,
-            "ShipFrom": _party(order.shipper),
+            "ShipFrom": _party(order.shipper, "ShipFrom"),
             "PaymentInformation": {"ShipmentCharge": [{"Type": "01", "BillShipper": {"AccountNumber": account}}]},
             "Service": {"Code": INTERNATIONAL_SERVICE if order.cross_border else DOMESTIC_SERVICE},
             "Package": [
@@ -154,7 +188,7 @@ class Ups(CarrierBase):
                     "Packaging": {"Code": "02"},
                     "PackageWeight": {
                         "UnitOfMeasurement": {"Code": "KGS"},
-                        "Weight": str(order.total_weight_kg),
+                        "Weight": one_decimal_up(order.total_weight_kg),  # maxLength 5: "999.9"
                     },
                 }
             ],
@@ -168,7 +202,10 @@ class Ups(CarrierBase):
             "ShipmentRequest": {
                 "Request": {"RequestOption": "nonvalidate", "TransactionReference": {"CustomerContext": order.case_id}},
                 "Shipment": shipment,
-                "LabelSpecification": {"LabelImageFormat": {"Code": "GIF"}},
+                "LabelSpecification": {
+                    "LabelImageFormat": {"Code": "GIF"},
+                    "LabelStockSize": {"Height": "6", "Width": "4"},  # required by Shipping.yaml; 4x6 in
+                },
             }
         }
         return self._json("POST", f"{self._base(settings)}/api/shipments/{VERSION}/ship", body, order.case_id)
@@ -178,7 +215,7 @@ class Ups(CarrierBase):
         products = []
         for line in invoice.lines:
             product: dict[str, Any] = {
-                "Description": [line.description[:35]],
+                "Description": [fit(line.description, 35)],
                 "OriginCountryCode": line.origin_country,
                 "Unit": {
                     "Number": str(line.quantity),
@@ -237,17 +274,19 @@ class Ups(CarrierBase):
                     "ReadyTime": window.ready.replace(":", ""),
                     "CloseTime": window.close.replace(":", ""),
                 },
-                "PickupAddress": {
-                    "CompanyName": (buyer.name or "Returns")[:27],
-                    "ContactName": (buyer.name or "Returns")[:22],
-                    "AddressLine": [line for line in (buyer.line1, buyer.line2) if line],
-                    "City": buyer.city or "",
-                    "StateProvince": buyer.region or "",
-                    "PostalCode": buyer.postal_code or "",
-                    "CountryCode": buyer.country,
-                    "ResidentialIndicator": "Y",
-                    "Phone": {"Number": buyer.phone or ""},
-                },
+                "PickupAddress": without_empty(
+                    {
+                        "CompanyName": fit(buyer.name, 27) or "Returns",
+                        "ContactName": fit(buyer.name, 22) or "Returns",
+                        "AddressLine": street_lines(buyer, 73, 3, "PickupAddress.AddressLine"),
+                        "City": fit(buyer.city, 50),
+                        "StateProvince": fit(buyer.region, 50),
+                        "PostalCode": fit(buyer.postal_code, 8),
+                        "CountryCode": buyer.country,
+                        "ResidentialIndicator": "Y",
+                        "Phone": {"Number": phone_digits(buyer, "PickupAddress.Phone.Number")},
+                    }
+                ),
                 "AlternateAddressIndicator": "Y",
                 "PickupPiece": [
                     {
@@ -257,7 +296,7 @@ class Ups(CarrierBase):
                         "ContainerCode": "01",
                     }
                 ],
-                "TotalWeight": {"Weight": str(order.total_weight_kg), "UnitOfMeasurement": "KGS"},
+                "TotalWeight": {"Weight": one_decimal_up(order.total_weight_kg), "UnitOfMeasurement": "KGS"},
                 "OverweightIndicator": "N",
                 "PaymentMethod": "01",
             }
@@ -300,29 +339,38 @@ class Ups(CarrierBase):
                 number = str(package.get("trackingNumber") or "")
                 for activity in package.get("activity") or []:
                     status = activity.get("status") or {}
-                    updates.append(
-                        self._update(
-                            number, status, activity.get("date"), activity.get("time"), activity.get("location")
-                        )
-                    )
+                    update = self._update(number, status, activity.get("date"), activity.get("time"),
+                                          activity.get("location"), _activity_offset(activity))  # fmt: skip
+                    if update is not None:
+                        updates.append(update)
         return updates
 
-    def _update(self, number: str, status: dict[str, Any], day: Any, time: Any, location: Any) -> TrackingUpdate:
+    def _update(
+        self, number: str, status: dict[str, Any], day: Any, time: Any, location: Any, offset: str | None = "Z"
+    ) -> TrackingUpdate | None:
+        """One activity; `offset` "Z" for Track Alert's gmt* fields, the activity's `gmtOffset`, or None: then
+        the local date and time (Tracking.yaml "The date of the activity") are read in the location's zone."""
         code = str(status.get("statusCode") or status.get("descriptionCode") or status.get("code") or "")
         kind = str(status.get("type") or "")
         canonical = STATUS_CODES.get(code) or canonical_status(STATUS_CODES, kind)
         address = (location or {}).get("address") or location or {}
+        occurred_at = _instant(str(day or ""), str(time or ""), offset, address)
+        if occurred_at is None:
+            log.warning("UPS activity %s of %s has no usable date; the other activities are kept", code, number)
+            return None
         return TrackingUpdate(
             carrier=self.name,
             tracking_number=number,
             code=code or kind,
             status=canonical,
-            occurred_at=_instant(str(day or ""), str(time or "")),
+            occurred_at=occurred_at,
             description=str(status.get("description") or ""),
             location=", ".join(str(address.get(k)) for k in ("city", "country", "countryCode") if address.get(k)),
         )
 
-    def verify_tracking_push(self, request: InboundRequest, settings: AdapterSettings) -> None:
+    def verify_tracking_push(
+        self, request: InboundRequest, settings: AdapterSettings, now: datetime | None = None
+    ) -> None:
         """Track Alert sends back the opaque `credential` we registered; compared in constant time."""
         require_shared_token(request, "credential", settings.get("WEBHOOK_SECRET"))
 
@@ -334,23 +382,38 @@ class Ups(CarrierBase):
             raise PayloadError("UPS push is not JSON") from exc
         if not isinstance(body, dict) or not body.get("trackingNumber"):
             raise PayloadError("not a UPS Track Alert event", {"trackingNumber": ["missing"]})
-        return [
-            self._update(
-                str(body["trackingNumber"]),
-                body.get("activityStatus") or {},
-                body.get("gmtActivityDate"),
-                body.get("gmtActivityTime"),
-                body.get("activityLocation"),
+        update = self._update(
+            str(body["trackingNumber"]),
+            body.get("activityStatus") or {},
+            body.get("gmtActivityDate"),
+            body.get("gmtActivityTime"),
+            body.get("activityLocation"),
+        )
+        if update is None:
+            raise PayloadError(
+                "UPS Track Alert event has no usable gmtActivityDate/Time", {"gmtActivityDate": ["invalid"]}
             )
-        ]
+        return [update]
 
 
-def _instant(day: str, time: str) -> datetime:
-    """UPS gives yyyyMMdd and HHmmss; Track Alert's gmt* fields are UTC, the Track API's are local (kept as UTC)."""
+def _activity_offset(activity: dict[str, Any]) -> str | None:
+    offset = str(activity.get("gmtOffset") or "")
+    return offset if re.fullmatch(r"[+-]\d{2}:\d{2}", offset) else None
+
+
+def _instant(day: str, time: str, offset: str | None, address: dict[str, Any]) -> datetime | None:
+    """UPS gives yyyyMMdd and HHmmss; Track Alert's gmt* fields are UTC ("Z"); Track API times are local."""
     try:
-        return datetime.strptime(day + (time or "000000").ljust(6, "0")[:6], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-    except ValueError as exc:
-        raise PayloadError(f"UPS activity date {day!r} {time!r} is not yyyyMMdd HHmmss", {"date": ["invalid"]}) from exc
+        naive = datetime.strptime(day + (time or "000000").ljust(6, "0")[:6], "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+    if offset == "Z":
+        return naive.replace(tzinfo=UTC)
+    if offset:
+        return datetime.fromisoformat(f"{naive.isoformat()}{offset}").astimezone(UTC)
+    country = str(address.get("countryCode") or address.get("country") or "")
+    local = read_local(naive, country, address.get("stateProvince"), address.get("city")) if country else None
+    return (local or naive.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 CARRIERS.register("ups", Ups())

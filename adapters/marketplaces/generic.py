@@ -37,12 +37,20 @@ class GenericAdapter:
         }
         if not all(headers.values()):
             raise SignatureError("missing webhook-id, webhook-timestamp or webhook-signature header")
-        try:
-            sent_at = int(headers["webhook-timestamp"])
+        try:  # at most 12 digits: a 400-digit number overflowed the float comparison below (issue 16)
+            sent_at = int(headers["webhook-timestamp"]) if len(headers["webhook-timestamp"]) <= 12 else None
         except ValueError:
-            raise SignatureError("webhook-timestamp is not Unix seconds") from None
+            sent_at = None
+        if sent_at is None:
+            raise SignatureError("webhook-timestamp is not Unix seconds")
         if abs(now.timestamp() - sent_at) > TOLERANCE_SECONDS:
             raise SignatureError("webhook-timestamp is more than 5 minutes from now")
+        try:
+            request.body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # The library signs text, so such a body cannot be checked; JSON is UTF-8 (RFC 8259 §8.1) and a
+            # sender is better told what is wrong with its body than that its signature is.
+            raise PayloadError(f"body is not UTF-8 JSON: {exc}") from None
         try:
             Webhook(secret).verify(request.body, headers, json_parse=False)
         except (
@@ -50,7 +58,6 @@ class GenericAdapter:
             EmptyWebhookSecretError,
             ValueError,
             binascii.Error,
-            UnicodeDecodeError,
         ) as exc:
             raise SignatureError(f"signature does not match: {exc or type(exc).__name__}") from None
 

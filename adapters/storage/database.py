@@ -30,16 +30,23 @@ def _begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, connect_timeout: float = 5.0, statement_timeout: float | None = 30.0) -> Engine:
+    """An engine that gives up rather than hangs: `connect_timeout` to reach the server (and to wait for a pooled
+    connection), `statement_timeout` per statement (PostgreSQL) or per lock wait (SQLite); None for migrations."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        busy = statement_timeout if statement_timeout is not None else 30.0
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _begin_immediate)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    connect_args: dict[str, Any] = {"connect_timeout": max(1, round(connect_timeout))}
+    if statement_timeout is not None:
+        connect_args["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=connect_timeout,
+                         connect_args=connect_args)  # fmt: skip
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -55,7 +62,7 @@ def alembic_config(url: str) -> Config:
 
 def migrate(url: str) -> None:
     """Bring the schema to the newest revision; run by `make run`, `make web` and `make worker` before serving."""
-    engine = make_engine(url)
+    engine = make_engine(url, statement_timeout=None)
     try:
         with engine.begin() as connection:
             config = alembic_config(url)

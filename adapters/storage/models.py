@@ -303,6 +303,8 @@ class CustomsClaimRow(Base):
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     authority: Mapped[str] = mapped_column(String(200))
     basis: Mapped[str] = mapped_column(String(300))
+    # returned_goods | rejected_goods | overpayment (None on claims planned before issue 13: returned_goods)
+    reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
     amount: Mapped[str] = mapped_column(String(40))  # Decimal as text: exact, never float
     currency: Mapped[str] = mapped_column(String(3))
     due_by: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.messages import OutgoingMessage
 from adapters.storage.models import OutboxRow, ProcessedMessageRow
-from queues.publisher import OutgoingMessage
 
 
 class OutboxStore:

@@ -16,6 +16,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.canonical import ITEMS_SCHEMA, ORDER_SCHEMA, RETURN_SCHEMA
 from adapters.storage.analytics_store import AnalyticsStore
 from adapters.storage.fx_store import FxLedger
 from adapters.storage.models import (
@@ -34,7 +35,6 @@ from adapters.storage.models import (
 )
 from core.analytics import ReturnFacts, facts_of
 from core.cases import Notice, ReturnCase, TimelineEntry
-from service.canonical import ITEMS_SCHEMA, ORDER_SCHEMA, RETURN_SCHEMA
 
 
 class ConcurrentUpdate(Exception):

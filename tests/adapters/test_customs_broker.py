@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -77,7 +78,7 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-def claim_command(container, duties: str = "7.50", placed_days_ago: int = 20):  # type: ignore[no-untyped-def]
+def claim_command(container, duties: str = "7.50", placed_days_ago: int = 20, reason: str | None = None):  # type: ignore[no-untyped-def]
     """A cross-border case approved with duty paid: the planning writes the ledger row and the commands."""
     from core.cases import open_case
     from service.canonical import load_event
@@ -85,7 +86,8 @@ def claim_command(container, duties: str = "7.50", placed_days_ago: int = 20):  
 
     now = datetime.now(UTC)
     placed = (now - timedelta(days=placed_days_ago)).isoformat()
-    event = load_event(unique_event(order={"duties_paid": duties, "placed_at": placed}))
+    extra = {"return": {"reason": reason}} if reason else {}
+    event = load_event(unique_event(order={"duties_paid": duties, "placed_at": placed}, **extra))
     case = open_case(f"case_{uuid.uuid4().hex}", "generic", event, now)
     case.state = "approved"
     with container.uow() as uow:
@@ -145,3 +147,17 @@ def test_no_claim_when_no_duty_was_paid(container):
     assert [c.action for c in commands] == ["declare"]
     with container.uow() as uow:
         assert uow.customs_claims.for_case(case_id) == []
+
+
+def test_a_defective_return_files_a_rejected_goods_claim_with_its_one_year_limit(container):
+    """The reason travels from the return to the ledger and the filing: rejected goods (UCC Art. 118), one year."""
+    case_id, commands = claim_command(container, placed_days_ago=200, reason="defective")
+    handler = container.handlers["customs.customs_broker"]
+    with responses.RequestsMock() as mock:
+        mock.post("https://broker.test/api/duty-recovery-claims", json={"reference": "BRK-10", "status": "filed"})
+        handler(incoming(case_id, commands[1]))
+        sent = json.loads(mock.calls[0].request.body)
+    assert sent["reason"] == "rejected_goods" and "Art. 118" in sent["basis"]
+    with container.uow() as uow:
+        [row] = uow.customs_claims.for_case(case_id)
+        assert row.reason == "rejected_goods" and row.status == "filed"  # 200 days: past 90, within one year

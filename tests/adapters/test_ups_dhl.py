@@ -116,7 +116,7 @@ def test_dhl_standalone_pickup_request_and_answer():
     request = DHL.build_pickup(order(), PickupWindow(order().ship_date, "10:00", "18:00"), "1234567890", DHL_SET)
     body = request.json_body
     assert request.url == "https://dhl.test/pickups" and request.auth == ("k", "s")
-    assert body["plannedPickupDateAndTime"] == "2026-07-02T10:00:00 GMT+00:00"
+    assert body["plannedPickupDateAndTime"] == "2026-07-02T10:00:00 GMT+02:00"  # Berlin in summer
     assert body["closeTime"] == "18:00"
     assert body["accounts"] == [{"typeCode": "shipper", "number": "950000000"}]
     assert body["customerDetails"]["shipperDetails"]["postalAddress"]["cityName"] == "Berlin"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -70,11 +71,36 @@ def test_service_level_ends_at_local_midnight_of_the_last_working_day():
     assert due == datetime(2025, 10, 10, 16, 0, tzinfo=UTC)
 
 
-def test_every_listed_country_has_a_calendar():
+# One public holiday on a weekday of 2026 per jurisdiction, from each country's holiday law (national or
+# independence day where it falls on a weekday, else Christmas or another statutory day).
+STATUTORY_HOLIDAYS_2026 = {
+    "AE": date(2026, 12, 2), "AT": date(2026, 10, 26), "AU": date(2026, 1, 26), "BE": date(2026, 7, 21),
+    "BG": date(2026, 3, 3), "BR": date(2026, 9, 7), "CA": date(2026, 7, 1), "CH": date(2026, 12, 25),
+    "CN": date(2026, 10, 1), "CY": date(2026, 10, 1), "CZ": date(2026, 10, 28), "DE": date(2026, 12, 25),
+    "DK": date(2026, 12, 25), "EE": date(2026, 2, 24), "ES": date(2026, 10, 12), "FI": date(2026, 12, 25),
+    "FR": date(2026, 7, 14), "GB": date(2026, 12, 25), "GR": date(2026, 3, 25), "HR": date(2026, 12, 25),
+    "HU": date(2026, 8, 20), "IE": date(2026, 3, 17), "IS": date(2026, 6, 17), "LI": date(2026, 12, 25),
+    "NO": date(2026, 12, 25), "IN": date(2026, 1, 26), "IT": date(2026, 6, 2),
+    "JP": date(2026, 2, 11), "KR": date(2026, 10, 9), "LT": date(2026, 2, 16), "LU": date(2026, 6, 23),
+    "LV": date(2026, 11, 18), "MT": date(2026, 9, 21), "MX": date(2026, 9, 16), "NL": date(2026, 4, 27),
+    "PL": date(2026, 11, 11), "PT": date(2026, 6, 10), "RO": date(2026, 12, 1), "RU": date(2026, 6, 12),
+    "SA": date(2026, 9, 23), "SE": date(2026, 12, 25), "SG": date(2026, 12, 25), "SI": date(2026, 6, 25),
+    "SK": date(2026, 12, 25), "TR": date(2026, 10, 29), "US": date(2026, 11, 26),
+}  # fmt: skip
+
+
+def test_every_jurisdiction_of_the_policy_tables_has_a_holiday_listed_here():
     from config.policy_tables import default_policy_tables
 
-    for country in default_policy_tables().jurisdictions:
-        CALENDARS.for_country(country).is_working_day(date(2026, 1, 2))
+    assert set(default_policy_tables().jurisdictions) == set(STATUTORY_HOLIDAYS_2026)
+
+
+@pytest.mark.parametrize(("country", "holiday"), sorted(STATUTORY_HOLIDAYS_2026.items()))
+def test_every_jurisdiction_counts_its_own_public_holidays_not_just_weekends(country, holiday):
+    """A country left on the weekend-only fallback would count its national day as a working day."""
+    calendar = CALENDARS.for_country(country)
+    assert not calendar.is_working_day(holiday)
+    assert WeekendCalendar().is_working_day(holiday)  # a weekday: only the holiday makes it a day off
 
 
 ZONES = st.sampled_from(["Europe/Berlin", "Asia/Shanghai", "America/Sao_Paulo", "Asia/Tokyo", "Pacific/Auckland"])

@@ -386,20 +386,54 @@ def test_every_rule_in_the_trace_names_its_source():
         assert all(rule.source or rule.unsourced for rule in d.rules)
 
 
-@pytest.mark.parametrize("country", sorted(TABLES.jurisdictions))
-def test_every_jurisdiction_evaluates_with_sourced_rules(country):
-    rule = TABLES.jurisdictions[country]
+EU_14_DAYS = (14, "calendar")  # Directive 2011/83/EU art. 9(1); in Iceland, Liechtenstein and Norway through the EEA
+# Each jurisdiction's statutory right to withdraw from a distance sale (period, unit), or None where the law
+# gives none; written from the statutes, not read from config/policy, with the country's ISO 4217 currency.
+STATUTORY_WITHDRAWAL: dict[str, tuple[tuple[int, str] | None, str]] = {
+    **{country: (EU_14_DAYS, "EUR") for country in (
+        "AT", "BE", "BG", "CY", "DE", "EE", "ES", "FI", "FR", "GR", "HR", "IE", "IT", "LT", "LU", "LV", "MT", "NL",
+        "PT", "SI", "SK",
+    )},
+    "CZ": (EU_14_DAYS, "CZK"), "DK": (EU_14_DAYS, "DKK"), "HU": (EU_14_DAYS, "HUF"), "PL": (EU_14_DAYS, "PLN"),
+    "RO": (EU_14_DAYS, "RON"), "SE": (EU_14_DAYS, "SEK"),
+    "IS": (EU_14_DAYS, "ISK"), "LI": (EU_14_DAYS, "CHF"), "NO": (EU_14_DAYS, "NOK"),
+    "GB": ((14, "calendar"), "GBP"),  # Consumer Contracts Regulations 2013 reg. 30
+    "TR": ((14, "calendar"), "TRY"),  # Law 6502 art. 48; Distance Contracts Regulation art. 9
+    "BR": ((7, "calendar"), "BRL"),  # Código de Defesa do Consumidor art. 49
+    "CN": ((7, "calendar"), "CNY"),  # 消费者权益保护法 art. 25
+    "KR": ((7, "calendar"), "KRW"),  # 전자상거래법 art. 17(1)
+    "RU": ((7, "calendar"), "RUB"),  # ЗоЗПП art. 26.1(4)
+    "SA": ((7, "calendar"), "SAR"),  # E-Commerce Law 2019, Implementing Regulations
+    "JP": ((8, "calendar"), "JPY"),  # 特定商取引法 art. 15-3, where the seller states no return policy
+    "MX": ((5, "business"), "MXN"),  # LFPC art. 56, cinco días hábiles
+    "AE": (None, "AED"), "AU": (None, "AUD"), "CA": (None, "CAD"), "CH": (None, "CHF"), "IN": (None, "INR"),
+    "SG": (None, "SGD"), "US": (None, "USD"),
+}  # fmt: skip
+
+
+def test_every_jurisdiction_of_the_tables_has_its_statute_written_here():
+    assert set(TABLES.jurisdictions) == set(STATUTORY_WITHDRAWAL)
+
+
+@pytest.mark.parametrize(("country", "statute"), sorted(STATUTORY_WITHDRAWAL.items()))
+def test_every_jurisdiction_grants_the_withdrawal_period_of_its_statute(country, statute):
+    period, currency = statute
     ev = event(
         **{
             "order.ship_to.country": country,
-            "order.currency": rule["currency"],
+            "order.currency": currency,
             "order.buyer.timezone": None,
             "order.shipping_paid": None,
             "occurred_at": "2026-11-03T12:00:00+00:00",
             "items": [{"sku": "S", "quantity": 1, "unit_price": "100"}],
         }
     )
-    d = decide(ev)
-    assert d.to_json()["return_shipping_payer"] in ("buyer", "merchant")
-    assert (rule.get("withdrawal") is None) == (d.basis is None)
-    assert rule["legal_guarantee"]["source"] or rule["legal_guarantee"]["unsourced"]
+    decision = decide(ev)
+    d = decision.to_json()
+    if period is None:
+        assert d["basis"] is None and d["window"] is None
+    else:
+        assert (d["window"]["days"], d["window"]["unit"], d["window"]["jurisdiction"]) == (*period, country)
+        assert d["eligible"] is True  # asked for the day after delivery: inside every statutory period
+    assert d["return_shipping_payer"] in ("buyer", "merchant")
+    assert decision.rules and all(rule.source or rule.unsourced for rule in decision.rules)

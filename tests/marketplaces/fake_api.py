@@ -1,9 +1,14 @@
-"""A marketplace API stand-in on 127.0.0.1: http.server in a thread, routes as plain functions, calls recorded."""
+"""A marketplace API stand-in on 127.0.0.1: http.server in a thread, routes as plain functions, calls recorded.
+
+A route that raises (a failed `assert` on the request it got) answers 500 and is recorded in `failures`,
+so the test reports the failed check instead of a dropped connection; the `api` fixtures assert it is empty.
+"""
 
 from __future__ import annotations
 
 import json
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +39,7 @@ Route = Callable[[Call], tuple[int, Any]]
 class FakeApi:
     routes: dict[tuple[str, str], Route] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         api = self
@@ -51,7 +57,12 @@ class FakeApi:
                 )
                 api.calls.append(call)
                 route = api.routes.get((self.command, parsed.path))
-                status, body = route(call) if route else (404, {"error": f"no route {self.command} {parsed.path}"})
+                try:
+                    status, body = route(call) if route else (404, {"error": f"no route {self.command} {parsed.path}"})
+                except Exception:
+                    failure = f"{self.command} {parsed.path}: {traceback.format_exc()}"
+                    api.failures.append(failure)
+                    status, body = 500, failure
                 if isinstance(body, bytes):  # a binary download (a GZIP report document)
                     raw, kind = body, "application/octet-stream"
                 elif isinstance(body, str):

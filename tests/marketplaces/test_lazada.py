@@ -80,7 +80,37 @@ def test_a_thin_reverse_push_still_becomes_a_canonical_event():
     assert (event.order.id, event.return_.id, event.raw_status) == ("416557324702006", "658960600102006", "RTM_INIT")
 
 
-@pytest.mark.parametrize(("status", "expected"), list(STATUS_EVENTS.items()))
+# Written from Lazada's reverse-order push (`reverse_status` by reverse type, research §6.4), not read from
+# the adapter.
+REVERSE_STATUSES = {
+    # CANCEL: the buyer cancels the trade order
+    "CANCEL_INIT": "order.cancel_requested",
+    "CANCEL_SUCCESS": "refund.requested",
+    "CANCEL_REFUND_ISSUED": "refund.completed",
+    # RTM: return to the merchant
+    "RTM_INIT": "return.requested",
+    "RTM_CANCELED": "return.cancelled",
+    "RTM_SHIPPING_BACK": "return.shipped",
+    "RTM_RECEIVE_ITEM": "return.received",
+    # RTW: return to Lazada's warehouse
+    "RTW_INIT": "return.requested",
+    "RTW_CANCELED": "return.cancelled",
+    "RTW_SHIPPING_BACK": "return.shipped",
+    "RTW_REJECT": "return.rejected",
+    "RTW_REFUND_PENDING": "refund.requested",
+    # ONLY_REFUND: refund without a return
+    "REFUND_INIT": "return.requested",
+    "REFUND_PENDING": "refund.requested",
+    "REFUND_SUCCESS": "refund.completed",
+    "REFUND_REJECTED": "return.rejected",
+}
+
+
+def test_the_adapter_knows_exactly_the_documented_reverse_statuses():
+    assert set(STATUS_EVENTS) == set(REVERSE_STATUSES)
+
+
+@pytest.mark.parametrize(("status", "expected"), sorted(REVERSE_STATUSES.items()))
 def test_every_pushed_reverse_status_maps(status, expected):
     payload = {**REVERSE_PUSH, "data": {**REVERSE_PUSH["data"], "reverse_status": status}}
     (event,) = valid(ADAPTER.parse(signed(payload)).events)

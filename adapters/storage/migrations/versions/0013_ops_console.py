@@ -1,7 +1,7 @@
 """ops console: return facts for the analytics, queue depth samples, claims by status and time
 
 Revision ID: 0013_ops_console
-Revises: 0007_security
+Revises: 0009_carrier_customs_fidelity
 Create Date: 2026-11-29 23:40:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_ops_console"
-down_revision = "0007_security"
+down_revision = "0009_carrier_customs_fidelity"
 branch_labels = None
 depends_on = None
 
