@@ -61,6 +61,7 @@ def test_every_page_asks_for_sign_in_and_takes_no_token_from_the_address_bar(bro
     page = answer.get_data(as_text=True)
     assert answer.status_code == 401 and 'name="token"' in page
     assert "default-src 'none'" in answer.headers["Content-Security-Policy"]
+    assert f'name="next" value="{path}"' in page  # signed in, the operator is back on the page asked for
     assert browser.get("/ops/analytics").status_code == 401  # the JSON route: no sign-in form, a 401
     assert browser.get(f"{path}?token={TOKEN}").status_code == 401  # never a token from the address bar
 
