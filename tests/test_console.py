@@ -204,3 +204,13 @@ def test_charts_scale_bars_and_draw_patterns_for_parts() -> None:
     assert line.points == "1.0,22.0 60.0,2.0 119.0,12.0"
     assert line.description == "3 samples over the last hour, now 2, at most 4"
     assert sparkline([]).description == "no depth samples yet"
+
+
+def test_the_analytics_page_draws_its_charts_and_names_a_bad_field(browser, container, running) -> None:  # type: ignore[no-untyped-def]
+    _case(browser, container, "chart")
+    _signed_in(browser)
+    page = browser.get("/ops/analytics/page").get_data(as_text=True)
+    assert page.count('<svg role="img"') >= 5  # one chart per dimension, at least
+    assert re.search(r"<desc id=\"chart-reason-desc\">Returns by reason: size_or_fit 1 \(100\.0 % of all orders\)", page)
+    bad = browser.get("/ops/analytics/page?days=0")
+    assert bad.status_code == 400 and "<code>days</code>" in bad.get_data(as_text=True)
