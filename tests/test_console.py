@@ -211,6 +211,8 @@ def test_the_analytics_page_draws_its_charts_and_names_a_bad_field(browser, cont
     _signed_in(browser)
     page = browser.get("/ops/analytics/page").get_data(as_text=True)
     assert page.count('<svg role="img"') >= 5  # one chart per dimension, at least
-    assert re.search(r"<desc id=\"chart-reason-desc\">Returns by reason: size_or_fit 1 \(100\.0 % of all orders\)", page)
+    assert re.search(
+        r"<desc id=\"chart-reason-desc\">Returns by reason: size_or_fit 1 \(100\.0 % of all orders\)", page
+    )
     bad = browser.get("/ops/analytics/page?days=0")
     assert bad.status_code == 400 and "<code>days</code>" in bad.get_data(as_text=True)
