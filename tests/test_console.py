@@ -139,6 +139,7 @@ def test_the_case_page_shows_everything_about_the_case(browser, container, runni
     assert "return.requested" in page and "request_received" in page  # an event and a notice
     assert "Directive 2011/83/EU" in page  # the policy trace's sources
     assert "cn_cbec_export_return" in page  # the customs plan of a DE→CN return
+    assert "\\u0027" not in page  # shown as written, not as escaped JSON
     assert browser.get("/ops/cases/case_missing").status_code == 404
 
 

@@ -10,6 +10,7 @@ Who may see and do what is web/auth.py's to decide, asked through one seam, web/
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -44,6 +45,12 @@ COMMAND_FIELDS = {
     "resolve_dispute": ("refund_amount",),
     "reject": ("reason_code",),
 }
+
+
+@bp.app_template_filter("readable")
+def readable(value: Any, indent: int | None = None) -> str:
+    """JSON as a person reads it (characters as they are; the template escapes the HTML)."""
+    return json.dumps(value, ensure_ascii=False, indent=indent, default=str)
 
 
 def _container():  # type: ignore[no-untyped-def]
