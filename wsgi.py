@@ -23,7 +23,7 @@ from queues.worker import Worker
 from service.bootstrap import Container
 from service.metrics import prune_dead_processes, record_outcome
 from service.privacy import install_redaction, secrets_of
-from web import auth, carriers, console, fx, operator, ops, policy, returns, service_routes, webhooks
+from web import auth, buyer, carriers, console, fx, operator, ops, policy, returns, service_routes, webhooks
 from web.errors import ChunkedBodyLimit, register_error_handlers
 from web.openapi import build_spec
 
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     blueprints = (webhooks.bp, carriers.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, operator.bp, ops.bp)
     for blueprint in (*blueprints, console.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(buyer.bp)  # GET /r/<token>: public by design, the signed token is the key
     app.extensions["returnbridge.openapi"] = build_spec(app)
     app.cli.add_command(serve)
     app.cli.add_command(worker)

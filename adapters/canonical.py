@@ -25,12 +25,15 @@ from marshmallow import (
 )
 
 from core.events import (
+    DISPUTE_TYPES,
     EVENT_TYPES,
     REASONS,
+    REJECTION_REASONS,
     RESOLUTIONS,
     Address,
     Buyer,
     Condition,
+    Coupon,
     Inspection,
     Item,
     Order,
@@ -127,6 +130,17 @@ class BuyerSchema(_Base):
         return Buyer(**data)
 
 
+class CouponSchema(_Base):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    amount = Amount(load_default=None)
+    skus = fields.List(fields.String(validate=validate.Length(min=1, max=200)), load_default=())
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> Coupon:
+        data["skus"] = tuple(data.get("skus") or ())
+        return Coupon(**data)
+
+
 class OrderSchema(_Base):
     id = fields.String(required=True, validate=validate.Length(min=1, max=200))
     currency = fields.String(load_default=None, validate=CURRENCY)
@@ -139,9 +153,15 @@ class OrderSchema(_Base):
     duties_paid = Amount(load_default=None)
     withdrawal_information_given = fields.Boolean(load_default=True)
     return_policy_displayed = fields.Boolean(load_default=False)
+    paid = fields.Boolean(load_default=None)
+    payment_due_by = UtcDateTime(load_default=None)
+    warehouse_checked_at = UtcDateTime(load_default=None)
+    coupons = fields.List(fields.Nested(CouponSchema), load_default=(), validate=validate.Length(max=50))
+    points_used = fields.Integer(load_default=None, validate=validate.Range(min=0))
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> Order:
+        data["coupons"] = tuple(data.get("coupons") or ())
         return Order(**data)
 
 
@@ -167,6 +187,10 @@ class ReturnSchema(_Base):
     refund_amount = Amount(load_default=None)
     inspection = fields.Nested(InspectionSchema, load_default=None)
     defect_discovered_at = UtcDateTime(load_default=None)
+    rejection_reason = fields.String(load_default=None, validate=validate.OneOf(REJECTION_REASONS))
+    appeal_due_by = UtcDateTime(load_default=None)
+    dispute_type = fields.String(load_default=None, validate=validate.OneOf(DISPUTE_TYPES))
+    evidence_due_by = UtcDateTime(load_default=None)
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> ReturnRequest:

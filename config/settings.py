@@ -62,6 +62,15 @@ def _delays(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tupl
     return delays
 
 
+def _keys(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated signing keys, newest first: the first signs, every one still verifies (rotation)."""
+    keys = tuple(k.strip() for k in (env.get(name) or "").split(",") if k.strip())
+    short = [i for i, k in enumerate(keys) if len(k) < 32]
+    if short:
+        raise SettingsError(f"{name}: every key needs at least 32 characters (key {short[0] + 1} is shorter)")
+    return keys
+
+
 def _rate(env: Mapping[str, str], name: str, default: str) -> str:
     """A rate limit as `limits` writes it (`5/minute`, `100 per hour`), checked at start, not at the first request."""
     from limits import parse
@@ -130,6 +139,9 @@ class Settings:
     rate_source: str = "ecb"
     settlement_currency: str = "EUR"
     fx_refresh_seconds: float = 3600.0
+    buyer_link_keys: tuple[str, ...] = ()
+    buyer_link_days: int = 180
+    public_url: str = ""
     # Web security (web/auth.py): console sessions, proxies in front, rate limits.
     secret_key: str | None = None
     session_hours: float = 8.0
@@ -171,6 +183,9 @@ class Settings:
             rate_source=env.get("RB_RATE_SOURCE") or "ecb",
             settlement_currency=_currency(env, "RB_SETTLEMENT_CURRENCY", "EUR"),
             fx_refresh_seconds=_float(env, "RB_FX_REFRESH_SECONDS", 3600.0),
+            buyer_link_keys=_keys(env, "RB_BUYER_LINK_KEYS"),
+            buyer_link_days=_int(env, "RB_BUYER_LINK_DAYS", 180),
+            public_url=(env.get("RB_PUBLIC_URL") or "").rstrip("/"),
             secret_key=env.get("RB_SECRET_KEY") or None,
             session_hours=_float(env, "RB_SESSION_HOURS", 8.0),
             proxy_hops=_int(env, "RB_PROXY_HOPS", 0),

@@ -8,6 +8,7 @@ for attention: marketplaces resend what is refused, so refusing would lose it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.events import Order, ReturnEvent, ReturnRequest
+from core.ledger import COUNTED, PAYOUTS, AmountOverCap, entry, total
 from core.money import Money
 from core.notices import CHANNELS, delivery_key, notice_context
 
@@ -79,6 +81,13 @@ EVENT_ACTOR: dict[str, str] = {
     "timer.inspection_overdue": "system_timer",
     "timer.refund_overdue": "system_timer",
     "timer.payment_overdue": "system_timer",
+    # Issue 19: an order seen before payment, a late request accepted, refunds retried, answers overdue.
+    "order.placed": "buyer",
+    "return.accepted_late": "merchant",
+    "refund.retry": "merchant",
+    "timer.refund_retry": "system_timer",
+    "timer.warehouse_answer_overdue": "system_timer",
+    "timer.evidence_overdue": "system_timer",
 }
 
 
@@ -103,7 +112,12 @@ def _row(
 
 S = CaseState
 _APPROVAL_ROWS = (
-    ("refund_only_unshipped", S.REFUND_PROCESSING, ("issue_refund", "notify:return_approved"), "seed 002 §1"),
+    (
+        "refund_only_unshipped",
+        S.REFUND_PROCESSING,
+        ("stop_warehouse", "issue_refund", "notify:return_approved"),
+        "seed 002 §1; seed 004 §2 (WMS interception)",
+    ),
     ("returnless", S.REFUND_PROCESSING, ("issue_refund", "notify:return_approved"), "seed 002 §3(4) 直接退款"),
     ("exchange", S.APPROVED, ("book_return_shipment", "notify:return_approved"), "seed 002 §3(2); seed 001 §2.3"),
     ("always", S.APPROVED, ("book_return_shipment", "notify:return_approved"), "seed 000 §status; DOMAIN §6"),
@@ -115,6 +129,7 @@ LIFECYCLE: tuple[Transition, ...] = (
         "new rejected",
         "return.requested",
         S.REFUND_PROCESSING,
+        "stop_warehouse",
         "issue_refund",
         "notify:request_received",
         when="refund_only_unshipped_auto",
@@ -129,13 +144,57 @@ LIFECYCLE: tuple[Transition, ...] = (
         when="refund_in_transit",
         source_doc="seed 002 §2 货在途退款 (拦截快递)",
     ),
+    _row(
+        "new",
+        "return.requested",
+        S.APPROVED,
+        "book_return_shipment",
+        "notify:return_approved",
+        when="auto_approve",
+        source_doc="seed 000 §一(二)2 (simple requests approved at once); seed 002 §3 自动同意退货",
+    ),
     _row("new rejected", "return.requested", S.REQUESTED, "notify:request_received", source_doc="seed 000 §status"),
+    _row("new", "order.placed", S.NEW, source_doc="seed 004 §3.1.1 (an order awaiting payment)"),
+    _row(
+        "new",
+        "timer.payment_overdue",
+        S.CANCELLED,
+        "release_reservations",
+        "cancel_timers",
+        when="unpaid_order",
+        source_doc="seed 004 §3.1.1 (超时未支付,系统自动取消订单)",
+    ),
+    _row(
+        "new",
+        "order.cancel_requested",
+        S.CANCELLED,
+        "release_reservations",
+        "cancel_timers",
+        when="unpaid_order",
+        source_doc="seed 004 §2.1 (nothing paid: nothing to refund)",
+    ),
+    _row(
+        "new",
+        "order.cancel_requested",
+        S.CLOSED,
+        "notify:cancellation_refused",
+        when="after_final_check",
+        source_doc="seed 004 §3.1 (仓库复核完成后,用户就不能再发起订单取消)",
+    ),
     _row("new", "exchange.requested", S.REQUESTED, "notify:request_received", source_doc="seed 000; seed 001 §2.3"),
+    _row(
+        "expired",
+        "return.requested",
+        S.REQUESTED,
+        "notify:request_received",
+        when="order_page_without_request",
+        source_doc="contract 'Buyer pages': a later return of an order joins its page, after the window too",
+    ),
     _row(
         "new",
         "order.cancel_requested",
         S.CANCELLING,
-        "intercept_in_warehouse",
+        "stop_warehouse",
         source_doc="seed 004 §2 (paid, not shipped: WMS interception)",
     ),
     _row(
@@ -143,7 +202,17 @@ LIFECYCLE: tuple[Transition, ...] = (
         "order.cancel_confirmed",
         S.REFUND_PROCESSING,
         "issue_refund",
+        "release_reservations",
         source_doc="seed 004 §3.3 (原路退还, coupons and stock released)",
+    ),
+    _row(
+        "cancelling",
+        "timer.merchant_response_overdue",
+        S.REFUND_PROCESSING,
+        "issue_refund",
+        "release_reservations",
+        "flag_attention",
+        source_doc="DOMAIN §2: a refund the merchant leaves unprocessed is paid out automatically (seeds 003, 004)",
     ),
     _row(
         "cancelling",
@@ -156,11 +225,49 @@ LIFECYCLE: tuple[Transition, ...] = (
         _row("requested", event, target, *actions, when=when, source_doc=doc + suffix)
         for event, suffix in (
             ("return.approved", ""),
-            ("timer.merchant_response_overdue", "; DOMAIN §2 默认同意 (seeds 003, 004)"),
+            ("timer.merchant_response_overdue", "; DOMAIN §2 默认同意 (seeds 003, 004), for eligible requests"),
         )
         for when, target, actions, doc in _APPROVAL_ROWS
+        for when in ([when] if event == "return.approved" else [f"eligible_{when}"])
     ),
-    _row("requested", "return.rejected", S.REJECTED, "notify:return_rejected", source_doc="seed 000"),
+    _row(
+        "requested",
+        "timer.merchant_response_overdue",
+        S.REQUESTED,
+        "flag_attention",
+        when="ineligible_held",
+        source_doc="issue 19: merchant policy holds an ineligible request for a person",
+    ),
+    _row(
+        "requested",
+        "timer.merchant_response_overdue",
+        S.REJECTED,
+        "record_rejection",
+        "notify:return_rejected",
+        when="ineligible",
+        source_doc="seed 001 §5.2.2 (a late request is void); DOMAIN §3 (excluded goods)",
+    ),
+    *(
+        _row(
+            "requested rejected",
+            "return.accepted_late",
+            target,
+            "record_late_acceptance",
+            *actions,
+            when=when,
+            source_doc=doc + suffix,
+        )
+        for suffix in ("; seed 002 FAQ 2 (late request accepted, the parcel could not be collected)",)
+        for when, target, actions, doc in _APPROVAL_ROWS
+    ),
+    _row(
+        "requested",
+        "return.rejected",
+        S.REJECTED,
+        "record_rejection",
+        "notify:return_rejected",
+        source_doc="seed 000; seed 002 FAQ 5 (appeal)",
+    ),
     _row(
         "requested",
         "refund.requested",
@@ -173,9 +280,18 @@ LIFECYCLE: tuple[Transition, ...] = (
         "compensation.agreed",
         S.COMPENSATED,
         "issue_compensation",
+        "cancel_timers",
         source_doc="seed 002 §3(1) (money or a gift instead of a return); seed 000 (staff authority)",
     ),
-    _row("requested", "reship.sent", S.COMPENSATED, "notify:reship_sent", source_doc="seed 002 FAQ 4 (补发)"),
+    _row(
+        "requested",
+        "reship.sent",
+        S.COMPENSATED,
+        "book_outbound_shipment",
+        "notify_outbound",
+        "cancel_timers",
+        source_doc="seed 002 FAQ 4 (补发, with the tracking number)",
+    ),
     _row(
         "intercepting",
         "interception.succeeded",
@@ -272,6 +388,7 @@ LIFECYCLE: tuple[Transition, ...] = (
         "inspecting",
         "return.inspected",
         S.REJECTED,
+        "record_rejection",
         "notify:inspection_result",
         when="failed",
         source_doc="seed 000 (inspection); seed 002 FAQ 3 (unboxing video, four tests)",
@@ -287,6 +404,7 @@ LIFECYCLE: tuple[Transition, ...] = (
         "refund_processing",
         "refund.completed",
         S.REFUNDED,
+        "record_refund_paid",
         "notify:refund_paid",
         "cancel_timers",
         source_doc="seed 000 (key moment: refund paid); seed 000, 003 (original payment route)",
@@ -303,14 +421,28 @@ LIFECYCLE: tuple[Transition, ...] = (
         "refund_processing",
         "refund.failed",
         S.REFUND_PROCESSING,
+        "record_refund_failed",
+        "notify:refund_failed",
         "flag_attention",
-        source_doc="seed 000, 003 (refund by the original route; a failure needs a person)",
+        source_doc="seed 000, 003 (refund by the original route; a failure is retried and the buyer told)",
+    ),
+    *(
+        _row(
+            "refund_processing",
+            event,
+            S.REFUND_PROCESSING,
+            "issue_refund",
+            when="refund_retryable",
+            source_doc="seed 003 (unprocessed refunds are paid out automatically): a failed refund is tried again",
+        )
+        for event in ("refund.retry", "timer.refund_retry")
     ),
     _row(
         "exchange_processing",
         "exchange.shipped",
         S.EXCHANGED,
-        "notify:exchange_shipped",
+        "book_outbound_shipment",
+        "notify_outbound",
         "cancel_timers",
         source_doc="seed 000 (key moment: exchange shipped, with tracking)",
     ),
@@ -318,7 +450,8 @@ LIFECYCLE: tuple[Transition, ...] = (
         "repair_processing",
         "repair.shipped",
         S.REPAIRED,
-        "notify:exchange_shipped",
+        "book_outbound_shipment",
+        "notify_outbound",
         "cancel_timers",
         source_doc="seed 000; seed 002 §3(2)",
     ),
@@ -326,8 +459,26 @@ LIFECYCLE: tuple[Transition, ...] = (
         "new requested rejected approved return_in_transit inspecting interception_failed",
         "dispute.opened",
         S.PLATFORM_INTERVENTION,
+        "open_dispute",
         "notify:dispute_opened",
         source_doc="seed 002 (平台介入); seed 004; DOMAIN §7",
+    ),
+    _row(
+        "platform_intervention",
+        "timer.evidence_overdue",
+        S.PLATFORM_INTERVENTION,
+        "evidence_overdue",
+        source_doc="seed 002 FAQ 5 (逾期未提供或舉證無效不支持申訴)",
+    ),
+    _row(
+        "platform_intervention",
+        "dispute.resolved",
+        S.REFUNDED,
+        "issue_refund",
+        "notify:dispute_resolved_for_buyer",
+        "cancel_timers",
+        when="award_covered",
+        source_doc="seed 004 (the deposit pays an award): what was refunded already counts, one payout",
     ),
     _row(
         "platform_intervention",
@@ -348,6 +499,20 @@ LIFECYCLE: tuple[Transition, ...] = (
     ),
 )
 
+# Seed 001 §3.3.3: a buyer unhappy with the refund or exchange may object after completion (提出异议),
+# which reopens a finished case as a dispute. Kept apart so the states stay final for everything else.
+OBJECTION_ROWS: tuple[Transition, ...] = (
+    _row(
+        "refunded exchanged repaired compensated closed",
+        "dispute.opened",
+        S.PLATFORM_INTERVENTION,
+        "open_dispute",
+        "notify:dispute_opened",
+        source_doc="seed 001 §3.3.3 (objection after completion)",
+    ),
+)
+LIFECYCLE = LIFECYCLE + OBJECTION_ROWS
+
 # The order (seed 004 §2-3): paid, shipped, delivered; cancellation before shipment; interception in transit.
 ORDER_LIFECYCLE: tuple[Transition, ...] = (
     _row(
@@ -355,7 +520,36 @@ ORDER_LIFECYCLE: tuple[Transition, ...] = (
     ),
     _row("paid", "order.shipped", "shipped", source_doc="seed 004 §2"),
     _row("paid shipped", "order.delivered", "delivered", source_doc="seed 002 FAQ 2 (物流显示签收)"),
+    _row(
+        "delivered",
+        "order.delivered",
+        "delivered",
+        source_doc="contract 'Buyer pages': the delivery reported again, or after the return that opened the case",
+    ),
+    _row("unpaid", "order.cancel_requested", "cancelled", source_doc="seed 004 §2.1 (unpaid: cancelled at once)"),
+    _row(
+        "paid",
+        "order.cancel_requested",
+        "paid",
+        when="after_final_check",
+        source_doc="seed 004 §3.1 (after the warehouse's final check the order cannot be cancelled)",
+    ),
     _row("paid", "order.cancel_requested", "cancel_requested", source_doc="seed 004 §2.4 (WMS interception)"),
+    _row(
+        "cancel_requested",
+        "timer.warehouse_answer_overdue",
+        "cancel_requested",
+        "warehouse_task",
+        source_doc="seed 002 §2 (跟进拦截货物状态): no answer from the warehouse, a person follows up",
+    ),
+    _row(
+        "cancel_requested",
+        "order.cancel_refused",
+        "paid",
+        "flag_attention",
+        when="refund_already_issued",
+        source_doc="seed 004 §2.4: the refund went out at once (0秒退) and the goods ship anyway",
+    ),
     _row("cancel_requested", "order.cancel_confirmed", "cancelled", source_doc="seed 004 §3.3-3.4"),
     _row("cancel_requested", "order.cancel_refused", "paid", source_doc="seed 004 §2.4"),
     _row("shipped", "interception.succeeded", "returning_to_sender", source_doc="seed 002 §2"),
@@ -369,11 +563,14 @@ REFUND_LIFECYCLE: tuple[Transition, ...] = (
     _row("requested", "refund.completed", "paid", source_doc="seed 000, 003 (original route)"),
     _row("requested", "refund.failed", "failed", source_doc="seed 000, 003"),
     _row("requested", "timer.refund_overdue", "requested", source_doc="DOMAIN §2 (seeds 003, 004)"),
+    _row("failed", "refund.retry", "requested", source_doc="issue 19: an operator retries a failed refund"),
+    _row("failed", "timer.refund_retry", "requested", source_doc="seed 003 (automatic payout): retried by timer"),
 )
 
 # States no row of the case table leaves: nothing more can happen, so no timer is scheduled there.
 FINAL_STATES: frozenset[str] = frozenset(
-    {row.target for row in LIFECYCLE} - {source for row in LIFECYCLE for source in row.sources}
+    {row.target for row in LIFECYCLE}
+    - {source for row in LIFECYCLE if row not in OBJECTION_ROWS for source in row.sources}
 )
 
 LIFECYCLES: dict[str, tuple[Transition, ...]] = {
@@ -403,7 +600,30 @@ OPERATOR_COMMANDS: dict[str, str] = {
     "record_delivery_refused": "delivery.refused",
     "confirm_cancellation": "order.cancel_confirmed",
     "refuse_cancellation": "order.cancel_refused",
+    # Issue 19: a late request accepted with a reason (seed 002 FAQ 2); refunds that failed; objections.
+    "accept_late": "return.accepted_late",
+    "record_refund_failed": "refund.failed",
+    "retry_refund": "refund.retry",
+    "open_dispute": "dispute.opened",
 }
+
+# Operator commands that record a fact on the case without moving it (ReturnCase.record_operator).
+OPERATOR_RECORDS: tuple[str, ...] = ("submit_evidence", "escalate_dispute", "record_claim_outcome")
+
+# Where a dispute may go beyond the platform (seed 004; PRC Consumer Rights Protection Law art. 39).
+ESCALATIONS: tuple[str, ...] = ("consumer_association", "authorities", "arbitration", "court")
+
+# The four tests an unboxing video must meet to prove a swap (seed 002 FAQ 3: 一致性、完整性、有效性、时效性),
+# besides showing all six sides of the parcel at its first opening.
+UNBOXING_TESTS: tuple[str, ...] = ("consistency", "completeness", "validity", "timeliness")
+
+# Defaults a merchant policy may override (config/policy/merchants.json), each a number the seeds give or a
+# stated default where they give none.
+DEFAULT_APPEAL_PERIOD = timedelta(days=7)  # no seed names one; the merchant's policy should
+DEFAULT_EVIDENCE_PERIOD = timedelta(days=3)  # seed 002 FAQ 5 names the 举证期 but not its length
+DEFAULT_PAYMENT_TIMEOUT = timedelta(hours=24)  # seed 004 §3.1.1
+DEFAULT_WAREHOUSE_ANSWER = timedelta(hours=24)  # seed 002 §1: refund-only before shipment within 24 h
+DEFAULT_REFUND_RETRY = timedelta(hours=4)
 
 # How long before the ship-by deadline the buyer is reminded to send the return back.
 SHIP_BY_REMINDER_BEFORE = timedelta(days=2)
@@ -415,6 +635,11 @@ TIMER_FOR_DEADLINE: dict[str, str] = {
     "return_ship_by": "timer.return_not_shipped",
     "inspection_due_by": "timer.inspection_overdue",
     "refund_due_by": "timer.refund_overdue",
+    # The case's own deadlines (facts["case_deadlines"]), set by its actions rather than by the policy.
+    "payment_due_by": "timer.payment_overdue",
+    "warehouse_answer_due_by": "timer.warehouse_answer_overdue",
+    "refund_retry_at": "timer.refund_retry",
+    "evidence_due_by": "timer.evidence_overdue",
 }
 
 # The moment each event marks, for deadlines that run from it (core.policy.Milestones).
@@ -428,6 +653,24 @@ MILESTONE_OF: dict[str, str] = {
     "return.inspected": "inspected_at",
     "return.shipped": "shipped_at",  # evidence of sending (SI 2013/3134 reg. 34(6))
 }
+
+
+# A case opened by `order.delivered` (contract "Buyer pages") is an order's page until a return joins it.
+# Its row is keyed by ORDER_PAGE_PREFIX + order id in place of a return id, so the order's next report,
+# and its first return, find it (service/intake.py).
+ORDER_PAGE = "order_page"
+ORDER_PAGE_PREFIX = "order:"
+# A withdrawal declared with the function on the buyer's page (service/withdrawal.py) has this event id
+# prefix: it is acknowledged on a durable medium whichever right the policy finally chose.
+WITHDRAWAL_EVENT_PREFIX = "returnbridge-withdrawal:"
+
+
+def order_page_key(order_id: str) -> str:
+    """The stand-in return id of an order's page; hashed when the order id would not fit the column."""
+    key = ORDER_PAGE_PREFIX + order_id
+    if len(key) <= 200:
+        return key
+    return ORDER_PAGE_PREFIX + "sha256:" + hashlib.sha256(order_id.encode()).hexdigest()
 
 
 class CommandRefused(Exception):
@@ -448,6 +691,13 @@ class Occurrence:
     delivered: bool = False
     inspection_passed: bool | None = None
     refund_amount: Decimal | None = None
+    # What the actions record (issue 19): a rejection's reason and appeal deadline, a dispute's type and
+    # evidence deadline, an operator's note and the rest of its command.
+    rejection_reason: str | None = None
+    appeal_due_by: datetime | None = None
+    dispute_type: str | None = None
+    evidence_due_by: datetime | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 def _refund_only_unshipped(case: ReturnCase, o: Occurrence) -> bool:
@@ -468,7 +718,32 @@ CONDITIONS: dict[str, Callable[[ReturnCase, Occurrence], bool]] = {
     "passed": lambda case, o: o.inspection_passed is True,
     "failed": lambda case, o: o.inspection_passed is False,
     "refund_awarded": lambda case, o: o.refund_amount is not None and o.refund_amount > 0,
+    # An order's page (opened by order.delivered) whose window closed before any return was asked for.
+    "order_page_without_request": lambda case, o: bool(case.facts.get(ORDER_PAGE)) and not case.requested,
+    # Issue 19: the policy's eligibility decides what merchant silence does; merchant policy what is automatic.
+    "eligible": lambda case, o: case.eligible(),
+    "ineligible": lambda case, o: not case.eligible(),
+    "ineligible_held": lambda case, o: not case.eligible() and case.rule("ineligible_on_silence") == "needs_attention",
+    "auto_approve": lambda case, o: case.auto_approvable(),
+    "unpaid_order": lambda case, o: case.state_before("order") == "unpaid",
+    "after_final_check": lambda case, o: case.order.warehouse_checked_at is not None,
+    "refund_already_issued": lambda case, o: any(e["kind"] in PAYOUTS for e in case.ledger()),
+    "refund_retryable": lambda case, o: case.refund_retryable(),
+    "award_covered": lambda case, o: (
+        o.refund_amount is not None and o.refund_amount > 0 and case.award_already_paid(o.refund_amount)
+    ),
 }
+
+
+def _when_eligible(condition: Callable[[ReturnCase, Occurrence], bool]) -> Callable[[ReturnCase, Occurrence], bool]:
+    """The condition, for a request the policy admits (merchant silence approves only those, issue 19)."""
+    return lambda case, o: case.eligible() and condition(case, o)
+
+
+for _name in list(CONDITIONS):
+    if _name not in ("always", "eligible", "ineligible") and not _name.startswith("eligible_"):
+        CONDITIONS[f"eligible_{_name}"] = _when_eligible(CONDITIONS[_name])
+CONDITIONS["eligible_always"] = CONDITIONS["eligible"]
 
 
 @dataclass(frozen=True)
@@ -520,6 +795,10 @@ class ReturnCase:
     notices: list[Notice] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)  # derived facts kept with the case (deadlines, refund, …)
     created_at: datetime | None = None
+    # The occurrence being applied, for the actions it causes (not stored).
+    _occurrence: Occurrence | None = field(default=None, init=False, repr=False, compare=False)
+    _before: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _unnoted: bool = field(default=False, init=False, repr=False, compare=False)
 
     @property
     def order_id(self) -> str:
@@ -539,7 +818,119 @@ class ReturnCase:
 
     @property
     def order_state(self) -> str:
-        return self.facts.get("order_state") or ("delivered" if self.order.delivered_at else "paid")
+        if self.facts.get("order_state"):
+            return self.facts["order_state"]
+        if self.order.paid is False:
+            return "unpaid"
+        return "delivered" if self.order.delivered_at else "paid"
+
+    # --- what the policy and the merchant's rules decide (issue 19) ---------------------------------------
+
+    def state_before(self, name: str) -> str:
+        """The state of table `name` before the event being applied moved any table."""
+        return self._before.get(name) or self._state_of(name)
+
+    def rule(self, name: str) -> Any:
+        """A merchant-policy setting the service copied onto the case (service.case_policy.MERCHANT_RULES)."""
+        return (self.facts.get("merchant_rules") or {}).get(name)
+
+    def eligible(self) -> bool:
+        """The policy admits the request, or an operator accepted it late; unknown (no policy) counts as eligible."""
+        if self.facts.get("late_accepted"):
+            return True
+        policy = self.facts.get("policy")
+        return True if not policy or policy.get("eligible") is None else bool(policy["eligible"])
+
+    def auto_approvable(self) -> bool:
+        """Seed 000 §一(二)2, seed 002 自动同意退货: an eligible, simple request under the merchant's limit."""
+        rule = self.rule("auto_approve_returns") or {}
+        value = self.return_value()
+        if not rule or value is None or not self.facts.get("policy") or not self.eligible():
+            return False
+        if self.return_.resolution not in (None, "refund"):
+            return False
+        reasons = rule.get("reasons")
+        if reasons and self.return_.reason not in reasons:
+            return False
+        limit = rule.get("under") or {}
+        return limit.get("currency") == value.currency and value.amount < Decimal(limit["amount"])
+
+    # --- money: one ledger per case (core.ledger) ------------------------------------------------------
+
+    def ledger(self) -> list[dict[str, Any]]:
+        return self.facts.setdefault("ledger", [])
+
+    def refund_cap(self) -> Money | None:
+        """What the buyer paid for the lines, plus the delivery the policy refunds; None while unknown."""
+        value = self.return_value()
+        if value is None:
+            return None
+        delivery = (self.facts.get("refund") or {}).get("original_delivery")
+        if delivery and (self.facts.get("refund") or {}).get("currency") == value.currency:
+            value = value + Money.of(delivery, value.currency)
+        return value
+
+    def paid_out(self) -> Money | None:
+        """Payouts asked for or paid and not failed, in the payment currency."""
+        currency = self.order.currency
+        return total(self.ledger(), currency, PAYOUTS, COUNTED) if currency else None
+
+    def check_payout(self, amount: Decimal, award: bool = False) -> None:
+        """Refuse a payout above the cap (raises core.ledger.AmountOverCap).
+
+        An award is the total the buyer is owed, so it is checked against the whole cap; anything else is
+        new money on top of what was paid already.
+        """
+        cap, already = self.refund_cap(), self.paid_out()
+        if cap is None or already is None:
+            return
+        asked = Money.of(amount, cap.currency)
+        if award and asked > cap:
+            raise AmountOverCap(asked, cap, Money.zero(cap.currency))
+        if not award and already + asked > cap:
+            raise AmountOverCap(asked, cap, already)
+
+    def award_already_paid(self, award: Decimal) -> bool:
+        """A dispute award no greater than what was refunded already adds no second payout (seed 004)."""
+        already = self.paid_out()
+        return already is not None and already.amount >= award and not already.is_zero()
+
+    def refund_retryable(self) -> bool:
+        """A payout failed and nothing is on its way: a retry may go out."""
+        lines = self.ledger()
+        return any(e["kind"] in PAYOUTS and e["status"] == "failed" for e in lines) and not any(
+            e["kind"] in PAYOUTS and e["status"] == "requested" for e in lines
+        )
+
+    def _add_entry(self, kind: str, amount: Money | None, now: datetime, status: str, **detail: Any) -> dict:
+        line = entry(kind, amount, now.isoformat(), status, **detail)
+        self.ledger().append(line)
+        self.timeline.append(TimelineEntry(now, "result", f"ledger_{kind}", {k: v for k, v in line.items()}))
+        return line
+
+    def record_recovery(self, kind: str, amount: Money, now: datetime, status: str, **detail: Any) -> None:
+        """Money coming back to the merchant (duty/VAT recovery filed with customs; seed 003 carrier claims)."""
+        self._add_entry(kind, amount, now, status, **detail)
+
+    def deduct(self, reason: str, amount: Decimal, now: datetime) -> None:
+        """A deduction taken off the next refund (diminished value found at inspection, Directive 2011/83 art.
+        14(2); a restocking fee where the law allows it)."""
+        if self.order.currency:
+            self._add_entry("deduction", Money.of(amount, self.order.currency), now, "pending", reason=reason)
+
+    def _case_deadline(self, name: str, due: datetime) -> None:
+        """A deadline of the case's own (not the policy's), armed as a timer by `_schedule_timers`."""
+        self.facts.setdefault("case_deadlines", {})[name] = due.isoformat()
+
+    @property
+    def awaiting_return(self) -> bool:
+        """An order's page no return has joined yet: it has no return number to show."""
+        return self.return_id.startswith(ORDER_PAGE_PREFIX)
+
+    @property
+    def requested(self) -> bool:
+        """Whether a return, exchange or cancellation was asked for on this case."""
+        return "requested_at" in (self.facts.get("milestones") or {})
 
     @property
     def refund_state(self) -> str:
@@ -560,6 +951,8 @@ class ReturnCase:
         milestones are recorded, before the actions run, so a refund command carries the decided amount.
         """
         self._merge_facts(event)
+        if event.type == "return.requested" and event.marketplace_event_id.startswith(WITHDRAWAL_EVENT_PREFIX):
+            self.facts["withdrawal_function"] = event.occurred_at.isoformat()
         self.timeline.append(
             TimelineEntry(
                 now, "event", event.type, {"event_id": event_id, "occurred_at": event.occurred_at.isoformat()}
@@ -572,7 +965,15 @@ class ReturnCase:
             delivered=event.order.delivered_at is not None,
             inspection_passed=inspection.passed if inspection else None,
             refund_amount=event.return_.refund_amount if event.return_ else None,
+            rejection_reason=event.return_.rejection_reason,
+            appeal_due_by=event.return_.appeal_due_by,
+            dispute_type=event.return_.dispute_type,
+            evidence_due_by=event.return_.evidence_due_by,
+            detail={"note": event.return_.reason_detail} if event.return_.reason_detail else {},
         )
+        if event.tracking and event.tracking.number and event.type in ("exchange.shipped", "repair.shipped"):
+            # The marketplace shipped the new item itself: its parcel is the one the buyer hears about.
+            self.facts["outbound_leg"] = {"carrier": event.tracking.carrier, "tracking_number": event.tracking.number}
         return self._take(occurrence, event_id, event.occurred_at, now, decide)
 
     def apply_internal(
@@ -586,11 +987,22 @@ class ReturnCase:
         """An event of our own (adapter result, operator command, timer), taken through the same tables."""
         detail = detail or {}
         self.timeline.append(TimelineEntry(now, "event", event_type, {"event_id": event_id, **detail}))
+        if detail.get("tracking_number") and event_type in ("exchange.shipped", "repair.shipped", "reship.sent"):
+            # The merchant shipped the new parcel with a label of its own: that parcel is the one to show.
+            self.facts["outbound_leg"] = {
+                "carrier": detail.get("carrier"),
+                "tracking_number": detail["tracking_number"],
+            }
         refund_amount = detail.get("refund_amount")
         occurrence = Occurrence(
             type=event_type,
             inspection_passed=detail.get("inspection_passed"),
             refund_amount=Decimal(str(refund_amount)) if refund_amount is not None else None,
+            rejection_reason=detail.get("rejection_reason"),
+            appeal_due_by=_instant(detail.get("appeal_due_by")),
+            dispute_type=detail.get("dispute_type"),
+            evidence_due_by=_instant(detail.get("evidence_due_by")),
+            detail=detail,
         )
         return self._take(occurrence, event_id, now, now, decide)
 
@@ -599,6 +1011,13 @@ class ReturnCase:
     ) -> list[Command]:
         moved = False
         actions: tuple[str, ...] = ()
+        self._occurrence = occurrence
+        self._before = {name: self._state_of(name) for name in LIFECYCLES}
+        if decide is not None and MILESTONE_OF.get(occurrence.type) == "requested_at":
+            # Conditions read the policy's judgement of a request (eligibility, issue 19): decide before they do.
+            self.facts.setdefault("milestones", {}).setdefault("requested_at", occurred_at.isoformat())
+            self.record_decision(decide(self), now, note=False)
+        own_deadlines = dict(self.facts.get("case_deadlines") or {})
         for name in ("order", "refund", "case"):
             transition = self._match(LIFECYCLES[name], self._state_of(name), occurrence)
             if transition is None:
@@ -614,7 +1033,7 @@ class ReturnCase:
                 milestone = MILESTONE_OF.get(occurrence.type)
                 if milestone:
                     self.facts.setdefault("milestones", {}).setdefault(milestone, occurred_at.isoformat())
-                actions = transition.actions
+            actions += transition.actions
         if not moved:
             self.needs_attention = True
             self.timeline.append(
@@ -630,7 +1049,10 @@ class ReturnCase:
             self.facts["agreed_refund"] = {"amount": str(occurrence.refund_amount), "currency": self.order.currency}
         if decide is not None:
             self.record_decision(decide(self), now)
-        return [c for action in actions for c in self._perform(action, event_id, now)]
+        commands = [c for action in actions for c in self._perform(action, event_id, now)]
+        if (self.facts.get("case_deadlines") or {}) != own_deadlines:
+            self._schedule_timers()  # an action set a deadline of the case's own
+        return commands
 
     def _state_of(self, name: str) -> str:
         return {"case": self.state, "order": self.order_state, "refund": self.refund_state}[name]
@@ -653,6 +1075,7 @@ class ReturnCase:
 
     def allowed(self, event_type: str) -> Transition | None:
         """The case-table row `event_type` would take now (conditions judged on what the case knows)."""
+        self._before = {}  # no event is being applied: conditions see the present states
         return self._match(LIFECYCLE, self.state, Occurrence(type=event_type, inspection_passed=True))
 
     def command_allowed(self, action: str) -> bool:
@@ -660,7 +1083,12 @@ class ReturnCase:
         event_type = OPERATOR_COMMANDS.get(action)
         if event_type is None:
             raise KeyError(f"unknown operator command {action!r}")
-        return any(t.event == event_type and self.state in t.sources for t in LIFECYCLE)
+        # The order's table too: an operator records a warehouse's answer on a case whose refund went out at once.
+        return any(
+            row.event == event_type and self._state_of(name) in row.sources
+            for name in ("case", "order")
+            for row in LIFECYCLES[name]
+        )
 
     def require_command(self, action: str) -> None:
         if not self.command_allowed(action):
@@ -677,7 +1105,7 @@ class ReturnCase:
     def milestones(self) -> dict[str, datetime]:
         return {k: datetime.fromisoformat(v) for k, v in self.facts.get("milestones", {}).items()}
 
-    def record_decision(self, decision: dict[str, Any], now: datetime) -> None:
+    def record_decision(self, decision: dict[str, Any], now: datetime, note: bool = True) -> None:
         """Keep a policy decision's deadlines and refund on the case and schedule one timer per deadline.
 
         The timeline notes the decision only when it changed something.
@@ -695,7 +1123,11 @@ class ReturnCase:
         if "fees" in decision:
             self.facts["fees"] = decision["fees"]
         self._schedule_timers()
-        if before != (self.facts["deadlines"], self.facts["refund"], self.facts["policy"]):
+        changed = before != (self.facts["deadlines"], self.facts["refund"], self.facts["policy"])
+        if not note:
+            self._unnoted = self._unnoted or changed  # noted once the move is complete
+        elif changed or self._unnoted:
+            self._unnoted = False
             self.timeline.append(TimelineEntry(now, "result", "policy_applied", {"basis": decision.get("basis")}))
 
     def _schedule_timers(self) -> None:
@@ -706,7 +1138,14 @@ class ReturnCase:
         it is armed again only when that state comes back. In a final state nothing is pending.
         """
         timers = self.facts.setdefault("timers", {})
-        deadlines = self.facts.get("deadlines") or {}
+        deadlines = {**(self.facts.get("deadlines") or {}), **(self.facts.get("case_deadlines") or {})}
+        if self.order_state == "unpaid":
+            # Seed 004 §3.1.1: an unpaid order is closed once its payment deadline passes.
+            placed = self.order.placed_at or self.created_at
+            due = self.order.payment_due_by or (placed + self._period("payment_timeout_hours") if placed else None)
+            deadlines["payment_due_by"] = due.isoformat() if due else None
+        else:
+            deadlines.pop("payment_due_by", None)
         wanted = {
             TIMER_FOR_DEADLINE[name]: due
             for name, due in deadlines.items()
@@ -779,9 +1218,20 @@ class ReturnCase:
 
     def _book_return_shipment(self, now: datetime) -> list[Command]:
         """The event's carrier, else the one the lane routing table chose (`facts["carrier_route"]`, issue 8)."""
+        claim = self._open_carrier_claim(now)
+        fees = self.facts.get("fees") or {}
+        buyer_pays = fees.get("return_shipping_payer") == "buyer" and not fees.get("insurance_covers_return_shipping")
+        if buyer_pays and self.rule("buyer_paid_return") == "own_label":
+            # The buyer sends it back with a label of their own to the returns address (DOMAIN §4, §6).
+            self.facts["return_method"] = "drop_off"
+            if not self.facts.get("returns_address") and self.order.ship_from:
+                self.facts["returns_address"] = _address_line(self.order.ship_from)
+            self.record_result("buyer_ships_with_own_label", {"return_address": self.facts.get("returns_address")},
+                               now)  # fmt: skip
+            return claim
         carrier = self.return_.carrier or (self.facts.get("carrier_route") or {}).get("carrier")
         if not carrier:
-            return []
+            return claim
         return [
             Command(
                 kind="carrier",
@@ -789,25 +1239,350 @@ class ReturnCase:
                 action="book_return",
                 idempotency_key=f"{self.id}:return_shipment",
                 payload={"case_id": self.id, "pickup": bool(self.return_.pickup)},
-            )
+            ),
+            *claim,
         ]
 
     def _issue_refund(self, now: datetime) -> list[Command]:
-        """Refund by the original payment route through the marketplace (seeds 000, 003)."""
+        """Refund by the original payment route through the marketplace (seeds 000, 003), within the cap.
+
+        The amount is what was agreed or awarded, else the policy's refund, else the lines' value; less the
+        deductions not yet applied (a buyer-paid label, diminished value); never more than is left under the
+        cap. A dispute award is the buyer's total due: only what was not refunded yet goes out (seed 004: the
+        deposit pays an award; one payout, not two). A payout already on its way is not sent again.
+        """
+        occurrence = self._occurrence
+        award = occurrence is not None and occurrence.type == "dispute.resolved" and occurrence.refund_amount
+        lines = self.ledger()
+        if any(e["kind"] in PAYOUTS and e["status"] == "requested" for e in lines):
+            self.record_result("refund_outstanding", {"message": "a refund is already on its way"}, now)
+            return []
         self.facts["refund_state"] = "requested"
         attempt = sum(1 for e in self.timeline if e.kind == "result" and e.name == "refund_issued")
         self.timeline.append(TimelineEntry(now, "result", "refund_issued", {"attempt": attempt + 1}))
-        refund = self.facts.get("refund") or {}
-        value = self.return_value()
+        key = f"{self.id}:refund:{attempt + 1}"
         payload: dict[str, Any] = {"case_id": self.id, "order_id": self.order_id, "return_id": self.return_id}
+        currency = self.order.currency
+        if not currency:
+            return [Command("marketplace", self.marketplace, "refund", key, payload)]
+        amount, kind = self._refund_amount(currency, now)
+        cap, already = self.refund_cap(), self.paid_out() or Money.zero(currency)
+        if award:
+            amount = Money.of(award, currency)
+            if cap is not None and amount > cap:
+                amount = self._over_cap(amount, cap, now)
+            amount, kind = amount - already, "dispute_award"
+        elif amount is not None and cap is not None and already + amount > cap:
+            amount = self._over_cap(amount, cap - already, now)
+        if amount is not None and amount.amount <= 0:
+            self.facts["refund_state"] = "paid" if lines else "none"
+            self.record_result("nothing_left_to_refund", {"paid_out": already.to_json()}, now)
+            return []
+        if amount is not None:
+            payload["amount"] = amount.to_json()
+        self._add_entry(kind, amount, now, "requested", key=key)
+        return [Command("marketplace", self.marketplace, "refund", key, payload)]
+
+    def _refund_amount(self, currency: str, now: datetime) -> tuple[Money | None, str]:
+        """The refund before the cap, and its kind; pending deductions are applied to it here."""
         agreed = self.facts.get("agreed_refund")
-        if agreed:
-            payload["amount"] = dict(agreed)
-        elif refund.get("amount"):
-            payload["amount"] = {"amount": refund["amount"], "currency": refund["currency"]}
-        elif value is not None:
-            payload["amount"] = value.to_json()
-        return [Command("marketplace", self.marketplace, "refund", f"{self.id}:refund:{attempt + 1}", payload)]
+        refund = self.facts.get("refund") or {}
+        retry = next((e for e in reversed(self.ledger()) if e["kind"] in PAYOUTS and e["status"] == "failed"), None)
+        if retry is not None and retry.get("amount"):
+            return Money.of(retry["amount"], currency), retry["kind"]
+        if agreed and agreed.get("currency") == currency:
+            amount, kind = Money.of(agreed["amount"], currency), "partial_refund"
+        elif refund.get("amount") and refund.get("currency") == currency:
+            amount, kind = Money.of(refund["amount"], currency), "refund"
+            fee = Money.of(refund.get("restocking_fee") or "0", currency)
+            if not fee.is_zero() and not any(e.get("reason") == "restocking_fee" for e in self.ledger()):
+                # Already taken off the policy's amount (core.fees.restocking_fee): recorded as applied.
+                self._add_entry("deduction", fee, now, "applied", reason="restocking_fee")
+        else:
+            value = self.return_value()
+            if value is None:
+                return None, "refund"
+            amount, kind = value, "refund"
+        for line in self.ledger():
+            if line["kind"] == "deduction" and line["status"] == "pending" and line.get("currency") == currency:
+                amount = amount - Money.of(line["amount"], currency)
+                line["status"] = "applied"
+        return (amount if amount.amount > 0 else Money.zero(currency)), kind
+
+    def _over_cap(self, asked: Money, left: Money, now: datetime) -> Money:
+        """A marketplace's amount above the cap: pay what the cap allows and ask a person to look."""
+        self.record_result(
+            "amount_over_cap", {"asked": asked.to_json(), "paid_at_most": left.to_json()}, now, attention=True
+        )
+        return left
+
+    def _record_refund_paid(self, now: datetime) -> list[Command]:
+        """The refund on its way is paid (or the one that failed, paid after all); a refund the marketplace
+        made on its own joins the ledger as paid, so a later payout is held to the cap with it."""
+        outstanding = [e for e in self.ledger() if e["kind"] in PAYOUTS and e["status"] == "requested"]
+        for line in outstanding:
+            line["status"] = "paid"
+        currency = self.order.currency
+        o = self._occurrence
+        failed = [e for e in self.ledger() if e["kind"] in PAYOUTS and e["status"] == "failed"]
+        if not outstanding and failed:
+            failed[-1]["status"] = "paid"  # the marketplace paid it after all
+        elif not outstanding and currency:
+            refund = self.facts.get("refund") or {}
+            amount = o.refund_amount if o is not None and o.refund_amount is not None else refund.get("amount")
+            if amount is not None:
+                self._add_entry("refund", Money.of(amount, currency), now, "paid", source="marketplace")
+        return []
+
+    def _record_refund_failed(self, now: datetime) -> list[Command]:
+        """The payout failed: it no longer counts against the cap, and a retry is armed (seed 003)."""
+        for line in self.ledger():
+            if line["kind"] in PAYOUTS and line["status"] == "requested":
+                line["status"] = "failed"
+        self.facts["refund_state"] = "failed"
+        self.facts.get("timers", {}).pop("timer.refund_retry", None)
+        self._case_deadline("refund_retry_at", now + self._period("refund_retry_hours"))
+        return []
+
+    def _period(self, rule: str) -> timedelta:
+        """A merchant-policy period in hours, else the seeds' default (DEFAULT_* above)."""
+        defaults = {
+            "payment_timeout_hours": DEFAULT_PAYMENT_TIMEOUT,
+            "warehouse_answer_hours": DEFAULT_WAREHOUSE_ANSWER,
+            "refund_retry_hours": DEFAULT_REFUND_RETRY,
+            "appeal_hours": DEFAULT_APPEAL_PERIOD,
+            "evidence_hours": DEFAULT_EVIDENCE_PERIOD,
+        }
+        hours = self.rule(rule)
+        return timedelta(hours=float(hours)) if hours is not None else defaults[rule]
+
+    def _issue_compensation(self, now: datetime) -> list[Command]:
+        """Money or a gift instead of a return (seed 002 §3(1)): a payout in the ledger, within the cap."""
+        commands = _marketplace_command(self, "compensate")
+        agreed = self.facts.get("agreed_refund")
+        if agreed and self.order.currency:
+            amount = Money.of(agreed["amount"], self.order.currency)
+            commands[0].payload["amount"] = amount.to_json()
+            self._add_entry("compensation", amount, now, "agreed", key=commands[0].idempotency_key)
+        return commands
+
+    def _stop_warehouse(self, now: datetime) -> list[Command]:
+        """Seed 004 §2: ask the warehouse (through the marketplace's WMS) to stop the order; a timer waits.
+
+        Its answer comes as order.cancel_confirmed or order.cancel_refused (the marketplace or an operator);
+        none by the deadline puts the case before a person (timer.warehouse_answer_overdue).
+        """
+        if self.order_state == "paid":
+            self.facts["order_state"] = "cancel_requested"
+        self._case_deadline("warehouse_answer_due_by", now + self._period("warehouse_answer_hours"))
+        commands = _marketplace_command(self, "cancel_order")
+        commands[0].payload["lines"] = [{"sku": i.sku, "quantity": i.quantity} for i in self.items]
+        return commands
+
+    def _warehouse_task(self, now: datetime) -> list[Command]:
+        self.record_result(
+            "warehouse_answer_overdue",
+            {"message": "the warehouse has not said whether it stopped the order: check with it and record "
+             "confirm_cancellation or refuse_cancellation"},
+            now,
+            attention=True,
+        )  # fmt: skip
+        return []
+
+    def _release_reservations(self, now: datetime) -> list[Command]:
+        """Seed 004 §3.3-3.4: coupons, points and reserved stock go back, told to the marketplace as one event.
+
+        A coupon shared by several lines comes back only when all of them are cancelled (§3.3.3); points
+        follow the merchant's rule (all or none, §3.3.2); stock of the cancelled lines is freed.
+        """
+        cancelled = {item.sku for item in self.items}
+        coupons = [
+            {"code": c.code, **({"amount": str(c.amount)} if c.amount is not None else {})}
+            for c in self.order.coupons
+            if not c.skus or set(c.skus) <= cancelled
+        ]
+        kept = [c.code for c in self.order.coupons if c.skus and not set(c.skus) <= cancelled]
+        points = self.order.points_used or 0
+        if (self.rule("points_refund") or "all") == "none":
+            points = 0
+        release = {
+            "coupons": coupons,
+            "coupons_kept": kept,
+            "points": points,
+            "stock": [{"sku": i.sku, "quantity": i.quantity} for i in self.items],
+        }
+        self.facts["released"] = release
+        commands = _marketplace_command(self, "release_reservations")
+        commands[0].payload.update(release)
+        return commands
+
+    def _record_rejection(self, now: datetime) -> list[Command]:
+        """Why the request was refused and until when the buyer may appeal (issue 19 §8; seed 002 FAQ 5)."""
+        o = self._occurrence or Occurrence(type="")
+        reasons = [r.get("code") for r in (self.facts.get("policy") or {}).get("reasons") or []]
+        code = o.rejection_reason or _rejection_code(reasons, o.inspection_passed)
+        appeal_by = o.appeal_due_by or now + self._period("appeal_hours")
+        note = o.detail.get("note") or (self.return_.inspection.note if self.return_.inspection else None)
+        self.facts["rejection"] = {
+            "reason": code,
+            "appeal_by": appeal_by.isoformat(),
+            "note": note,
+            "policy_reasons": [r for r in reasons if r],
+        }
+        return []
+
+    def _record_late_acceptance(self, now: datetime) -> list[Command]:
+        """Seed 002 FAQ 2: a request after the window accepted because the buyer could not have the parcel in
+        time (signed by someone else, travelling); the reason is kept and the request now counts as eligible."""
+        o = self._occurrence or Occurrence(type="")
+        self.facts["late_accepted"] = {"reason": o.detail.get("note"), "at": now.isoformat()}
+        self.facts.pop("rejection", None)
+        return []
+
+    def _open_dispute(self, now: datetime) -> list[Command]:
+        """Seed 001 §6.1 type, the evidence deadline (举证期, seed 002 FAQ 5), and a timer on it."""
+        o = self._occurrence or Occurrence(type="")
+        due = o.evidence_due_by or now + self._period("evidence_hours")
+        previous = self.facts.get("dispute")
+        self.facts["dispute"] = {
+            "type": o.dispute_type or (previous or {}).get("type"),
+            "opened_at": now.isoformat(),
+            "evidence_due_by": due.isoformat(),
+            "evidence": [],
+            "escalations": (previous or {}).get("escalations", []),
+            "objection_after_completion": previous is not None or self._completed_before(),
+        }
+        self.facts.get("timers", {}).pop("timer.evidence_overdue", None)
+        self._case_deadline("evidence_due_by", due)
+        return []
+
+    def _completed_before(self) -> bool:
+        return any(e.kind == "transition" and e.name.split("->")[-1] in FINAL_STATES for e in self.timeline[:-1])
+
+    def _evidence_overdue(self, now: datetime) -> list[Command]:
+        """At the end of the 举证期 without valid evidence the merchant's side is unsupported (seed 002 FAQ 5)."""
+        dispute = self.facts.get("dispute") or {}
+        valid = [e for e in dispute.get("evidence", []) if e.get("valid")]
+        dispute["evidence_outcome"] = "valid_evidence_in_time" if valid else "no_valid_evidence"
+        self.record_result("evidence_period_ended", {"outcome": dispute["evidence_outcome"]}, now,
+                           attention=not valid)  # fmt: skip
+        return []
+
+    def _book_outbound_shipment(self, now: datetime) -> list[Command]:
+        """Exchange, repair or reship: a parcel from the merchant to the buyer, booked with the same carriers."""
+        if (self.facts.get("outbound_leg") or {}).get("tracking_number"):
+            return []
+        carrier = (
+            self.rule("outbound_carrier")
+            or self.return_.carrier
+            or (self.facts.get("carrier_route") or {}).get("carrier")
+            or self.facts.get("outbound_carrier")
+        )
+        if not carrier:
+            self.record_result("outbound_needs_carrier", {}, now, attention=True)
+            return []
+        payload = {"case_id": self.id, "purpose": self._occurrence.type if self._occurrence else None}
+        return [Command("carrier", carrier, "book_outbound", f"{self.id}:outbound_shipment", payload)]
+
+    def _notify_outbound(self, now: datetime) -> list[Command]:
+        """The buyer hears of the new parcel once it has a tracking number (seed 000: exchange shipped)."""
+        if not (self.facts.get("outbound_leg") or {}).get("tracking_number"):
+            return []
+        return self._add_notice("exchange_shipped", now)
+
+    def outbound_booked(self, carrier: str, tracking: str | None, now: datetime) -> list[Command]:
+        """The carrier booked the outbound parcel: its number goes on the case and, once shipped, to the buyer."""
+        self.facts["outbound_leg"] = {"carrier": carrier, "tracking_number": tracking, "booked_at": now.isoformat()}
+        self.record_result("outbound_label_booked", {"carrier": carrier, "tracking_number": tracking}, now)
+        commands: list[Command] = []
+        if self.marketplace != "generic":
+            commands = _marketplace_command(self, "ship_exchange")
+            commands[0].payload.update({"carrier": carrier, "tracking_number": tracking})
+        if self.state in (CaseState.EXCHANGED, CaseState.REPAIRED, CaseState.COMPENSATED):
+            commands += self._notify_outbound(now)
+        return commands
+
+    def label_booked(self, cost: Money | None, now: datetime) -> None:
+        """Who pays return shipping, charged (DOMAIN §4): a buyer-paid label is deducted from the refund,
+        unless return-shipping insurance (运费险) pays it; a merchant-paid one costs the buyer nothing."""
+        fees = self.facts.get("fees") or {}
+        if fees.get("return_shipping_payer") != "buyer":
+            return
+        if cost is None and self.rule("return_label_cost"):
+            rule = self.rule("return_label_cost")
+            cost = Money.of(rule["amount"], rule["currency"])
+        if cost is None or cost.currency != self.order.currency:
+            # Only a merchant who asked for the deduction needs a person to find the cost.
+            asked = self.rule("buyer_paid_return") == "deduct_label_cost"
+            self.record_result("label_cost_unknown", {"message": "the carrier gave no cost in the payment "
+                               "currency: deduct it by hand or set return_label_cost"}, now, attention=asked)  # fmt: skip
+            return
+        if fees.get("insurance_covers_return_shipping"):
+            self._add_entry("insurance", cost, now, "claimed", source="seed 004 (运费险 pays the buyer's share)")
+        else:
+            self._add_entry("deduction", cost, now, "pending", reason="return_label")
+
+    def record_operator(self, action: str, detail: dict[str, Any], now: datetime) -> None:
+        """A fact an operator records without moving the case: evidence, an escalation, a carrier claim's outcome."""
+        if action == "submit_evidence":
+            self._submit_evidence(detail, now)
+        elif action == "escalate_dispute":
+            dispute = self.facts.get("dispute")
+            if dispute is None:
+                raise CommandRefused(action, self.state)
+            dispute["escalations"].append({"to": detail["escalate_to"], "at": now.isoformat(),
+                                           "note": detail.get("note")})  # fmt: skip
+            self.record_result("dispute_escalated", {"to": detail["escalate_to"]}, now)
+        elif action == "record_claim_outcome":
+            claim = self.facts.get("carrier_claim")
+            if claim is None:
+                raise CommandRefused(action, self.state)
+            amount = detail.get("refund_amount")
+            claim.update(status="settled" if amount else "refused", settled_at=now.isoformat(), note=detail.get("note"))
+            if amount and self.order.currency:
+                self._add_entry("carrier_claim", Money.of(amount, self.order.currency), now, "recovered",
+                                carrier=claim.get("carrier"))  # fmt: skip
+            self.record_result("carrier_claim_" + claim["status"], {"carrier": claim.get("carrier")}, now)
+        else:
+            raise KeyError(f"unknown operator record {action!r}")
+        self.timeline.append(TimelineEntry(now, "event", f"operator.{action}", {"operator_command": action}))
+
+    def _submit_evidence(self, detail: dict[str, Any], now: datetime) -> None:
+        """Evidence in a dispute: late evidence does not count (seed 002 FAQ 5); a swap is proven only by a
+        first-unboxing video showing all six sides and meeting the four tests (seed 002 FAQ 3)."""
+        dispute = self.facts.get("dispute")
+        if dispute is None or self.state != CaseState.PLATFORM_INTERVENTION:
+            raise CommandRefused("submit_evidence", self.state)
+        problems = []
+        if now > datetime.fromisoformat(dispute["evidence_due_by"]):
+            problems.append("after the evidence deadline (举证期)")
+        if dispute.get("type") == "swapped_item" or detail.get("evidence_kind") == "unboxing_video":
+            if detail.get("evidence_kind") != "unboxing_video":
+                problems.append("a swapped item is proven only by an unboxing video")
+            else:
+                if not detail.get("six_sides_shown"):
+                    problems.append("not all six sides of the parcel are shown")
+                if not detail.get("first_opening"):
+                    problems.append("not recorded at the first opening of the return")
+                problems.extend(f"fails the {t} test" for t in UNBOXING_TESTS if t not in detail.get("passes", []))
+        item = {"kind": detail.get("evidence_kind"), "url": detail.get("evidence_url"), "at": now.isoformat(),
+                "valid": not problems, "problems": problems}  # fmt: skip
+        dispute["evidence"].append(item)
+        self.record_result("evidence_recorded", {"valid": not problems, "problems": problems}, now)
+
+    def _open_carrier_claim(self, now: datetime) -> list[Command]:
+        """Damage or loss in transit is claimed from the carrier (seed 003; DOMAIN §6), and tracked on the case."""
+        if not (self.facts.get("fees") or {}).get("carrier_claim") or self.facts.get("carrier_claim"):
+            return []
+        carrier = self.facts.get("outbound_carrier") or self.return_.carrier or (
+            self.facts.get("carrier_route") or {}).get("carrier")  # fmt: skip
+        self.facts["carrier_claim"] = {"carrier": carrier, "status": "open", "opened_at": now.isoformat()}
+        if not carrier:
+            self.record_result("carrier_claim_needs_carrier", {}, now, attention=True)
+            return []
+        payload = {"case_id": self.id, "order_id": self.order_id, "tracking": self.facts.get("outbound_tracking"),
+                   "reason": self.return_.reason}  # fmt: skip
+        return [Command("carrier", carrier, "open_claim", f"{self.id}:carrier_claim", payload)]
 
     def _intercept_parcel(self, now: datetime) -> list[Command]:
         """Seed 002 §2: ask the carrier of the outbound parcel to intercept it."""
@@ -835,13 +1610,21 @@ class ReturnCase:
         """
         kinds = [kind]
         policy = self.facts.get("policy") or {}
-        if kind == "request_received" and "eu_withdrawal" in (policy.get("right"), policy.get("basis")):
+        withdrawal = "eu_withdrawal" in (policy.get("right"), policy.get("basis")) or self.facts.get(
+            "withdrawal_function"
+        )
+        if kind == "request_received" and withdrawal:
             kinds.append("withdrawal_confirmation")
         commands: list[Command] = []
         for name in kinds:
             if any(n.kind == name for n in self.notices):
                 continue
-            self.notices.append(Notice(name, now, notice_context(name, self._notice_facts(), now)))
+            known = self._notice_facts()
+            if name in ("exchange_shipped", "reship_sent") and self.facts.get("outbound_leg"):
+                # The new parcel to the buyer, not the buyer's parcel back (issue 19).
+                leg = self.facts["outbound_leg"]
+                known.update(carrier=leg.get("carrier"), tracking_number=leg.get("tracking_number"))
+            self.notices.append(Notice(name, now, notice_context(name, known, now)))
             self.timeline.append(TimelineEntry(now, "notice", name, {}))
             commands.extend(
                 Command("notify", channel, "send", delivery_key(self.id, name, channel), {"notice": name})
@@ -868,11 +1651,37 @@ class ReturnCase:
             "pickup": self.return_.pickup,
             "passed": inspection.passed if inspection else None,
             "note": inspection.note if inspection else None,
+            # What the buyer declared with the withdrawal function: the statement the confirmation repeats.
+            "statement": self.return_.reason_detail if self.facts.get("withdrawal_function") else None,
             "tracking_number": self.facts.get("return_tracking"),
             "deadlines": self.facts.get("deadlines") or {},
             "last_days": (self.facts.get("policy") or {}).get("last_days") or {},
             "milestones": self.facts.get("milestones") or {},
+            **self._decision_notice_facts(),
         }
+
+    def _decision_notice_facts(self) -> dict[str, Any]:
+        """A rejection's reason and appeal deadline, a dispute's evidence deadline, the failed refund, the
+        drop-off address of a buyer's own label (issue 19)."""
+        facts: dict[str, Any] = {}
+        rejection = self.facts.get("rejection") or {}
+        if rejection:
+            facts.update(reason=rejection.get("reason"), appeal_by=rejection.get("appeal_by"))
+            if rejection.get("note"):
+                facts["note"] = rejection["note"]
+        dispute = self.facts.get("dispute") or {}
+        if dispute.get("evidence_due_by"):
+            facts["respond_by"] = dispute["evidence_due_by"]
+        if self.facts.get("return_method"):
+            facts["method"] = self.facts["return_method"]
+            facts["return_address"] = self.facts.get("returns_address")
+        payouts = [e for e in self.ledger() if e["kind"] in PAYOUTS and e.get("amount")]
+        failed = next((e for e in reversed(payouts) if e["status"] == "failed"), None)
+        if failed is not None:
+            facts["failed_amount"] = {"amount": failed["amount"], "currency": failed["currency"]}
+        if payouts:
+            facts["payout_amount"] = {"amount": payouts[-1]["amount"], "currency": payouts[-1]["currency"]}
+        return facts
 
     def refine(self, event: ReturnEvent, now: datetime, detail: dict[str, Any]) -> None:
         """Facts the marketplace's API added to a thin notification (issue 4); the state does not move."""
@@ -914,11 +1723,55 @@ _ACTIONS: dict[str, Callable[[ReturnCase, datetime], list[Command]]] = {
     "issue_refund": ReturnCase._issue_refund,
     "intercept_parcel": ReturnCase._intercept_parcel,
     "intercept_in_warehouse": lambda case, now: _marketplace_command(case, "cancel_order"),
-    "issue_compensation": lambda case, now: _marketplace_command(case, "compensate"),
-    "ship_exchange": lambda case, now: _marketplace_command(case, "ship_exchange"),
+    "issue_compensation": ReturnCase._issue_compensation,
+    "ship_exchange": ReturnCase._book_outbound_shipment,
+    "book_outbound_shipment": ReturnCase._book_outbound_shipment,
+    "notify_outbound": ReturnCase._notify_outbound,
+    "stop_warehouse": ReturnCase._stop_warehouse,
+    "warehouse_task": ReturnCase._warehouse_task,
+    "release_reservations": ReturnCase._release_reservations,
+    "record_rejection": ReturnCase._record_rejection,
+    "record_late_acceptance": ReturnCase._record_late_acceptance,
+    "record_refund_paid": ReturnCase._record_refund_paid,
+    "record_refund_failed": ReturnCase._record_refund_failed,
+    "open_dispute": ReturnCase._open_dispute,
+    "evidence_overdue": ReturnCase._evidence_overdue,
     "cancel_timers": ReturnCase._cancel_timers,
     "flag_attention": ReturnCase._flag_attention,
 }
+
+
+def _address_line(address: Any) -> str:
+    town = " ".join(v for v in (address.postal_code, address.city) if v)
+    parts = (address.name, address.line1, address.line2, town, address.region, address.country)
+    return ", ".join(p for p in parts if p)
+
+
+def _instant(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+# Policy reason codes (core.policy) -> the reason the buyer's rejection notice names (core.notices.CODES).
+_REJECTION_CODES: dict[str, str] = {
+    "window_closed": "outside_return_window",
+    "guarantee_expired": "outside_return_window",
+    "excluded_category": "excluded_item",
+    "no_statutory_withdrawal": "excluded_item",
+    "condition_not_met": "item_used",
+    "not_intact": "item_used",
+    "diminished_value": "item_used",
+    "evidence_requested": "missing_evidence",
+    "reason_required": "missing_evidence",
+}
+
+
+def _rejection_code(policy_reasons: list[str | None], inspection_passed: bool | None) -> str:
+    for code in policy_reasons:
+        if code in _REJECTION_CODES:
+            return _REJECTION_CODES[code]
+    return "item_used" if inspection_passed is False else "other"
 
 
 PENDING_ORDER = "pending:"
@@ -939,8 +1792,11 @@ def _merge(old: Any, new: Any) -> Any:
 
 
 def open_case(case_id: str, marketplace: str, event: ReturnEvent, now: datetime) -> ReturnCase:
-    """A new case for a return seen for the first time; no event is applied yet."""
-    return ReturnCase(
+    """A new case for a return seen for the first time; no event is applied yet.
+
+    `order.delivered` opens an order's page instead (its return id is `order_page_key`).
+    """
+    case = ReturnCase(
         id=case_id,
         marketplace=marketplace,
         order=event.order,
@@ -948,3 +1804,6 @@ def open_case(case_id: str, marketplace: str, event: ReturnEvent, now: datetime)
         items=event.items,
         created_at=now,
     )
+    if event.type == "order.delivered":
+        case.facts[ORDER_PAGE] = True
+    return case

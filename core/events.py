@@ -26,6 +26,27 @@ EVENT_TYPES: tuple[str, ...] = (
     "dispute.opened",
     "dispute.resolved",
     "order.delivered",
+    # An order seen before payment (seed 004 §3.1.1): closed by the system when payment does not come in time.
+    "order.placed",
+)
+
+# Kinds of dispute (seed 001 §6.1), plus the merchant's claim that the goods sent back were swapped (seed 002 FAQ 3).
+DISPUTE_TYPES: tuple[str, ...] = (
+    "quality",
+    "not_as_described",
+    "logistics",
+    "policy_misunderstanding",
+    "service",
+    "swapped_item",
+)
+
+# Why a request was rejected, as the buyer is told (core.notices.CODES["reason"]).
+REJECTION_REASONS: tuple[str, ...] = (
+    "outside_return_window",
+    "item_used",
+    "missing_evidence",
+    "excluded_item",
+    "other",
 )
 
 # DESIGN.md canonical reasons; marketplace adapters map their codes onto these and keep the raw one.
@@ -68,6 +89,15 @@ class Buyer:
 
 
 @dataclass(frozen=True)
+class Coupon:
+    """A coupon used on the order and the lines that share it (seed 004 §3.3.3: returned when all are cancelled)."""
+
+    code: str
+    amount: Decimal | None = None
+    skus: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Order:
     id: str
     currency: str | None = None
@@ -82,6 +112,13 @@ class Order:
     withdrawal_information_given: bool = True
     # Japan: the seller showed its own return terms before the sale, which displaces the statutory return right.
     return_policy_displayed: bool = False
+    # Seed 004: an unpaid order is closed after its payment deadline; after the warehouse's final check
+    # (仓库复核) it can no longer be cancelled; coupons, points and reserved stock go back on cancellation.
+    paid: bool | None = None
+    payment_due_by: datetime | None = None
+    warehouse_checked_at: datetime | None = None
+    coupons: tuple[Coupon, ...] = ()
+    points_used: int | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +142,11 @@ class ReturnRequest:
     inspection: Inspection | None = None
     # Periods that run from discovery of a defect (JP Civil Code art 566, BR CDC art 26 §3) use it.
     defect_discovered_at: datetime | None = None
+    # A rejection's reason and the buyer's appeal deadline; a dispute's type and its evidence deadline (举证期).
+    rejection_reason: str | None = None
+    appeal_due_by: datetime | None = None
+    dispute_type: str | None = None
+    evidence_due_by: datetime | None = None
 
 
 @dataclass(frozen=True)

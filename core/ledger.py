@@ -93,3 +93,65 @@ def ledger_totals(entries: list[LedgerEntry], settlement_currency: str) -> Ledge
         booked += entry.at_sale.converted
         count += 1
     return LedgerTotals(settlement_currency, count, refunded, booked, booked - refunded)
+
+
+# --- the case's money ledger (issue 19) ---------------------------------------------------------------------
+#
+# Every amount that moves on a case is one entry in `ReturnCase.facts["ledger"]`, in the payment currency:
+# what goes to the buyer (refund, partial refund, compensation, dispute award), what is kept back from it
+# (deductions: a buyer-paid return label, diminished value, a restocking fee where the law allows it) and
+# what comes back to the merchant (return-shipping insurance 运费险, carrier claims, duty/VAT recovery).
+# Payouts together never exceed what the buyer paid for the lines plus the delivery the law refunds.
+
+PAYOUTS: tuple[str, ...] = ("refund", "partial_refund", "compensation", "dispute_award")
+DEDUCTIONS: tuple[str, ...] = ("deduction",)
+RECOVERIES: tuple[str, ...] = ("insurance", "carrier_claim", "duty_vat_recovery")
+# A payout counts against the cap once asked for, until it is known to have failed.
+COUNTED: tuple[str, ...] = ("requested", "agreed", "paid")
+
+
+class AmountOverCap(ValueError):
+    """A payout asked for above what is left under the cap (HTTP 422 naming the cap)."""
+
+    def __init__(self, asked: Money, cap: Money, already: Money) -> None:
+        left = cap - already
+        super().__init__(
+            f"{asked} exceeds the refund cap of {cap} (paid for the lines plus refundable delivery); "
+            f"{already} is already paid or asked for, so at most {left} can be paid"
+        )
+        self.asked, self.cap, self.already, self.left = asked, cap, already, left
+
+
+def entry(kind: str, amount: Money | None, at: str, status: str, **detail: Any) -> dict[str, Any]:
+    """One ledger line as stored on the case (JSON)."""
+    return {
+        "kind": kind,
+        "amount": str(amount.amount) if amount is not None else None,
+        "currency": amount.currency if amount is not None else None,
+        "at": at,
+        "status": status,
+        **{k: v for k, v in detail.items() if v is not None},
+    }
+
+
+def total(entries: list[dict[str, Any]], currency: str, kinds: tuple[str, ...], statuses: tuple[str, ...]) -> Money:
+    """The sum of the entries of `kinds` in `statuses`, in `currency` (other currencies are not mixed in)."""
+    result = Money.zero(currency)
+    for line in entries:
+        if line["kind"] in kinds and line["status"] in statuses and line.get("currency") == currency:
+            result = result + Money.of(line["amount"], currency)
+    return result
+
+
+def summary(entries: list[dict[str, Any]], currency: str | None, cap: Money | None) -> dict[str, Any]:
+    """What the case view shows: the entries, and the totals a person checks against the cap."""
+    if currency is None:
+        return {"entries": entries, "cap": None}
+    return {
+        "entries": entries,
+        "cap": cap.to_json() if cap is not None else None,
+        "paid_out": total(entries, currency, PAYOUTS, ("paid", "agreed")).to_json(),
+        "pending": total(entries, currency, PAYOUTS, ("requested",)).to_json(),
+        "deducted": total(entries, currency, DEDUCTIONS, ("applied", "pending")).to_json(),
+        "recovered": total(entries, currency, RECOVERIES, ("claimed", "recovered")).to_json(),
+    }

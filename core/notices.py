@@ -38,7 +38,7 @@ CONTEXT_KEYS: dict[str, str] = {
     "inspected_at": "day",
     "issued_at": "day",
     "shipped_at": "day",
-    "withdrawn_at": "day",
+    "withdrawn_at": "deadline",  # the moment of receipt, with its time (art. 11a(4)): date, time and zone
     "dispute_at": "day",
     "pickup_at": "day",
     "ship_by": "deadline",
@@ -53,6 +53,7 @@ CONTEXT_KEYS: dict[str, str] = {
     "stage": "code",
     "passed": "bool",
     "note": "text",
+    "statement": "text",
     "return_address": "text",
     "label_url": "url",
     "carrier": "carrier",
@@ -180,9 +181,15 @@ NOTICE_KINDS: dict[str, NoticeKind] = {
             "seed 004 §2.4: an order already shipped cannot be cancelled; the buyer may return it",
         ),
         NoticeKind(
+            "refund_failed",
+            ("order_id", "return_id", "amount"),
+            (),
+            "seed 000, 003 (refund by the original route): a failed payout is retried and the buyer told",
+        ),
+        NoticeKind(
             "withdrawal_confirmation",
             ("order_id", "return_id", "withdrawn_at", "refund_due_by"),
-            ("amount",),
+            ("amount", "statement"),
             "Directive 2011/83/EU art. 11(3) acknowledgement on a durable medium; art. 13(1) refund within 14 days",
             moment="withdrawn_at",
         ),
@@ -228,7 +235,8 @@ CONTEXT_FALLBACKS: dict[str, tuple[str, ...]] = {
 AMOUNT_SOURCES: dict[str, tuple[str, ...]] = {
     "request_received": ("items_value",),
     "return_approved": ("items_value",),
-    "refund_paid": ("paid_amount", "refund_amount", "items_value"),  # what the marketplace says it paid
+    "refund_paid": ("paid_amount", "payout_amount", "refund_amount", "items_value"),  # what the marketplace paid
+    "refund_failed": ("failed_amount", "payout_amount", "refund_amount"),  # the payout that failed (case ledger)
 }
 DEFAULT_AMOUNT_SOURCES: tuple[str, ...] = ("refund_amount", "items_value")
 

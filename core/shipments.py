@@ -45,6 +45,7 @@ class ReturnShipmentOrder:
     lines: tuple[CustomsLine, ...]
     original_order_id: str
     reason: str | None = None  # canonical return reason: FedEx customsOption, SF senderReasonContent
+    outbound: bool = False  # issue 19: the merchant ships a replacement, repair or reship to the buyer
 
     @property
     def cross_border(self) -> bool:
@@ -95,3 +96,9 @@ def return_shipment_order(case: ReturnCase, returns_address: Address | None, shi
         original_order_id=case.order_id,
         reason=case.return_.reason,
     )
+
+
+def outbound_shipment_order(case: ReturnCase, merchant_address: Address | None, ship_date: date) -> ReturnShipmentOrder:
+    """The new parcel of an exchange, repair or reship: the same order with the parties the other way round."""
+    back = return_shipment_order(case, merchant_address, ship_date)
+    return replace(back, shipper=back.receiver, receiver=back.shipper, pickup=False, outbound=True)

@@ -66,6 +66,7 @@ def main() -> None:
         print(f"  the same delivery again: {status} {json.dumps(again)}")
         case_id = answer.get("case_id") or case_id
         time.sleep(0.5)
+    order_case = post_delivered_order(secret)
     token = os.environ.get("RB_OPS_TOKEN")
     if case_id and not token:
         print(f"\ncase {case_id}: export RB_OPS_TOKEN (as the service has it) to read it; /returns needs it")
@@ -78,6 +79,20 @@ def main() -> None:
         status, notices = call("GET", f"/returns/{case_id}/notices?locale=zh-CN", headers=auth)
         print(f"\nGET /returns/{case_id}/notices?locale=zh-CN: {status}")
         print(json.dumps(notices, indent=2, ensure_ascii=False))
+        print(f"\nThe buyer's page (German): {case.get('buyer_url')}")
+    if order_case and token:
+        status, order = call("GET", f"/returns/{order_case}", headers={"Authorization": f"Bearer {token}"})
+        print(f"The buyer's page of a delivered order, with the withdrawal function (French): {order.get('buyer_url')}")
+
+
+def post_delivered_order(secret: str) -> str | None:
+    """examples/order-delivered-fr.json, dated now: its buyer's withdrawal window is open."""
+    event = json.loads((EXAMPLES / "order-delivered-fr.json").read_text())
+    now = datetime.now(UTC).isoformat()
+    event["occurred_at"] = event["order"]["delivered_at"] = now
+    status, answer = post_signed(event, secret, delivery_id="demo-order-delivered-fr")
+    print(f"POST /webhooks/generic order-delivered-fr.json (dated now): {status} {json.dumps(answer)}")
+    return answer.get("case_id")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ from queues.publisher import ConfirmedPublisher
 from queues.relay import OutboxRelay
 from queues.scheduler import PeriodicTask
 from queues.topology import QueueSpec, Topology
-from service.case_policy import CasePolicy
+from service.buyer_links import BuyerLinks
+from service.case_policy import CasePolicy, one_line
 from service.customs import CustomsFilings, CustomsPlanning
 from service.fx import FxRecorder
 from service.handlers import CarrierBookings, CaseEvents, CaseMoves
@@ -99,7 +100,13 @@ class Container:
         # The rates the policy engine converts the refund's display amount with, on cases and in
         # POST /policy/evaluate alike: the rate book unless a caller (a test) gives its own.
         self.rates: RateSource = rates if rates is not None else self.rate_book
-        self.policy = CasePolicy(default_policy_tables(), HolidaysCalendars(), self.rates, settings.merchant_policy)
+        self.policy = CasePolicy(
+            default_policy_tables(),
+            HolidaysCalendars(),
+            self.rates,
+            settings.merchant_policy,
+            returns_address=one_line(settings.returns_address()),
+        )
         self.intake = Intake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
         self.carrier_gateway = CarrierGateway(self.http, clock)  # one OAuth token cache per process
         self.tracking = TrackingIntake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
@@ -109,6 +116,8 @@ class Container:
         if self.customs_adapter not in CUSTOMS:
             raise SettingsError(f"RB_CUSTOMS_ADAPTER names no customs adapter: {self.customs_adapter!r}")
         self.customs_planning = CustomsPlanning(self.customs_adapter, self.returns_country)
+        # Signed links to the buyers' pages (GET /r/<token>), carried by every notice.
+        self.buyer_links = BuyerLinks(settings.buyer_link_keys, settings.buyer_link_days, settings.public_url)
         self.handlers: dict[str, Handler] = {}
         self._register_handlers()
         # Who may call the web (web/auth.py): API keys and console sessions, kept in the database.
@@ -146,7 +155,7 @@ class Container:
         for channel, notifier in NOTIFIERS:
             self.add_consumer(
                 QueueSpec(f"notify.{channel}", "commands", (f"notify.{channel}.#",)),
-                NoticeDeliveries(channel, self.uow, self.clock, self.settings, notifier),
+                NoticeDeliveries(channel, self.uow, self.clock, self.settings, notifier, links=self.buyer_links),
             )
         for name, _carrier in CARRIERS:
             self.add_consumer(
@@ -160,6 +169,7 @@ class Container:
                     commands,
                     self.relay.notify,
                     self.carrier_gateway,
+                    known_adapters=self.has_adapter,
                 ),
             )
         for name, _adapter in CUSTOMS:
@@ -180,7 +190,9 @@ class Container:
         for name in responding_marketplaces():
             self.add_consumer(
                 QueueSpec(f"marketplace.{name}", "commands", (f"marketplace.{name}.#",)),
-                MarketplaceDecisions(name, self.uow, self.clock, self.http),
+                MarketplaceDecisions(
+                    name, self.uow, self.clock, self.http, self.topology.commands.name, self.has_adapter
+                ),
             )
 
     def marketplace_polls(self) -> MarketplacePolls:

@@ -18,6 +18,31 @@ from core.events import ReturnEvent
 from core.money import RateSource
 from core.policy import Milestones, PolicyTables, evaluate
 
+# Merchant-policy keys the case reads (config/policy/merchants.json `_about` describes each).
+MERCHANT_RULES: tuple[str, ...] = (
+    "auto_approve_returns",
+    "ineligible_on_silence",
+    "buyer_paid_return",
+    "return_label_cost",
+    "outbound_carrier",
+    "points_refund",
+    "payment_timeout_hours",
+    "warehouse_answer_hours",
+    "refund_retry_hours",
+    "appeal_hours",
+    "evidence_hours",
+)
+
+
+def one_line(address: dict[str, str] | None) -> str | None:
+    """An address as the buyer writes it on their own label: name, street, postcode and city, country."""
+    if not address:
+        return None
+    town = " ".join(v for v in (address.get("postal_code"), address.get("city")) if v)
+    parts = (address.get("name"), address.get("line1"), address.get("line2"), town, address.get("region"),
+             address.get("country"))  # fmt: skip
+    return ", ".join(p for p in parts if p)
+
 
 def request_of(case: ReturnCase) -> ReturnEvent:
     """The return request as the case knows it now: facts merged from every event so far."""
@@ -49,11 +74,13 @@ class CasePolicy:
         calendars: Calendars,
         rates: RateSource | None,
         merchant: str | None = None,
+        returns_address: str | None = None,
     ) -> None:
         self.tables = tables
         self.calendars = calendars
         self.rates = rates
         self.merchant = merchant
+        self.returns_address = returns_address  # one line, for a buyer who ships with their own label
 
     def __call__(self, case: ReturnCase) -> dict[str, Any]:
         stones = case.milestones()
@@ -78,8 +105,14 @@ class CasePolicy:
         return decision.to_json()
 
     def prepare(self, case: ReturnCase) -> None:
-        """Merchant settings the lifecycle's conditions read (seed 002 §1: refund at once under an amount)."""
+        """Merchant settings the lifecycle's conditions and actions read (seed 002 §1: refund at once under an
+        amount; issue 19: automatic approval, silence on ineligible requests, who-pays handling, periods)."""
         policy = self.tables.merchants.get(self.merchant) if self.merchant else None
         limit = (policy or {}).get("auto_refund_unshipped_under")
         if limit:
             case.facts["auto_refund_under"] = dict(limit)
+        rules = {name: (policy or {})[name] for name in MERCHANT_RULES if name in (policy or {})}
+        if rules or case.facts.get("merchant_rules"):
+            case.facts["merchant_rules"] = rules
+        if self.returns_address:
+            case.facts["returns_address"] = self.returns_address

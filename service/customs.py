@@ -240,6 +240,10 @@ class CustomsFilings:
             row.error = str(outcome) if refused else None
             row.response = None if filing is None else (filing.raw if isinstance(filing.raw, dict) else None)
             row.updated_at = now
+            if filing is not None:
+                # The case's money ledger (issue 19): what the claim should bring back, once the authority pays.
+                case.record_recovery("duty_vat_recovery", Money(Decimal(row.amount), row.currency), now, "claimed",
+                                     authority=row.authority, reference=filing.reference)  # fmt: skip
             case.record_result(
                 "duty_claim_refused" if refused else "duty_claim_filed",
                 {"authority": row.authority, "message": str(outcome)} if filing is None

@@ -37,7 +37,7 @@ from config.settings import Settings
 from core.cases import CaseState, Command, Decide, ReturnCase
 from core.events import Address, ReturnEvent
 from core.routing import Route, carrier_route
-from core.shipments import ReturnShipmentOrder, ShipmentOrderError, return_shipment_order
+from core.shipments import ReturnShipmentOrder, ShipmentOrderError, outbound_shipment_order, return_shipment_order
 from service.canonical import load_event
 from service.case_policy import CasePolicy
 from service.customs import CustomsPlanning
@@ -256,7 +256,9 @@ class CarrierBookings:
         commands_exchange: str = "",
         on_commit: Callable[[], None] = lambda: None,
         gateway: CarrierGateway | None = None,
+        known_adapters: Callable[[str], bool] = lambda queue: True,
     ) -> None:
+        self.known_adapters = known_adapters
         self.carrier: CarrierAdapter = CARRIERS.get(carrier_name)
         self.consumer = f"carrier.{carrier_name}"
         self.uow = uow
@@ -271,7 +273,13 @@ class CarrierBookings:
     def __call__(self, message: IncomingMessage) -> None:
         body = message.body
         action = body.get("action")
-        kinds = {"book_return": "return_label", "book_pickup": "pickup", "intercept": "intercept"}
+        kinds = {
+            "book_return": "return_label",
+            "book_pickup": "pickup",
+            "intercept": "intercept",
+            "book_outbound": "outbound_label",  # exchange, repair, reship (issue 19)
+            "open_claim": "claim",  # damage or loss in transit (seed 003)
+        }
         if action not in kinds or not body.get("case_id") or not body.get("idempotency_key"):
             raise Reject(f"{self.consumer} does not handle {action!r}")
         payload = body["payload"] if isinstance(body.get("payload"), dict) else {}
@@ -303,6 +311,14 @@ class CarrierBookings:
     ) -> tuple[OutboundRequest | None, Callable[[HttpResult], Any], bool, ReturnShipmentOrder | None]:
         """(request or None for an operator task, parse, credentials set, order) for one kind of request."""
         carrier, settings = self.carrier, self.adapter_settings
+        if kind == "claim":
+            # None of our carriers' APIs takes a claim: a person files it and records the outcome.
+            return None, lambda result: None, False, None
+        if kind == "outbound_label":
+            merchant = self.settings.returns_address()
+            outbound = outbound_shipment_order(case, Address(**merchant) if merchant else None, now.date())
+            label = carrier.build_return_shipment(outbound, settings)
+            return label, carrier.parse_return_shipment, carrier.credentials(settings) is not None, outbound
         if kind == "intercept":
             number = outbound_tracking(payload, case)
             if not number:
@@ -399,6 +415,11 @@ class CarrierBookings:
             f"{self.carrier.name} offers no interception API: call {self.carrier.name} to stop parcel {number} "
             "and send it back to the merchant, then record the outcome"
         )
+        if kind == "claim":
+            text = (
+                f"{self.carrier.name} takes no claims through its API: file a claim for damage or loss in transit "
+                f"(parcel {number or 'of this order'}) with {self.carrier.name}, then record_claim_outcome"
+            )
         uow.shipments.add(
             ShipmentRow(
                 id=new_id("shp"), case_id=case.id, carrier=self.carrier.name, kind=kind, idempotency_key=key,
@@ -425,6 +446,18 @@ class CarrierBookings:
             message_id=command_message_id(command.idempotency_key),
             correlation_id=case.id,
         )
+        case.record_result("command_sent", {"command": command.routing_key}, now)
+
+    def _send(self, uow: UnitOfWork, case: ReturnCase, command: Command, now: datetime) -> None:
+        """A command the carrier's answer causes (a notice, a message to the marketplace), once, via the outbox."""
+        message_id = command_message_id(command.idempotency_key)
+        if uow.outbox.has(message_id):
+            return
+        if not self.known_adapters(f"{command.kind}.{command.adapter}"):
+            case.record_result("no_adapter", {"command": command.routing_key}, now)
+            return
+        uow.outbox.add(self.commands_exchange, command.routing_key, command_body(command, case.id), now,
+                       message_id=message_id, correlation_id=case.id)  # fmt: skip
         case.record_result("command_sent", {"command": command.routing_key}, now)
 
     def _interception_failed(self, uow: UnitOfWork, case: ReturnCase, message: str, now: datetime) -> None:
@@ -481,7 +514,14 @@ class CarrierBookings:
             now = self.clock()
             row.status, row.error, row.updated_at = status, error, now
             name = self.carrier.name
-            if isinstance(answer, BookedShipment):
+            if isinstance(answer, BookedShipment) and row.kind == "outbound_label":
+                row.tracking_number = answer.tracking_number
+                row.label_pdf_base64 = answer.label_pdf_base64
+                row.response = answer.raw if isinstance(answer.raw, dict) else None
+                for command in case.outbound_booked(name, answer.tracking_number, now):
+                    self._send(uow, case, command, now)
+            elif isinstance(answer, BookedShipment):
+                case.label_booked(answer.cost, now)
                 row.tracking_number = answer.tracking_number
                 row.label_pdf_base64 = answer.label_pdf_base64
                 row.response = answer.raw if isinstance(answer.raw, dict) else None

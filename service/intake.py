@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +17,8 @@ from marshmallow import ValidationError
 
 from adapters.marketplaces.base import ParsedDelivery
 from adapters.storage.unit_of_work import IntegrityError, Receipt, UnitOfWork, new_id
-from core.cases import open_case
-from core.events import ReturnEvent
+from core.cases import open_case, order_page_key
+from core.events import ReturnEvent, ReturnRequest
 from service.canonical import dump_event, flatten_errors, load_event
 
 
@@ -100,7 +100,8 @@ class Intake:
                 if found:
                     return Accepted(found.event_id, found.case_id, duplicate=True)
                 now = self.clock()
-                case_id = uow.cases.find_id(marketplace, event.return_.id)
+                event = as_order_page(event)
+                case_id = case_for(uow, marketplace, event)
                 if case_id is None:
                     case_id = new_id("case")
                     uow.cases.add(open_case(case_id, marketplace, event, now), now)
@@ -124,6 +125,31 @@ class Intake:
                     continue  # the same event or return was stored concurrently: look again
                 return Accepted(event_id, case_id, duplicate=False)
         raise RuntimeError("could not store the event after repeated conflicts")
+
+
+def as_order_page(event: ReturnEvent) -> ReturnEvent:
+    """`order.delivered` names no return: its return id is the order's page key, its delivery the event's time."""
+    if event.type != "order.delivered":
+        return event
+    order = event.order if event.order.delivered_at else replace(event.order, delivered_at=event.occurred_at)
+    return replace(event, order=order, return_=ReturnRequest(id=order_page_key(event.order.id)))
+
+
+def case_for(uow: UnitOfWork, marketplace: str, event: ReturnEvent) -> str | None:
+    """The case an event belongs to: its return's; else, for a return, its order's page, which it joins.
+
+    Joining moves the page's row to the return's id in this transaction, so the next return of the
+    same order (a second return) gets a case of its own, and the return's later events find this one.
+    """
+    found = uow.cases.find_id(marketplace, event.return_.id)
+    if found is not None:
+        return found
+    if event.type == "order.delivered":
+        return uow.cases.find_id_by_order(marketplace, event.order.id)
+    page = uow.cases.find_id(marketplace, order_page_key(event.order.id))
+    if page is not None:
+        uow.cases.rekey(page, event.return_.id)
+    return page
 
 
 def command_message_id(idempotency_key: str) -> str:

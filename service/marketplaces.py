@@ -125,7 +125,13 @@ class MarketplaceDecisions:
     """`marketplace.<name>.<action>`: tell the marketplace once, record its answer on the case."""
 
     def __init__(
-        self, name: str, uow: Callable[[], UnitOfWork], clock: Callable[[], datetime], http: HttpClient
+        self,
+        name: str,
+        uow: Callable[[], UnitOfWork],
+        clock: Callable[[], datetime],
+        http: HttpClient,
+        commands_exchange: str = "",
+        known_adapters: Callable[[str], bool] = lambda queue: True,
     ) -> None:
         self.name = name
         adapter = MARKETPLACES.get(name)
@@ -134,6 +140,7 @@ class MarketplaceDecisions:
         self.adapter: Responds = adapter
         self.consumer = f"marketplace.{name}"
         self.uow, self.clock, self.http = uow, clock, http
+        self.commands_exchange, self.known_adapters = commands_exchange, known_adapters
 
     def __call__(self, message: IncomingMessage) -> None:
         body = message.body
@@ -223,9 +230,23 @@ class MarketplaceDecisions:
                 now,
                 attention=not answer.accepted,
             )
+            if answer.action == "refund" and answer.sent and not answer.accepted and status == ANSWERED:
+                self._refund_failed(uow, case, answer, now)
             uow.cases.save(case, now)
             uow.processed.mark_once(self.consumer, message.message_id, now)
             uow.commit()
+
+    def _refund_failed(self, uow: UnitOfWork, case: ReturnCase, answer: support.DecisionAnswer, now: datetime) -> None:
+        """The marketplace refused the refund: the case's `refund.failed` (retried by timer, the buyer told)."""
+        if case.allowed("refund.failed") is None:
+            return
+        detail = {"marketplace": self.name, "message": answer.detail}
+        for command in case.apply_internal("refund.failed", new_id("evt"), now, detail):
+            message_id = command_message_id(command.idempotency_key)
+            if uow.outbox.has(message_id) or not self.known_adapters(f"{command.kind}.{command.adapter}"):
+                continue
+            uow.outbox.add(self.commands_exchange, command.routing_key, command_body(command, case.id), now,
+                           message_id=message_id, correlation_id=case.id)  # fmt: skip
 
 
 def decision_for(case: ReturnCase, action: str, key: str, payload: dict[str, Any]) -> support.Decision:

@@ -30,6 +30,7 @@ from adapters.storage.models import NoticeDeliveryRow
 from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork, new_id
 from config.settings import Settings
 from core.cases import Notice, ReturnCase
+from service.buyer_links import BuyerLinks
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,20 @@ _CASE_SAVE_ATTEMPTS = 5
 
 
 def outgoing_for(
-    case: ReturnCase, notice: Notice, channel: str, key: str, notifier: Notifier, default_locale: str | None = None
+    case: ReturnCase,
+    notice: Notice,
+    channel: str,
+    key: str,
+    notifier: Notifier,
+    default_locale: str | None = None,
+    page_url: str | None = None,
 ) -> Outgoing:
-    """The notice rendered as the buyer reads it: their locale and time zone from the order."""
+    """The notice rendered as the buyer reads it: their locale and time zone from the order, ending with
+    the link to their page."""
     buyer = case.order.buyer
     negotiated = negotiate([buyer.locale if buyer else None, default_locale])
-    rendered = render(notice.kind, notice.context, negotiated, buyer_zone(buyer.timezone if buyer else None), notice.at)
+    zone = buyer_zone(buyer.timezone if buyer else None)
+    rendered = render(notice.kind, notice.context, negotiated, zone, notice.at, page_url=page_url)
     return Outgoing(
         case_id=case.id,
         kind=notice.kind,
@@ -74,7 +83,9 @@ class NoticeDeliveries:
         clock: Callable[[], datetime],
         settings: Settings,
         notifier: Notifier | None = None,
+        links: BuyerLinks | None = None,
     ) -> None:
+        self.links = links
         self.channel = channel
         self.notifier: Notifier = notifier or NOTIFIERS.get(channel)
         self.consumer = f"notify.{channel}"
@@ -128,7 +139,10 @@ class NoticeDeliveries:
                 uow.commit()
                 self._flag_case(case_id, UNKNOWN, existing.kind, existing.id, error)
                 return None
-            outgoing = outgoing_for(case, notice, self.channel, key, self.notifier, self.settings.default_locale)
+            page_url = self.links.url(case.id, case.created_at or now) if self.links else None
+            outgoing = outgoing_for(
+                case, notice, self.channel, key, self.notifier, self.settings.default_locale, page_url
+            )
             status = self._initial_status(outgoing)
             if existing is None:
                 existing = uow.notice_deliveries.add(

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork, new_id
-from core.cases import OPERATOR_COMMANDS, ReturnCase
+from core.cases import OPERATOR_COMMANDS, OPERATOR_RECORDS, ReturnCase
 from service.handlers import CaseMoves
 from service.marketplaces import decision_commands
 
 ATTEMPTS = 3
+# Commands whose `refund_amount` is paid to the buyer, so it is held to the case's refund cap (issue 19).
+PAYOUT_COMMANDS = ("refund", "compensate", "resolve_dispute")
 
 
 class CaseNotFound(Exception):
@@ -45,10 +48,11 @@ class OperatorCommands:
     def run(self, case_id: str, action: str, detail: dict[str, Any]) -> str:
         """Apply `action` to the case; returns the event id it was recorded under.
 
-        Raises UnknownCommand, CaseNotFound, or core.cases.CommandRefused (the state forbids it).
+        Raises UnknownCommand, CaseNotFound, core.cases.CommandRefused (the state forbids it) or
+        core.ledger.AmountOverCap (a payout above what the buyer paid for the lines).
         """
         event_type = OPERATOR_COMMANDS.get(action)
-        if event_type is None:
+        if event_type is None and action not in OPERATOR_RECORDS:
             raise UnknownCommand(action)
         for attempt in range(ATTEMPTS):
             try:
@@ -58,16 +62,25 @@ class OperatorCommands:
                     raise
         raise AssertionError("unreachable")
 
-    def _run_once(self, case_id: str, action: str, event_type: str, detail: dict[str, Any]) -> str:
+    def _run_once(self, case_id: str, action: str, event_type: str | None, detail: dict[str, Any]) -> str:
         with self.uow() as uow:
             case: ReturnCase | None = uow.cases.get(case_id, for_update=True)
             if case is None:
                 raise CaseNotFound(case_id)
-            case.require_command(action)
-            previous = case.state
             now = self.clock()
             event_id = new_id("op")
+            if event_type is None:  # a record (OPERATOR_RECORDS): a fact on the case, no move
+                case.record_operator(action, detail, now)
+                self.moves.settle(uow, case, [], now)
+                uow.commit()
+                return event_id
+            case.require_command(action)
+            previous = case.state
             self.moves.prepare(case)
+            if detail.get("refund_amount") is not None and action in PAYOUT_COMMANDS:
+                case.check_payout(Decimal(detail["refund_amount"]), award=action == "resolve_dispute")
+            if detail.get("diminished_value") is not None:
+                case.deduct("diminished_value", Decimal(detail["diminished_value"]), now)
             commands = case.apply_internal(
                 event_type, event_id, now, {"operator_command": action, **detail}, self.moves.decide
             )

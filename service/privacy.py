@@ -53,6 +53,8 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(
     r"(?<![\w.:/-])(?!\d{1,3}(?:\.\d{1,3}){3}(?![\d.]))(?!\d{1,2}/\w{3}/\d{4})\+?\d[\d ()./-]{6,}\d(?![\w.:-])"
 )
+# A buyer page's token (GET /r/<token>) opens that buyer's return: an access log must not keep it.
+_BUYER_LINK = re.compile(r"(/r/)[\w-]+\.[\w-]+")
 _FIELD_NAMES = "|".join(sorted(PERSONAL_FIELDS))
 _JSON_FIELD = re.compile(r"""(?P<key>["']?(?:""" + _FIELD_NAMES + r""")["']?\s*[:=]\s*)(?P<value>"[^"]*"|'[^']*')""")
 _SECRET_SHAPES = (
@@ -77,6 +79,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     text = _SECRET_SHAPES[3].sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     text = _JSON_FIELD.sub(lambda m: f'{m.group("key")}"{REDACTED}"', text)
     text = _EMAIL.sub(REDACTED, text)
+    text = _BUYER_LINK.sub(lambda m: m.group(1) + REDACTED, text)
     return _PHONE.sub(REDACTED, text)
 
 
@@ -104,6 +107,8 @@ def secrets_of(env: dict[str, str]) -> list[str]:
     """Values of settings that are secrets by name (RB_*_SECRET, _KEY, _TOKEN, _PASSWORD, _CHECKWORD, _SESSION)
     or URL passwords."""
     found = [v for k, v in env.items() if re.search(r"(SECRET|_KEY|TOKEN|PASSWORD|CHECKWORD|_SESSION)$", k) and v]
+    # Lists of keys (RB_BUYER_LINK_KEYS): each key is a secret of its own.
+    found += [key.strip() for k, v in env.items() if k.endswith("_KEYS") and v for key in v.split(",") if key.strip()]
     for value in env.values():
         match = re.search(r"://[^:/@\s]+:([^@\s]+)@", value or "")
         if match:

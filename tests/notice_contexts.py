@@ -32,6 +32,7 @@ FULL_CONTEXTS: dict[str, dict[str, Any]] = {
     "return_shipped": {"order_id": "ORD-1001", "return_id": "RET-77", "tracking_number": "SF1234567890123"},
     "return_expired": {"order_id": "ORD-1001", "return_id": "RET-77"},
     "cancellation_refused": {"order_id": "ORD-1001"},
+    "refund_failed": {"order_id": "ORD-1001", "return_id": "RET-77", "amount": {"amount": "49.90", "currency": "EUR"}},
     "return_received": {"order_id": "ORD-1001", "return_id": "RET-77", "received_at": "2026-12-02T09:15:00+00:00"},
     "inspection_result": {"return_id": "RET-77", "passed": True, "inspected_at": "2026-12-03T10:00:00+00:00"},
     "refund_paid": {

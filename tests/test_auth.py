@@ -20,6 +20,8 @@ BEARER = {"Authorization": f"Bearer {TOKEN}"}
 OPEN = {
     "/healthz", "/readyz", "/metrics", "/openapi.json", "/policy/evaluate", "/fx/rates",
     "/webhooks/<marketplace>", "/carriers/<carrier>/tracking", "/ops/login", "/static/<path:filename>",
+    # The buyer's page: its signed, expiring token is the key (web/buyer.py, tests/test_buyer_page.py).
+    "/r/<token>", "/r/<token>/label", "/r/<token>/withdraw", "/r/<token>/withdraw/confirm",
 }  # fmt: skip
 
 

@@ -31,7 +31,7 @@ def test_every_notice_renders_completely_in_every_locale(kind, catalog):
     assert ".." not in notice["body"].replace("...", "")  # a date ending in "г." must not end a sentence too
     assert notice["incomplete"] == []
     assert notice["body"].count("\n\n") == english["body"].count("\n\n")  # same paragraphs shown
-    if catalog != "en":
+    if not catalog.startswith("en"):
         assert notice["subject"] != english["subject"]
         assert notice["body"] != english["body"]
 
@@ -44,7 +44,7 @@ def test_every_variant_paragraph_is_translated(kind, change, catalog):
     english = rendered(kind, context, "en")
     assert "%(" not in notice["body"]
     assert ".." not in notice["body"]
-    if catalog != "en":
+    if not catalog.startswith("en"):
         for paragraph in notice["body"].split("\n\n"):
             assert paragraph not in english["body"].split("\n\n"), paragraph
 

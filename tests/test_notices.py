@@ -30,6 +30,7 @@ BUYER_VISIBLE_MOMENTS = {
     "return_shipped",
     "return_expired",
     "cancellation_refused",
+    "refund_failed",  # issue 19: a failed payout is retried and the buyer told
 }
 
 

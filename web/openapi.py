@@ -46,6 +46,7 @@ class CaseSchema(Schema):
     policy = fields.Dict(allow_none=True)
     fees = fields.Dict(allow_none=True)
     timers = fields.Dict()
+    buyer_url = fields.String(metadata={"description": "the buyer's page (GET /r/<token>), signed and expiring"})
 
 
 def build_spec(app: Flask) -> dict[str, Any]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from core.cases import OPERATOR_COMMANDS, CommandRefused
+from core.cases import ESCALATIONS, OPERATOR_COMMANDS, OPERATOR_RECORDS, UNBOXING_TESTS, CommandRefused
+from core.events import DISPUTE_TYPES, REJECTION_REASONS
+from core.ledger import AmountOverCap
+from core.money import MoneyError
 from service.canonical import flatten_errors
 from service.operator import CaseNotFound, OperatorCommands, UnknownCommand
 from web import auth
@@ -23,13 +26,38 @@ class OperatorCommandSchema(Schema):
     refund_amount = fields.String(validate=validate.Regexp(r"^[0-9]+(\.[0-9]+)?$", error="is not an amount"))
     note = fields.String(validate=validate.Length(max=2000))
     reason_code = fields.String(validate=validate.Length(max=100))  # the marketplace's own code for a rejection
+    # Issue 19: the reason the buyer's rejection notice names; a deduction found at inspection; dispute facts.
+    rejection_reason = fields.String(validate=validate.OneOf(REJECTION_REASONS))
+    diminished_value = fields.String(validate=validate.Regexp(r"^[0-9]+(\.[0-9]+)?$", error="is not an amount"))
+    dispute_type = fields.String(validate=validate.OneOf(DISPUTE_TYPES))
+    escalate_to = fields.String(validate=validate.OneOf(ESCALATIONS))
+    evidence_kind = fields.String(validate=validate.OneOf(("unboxing_video", "photos", "signed_receipt", "other")))
+    evidence_url = fields.Url()
+    six_sides_shown = fields.Boolean()
+    first_opening = fields.Boolean()
+    passes = fields.List(fields.String(validate=validate.OneOf(UNBOXING_TESTS)))
+    # The new parcel of ship_exchange, ship_repair or reship when the merchant booked it outside Returnbridge.
+    tracking_number = fields.String(validate=validate.Length(min=1, max=100))
+    carrier = fields.String(validate=validate.Length(min=1, max=50))
 
     @validates_schema
     def _inspection_needs_its_outcome(self, data: dict, **kwargs: object) -> None:
         if self.context_action == "record_inspection" and "inspection_passed" not in data:
             raise ValidationError("is required to record an inspection", "inspection_passed")
+        for action, name, why in REQUIRED_FIELDS:
+            if self.context_action == action and name not in data:
+                raise ValidationError(why, name)
 
     context_action: str = ""
+
+
+# What a command cannot do without (issue 19).
+REQUIRED_FIELDS = (
+    ("accept_late", "note", "is required: why the late request is accepted (seed 002 FAQ 2)"),
+    ("escalate_dispute", "escalate_to", "is required: where the dispute goes beyond the platform"),
+    ("submit_evidence", "evidence_kind", "is required to record evidence"),
+    ("record_claim_outcome", "note", "is required: what the carrier answered"),
+)
 
 
 @bp.post("/returns/<case_id>/commands/<action>")
@@ -45,7 +73,13 @@ def run_command(case_id: str, action: str):  # type: ignore[no-untyped-def]
         reship, ship_exchange, ship_repair, resolve_dispute (a positive `refund_amount` awards a refund),
         and the outcomes of an operator task for a carrier or warehouse without an API:
         record_interception_stopped, record_interception_failed, record_delivery_refused,
-        confirm_cancellation, refuse_cancellation.
+        confirm_cancellation, refuse_cancellation; accept_late (needs `note`: why a late request is
+        accepted), record_refund_failed, retry_refund, open_dispute (an objection, also after completion).
+        Records that do not move the case: submit_evidence (`evidence_kind`, for an unboxing video
+        `six_sides_shown`, `first_opening`, `passes`), escalate_dispute (`escalate_to`),
+        record_claim_outcome (`note`, optional recovered `refund_amount`). A payout (`refund_amount` of
+        refund, compensate, resolve_dispute) above what the buyer paid for the lines plus refundable
+        delivery is refused with 422 naming the cap.
         Applied through the case's lifecycle table in one transaction with the commands it causes;
         approve and reject are also sent back to the marketplace (`marketplace.<name>.<action>`).
       security: [{opsToken: []}]
@@ -61,14 +95,15 @@ def run_command(case_id: str, action: str):  # type: ignore[no-untyped-def]
         401: {description: Missing or wrong bearer token, content: {application/json: {schema: Error}}}
         404: {description: No such case or command, content: {application/json: {schema: Error}}}
         409: {description: The case's state forbids the command, content: {application/json: {schema: Error}}}
+        422: {description: The amount exceeds the case's refund cap, content: {application/json: {schema: Error}}}
     """
     container = current_app.extensions["returnbridge"]
-    if action not in OPERATOR_COMMANDS:
+    if action not in OPERATOR_COMMANDS and action not in OPERATOR_RECORDS:
         return error_response(
             404,
             "unknown_command",
             f"no operator command {action!r}",
-            {"action": [f"one of {sorted(OPERATOR_COMMANDS)}"]},
+            {"action": [f"one of {sorted([*OPERATOR_COMMANDS, *OPERATOR_RECORDS])}"]},
         )
     body = request.get_json(silent=True) if request.get_data() else {}
     if not isinstance(body, dict):
@@ -89,6 +124,16 @@ def run_command(case_id: str, action: str):  # type: ignore[no-untyped-def]
     except CommandRefused as refused:
         return error_response(
             409, "command_not_allowed", str(refused), {"state": [refused.state], "action": [refused.action]}
+        )
+    except MoneyError as bad:
+        field = next((name for name in ("refund_amount", "diminished_value") if name in detail), "refund_amount")
+        return error_response(400, "invalid_command", "the command is not valid", {field: [str(bad)]})
+    except AmountOverCap as over:
+        return error_response(
+            422,
+            "amount_over_cap",
+            str(over),
+            {"refund_amount": [f"at most {over.left} (cap {over.cap}: paid for the lines plus refundable delivery)"]},
         )
     with container.uow() as uow:
         case = uow.cases.get(case_id)

@@ -12,6 +12,7 @@ from adapters.notifiers.negotiation import negotiate
 from adapters.notifiers.render import render_notice
 from adapters.storage.models import CustomsClaimRow, NoticeDeliveryRow, ShipmentRow, TrackingScanRow
 from core.cases import ReturnCase
+from core.ledger import summary as ledger_summary
 from service.canonical import ITEMS_SCHEMA, ORDER_SCHEMA, RETURN_SCHEMA, flatten_errors
 from service.customs import claim_view
 from web import auth
@@ -143,7 +144,14 @@ def case_view(
         "notices": rendered_notices(case, None),
         "notice_deliveries": [_delivery(d) for d in deliveries or []],
         "missing": case.facts.get("missing", []),
+        # Issue 19: the case's money ledger against its cap, and what decisions recorded.
+        "ledger": ledger_summary(case.facts.get("ledger", []), case.order.currency, case.refund_cap()),
+        "decisions": {name: case.facts.get(name) for name in DECISION_FACTS if case.facts.get(name) is not None},
     }
+
+
+# Facts of the case's decisions shown as they are (issue 19).
+DECISION_FACTS = ("rejection", "late_accepted", "dispute", "carrier_claim", "outbound_leg", "released", "return_method")
 
 
 @bp.get("/returns/<case_id>")
@@ -166,10 +174,11 @@ def get_case(case_id: str):  # type: ignore[no-untyped-def]
         case = uow.cases.get(case_id)
         if case is None:
             return error_response(404, "not_found", f"no case {case_id!r}")
-        return jsonify(
-            case_view(case, uow.shipments.for_case(case_id), uow.customs_claims.for_case(case_id),
-                      uow.scans.for_case(case_id), uow.notice_deliveries.for_case(case_id))
-        )  # fmt: skip
+        view = case_view(case, uow.shipments.for_case(case_id), uow.customs_claims.for_case(case_id),
+                         uow.scans.for_case(case_id), uow.notice_deliveries.for_case(case_id))  # fmt: skip
+    # The buyer's page (contract "Buyer pages"), for operators to hand on; notices carry the same link.
+    view["buyer_url"] = container.buyer_links.url(case.id, case.created_at or container.clock(), request.host_url)
+    return jsonify(view)
 
 
 @bp.get("/returns")

@@ -32,6 +32,7 @@ from adapters.marketplaces.base import InboundRequest, PayloadError, SignatureEr
 from adapters.registry import Registry
 from config.settings import AdapterSettings
 from core.events import Address
+from core.money import Money
 from core.shipments import ReturnShipmentOrder
 from core.tracking import TrackingUpdate
 
@@ -66,6 +67,7 @@ class BookedShipment:
     documents: dict[str, str] = field(default_factory=dict)  # e.g. {"invoice": <base64 pdf>}
     pickup_reference: str | None = None
     raw: Any = None
+    cost: Money | None = None  # what the carrier charges for the label, when its answer says (issue 19)
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ from adapters.carriers.base import (
 from adapters.http import HttpResult, OutboundRequest
 from config.settings import AdapterSettings
 from core.events import Address
+from core.money import Money
 from core.places import read_local
 from core.shipments import ReturnShipmentOrder
 from core.tracking import TrackingStatus, TrackingUpdate, canonical_status
@@ -277,6 +278,7 @@ class DhlExpress(CarrierBase):
             documents={k: v for k, v in documents.items() if k != "label"},
             pickup_reference=body.get("dispatchConfirmationNumber"),
             raw={k: v for k, v in body.items() if k != "documents"},
+            cost=_billed_charge(body.get("shipmentCharges")),
         )
 
     def build_pickup(
@@ -458,3 +460,18 @@ def _instant(text: str) -> datetime:
 
 
 CARRIERS.register("dhl_express", DhlExpress())
+
+
+def _billed_charge(charges: Any) -> Money | None:
+    """The label's price in the billing currency, if answered.
+
+    MyDHL API 2.x, POST /shipments response `shipmentCharges[]` (`currencyType` BILLC billing currency,
+    PULCL public rates, BASEC base; `priceCurrency`; `price` a number): the merchant pays BILLC.
+    """
+    for charge in charges if isinstance(charges, list) else []:
+        if isinstance(charge, dict) and charge.get("currencyType") == "BILLC" and charge.get("price") is not None:
+            try:
+                return Money.rounded(Decimal(str(charge["price"])), str(charge.get("priceCurrency")))
+            except (ArithmeticError, ValueError, KeyError):
+                return None
+    return None

@@ -22,6 +22,7 @@ from werkzeug.http import parse_accept_header
 # The catalogs under locales/, named as policy_fx_l10n.md §6.3 (e) advises: scripts, never a bare `zh`.
 CATALOGS: tuple[str, ...] = (
     "en",
+    "en_US",  # American spelling (favor, canceled) for US buyers; `en` is British
     "zh_Hans",
     "zh_Hant",
     "ja",
@@ -45,6 +46,14 @@ SOURCE_LOCALE = "en"
 CATALOG_ALIASES: dict[str, str] = {
     "zh": "zh_Hans",
     "pt": "pt_BR",
+}
+
+# Locales with no catalog of their own that read a sibling's, on purpose and said so: the words come
+# from the sibling, numbers, dates and time zones stay the buyer's own (Negotiated.locale).
+EXPLICIT_FALLBACKS: dict[str, tuple[str, str]] = {
+    "pt_PT": ("pt_BR", "no European Portuguese catalog yet: Brazilian wording, Portuguese formats"),
+    "zh_Hant_HK": ("zh_Hant", "no Hong Kong catalog yet: Traditional Chinese written for Taiwan, Hong Kong formats"),
+    "zh_Hant_MO": ("zh_Hant", "no Macau catalog yet: Traditional Chinese written for Taiwan, Macau formats"),
 }
 
 # Tags longer than this are not language tags (RFC 5646 §4.4.1 advises at least 35 characters).
@@ -92,6 +101,9 @@ def catalog_candidates(locale: Locale) -> list[str]:
     if territory:
         names.append(f"{lang}_{territory}")
     names.append(lang)
+    for name in list(names):
+        if name in EXPLICIT_FALLBACKS:
+            names.insert(names.index(name) + 1, EXPLICIT_FALLBACKS[name][0])
     if lang in CATALOG_ALIASES and not script:
         names.append(CATALOG_ALIASES[lang])
     return [name for name in dict.fromkeys(names) if name in CATALOGS]

@@ -25,9 +25,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
-from babel.dates import format_date, format_time, get_datetime_format, get_timezone_name
+from babel.dates import format_date, format_time, get_datetime_format, get_timezone_location, get_timezone_name
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import get_currency_symbol
 from babel.support import NullTranslations, Translations
 
 from adapters.notifiers.negotiation import Negotiated, buyer_preferences, negotiate
@@ -87,6 +88,8 @@ _APPEAL_UNDATED = Paragraph(
 _MONEY_ARRIVAL = Paragraph(N_("The money should reach you by %(expected_by)s."))
 _DELIVERY = Paragraph(N_("Expected delivery: %(expected_by)s"))
 _NOTE = Paragraph(N_("Seller's note: %(note)s"))
+# The line every notice ends with: the buyer's page (contract "Buyer pages"), when a link is known.
+PAGE_LINK = N_("Follow your return at any time: %(page_url)s")
 
 # The words of every notice kind in core.notices.NOTICE_KINDS: one table.
 NOTICE_TEXTS: dict[str, NoticeText] = {
@@ -200,6 +203,17 @@ NOTICE_TEXTS: dict[str, NoticeText] = {
             _MONEY_ARRIVAL,
         ),
     ),
+    "refund_failed": NoticeText(
+        N_("Your refund of %(amount)s could not be paid yet"),
+        (
+            Paragraph(
+                N_(
+                    "We could not pay your refund of %(amount)s for return %(return_id)s (order %(order_id)s). "
+                    "We are trying again and will tell you as soon as it has been paid."
+                )
+            ),
+        ),
+    ),
     "exchange_shipped": NoticeText(
         N_("Your replacement for order %(order_id)s is on its way"),
         (
@@ -260,6 +274,7 @@ NOTICE_TEXTS: dict[str, NoticeText] = {
                     "for order %(order_id)s (return %(return_id)s)."
                 )
             ),
+            Paragraph(N_("Your statement: %(statement)s")),
             Paragraph(
                 N_(
                     "We will refund %(amount)s, including the standard delivery costs, by "
@@ -444,16 +459,55 @@ def format_money(value: Mapping[str, Any], locale: Locale) -> str:
     digits = minor_unit(money.currency)
     pattern = copy.copy(locale.currency_formats["standard"])
     pattern.frac_prec = (digits, digits)
-    return pattern.apply(money.amount, locale, currency=money.currency, currency_digits=False)
+    text = pattern.apply(money.amount, locale, currency=money.currency, currency_digits=False)
+    symbol = get_currency_symbol(money.currency, locale)
+    if symbol == "$" and money.currency != "USD":
+        # A bare "$" names the dollar; any other (TWD in Taiwan, CAD, HKD) says which: NT$, CA$, HK$.
+        text = text.replace("$", get_currency_symbol(money.currency, "en"), 1)
+    return text
+
+
+# Where CLDR's long date-time pattern glues date and time with a bare space, a native writer puts a word
+# between them (CLDR's "atTime" patterns, which Babel does not carry): "7 dicembre 2026 alle 23:59".
+DATE_AT_TIME: dict[str, str] = {
+    "it": "{1} alle {0}",
+    "pl": "{1} o godz. {0}",
+    "pt": "{1} às {0}",
+    "tr": "{1} saat {0}",
+}
+_OFFSET = re.compile(r"^(?:GMT|UTC)?[+\-−]\d")
+
+
+def zone_name(local: datetime, locale: Locale) -> str:
+    """The zone as the buyer's language names it: its abbreviation where the locale has one (MEZ, JST),
+    else its name ("heure normale d’Europe centrale"), else its place, never a bare offset like "+0900"
+    (which an RTL line would also show reversed)."""
+    for name in (
+        get_timezone_name(local, width="short", locale=locale),
+        get_timezone_name(local, width="long", locale=locale),
+    ):
+        if not _OFFSET.match(name.strip()):
+            return name
+    return get_timezone_location(local, locale=locale)  # "Türkiye Saati": the country's or city's time
+
+
+def time_of_day(local: datetime, zone: tzinfo, locale: Locale) -> str:
+    """CLDR's short time, with a 12-hour clock's day period in words (Korean 오전/오후, not AM/PM)."""
+    pattern = locale.time_formats["short"].pattern
+    if re.search(r"(?<![a'])a(?!a)", pattern):
+        pattern = re.sub(r"(?<![a'])a(?!a)", "aaaa", pattern)
+    return format_time(local, pattern, tzinfo=zone, locale=locale)
 
 
 def format_deadline(moment: datetime, zone: tzinfo, locale: Locale) -> str:
     """Date, time and zone as the buyer reads them: a deadline's calendar day depends on the zone."""
     local = moment.astimezone(zone)
     date_part = format_date(local.date(), "long", locale=locale)
-    time_part = format_time(local, "short", tzinfo=zone, locale=locale)
-    zone_part = get_timezone_name(local, width="short", locale=locale)
-    joined = get_datetime_format("long", locale=locale).replace("'", "")
+    time_part = time_of_day(local, zone, locale)
+    zone_part = zone_name(local, locale)
+    if locale.text_direction == "rtl":
+        zone_part = f"{_FSI}{zone_part}{_PDI}"
+    joined = DATE_AT_TIME.get(locale.language) or get_datetime_format("long", locale=locale).replace("'", "")
     return f"{joined.replace('{1}', date_part).replace('{0}', time_part)} ({zone_part})"
 
 
@@ -528,8 +582,11 @@ def render(
     zone: tzinfo,
     at: datetime,
     directory: Path = LOCALES_DIR,
+    page_url: str | None = None,
 ) -> Rendered:
-    """The notice `kind` in the negotiated locale; a paragraph whose facts are missing is left out."""
+    """The notice `kind` in the negotiated locale; a paragraph whose facts are missing is left out.
+
+    `page_url`, the buyer's page, ends every notice that has one."""
     spec = notice_kind(kind)
     shown, fixed = resolve(kind)
     context = {**context, **fixed}
@@ -557,6 +614,9 @@ def render(
             arguments = dict(values)
         if needed <= values.keys():
             paragraphs.append(message % arguments)
+    if page_url:
+        shown_url = f"{_FSI}{page_url}{_PDI}" if negotiated.direction == "rtl" else page_url
+        paragraphs.append(translations.gettext(PAGE_LINK) % {"page_url": shown_url})
     subject = translations.gettext(text.subject) % _Unknown(values)
     return Rendered(
         kind=kind,

@@ -62,6 +62,19 @@ class CaseRepository:
             select(CaseRow.id).where(CaseRow.marketplace == marketplace, CaseRow.return_id == return_id)
         )
 
+    def find_id_by_order(self, marketplace: str, order_id: str) -> str | None:
+        """The oldest case of an order (an order's page that a return has joined, or the order's first return)."""
+        return self.session.scalar(
+            select(CaseRow.id)
+            .where(CaseRow.marketplace == marketplace, CaseRow.order_id == order_id)
+            .order_by(CaseRow.created_at, CaseRow.id)
+            .limit(1)
+        )
+
+    def rekey(self, case_id: str, return_id: str) -> None:
+        """An order's page joined by its first return is found by that return's id from now on."""
+        self.session.execute(update(CaseRow).where(CaseRow.id == case_id).values(return_id=return_id))
+
     def add(self, case: ReturnCase, now: datetime) -> None:
         """Insert a new case at the next flush or commit, which raises IntegrityError when the same
         return was opened concurrently (the intake catches it at commit and looks again).
@@ -298,6 +311,15 @@ class ReceivedEvents:
             return None
         row = next((r for r in rows if r.marketplace_event_id == marketplace_event_id), rows[0])
         return Receipt(row.event_id, row.case_id)
+
+    def payload(self, marketplace: str, marketplace_event_id: str) -> dict[str, Any] | None:
+        """The canonical event as accepted (the buyer page's withdrawal receipt reads it back)."""
+        return self.session.scalar(
+            select(ReceivedEventRow.payload).where(
+                ReceivedEventRow.marketplace == marketplace,
+                ReceivedEventRow.marketplace_event_id == marketplace_event_id,
+            )
+        )
 
     def earlier_unhandled(self, case_id: str, event_id: str, handled_by: tuple[str, ...]) -> str | None:
         """An event of the same case received before `event_id` that none of `handled_by` has handled yet."""

@@ -20,6 +20,13 @@ from core.lifecycle_diagram import document
 
 NOW = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
 
+_LIMIT = {"amount": "100", "currency": "EUR"}
+
+
+def _PAYOUT(status: str) -> dict:
+    return {"kind": "refund", "amount": "40.00", "currency": "EUR", "status": status, "at": "2026-11-10T09:00:00"}
+
+
 # How to make each named condition hold: (resolution, order_state, facts, detail)
 SETUPS = {
     "always": ("refund", "delivered", {}, {}),
@@ -38,7 +45,35 @@ SETUPS = {
     "passed": ("refund", "delivered", {}, {"inspection_passed": True}),
     "failed": ("refund", "delivered", {}, {"inspection_passed": False}),
     "refund_awarded": ("refund", "delivered", {}, {"refund_amount": "10.00"}),
+    "order_page_without_request": ("refund", "delivered", {"order_page": True}, {}),
+    # Issue 19: eligibility, merchant rules, cancellation, refunds that failed, awards already paid.
+    "eligible": ("refund", "delivered", {"policy": {"eligible": True}}, {}),
+    "ineligible": ("refund", "delivered", {"policy": {"eligible": False}}, {}),
+    "ineligible_held": (
+        "refund",
+        "delivered",
+        {"policy": {"eligible": False}, "merchant_rules": {"ineligible_on_silence": "needs_attention"}},
+        {},
+    ),
+    "auto_approve": (
+        "refund",
+        "delivered",
+        {"policy": {"eligible": True}, "merchant_rules": {"auto_approve_returns": {"under": _LIMIT}}},
+        {},
+    ),
+    "unpaid_order": ("refund", "unpaid", {}, {}),
+    "after_final_check": ("refund", "paid", {"_order": {"warehouse_checked_at": NOW}}, {}),
+    "refund_already_issued": ("refund_only", "paid", {"ledger": [_PAYOUT("requested")]}, {}),
+    "refund_retryable": ("refund", "delivered", {"ledger": [_PAYOUT("failed")]}, {}),
+    "award_covered": ("refund", "delivered", {"ledger": [_PAYOUT("paid")]}, {"refund_amount": "10.00"}),
 }
+SETUPS.update(
+    {
+        f"eligible_{name}": (resolution, order_state, {**facts, "policy": {"eligible": True}}, detail)
+        for name, (resolution, order_state, facts, detail) in list(SETUPS.items())
+        if not name.startswith(("eligible", "ineligible"))
+    }
+)
 
 ROWS = [
     pytest.param(name, row, source, id=f"{name}:{source}-{row.event}[{row.condition}]->{row.target}")
@@ -49,10 +84,11 @@ ROWS = [
 
 
 def make_case(state: str, resolution: str, order_state: str, facts: dict) -> ReturnCase:
+    facts = dict(facts)
     case = ReturnCase(
         id="case-1",
         marketplace="generic",
-        order=Order(id="O-1", currency="EUR"),
+        order=Order(id="O-1", currency="EUR", **facts.pop("_order", {})),
         return_=ReturnRequest(id="R-1", resolution=resolution, carrier="dhl_express"),
         items=(Item(sku="A", quantity=1, unit_price=Decimal("40.00")),),
         state=state,
@@ -151,7 +187,9 @@ def test_timer_outliving_its_state_lapses_without_attention():
     case.apply_internal("dispute.opened", "evt-6", NOW)  # moved without a new decision
     assert case.fire_timer("timer.inspection_overdue", NOW) == []
     assert case.state == CaseState.PLATFORM_INTERVENTION
-    assert not case.needs_attention and case.timeline[-1].name == "timer_lapsed"
+    # Gone or lapsed: the dispute armed a timer of its own (issue 19: evidence deadline), which drops it.
+    assert not case.needs_attention and "timer.inspection_overdue" not in case.due_timers(NOW)
+    assert "timer.evidence_overdue" in case.facts["timers"]
     assert case.due_timers(NOW + timedelta(days=1)) == []
 
 
@@ -200,7 +238,8 @@ def test_the_decision_is_taken_before_the_actions_so_the_refund_command_carries_
 
     def decide(c: ReturnCase) -> dict:
         seen.append(c.state)
-        return {"deadlines": {}, "refund": {"currency": "EUR", "amount": "44.89"}, "basis": "eu_withdrawal"}
+        refund = {"currency": "EUR", "amount": "44.89", "goods": "40.00", "original_delivery": "4.89"}
+        return {"deadlines": {}, "refund": refund, "basis": "eu_withdrawal"}
 
     commands = case.apply_internal("return.inspected", "evt-5", NOW, {"inspection_passed": True}, decide)
     [command] = [c for c in commands if c.kind != "notify"]
@@ -217,15 +256,21 @@ def test_refund_paid_cancels_pending_timers():
     assert case.due_timers(NOW + timedelta(days=10)) == []
 
 
-def test_refund_overdue_pays_out_automatically_with_a_new_idempotency_key():
-    """DOMAIN §2: a refund the merchant leaves unprocessed is paid out automatically (seeds 003, 004)."""
+def test_refund_overdue_sends_no_second_payout_while_one_is_on_its_way_and_retries_a_failed_one():
+    """DOMAIN §2 (seeds 003, 004): an unprocessed refund is paid out, once (issue 19: no second refund)."""
     case = make_case(CaseState.INSPECTING, "refund", "delivered", {})
     first = case.apply_internal("return.inspected", "evt-3", NOW, {"inspection_passed": True})
     case.record_decision({"deadlines": {"refund_due_by": NOW.isoformat()}}, NOW)
     again = case.fire_timer("timer.refund_overdue", NOW)
-    assert [c.action for c in first + again if c.kind != "notify"] == ["refund", "refund"]
-    assert first[0].idempotency_key != again[0].idempotency_key
-    assert case.needs_attention
+    assert [c.action for c in first + again if c.kind != "notify"] == ["refund"]
+    assert case.needs_attention and "refund_outstanding" in [e.name for e in case.timeline]
+    case.apply_internal("refund.failed", "evt-4", NOW)
+    retry_at = datetime.fromisoformat(case.facts["case_deadlines"]["refund_retry_at"])
+    assert case.due_timers(retry_at) == ["timer.refund_retry"]
+    retried = [c for c in case.fire_timer("timer.refund_retry", retry_at) if c.kind != "notify"]
+    assert [c.action for c in retried] == ["refund"]
+    assert retried[0].idempotency_key != first[0].idempotency_key
+    assert retried[0].payload["amount"] == first[0].payload["amount"]
 
 
 def test_diagram_shows_every_row():
