@@ -420,11 +420,18 @@ def test_tmall_asks_only_documented_fields_and_maps_every_documented_status():
 
 
 def test_no_fixture_folder_lacks_its_sources():
+    """Every official fixture file, at any depth, is named in its provider's SOURCES.md."""
     for folder in (p for p in OFFICIAL.iterdir() if p.is_dir()):
         sources = (folder / "SOURCES.md").read_text()
-        listed = set(re.findall(r"`([^`]+\.(?:json|xml|txt))`", sources))
-        for data in folder.iterdir():
-            if data.name != "SOURCES.md" and not data.name.endswith(".xml"):
-                assert data.name in listed or any(data.name.startswith(p.split("*")[0]) for p in listed if "*" in p), (
-                    f"{folder.name}/{data.name} is not listed in SOURCES.md"
-                )
+        listed = set(re.findall(r"`([^`]+\.(?:json|xml|txt|yaml))`", sources))
+        folders = set(re.findall(r"`([^`\s]+/)`", sources))  # `samples/`: every file below it
+        for data in (p for p in folder.rglob("*") if p.is_file()):
+            relative = data.relative_to(folder).as_posix()
+            if data.name == "SOURCES.md" or data.name.endswith(".xml"):
+                continue
+            assert (
+                relative in listed
+                or data.name in listed
+                or any(relative.startswith(p.split("*")[0]) for p in listed if "*" in p)
+                or any(relative.startswith(f) for f in folders)
+            ), f"{folder.name}/{relative} is not listed in SOURCES.md"
