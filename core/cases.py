@@ -1757,6 +1757,7 @@ def _instant(value: Any) -> datetime | None:
 _REJECTION_CODES: dict[str, str] = {
     "window_closed": "outside_return_window",
     "guarantee_expired": "outside_return_window",
+    "guarantee_expired_line": "outside_return_window",
     "excluded_category": "excluded_item",
     "no_statutory_withdrawal": "excluded_item",
     "condition_not_met": "item_used",
