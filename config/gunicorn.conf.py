@@ -21,14 +21,19 @@ if os.environ.get("RB_BROKER_URL", "memory://").startswith("memory"):
 
 bind = f"{os.environ.get('RB_HOST', '127.0.0.1')}:{os.environ.get('RB_PORT', '8080')}"
 workers = int(os.environ.get("RB_WEB_WORKERS", "2"))
-# gevent, not gthread (issue 16, slowloris): a gthread worker gives each connection a thread while it reads the
-# request's headers, so a few dozen clients sending headers a line at a time took every thread and /healthz went
-# unanswered. A gevent worker holds each connection in a greenlet (up to worker_connections per process) and
-# bounds the reading of each request's headers to `keepalive` seconds in all (gevent.Timeout around the
-# parse), so a slow client is dropped instead of waiting forever. Measured in the README (bench/slowloris.py).
-# psycopg 3 cooperates with gevent by itself (>= 3.1.14); kombu, pika and requests use patched sockets.
-worker_class = "gevent"
-worker_connections = int(os.environ.get("RB_WEB_CONNECTIONS", "1000"))
+# gevent by default, not gthread (issue 16, slowloris): a gthread worker gives each connection a thread while it
+# reads the request's headers, so a few dozen clients sending headers a line at a time took every thread and
+# /healthz went unanswered. A gevent worker holds each connection in a greenlet (up to worker_connections per
+# process) and bounds the reading of each request's headers to `keepalive` seconds in all (gevent.Timeout
+# around the parse), so a slow client is dropped instead of waiting forever. Measured in the README
+# (bench/slowloris.py), with its cost in webhook throughput. psycopg 3 cooperates with gevent by itself
+# (>= 3.1.14); kombu, pika and requests use patched sockets. RB_WEB_WORKER_CLASS=gthread is for a deployment
+# behind a proxy that buffers whole requests (nginx's default), which then bounds slow clients itself.
+worker_class = os.environ.get("RB_WEB_WORKER_CLASS", "gevent")
+if worker_class not in ("gevent", "gthread"):
+    raise SystemExit(f"RB_WEB_WORKER_CLASS must be gevent or gthread, got {worker_class!r}")
+threads = int(os.environ.get("RB_WEB_THREADS", "4"))  # gthread only
+worker_connections = int(os.environ.get("RB_WEB_CONNECTIONS", "1000"))  # gevent only
 keepalive = int(os.environ.get("RB_WEB_HEADER_TIMEOUT_SECONDS", "5"))
 graceful_timeout = 20
 timeout = 30

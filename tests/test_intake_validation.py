@@ -69,3 +69,21 @@ def _valid_then(event: dict):  # type: ignore[no-untyped-def]
     from service.canonical import load_event
 
     return load_event(event)
+
+
+def test_a_dead_letter_the_broker_made_itself_flags_its_case_once(client, container) -> None:  # type: ignore[no-untyped-def]
+    """The broker dead-letters a message whose handling crashed the worker each time (its delivery limit): no
+    consumer callback runs, so the worker's sweep finds it and flags the case."""
+    accepted = post_event(client, unique_event(n="crash"))
+    case_id = accepted.json["case_id"]
+    queue = f"{container.topology.prefix}.cases"
+    body = {"event_id": "evt_crashed", "case_id": case_id, "event": {}}
+    death = {"x-death": [{"reason": "delivery_limit", "queue": queue, "count": 5}]}
+    container.publisher.publish(OutgoingMessage("evt_crashed", container.topology.dlx.name, queue, body, headers=death))
+    assert wait_for(lambda: container.operations.dead_letters(), timeout=10)
+    assert container.operations.flag_unrecorded_dead_letters() == 1
+    case = client.get(f"/returns/{case_id}").json
+    assert case["needs_attention"] is True
+    flagged = [e["detail"] for e in case["timeline"] if e["name"] == "dead_lettered"]
+    assert [d["message_id"] for d in flagged] == ["evt_crashed"] and "delivery_limit" in flagged[0]["reason"]
+    assert container.operations.flag_unrecorded_dead_letters() == 0, "a dead letter is flagged once"

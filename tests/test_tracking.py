@@ -211,11 +211,12 @@ def test_a_periodic_task_keeps_running_after_a_failure():
 
 
 def test_polling_is_scheduled_unless_turned_off(container):
-    assert [t.name for t in container.periodic_tasks()] == ["case-timers"]  # RB_TRACKING_POLL_SECONDS=0 here
+    names = [t.name for t in container.periodic_tasks()]  # RB_TRACKING_POLL_SECONDS=0 here
+    assert names == ["case-timers", "dead-letter-sweep"]
     on = type(container.settings)(**{**container.settings.__dict__,
                                      "env": {**container.settings.env, "RB_TRACKING_POLL_SECONDS": "60"}})  # fmt: skip
     container.settings = on
-    [_, task] = container.periodic_tasks()
+    [_, task, _] = container.periodic_tasks()
     assert task.name == "tracking-poll" and task.interval == 60.0
 
 

@@ -373,7 +373,16 @@ def buyer_page(token: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/r/<token>/label")
 def buyer_label(token: str):  # type: ignore[no-untyped-def]
-    """The return label as a PDF, for the page's download link."""
+    """The return label as a PDF, for the page's download link.
+    ---
+    get:
+      summary: The return label of the buyer's case as a PDF; 404 for a bad or expired link or no label yet
+      parameters:
+        - {in: path, name: token, required: true, schema: {type: string}}
+      responses:
+        200: {description: The label, content: {application/pdf: {}}}
+        404: {description: "Not a valid link, or no label yet", content: {text/html: {}}}
+    """
     loaded = _load(token)
     label = _label(loaded[1]["shipments"]) if loaded else None
     if label is None or loaded is None:
@@ -423,7 +432,30 @@ def _guarded(token: str) -> tuple[ReturnCase, dict[str, Any], WithdrawalOffer] |
 
 @bp.post("/r/<token>/withdraw")
 def withdraw_check(token: str):  # type: ignore[no-untyped-def]
-    """Step one of the withdrawal function: the statement to confirm (nothing is sent yet)."""
+    """Step one of the withdrawal function: the statement to confirm (nothing is sent yet).
+    ---
+    post:
+      summary: Withdrawal step one (Directive 2011/83 art 11a) - shows the statement to confirm; nothing is sent
+      parameters:
+        - {in: path, name: token, required: true, schema: {type: string}}
+      requestBody:
+        required: true
+        content:
+          application/x-www-form-urlencoded:
+            schema:
+              type: object
+              required: [csrf, name, email]
+              properties:
+                csrf: {type: string, description: "the form's anti-forgery token, from the page"}
+                name: {type: string}
+                email: {type: string}
+              additionalProperties: {type: string, description: "line-<n>: a line the withdrawal covers"}
+      responses:
+        200: {description: The statement and the "confirm withdrawal" button, content: {text/html: {}}}
+        303: {description: "No withdrawal right is open; back to the page"}
+        400: {description: "A field is missing or the form token is wrong; the page names it", content: {text/html: {}}}
+        404: {description: Not a valid link, content: {text/html: {}}}
+    """
     guarded = _guarded(token)
     if isinstance(guarded, Response):
         return guarded
@@ -440,7 +472,29 @@ def withdraw_check(token: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/r/<token>/withdraw/confirm")
 def withdraw_confirm(token: str):  # type: ignore[no-untyped-def]
-    """Step two, "confirm withdrawal": the withdrawal enters the intake once, however often it is sent."""
+    """Step two, "confirm withdrawal": the withdrawal enters the intake once, however often it is sent.
+    ---
+    post:
+      summary: Withdrawal step two - the withdrawal is received (once) and acknowledged on the page and by e-mail
+      parameters:
+        - {in: path, name: token, required: true, schema: {type: string}}
+      requestBody:
+        required: true
+        content:
+          application/x-www-form-urlencoded:
+            schema:
+              type: object
+              required: [csrf, name, email]
+              properties:
+                csrf: {type: string, description: "the form's anti-forgery token, from the page"}
+                name: {type: string}
+                email: {type: string}
+              additionalProperties: {type: string, description: "line-<n>: a line the withdrawal covers"}
+      responses:
+        303: {description: "Received (or received before); the page shows the acknowledgement"}
+        400: {description: "A field is missing or the form token is wrong; the page names it", content: {text/html: {}}}
+        404: {description: Not a valid link, content: {text/html: {}}}
+    """
     guarded = _guarded(token)
     if isinstance(guarded, Response):
         return guarded
