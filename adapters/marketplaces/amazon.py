@@ -104,6 +104,12 @@ DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d", "%d-%b-%Y", "%m/%d/%Y", "%d/%
 
 class AmazonAdapter(s.PolledOnly):
     name = NAME
+    return_request = s.ReturnRequestApi(
+        opens_returns=False,
+        source="Selling Partner API (Reports API returns reports; Notifications API has no return topic), "
+        "developer-docs.amazon.com/sp-api, research note §3",
+        why_not="no SP-API operation opens a return authorization; buyers open returns in Amazon's returns centre",
+    )
 
     def poll(self, checkpoint: dict[str, Any] | None, http: HttpClient, now: datetime) -> s.PollBatch:
         creds, missing = s.credentials(self.settings, *CREDENTIALS)

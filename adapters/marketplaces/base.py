@@ -49,8 +49,20 @@ class ParsedDelivery:
     ignored: str | None = None  # why a signed delivery with no events is acknowledged (2xx) and not acted on
 
 
+@dataclass(frozen=True)
+class ReturnRequestApi:
+    """Declared by every marketplace adapter (issue 18 §2): whether the platform documents an API through which
+    a merchant's integration opens a return or after-sales request on the buyer's behalf, and where that was read.
+    Where it does, `respond` takes `open_return`; where it does not, a withdrawal leaves an operator task."""
+
+    opens_returns: bool
+    source: str
+    why_not: str | None = None
+
+
 class MarketplaceAdapter(Protocol):
     name: str
+    return_request: ReturnRequestApi  # declared per platform: can a withdrawal be told to it? (issue 18 §2)
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
         """Raise `SignatureError` unless the request is signed by the marketplace and fresh."""

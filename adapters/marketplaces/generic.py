@@ -20,6 +20,7 @@ from adapters.marketplaces.base import (
     InboundRequest,
     ParsedDelivery,
     PayloadError,
+    ReturnRequestApi,
     SignatureError,
 )
 
@@ -28,6 +29,11 @@ TOLERANCE_SECONDS = 300
 
 class GenericAdapter:
     name = "generic"
+    return_request = ReturnRequestApi(
+        opens_returns=False,
+        source="the generic route: the merchant's own system posts Standard Webhooks and reads GET /returns",
+        why_not="there is no marketplace behind this route; the merchant reads the withdrawal from the case",
+    )
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
         if not secret:
