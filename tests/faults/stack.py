@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 import requests
 
+from tests.carrier_flow import CARRIER_ENV
 from tests.conftest import GENERIC_SECRET, sign_generic, unique_event, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,6 +133,8 @@ class Stack:
             "RB_DHL_EXPRESS_API_KEY": "fault-key",
             "RB_DHL_EXPRESS_API_SECRET": "fault-secret",
             "RB_DHL_EXPRESS_ACCOUNT": "123456789",
+            # The merchant's returns address, with the phone DHL requires of a receiver (MyDHL 3.1.1).
+            **{k: v for k, v in CARRIER_ENV.items() if k.startswith("RB_RETURNS_ADDRESS_")},
             "RB_RETRY_DELAYS": "1,1,2",
             "RB_RELAY_INTERVAL_SECONDS": "0.1",
             "RB_PREFETCH": "10",
