@@ -438,18 +438,7 @@ def withdraw_check(token: str):  # type: ignore[no-untyped-def]
       summary: Withdrawal step one (Directive 2011/83 art 11a) - shows the statement to confirm; nothing is sent
       parameters:
         - {in: path, name: token, required: true, schema: {type: string}}
-      requestBody:
-        required: true
-        content:
-          application/x-www-form-urlencoded:
-            schema:
-              type: object
-              required: [csrf, name, email]
-              properties:
-                csrf: {type: string, description: "the form's anti-forgery token, from the page"}
-                name: {type: string}
-                email: {type: string}
-              additionalProperties: {type: string, description: "line-<n>: a line the withdrawal covers"}
+      requestBody: {required: true, content: {application/x-www-form-urlencoded: {schema: WithdrawalForm}}}
       responses:
         200: {description: The statement and the "confirm withdrawal" button, content: {text/html: {}}}
         303: {description: "No withdrawal right is open; back to the page"}
@@ -478,18 +467,7 @@ def withdraw_confirm(token: str):  # type: ignore[no-untyped-def]
       summary: Withdrawal step two - the withdrawal is received (once) and acknowledged on the page and by e-mail
       parameters:
         - {in: path, name: token, required: true, schema: {type: string}}
-      requestBody:
-        required: true
-        content:
-          application/x-www-form-urlencoded:
-            schema:
-              type: object
-              required: [csrf, name, email]
-              properties:
-                csrf: {type: string, description: "the form's anti-forgery token, from the page"}
-                name: {type: string}
-                email: {type: string}
-              additionalProperties: {type: string, description: "line-<n>: a line the withdrawal covers"}
+      requestBody: {required: true, content: {application/x-www-form-urlencoded: {schema: WithdrawalForm}}}
       responses:
         303: {description: "Received (or received before); the page shows the acknowledgement"}
         400: {description: "A field is missing or the form token is wrong; the page names it", content: {text/html: {}}}

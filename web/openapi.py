@@ -49,6 +49,19 @@ class CaseSchema(Schema):
     buyer_url = fields.String(metadata={"description": "the buyer's page (GET /r/<token>), signed and expiring"})
 
 
+# The buyer page's withdrawal form (web/buyer.py), posted by both steps of the withdrawal function.
+WITHDRAWAL_FORM: dict[str, Any] = {
+    "type": "object",
+    "required": ["csrf", "name", "email"],
+    "properties": {
+        "csrf": {"type": "string", "description": "the form's anti-forgery token, from the page"},
+        "name": {"type": "string"},
+        "email": {"type": "string"},
+    },
+    "additionalProperties": {"type": "string", "description": "line-<n>: a line the withdrawal covers"},
+}
+
+
 def build_spec(app: Flask) -> dict[str, Any]:
     spec = APISpec(
         title="Returnbridge",
@@ -62,6 +75,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
     spec.components.schema("Error", schema=ErrorSchema)
     spec.components.schema("Case", schema=CaseSchema)
     spec.components.schema("OperatorCommand", schema=OperatorCommandSchema)
+    spec.components.schema("WithdrawalForm", component=WITHDRAWAL_FORM)
     spec.components.security_scheme(
         "opsToken",
         {
