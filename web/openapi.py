@@ -12,6 +12,7 @@ from marshmallow import Schema, fields
 
 from service.canonical import ReturnEventSchema
 from web.operator import OperatorCommandSchema
+from web.returns import CaseViewSchema
 
 
 class AcceptedSchema(Schema):
@@ -30,25 +31,6 @@ class ErrorSchema(Schema):
     error = fields.Nested(ErrorBodySchema, required=True)
 
 
-class CaseSchema(Schema):
-    id = fields.String()
-    state = fields.String()
-    needs_attention = fields.Boolean()
-    marketplace = fields.String()
-    order_id = fields.String()
-    return_id = fields.String()
-    timeline = fields.List(fields.Dict())
-    deadlines = fields.Dict()
-    refund = fields.Dict(allow_none=True)
-    shipments = fields.List(fields.Dict())
-    customs = fields.Dict(allow_none=True)
-    notices = fields.List(fields.Dict())
-    policy = fields.Dict(allow_none=True)
-    fees = fields.Dict(allow_none=True)
-    timers = fields.Dict()
-    buyer_url = fields.String(metadata={"description": "the buyer's page (GET /r/<token>), signed and expiring"})
-
-
 def build_spec(app: Flask) -> dict[str, Any]:
     spec = APISpec(
         title="Returnbridge",
@@ -60,7 +42,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
     spec.components.schema("ReturnEvent", schema=ReturnEventSchema)
     spec.components.schema("Accepted", schema=AcceptedSchema)
     spec.components.schema("Error", schema=ErrorSchema)
-    spec.components.schema("Case", schema=CaseSchema)
+    spec.components.schema("Case", schema=CaseViewSchema)
     spec.components.schema("OperatorCommand", schema=OperatorCommandSchema)
     spec.components.security_scheme(
         "opsToken",
