@@ -19,14 +19,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from marshmallow import ValidationError
 
 from adapters.http import HttpClient, TransientHttpError
 from adapters.marketplaces import _support as support
-from adapters.marketplaces.base import MARKETPLACES, ParsedDelivery
+from adapters.marketplaces.base import MARKETPLACES, Enriches, ParsedDelivery, Responds
 from adapters.messages import IncomingMessage, Reject
+from adapters.registry import declared_capability
 from adapters.storage.models import MarketplaceDecisionRow
 from adapters.storage.unit_of_work import UnitOfWork, new_id
 from core.cases import Command, ReturnCase
@@ -40,26 +41,12 @@ DECIDABLE = ("approve", "reject", "refund")
 SENDING, ANSWERED, NOT_SENT, UNKNOWN = "sending", "answered", "not_sent", "unknown"
 
 
-@runtime_checkable
-class Enriches(Protocol):
-    """A marketplace whose webhook is thin: the adapter fetches the rest of the return."""
-
-    def enrich(self, event: dict[str, Any], http: HttpClient, now: datetime) -> support.Enrichment: ...
-
-
-@runtime_checkable
-class Responds(Protocol):
-    """A marketplace that takes our decisions (approve, refuse, refund) through its API."""
-
-    def respond(self, decision: support.Decision, http: HttpClient, now: datetime) -> support.DecisionAnswer: ...
-
-
 def enriching_marketplaces() -> list[str]:
-    return [name for name, adapter in MARKETPLACES if isinstance(adapter, Enriches)]
+    return [name for name, adapter in MARKETPLACES if Enriches in adapter.capabilities]
 
 
 def responding_marketplaces() -> list[str]:
-    return [name for name, adapter in MARKETPLACES if isinstance(adapter, Responds)]
+    return [name for name, adapter in MARKETPLACES if Responds in adapter.capabilities]
 
 
 class MarketplaceDetails:
@@ -77,13 +64,13 @@ class MarketplaceDetails:
         marketplace, event, case_id = body.get("marketplace"), body.get("event"), body.get("case_id")
         if not (marketplace and isinstance(event, dict) and case_id):
             raise Reject("not an event envelope")
-        adapter = MARKETPLACES.get(marketplace)
-        if not isinstance(adapter, Enriches) or event["marketplace_event_id"].endswith(DETAILS_SUFFIX):
+        enriching = declared_capability(MARKETPLACES.get(marketplace), Enriches)
+        if enriching is None or event["marketplace_event_id"].endswith(DETAILS_SUFFIX):
             return
         with self.uow() as uow:
             if uow.processed.seen(self.consumer, message.message_id):
                 return
-        result: support.Enrichment = adapter.enrich(event, self.http, self.clock())  # transient errors: retried
+        result: support.Enrichment = enriching.enrich(event, self.http, self.clock())  # transient errors: retried
         try:
             refined = load_event(result.event)
         except ValidationError as exc:
@@ -134,8 +121,8 @@ class MarketplaceDecisions:
         known_adapters: Callable[[str], bool] = lambda queue: True,
     ) -> None:
         self.name = name
-        adapter = MARKETPLACES.get(name)
-        if not isinstance(adapter, Responds):
+        adapter = declared_capability(MARKETPLACES.get(name), Responds)
+        if adapter is None:
             raise ValueError(f"marketplace {name} takes no decisions through its API")
         self.adapter: Responds = adapter
         self.consumer = f"marketplace.{name}"

@@ -10,6 +10,9 @@ from apispec_webframeworks.flask import FlaskPlugin
 from flask import Flask
 from marshmallow import Schema, fields
 
+from adapters.carriers import CARRIERS
+from adapters.marketplaces import MARKETPLACES
+from adapters.registry import Registry
 from service.canonical import ReturnEventSchema
 from web.operator import OperatorCommandSchema
 from web.returns import CaseViewSchema
@@ -56,4 +59,16 @@ def build_spec(app: Flask) -> dict[str, Any]:
         for endpoint, view in app.view_functions.items():
             if endpoint != "static" and view.__doc__ and "---" in view.__doc__:
                 spec.path(view=view, app=app)
-    return spec.to_dict()
+    document = spec.to_dict()
+    _name_adapters(document, "/webhooks/{marketplace}", "marketplace", MARKETPLACES)
+    _name_adapters(document, "/carriers/{carrier}/tracking", "carrier", CARRIERS)
+    return document
+
+
+def _name_adapters(document: dict[str, Any], path: str, parameter: str, registry: Registry[Any]) -> None:
+    """The path parameter's enum is the registry's names: a new adapter module appears here with no edit."""
+    for operation in document["paths"].get(path, {}).values():
+        for described in operation.get("parameters", []):
+            if described["in"] == "path" and described["name"] == parameter:
+                described["schema"]["enum"] = registry.names()
+                described["description"] = ", ".join(f"`{name}`: {adapter.display_name}" for name, adapter in registry)

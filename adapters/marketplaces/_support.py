@@ -24,7 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapters.http import HttpClient, HttpResult, OutboundRequest
-from adapters.marketplaces.base import InboundRequest, ParsedDelivery, PayloadError, SignatureError
+from adapters.marketplaces.base import JSON, InboundRequest, ParsedDelivery, PayloadError, SignatureError
 from config.settings import AdapterSettings, Settings
 from core.cases import PENDING_ORDER as CASE_PENDING_ORDER
 
@@ -102,6 +102,7 @@ class Configured:
     """A marketplace adapter reading its `RB_<NAME>_*` settings; tests hand it settings of their own."""
 
     name: str
+    content_types: tuple[str, ...] = JSON
 
     def __init__(self, settings: AdapterSettings | None = None) -> None:
         self._settings = settings

@@ -16,18 +16,28 @@ from datetime import datetime
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookVerificationError
 
 from adapters.marketplaces.base import (
+    JSON,
     MARKETPLACES,
     InboundRequest,
     ParsedDelivery,
     PayloadError,
     SignatureError,
 )
+from adapters.registry import Setting
 
 TOLERANCE_SECONDS = 300
 
 
 class GenericAdapter:
     name = "generic"
+    display_name = "Standard Webhooks"
+    content_types = JSON
+    capabilities: frozenset[type] = frozenset()
+    declared_settings = (
+        Setting(
+            ("WEBHOOK_SECRET",), "none: `/webhooks/generic` answers 401", "`whsec_` + base64 key (Standard Webhooks)"
+        ),
+    )
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
         if not secret:
