@@ -30,6 +30,7 @@ from adapters.messages import IncomingMessage, Reject
 from adapters.registry import declared_capability
 from adapters.storage.models import MarketplaceDecisionRow
 from adapters.storage.unit_of_work import UnitOfWork, new_id
+from config.settings import Settings
 from core.cases import Command, ReturnCase
 from service.canonical import load_event
 from service.intake import InvalidEvent, command_body, command_message_id
@@ -55,16 +56,24 @@ class MarketplaceDetails:
     consumer = "marketplace.details"
 
     def __init__(
-        self, uow: Callable[[], UnitOfWork], clock: Callable[[], datetime], http: HttpClient, intake: Any
+        self,
+        uow: Callable[[], UnitOfWork],
+        clock: Callable[[], datetime],
+        http: HttpClient,
+        intake: Any,
+        *,
+        settings: Settings,
     ) -> None:
         self.uow, self.clock, self.http, self.intake = uow, clock, http, intake
+        self.settings = settings
 
     def __call__(self, message: IncomingMessage) -> None:
         body = message.body
         marketplace, event, case_id = body.get("marketplace"), body.get("event"), body.get("case_id")
         if not (marketplace and isinstance(event, dict) and case_id):
             raise Reject("not an event envelope")
-        enriching = declared_capability(MARKETPLACES.get(marketplace), Enriches)
+        adapter = MARKETPLACES.get(marketplace).configured(self.settings.for_adapter(marketplace))
+        enriching = declared_capability(adapter, Enriches)
         if enriching is None or event["marketplace_event_id"].endswith(DETAILS_SUFFIX):
             return
         with self.uow() as uow:
@@ -119,9 +128,11 @@ class MarketplaceDecisions:
         http: HttpClient,
         commands_exchange: str = "",
         known_adapters: Callable[[str], bool] = lambda queue: True,
+        *,
+        settings: Settings,
     ) -> None:
         self.name = name
-        adapter = declared_capability(MARKETPLACES.get(name), Responds)
+        adapter = declared_capability(MARKETPLACES.get(name).configured(settings.for_adapter(name)), Responds)
         if adapter is None:
             raise ValueError(f"marketplace {name} takes no decisions through its API")
         self.adapter: Responds = adapter

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from adapters.http import HttpClient, TransientHttpError
 from adapters.marketplaces.base import MARKETPLACES, ParsedDelivery, PayloadError, Polls
 from adapters.registry import declared_capability
+from config.settings import Settings
 from service.intake import InvalidEvent
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,10 @@ class PollOutcome:
         }
 
 
-def pollers() -> list[Polls]:
-    """Every registered marketplace adapter that can be polled."""
-    return [poller for _name, adapter in MARKETPLACES if (poller := declared_capability(adapter, Polls)) is not None]
+def pollers(settings: Settings) -> list[Polls]:
+    """Every registered marketplace adapter that can be polled, each with its `RB_<NAME>_*` settings."""
+    configured = (adapter.configured(settings.for_adapter(name)) for name, adapter in MARKETPLACES)
+    return [poller for adapter in configured if (poller := declared_capability(adapter, Polls)) is not None]
 
 
 def poll_once(poller: Polls, store: CheckpointStore, intake: EventSink, http: HttpClient, now: datetime) -> PollOutcome:

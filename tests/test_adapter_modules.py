@@ -23,7 +23,7 @@ from adapters.marketplaces import MARKETPLACES
 from adapters.marketplaces.base import Enriches, ParsedDelivery, Polls, Responds
 from adapters.notifiers.render import render_notice
 from adapters.registry import AdapterDeclarationError, Registry, Setting, settings_rows
-from config.settings import AdapterSettings
+from config.settings import AdapterSettings, Settings
 from core.tracking import TrackingUpdate
 from service.marketplaces import enriching_marketplaces, responding_marketplaces
 from service.polling import pollers
@@ -68,6 +68,9 @@ class Bazaar:
 
     def parse(self, request: InboundRequest) -> ParsedDelivery:
         return ParsedDelivery(delivery_id=None, events=[], ignored="a shop notice, not a return")
+
+    def configured(self, settings: AdapterSettings) -> Bazaar:
+        return self
 
     def poll(self, checkpoint: dict[str, Any] | None, http: Any, now: datetime) -> Any:
         return None
@@ -178,7 +181,7 @@ def test_the_readme_must_show_a_new_modules_settings(throwaway) -> None:
 
 
 def test_declared_capabilities_decide_what_the_worker_does_with_a_module(throwaway) -> None:
-    assert "bazaar" in [poller.name for poller in pollers()]
+    assert "bazaar" in [poller.name for poller in pollers(Settings())]
     assert "bazaar" not in responding_marketplaces()  # it has `respond`, but did not declare it
     assert "bazaar" not in enriching_marketplaces()
     assert set(responding_marketplaces()) >= {"shopify", "ebay", "lazada", "shopee", "tiktok_shop"}

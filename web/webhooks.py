@@ -54,7 +54,7 @@ def receive(marketplace: str):  # type: ignore[no-untyped-def]
     container = current_app.extensions["returnbridge"]
     if marketplace not in MARKETPLACES:
         return error_response(404, "unknown_marketplace", f"no marketplace named {marketplace!r}")
-    adapter = MARKETPLACES.get(marketplace)
+    adapter = MARKETPLACES.get(marketplace).configured(container.settings.for_adapter(marketplace))
     limit = container.settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         return _outcome(marketplace, "too_large", error_response(413, "too_large", f"the body exceeds {limit} bytes"))

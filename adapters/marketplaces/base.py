@@ -22,6 +22,7 @@ from adapters.registry import Registry, Setting, check_declarations
 if TYPE_CHECKING:
     from adapters.http import HttpClient
     from adapters.marketplaces._support import Decision, DecisionAnswer, Enrichment
+    from config.settings import AdapterSettings
 
 JSON = ("application/json",)
 """The webhook content type of every marketplace that does not declare its own."""
@@ -67,6 +68,9 @@ class MarketplaceAdapter(Protocol):
     content_types: tuple[str, ...]  # what its webhooks are posted as (415 for anything else)
     declared_settings: tuple[Setting, ...]  # its rows of the README's Settings table
     capabilities: frozenset[type]  # the optional protocols below that it implements
+
+    def configured(self, settings: AdapterSettings) -> MarketplaceAdapter:
+        """The adapter with its `RB_<NAME>_*` settings: the registered one has none (they come as an argument)."""
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
         """Raise `SignatureError` unless the request is signed by the marketplace and fresh."""

@@ -24,6 +24,7 @@ from adapters.marketplaces.base import (
     SignatureError,
 )
 from adapters.registry import Setting
+from config.settings import AdapterSettings
 
 TOLERANCE_SECONDS = 300
 
@@ -38,6 +39,10 @@ class GenericAdapter:
             ("WEBHOOK_SECRET",), "none: `/webhooks/generic` answers 401", "`whsec_` + base64 key (Standard Webhooks)"
         ),
     )
+
+    def configured(self, settings: AdapterSettings) -> GenericAdapter:
+        """Standard Webhooks needs only the secret, which `verify` is given."""
+        return self
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
         if not secret:
