@@ -23,7 +23,7 @@ from queues.worker import Worker
 from service.bootstrap import Container
 from service.metrics import prune_dead_processes, record_outcome
 from service.privacy import install_redaction, secrets_of
-from web import auth, buyer, carriers, fx, operator, ops, policy, returns, service_routes, webhooks
+from web import auth, buyer, carriers, console, fx, operator, ops, policy, returns, service_routes, webhooks
 from web.errors import ChunkedBodyLimit, register_error_handlers
 from web.openapi import build_spec
 
@@ -48,7 +48,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     register_error_handlers(app)
     auth.install(app, settings)
     app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, settings.max_body_bytes)  # type: ignore[method-assign]
-    for blueprint in (webhooks.bp, carriers.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, operator.bp, ops.bp):
+    blueprints = (webhooks.bp, carriers.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, operator.bp, ops.bp)
+    for blueprint in (*blueprints, console.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(buyer.bp)  # GET /r/<token>: public by design, the signed token is the key
     app.extensions["returnbridge.openapi"] = build_spec(app)

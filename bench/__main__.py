@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only http|messaging|scale|memory]`: figures, floors, ratios, goals."""
+"""`python -m bench [--quick] [--only http|messaging|scale|memory|analytics]`: figures, floors, ratios, goals."""
 
 from __future__ import annotations
 
@@ -15,20 +15,20 @@ from bench.report import Goal, Report
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs (about 2 minutes) to check it works")
-    parser.add_argument("--only", action="append", choices=["http", "messaging", "scale", "memory"],
+    parser.add_argument("--only", action="append", choices=["http", "messaging", "scale", "memory", "analytics"],
                         help="run only these parts (repeatable); default all")  # fmt: skip
     parser.add_argument("--rate", type=float, default=200.0, help="offered load for latency, requests/s")
     parser.add_argument("--memory-events", type=int, default=None,
                         help="events for the memory part (default 10,000; --quick 3,000; the issue's 100,000 takes ~40 min here)")  # fmt: skip
     parser.add_argument("--logs", type=Path, default=None, help="keep server logs here (default: a temp dir)")
     args = parser.parse_args(argv)
-    parts = args.only or ["http", "messaging", "scale", "memory"]
+    parts = args.only or ["http", "messaging", "scale", "memory", "analytics"]
     quick = args.quick
     report = Report(common.machine())
     logs = args.logs or Path(tempfile.mkdtemp(prefix="rb-bench-logs-"))
     logs.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    need_services = {"http", "messaging", "scale"} & set(parts)
+    need_services = {"http", "messaging", "scale", "analytics"} & set(parts)
     if need_services and not (common.broker_available() and common.postgres_available()):
         print("RabbitMQ (5672) or PostgreSQL (5432) does not answer on 127.0.0.1: only the embedded parts run")
 
@@ -61,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import scale
 
         attempt("memory", lambda: report.memory(scale.memory(args.memory_events or (3_000 if quick else 10_000))))
+    if "analytics" in parts and common.postgres_available():
+        from bench import analytics
+
+        attempt("analytics", lambda: report.analytics(analytics.report_at_scale(50_000 if quick else 1_000_000)))
     report.print(time.monotonic() - started)
     return 0 if report.goals_held() else 1
 

@@ -87,6 +87,15 @@ class Report:
         self.goals.append(Goal("memory flat across events (RSS growth < 20 MiB, no retained growth)",
                                f"+{growth:.1f} MiB", growth < 20 and figures.retained_late_kb < 512))  # fmt: skip
 
+    def analytics(self, figures: Any) -> None:
+        self.rows += [
+            ("analytics", f"`GET /ops/analytics` report, 30-day period, {figures.cases:,} cases on PostgreSQL "
+             f"(setup {figures.setup_seconds:.0f} s)", f"{figures.month_ms:.0f} ms", ""),
+            ("analytics", f"the same report over 365 days, {figures.cases:,} cases", f"{figures.year_ms:.0f} ms", ""),
+        ]  # fmt: skip
+        self.goals.append(Goal(f"analytics report for 30 days under 2 s at {figures.cases:,} cases",
+                               f"{figures.month_ms:.0f} ms", figures.month_ms < 2000))  # fmt: skip
+
     def goals_held(self) -> bool:
         return all(goal.held for goal in self.goals)
 

@@ -663,6 +663,11 @@ ORDER_PAGE_PREFIX = "order:"
 # A withdrawal declared with the function on the buyer's page (service/withdrawal.py) has this event id
 # prefix: it is acknowledged on a durable medium whichever right the policy finally chose.
 WITHDRAWAL_EVENT_PREFIX = "returnbridge-withdrawal:"
+# Its return number is the order's, marked as a withdrawal, until the marketplace opens a return of its own for it.
+WITHDRAWAL_RETURN_PREFIX = "W-"
+# What became of telling the marketplace (issue 18 §2): asked (a command is out or its answer unknown), accepted
+# (the marketplace opened a return; the case now carries that return's id), not_sent, refused, not_told.
+MARKETPLACE_RETURN_PENDING = ("asked", "unknown")
 
 
 def order_page_key(order_id: str) -> str:
@@ -950,8 +955,11 @@ class ReturnCase:
         `decide` (the policy engine, given by the service layer) is asked once the states have moved and the
         milestones are recorded, before the actions run, so a refund command carries the decided amount.
         """
+        withdrawal = event.type == "return.requested" and event.marketplace_event_id.startswith(WITHDRAWAL_EVENT_PREFIX)
+        if event.type == "return.requested" and not withdrawal and self.facts.get("marketplace_return"):
+            return self._marketplace_echo(event, event_id, now)
         self._merge_facts(event)
-        if event.type == "return.requested" and event.marketplace_event_id.startswith(WITHDRAWAL_EVENT_PREFIX):
+        if withdrawal:
             self.facts["withdrawal_function"] = event.occurred_at.isoformat()
         self.timeline.append(
             TimelineEntry(
@@ -974,7 +982,47 @@ class ReturnCase:
         if event.tracking and event.tracking.number and event.type in ("exchange.shipped", "repair.shipped"):
             # The marketplace shipped the new item itself: its parcel is the one the buyer hears about.
             self.facts["outbound_leg"] = {"carrier": event.tracking.carrier, "tracking_number": event.tracking.number}
-        return self._take(occurrence, event_id, event.occurred_at, now, decide)
+        commands = self._take(occurrence, event_id, event.occurred_at, now, decide)
+        if withdrawal and self.marketplace != "generic" and "marketplace_return" not in self.facts:
+            commands.append(self._open_return(event))
+        return commands
+
+    def _open_return(self, event: ReturnEvent) -> Command:
+        """Issue 18 §2: the marketplace is told of the withdrawal through its adapter, once per case (the key).
+        Whether its platform can be told is the adapter's declared capability, judged by the service layer."""
+        self.facts["marketplace_return"] = {"status": "asked"}
+        payload = {
+            "case_id": self.id,
+            "order_id": self.order_id,
+            "return_id": self.return_id,
+            "lines": [{"sku": item.sku, "quantity": item.quantity} for item in event.items],
+            "reason": event.return_.reason,
+            "note": event.return_.reason_detail,
+        }
+        return Command("marketplace", self.marketplace, "open_return", f"{self.id}:open_return", payload)
+
+    def _marketplace_echo(self, event: ReturnEvent, event_id: str, now: datetime) -> list[Command]:
+        """The marketplace reports the return it opened for the buyer's withdrawal (Shopify's `returns/request`):
+        the same request, already received and acknowledged, so nothing moves and no notice goes out."""
+        self.timeline.append(
+            TimelineEntry(
+                now, "event", event.type, {"event_id": event_id, "occurred_at": event.occurred_at.isoformat()}
+            )
+        )
+        self.link_marketplace_return(event.return_.id, now)
+        return []
+
+    def link_marketplace_return(self, return_id: str, now: datetime) -> None:
+        """The marketplace's own return for the withdrawal: its id becomes the case's, so its later events and our
+        decisions (approve, decline) name the return the marketplace knows."""
+        told = dict(self.facts.get("marketplace_return") or {})
+        if told.get("return_id") == return_id:
+            return
+        told.update(status="accepted", return_id=return_id, withdrawal_return_id=told.get("withdrawal_return_id")
+                    or self.return_id)  # fmt: skip
+        self.facts["marketplace_return"] = told
+        self.return_ = replace(self.return_, id=return_id)
+        self.timeline.append(TimelineEntry(now, "result", "marketplace_return_opened", {"return_id": return_id}))
 
     def apply_internal(
         self,
@@ -1698,7 +1746,11 @@ class ReturnCase:
         ):
             order = replace(order, id=self.order.id)  # a notification naming no order keeps the one the case knows
         self.order = _merge(self.order, order)
-        self.return_ = _merge(self.return_, event.return_)
+        incoming = event.return_
+        if incoming.id.startswith(ORDER_PAGE_PREFIX) and not self.awaiting_return:
+            # Late details of the order's page (`order.delivered`) never take back the return id that joined it.
+            incoming = replace(incoming, id=self.return_.id)
+        self.return_ = _merge(self.return_, incoming)
         if event.items:
             self.items = event.items
         if event.type == "return.shipped" and event.tracking and event.tracking.number:
@@ -1757,6 +1809,7 @@ def _instant(value: Any) -> datetime | None:
 _REJECTION_CODES: dict[str, str] = {
     "window_closed": "outside_return_window",
     "guarantee_expired": "outside_return_window",
+    "guarantee_expired_line": "outside_return_window",
     "excluded_category": "excluded_item",
     "no_statutory_withdrawal": "excluded_item",
     "condition_not_met": "item_used",

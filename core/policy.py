@@ -341,9 +341,17 @@ def evaluate(
     # what no right obliges) under the most generous right still open for these lines.
     owed_under = chosen or _most_generous(rights)
     refund = _refund(event, owed_under, cause, who, tables, rates, at, rules) if owed_under else None
+    lines = _lines(event, rights, asked)
+    refused = [line["sku"] for line in lines if not line["eligible"]]
+    if chosen is not None and refused:
+        # Contract `eligible`: judged for every line of the request; a line no right grants refuses the request.
+        reasons.extend(
+            Reason("line_not_granted", _msg("line_not_granted", sku=sku, resolution=asked)) for sku in refused
+        )
+    granted = chosen if not refused else None
     return Decision(
-        eligible=chosen is not None,
-        basis=chosen.basis if chosen else None,
+        eligible=granted is not None,
+        basis=granted.basis if granted else None,
         reasons=tuple(reasons),
         rules=tuple(rules),
         window=window,
@@ -352,11 +360,11 @@ def evaluate(
         refund=refund,
         fees=costs,
         alternatives=alternatives,
-        right=chosen.right if chosen else None,
+        right=granted.right if granted else None,
         resolution=asked,
         last_days={name: _last_day_of(instant, who) for name, instant in deadlines.items()},
         returnless=returnless.to_json() if returnless is not None else None,
-        lines=_lines(event, rights, asked),
+        lines=lines,
     )
 
 
@@ -1237,6 +1245,7 @@ _MESSAGES = {
     "guarantee_expired_line": "The legal guarantee period for item {sku} has ended.",
     "unknown_jurisdiction": "The law of the buyer's country ({country}) is not known to this service: no statutory right was checked.",
     "resolution_not_granted": "No right or policy grants the resolution asked for ({resolution}); see the alternatives.",
+    "line_not_granted": "No right or policy grants {resolution} for item {sku}; ask without it, or see the alternatives.",
     "digital_supply_started": "Item {sku} is digital content whose supply began with the buyer's consent: no withdrawal.",
     "reason_required": "A stated reason is required by this policy.",
     "condition_not_met": "Item {sku} does not meet the policy's condition ({what}).",

@@ -213,14 +213,24 @@ class Container:
     def periodic_tasks(self) -> list[PeriodicTask]:
         """Case timers; tracking polls for return parcels in flight every RB_TRACKING_POLL_SECONDS; marketplace
         polls every RB_POLL_INTERVAL_SECONDS (0 turns either poll off); the purge of buyers' personal data
-        every RB_PII_PURGE_INTERVAL_SECONDS (0 turns it off); the sweep that flags cases of broker-made dead letters."""
-        return [self.timer_task(), *self._polls(), *self._purge(), self.dead_letter_sweep()]
+        every RB_PII_PURGE_INTERVAL_SECONDS (0 turns it off); the sweep that flags cases of broker-made dead letters;
+        queue depth samples for the console."""
+        return [self.timer_task(), *self._polls(), *self._purge(), self.dead_letter_sweep(), *self._depth_samples()]
 
     def dead_letter_sweep(self) -> PeriodicTask:
         """Flag the cases of dead letters the broker made itself (service/operations.py), once a minute."""
         return PeriodicTask(
             "dead-letter-sweep", DEAD_LETTER_SWEEP_SECONDS, self.operations.flag_unrecorded_dead_letters
         )
+
+    def _depth_samples(self) -> list[PeriodicTask]:
+        """Queue depths every RB_QUEUE_DEPTH_SAMPLE_SECONDS (default 60; 0 off) for the console's sparklines."""
+        raw = self.settings.for_adapter("queue_depth").get("SAMPLE_SECONDS")
+        try:
+            interval = float(raw) if raw is not None else 60.0
+        except ValueError as exc:
+            raise SettingsError(f"RB_QUEUE_DEPTH_SAMPLE_SECONDS must be a number of seconds, got {raw!r}") from exc
+        return [PeriodicTask("queue-depth-samples", interval, self.operations.sample_depths)] if interval > 0 else []
 
     def _purge(self) -> list[PeriodicTask]:
         interval = self.settings.pii_purge_interval_seconds

@@ -45,6 +45,7 @@ from service.case_policy import CasePolicy
 from service.customs import CustomsPlanning
 from service.fx import FxRecorder
 from service.intake import command_body, command_message_id
+from service.marketplaces import untellable
 from service.operations import DEAD_LETTER_MARK
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,13 @@ class CaseMoves:
         """A command for an adapter we do not have would be lost in the broker: flag the case instead."""
         routable = []
         for command in commands:
-            if self.known_adapters(f"{command.kind}.{command.adapter}"):
+            why_not = untellable(command)
+            if why_not is not None:
+                # Issue 18 §2: the marketplace could not be told of the withdrawal; a person tells it by hand.
+                case.facts["marketplace_return"] = {"status": "not_told", "reason": why_not}
+                case.record_result("marketplace_not_told", {"command": command.routing_key, "message": why_not}, now,
+                                   attention=True)  # fmt: skip
+            elif self.known_adapters(f"{command.kind}.{command.adapter}"):
                 routable.append(command)
             else:
                 case.record_result(

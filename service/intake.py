@@ -17,7 +17,7 @@ from marshmallow import ValidationError
 
 from adapters.marketplaces.base import ParsedDelivery
 from adapters.storage.unit_of_work import IntegrityError, Receipt, UnitOfWork, new_id
-from core.cases import open_case, order_page_key
+from core.cases import MARKETPLACE_RETURN_PENDING, WITHDRAWAL_RETURN_PREFIX, open_case, order_page_key
 from core.events import ReturnEvent, ReturnRequest
 from service.canonical import dump_event, flatten_errors, load_event
 
@@ -146,10 +146,25 @@ def case_for(uow: UnitOfWork, marketplace: str, event: ReturnEvent) -> str | Non
         return found
     if event.type == "order.delivered":
         return uow.cases.find_id_by_order(marketplace, event.order.id)
+    told = withdrawal_being_told(uow, marketplace, event)
+    if told is not None:
+        uow.cases.rekey(told, event.return_.id)
+        return told
     page = uow.cases.find_id(marketplace, order_page_key(event.order.id))
     if page is not None:
         uow.cases.rekey(page, event.return_.id)
     return page
+
+
+def withdrawal_being_told(uow: UnitOfWork, marketplace: str, event: ReturnEvent) -> str | None:
+    """The case of a withdrawal the marketplace is being told of, when its webhook for the return it opened
+    arrives before our call's answer was recorded (issue 18 §2: it joins that case, not a second one)."""
+    if event.type != "return.requested":
+        return None
+    case_id = uow.cases.find_id(marketplace, WITHDRAWAL_RETURN_PREFIX + event.order.id[:190])
+    case = uow.cases.get(case_id) if case_id is not None else None
+    told = (case.facts.get("marketplace_return") or {}) if case is not None else {}
+    return case_id if told.get("status") in MARKETPLACE_RETURN_PENDING else None
 
 
 def command_message_id(idempotency_key: str) -> str:

@@ -31,15 +31,28 @@ from adapters.registry import declared_capability
 from adapters.storage.models import MarketplaceDecisionRow
 from adapters.storage.unit_of_work import UnitOfWork, new_id
 from config.settings import Settings
-from core.cases import Command, ReturnCase
+from core.cases import WITHDRAWAL_EVENT_PREFIX, Command, ReturnCase
 from service.canonical import load_event
 from service.intake import InvalidEvent, command_body, command_message_id
 
 log = logging.getLogger(__name__)
 
 DETAILS_SUFFIX = ":details"
-DECIDABLE = ("approve", "reject", "refund")
+DECIDABLE = ("approve", "reject", "refund", "open_return")
+OPEN_RETURN = "open_return"
 SENDING, ANSWERED, NOT_SENT, UNKNOWN = "sending", "answered", "not_sent", "unknown"
+
+
+def untellable(command: Command) -> str | None:
+    """Why a withdrawal cannot be told to its marketplace (issue 18 §2), from the adapter's declared capability;
+    None when its platform documents an API that opens a return on the buyer's behalf."""
+    if command.kind != "marketplace" or command.action != OPEN_RETURN:
+        return None
+    adapter = MARKETPLACES.get(command.adapter)
+    if adapter is None:
+        return f"no marketplace adapter named {command.adapter!r}"
+    declared = adapter.return_request
+    return None if declared.opens_returns else (declared.why_not or "its platform documents no such API")
 
 
 def enriching_marketplaces() -> list[str]:
@@ -76,6 +89,8 @@ class MarketplaceDetails:
         enriching = declared_capability(adapter, Enriches)
         if enriching is None or event["marketplace_event_id"].endswith(DETAILS_SUFFIX):
             return
+        if event["marketplace_event_id"].startswith(WITHDRAWAL_EVENT_PREFIX):
+            return  # the buyer's withdrawal on our page: complete, and no return of the marketplace's yet
         with self.uow() as uow:
             if uow.processed.seen(self.consumer, message.message_id):
                 return
@@ -230,9 +245,24 @@ class MarketplaceDecisions:
             )
             if answer.action == "refund" and answer.sent and not answer.accepted and status == ANSWERED:
                 self._refund_failed(uow, case, answer, now)
+            if answer.action == OPEN_RETURN:
+                self._opened(uow, case, answer, status, now)
             uow.cases.save(case, now)
             uow.processed.mark_once(self.consumer, message.message_id, now)
             uow.commit()
+
+    def _opened(
+        self, uow: UnitOfWork, case: ReturnCase, answer: support.DecisionAnswer, status: str, now: datetime
+    ) -> None:
+        """The withdrawal told: the marketplace's return joins the case (its webhook then finds it by that id)."""
+        if answer.accepted and answer.created_id:
+            case.link_marketplace_return(answer.created_id, now)
+            uow.cases.rekey(case.id, answer.created_id)
+            return
+        told = dict(case.facts.get("marketplace_return") or {})
+        if told.get("status") != "accepted":  # its webhook may have joined the case first
+            outcome = UNKNOWN if status == UNKNOWN else ("not_sent" if not answer.sent else "refused")
+            case.facts["marketplace_return"] = {**told, "status": outcome}
 
     def _refund_failed(self, uow: UnitOfWork, case: ReturnCase, answer: support.DecisionAnswer, now: datetime) -> None:
         """The marketplace refused the refund: the case's `refund.failed` (retried by timer, the buyer told)."""
@@ -249,6 +279,11 @@ class MarketplaceDecisions:
 
 def decision_for(case: ReturnCase, action: str, key: str, payload: dict[str, Any]) -> support.Decision:
     amount = payload.get("amount") or {}
+    lines = tuple(
+        (str(line["sku"]), int(line["quantity"]))
+        for line in payload.get("lines") or []
+        if isinstance(line, dict) and line.get("sku") and line.get("quantity")
+    )
     return support.Decision(
         action=action,
         order_id=str(payload.get("order_id") or case.order_id),
@@ -258,6 +293,8 @@ def decision_for(case: ReturnCase, action: str, key: str, payload: dict[str, Any
         reason_code=payload.get("reason_code"),
         amount=str(amount["amount"]) if amount.get("amount") is not None else None,
         currency=amount.get("currency") or case.order.currency,
+        lines=lines,
+        reason=payload.get("reason"),
     )
 
 

@@ -7,19 +7,23 @@ dead letters were recorded, which cases are past a deadline, and what failed rec
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.storage.models import CaseRow, OutboxRow, ProcessedMessageRow, ShipmentRow
+from adapters.storage.models import CaseRow, OutboxRow, ProcessedMessageRow, QueueDepthSampleRow, ShipmentRow
 from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork
 from core.cases import FINAL_STATES, TIMER_FOR_DEADLINE
 from queues.inspection import BrokerInspector, DepthRates, UnknownQueue
 from queues.topology import Topology
+
+log = logging.getLogger(__name__)
 
 # A dead letter leaves this mark in the consumers' inbox (consumer `dead-letter:<queue>`), so the
 # embedded broker's restart recovery does not resurrect it; a replay removes the mark again.
@@ -28,6 +32,10 @@ DEAD_LETTER_MARK = "dead-letter:"
 # States in which a case is finished (no row of the lifecycle table leaves them): no deadline
 # of theirs is overdue, and their buyer's personal data may be purged after the retention period.
 CLOSED_STATES = FINAL_STATES
+
+# Queue depth history for the console's sparklines: samples at least this far apart, kept this long.
+DEPTH_SAMPLE_GAP = timedelta(seconds=10)
+DEPTH_HISTORY = timedelta(hours=1)
 
 # Shipment statuses an operator must look at (service/handlers.py).
 FAILED_SHIPMENTS = ("unknown", "rejected", "retrying")
@@ -78,6 +86,7 @@ class Operations:
 
     def __post_init__(self) -> None:
         self.rates = DepthRates()
+        self._sampled_at: datetime | None = None
 
     def _consumer_of(self, queue_name: str) -> str:
         return queue_name.removeprefix(self.topology.prefix + ".")
@@ -93,6 +102,8 @@ class Operations:
                     .group_by(ProcessedMessageRow.consumer)
                 ).all()
             )
+        states = self.inspector.queues()
+        self._sample(states)
         return [
             {
                 "name": state.name,
@@ -102,8 +113,44 @@ class Operations:
                 "depth_change_per_second": self.rates.observe(state.name, state.messages),
                 "handled_last_minute": handled.get(self._consumer_of(state.name), 0) if state.role == "work" else None,
             }
-            for state in self.inspector.queues()
+            for state in states
         ]
+
+    def sample_depths(self) -> int:
+        """Record every queue's depth now (a periodic task, so the history grows while nobody looks)."""
+        return self._sample(self.inspector.queues(), force=True)
+
+    def _sample(self, states: list[Any], force: bool = False) -> int:
+        """One row per queue, at most every DEPTH_SAMPLE_GAP per process; rows older than DEPTH_HISTORY go."""
+        now = self.clock()
+        if not force and self._sampled_at is not None and now - self._sampled_at < DEPTH_SAMPLE_GAP:
+            return 0
+        self._sampled_at = now
+        rows = [
+            QueueDepthSampleRow(queue=s.name, at=now, messages=s.messages) for s in states if s.messages is not None
+        ]
+        try:
+            with self.session_factory() as session:
+                session.add_all(rows)
+                session.execute(delete(QueueDepthSampleRow).where(QueueDepthSampleRow.at < now - DEPTH_HISTORY))
+                session.commit()
+        except SQLAlchemyError as exc:  # a sparkline loses a point; the queues are still shown
+            log.warning("queue depths not recorded: %s", type(exc).__name__)
+            return 0
+        return len(rows)
+
+    def depth_history(self) -> dict[str, list[tuple[datetime, int]]]:
+        """Each queue's depth samples of the last hour, oldest first."""
+        since = self.clock() - DEPTH_HISTORY
+        history: dict[str, list[tuple[datetime, int]]] = {}
+        with self.session_factory() as session:
+            for row in session.execute(
+                select(QueueDepthSampleRow.queue, QueueDepthSampleRow.at, QueueDepthSampleRow.messages)
+                .where(QueueDepthSampleRow.at >= since)
+                .order_by(QueueDepthSampleRow.queue, QueueDepthSampleRow.at)
+            ):
+                history.setdefault(row.queue, []).append((row.at, row.messages))
+        return history
 
     def work_queues(self) -> list[str]:
         return [self.topology.queue_name(spec) for spec in self.topology.specs.values()]

@@ -30,6 +30,7 @@ from adapters.storage.models import (
     NoticeRow,
     OutboxRow,
     ReceivedEventRow,
+    ReturnFactsRow,
     ShipmentRow,
     TimelineRow,
 )
@@ -266,6 +267,8 @@ class PiiPurge:
                 if changed.rowcount != 1:
                     continue  # changed meanwhile: the next round looks again
                 cases += 1
+                # The analytics' buyer pseudonym goes with the buyer's data; the counts stay.
+                session.execute(update(ReturnFactsRow).where(ReturnFactsRow.case_id == row.id).values(buyer_key=None))
                 shipments += self._purge_copies(session, row.id, traces)
                 if cases >= self.batch:
                     break

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from adapters.marketplaces.base import ParsedDelivery
-from core.cases import WITHDRAWAL_EVENT_PREFIX, ReturnCase
+from core.cases import WITHDRAWAL_EVENT_PREFIX, WITHDRAWAL_RETURN_PREFIX, ReturnCase
 from core.events import Buyer, Item, ReturnEvent, ReturnRequest
 from core.policy import evaluate
 from service.canonical import dump_event
@@ -29,7 +29,7 @@ from service.intake import Accepted, Intake
 
 # The jurisdiction group whose law has the withdrawal function (config/policy/jurisdictions.json).
 ART_11A_GROUP = "EU"
-RETURN_PREFIX = "W-"
+RETURN_PREFIX = WITHDRAWAL_RETURN_PREFIX
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,7 @@ def make_settings(**env: str) -> Settings:
         "RB_RELAY_INTERVAL_SECONDS": "0.05",
         "RB_LOG_LEVEL": "WARNING",
         "RB_PII_PURGE_INTERVAL_SECONDS": "0",  # the purge is tested by calling it, not by a timer
+        "RB_QUEUE_DEPTH_SAMPLE_SECONDS": "0",  # depth samples are taken by calling sample_depths
         # The contract examples' deadlines are past by the wall clock: timer tests move their own clock.
         "RB_TIMER_INTERVAL_SECONDS": "3600",
     }

@@ -25,8 +25,8 @@ from adapters.notifiers.render import translations_for
 from adapters.storage.models import NoticeDeliveryRow, ReceivedEventRow, ShipmentRow, TrackingScanRow
 from queues.worker import Worker
 from service.bootstrap import Container
+from tests.browser import ARTIFACTS, CHROMIUM, FLAGS, need_chromium
 from tests.conftest import make_settings, unique_event, wait_for
-from tests.test_dashboard_browser import ARTIFACTS, CHROMIUM, FLAGS, need_chromium
 
 PHONE = {"width": 390, "height": 844}
 KEY = "browser-test-key-0123456789abcdef0123456789"

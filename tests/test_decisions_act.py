@@ -151,6 +151,39 @@ def test_merchant_silence_rejects_an_ineligible_request_with_its_reason_and_book
     assert appeal_by == clock() + timedelta(hours=336), "example-eu-shop gives 14 days to appeal"
 
 
+MIXED = {
+    "items": [
+        {**example()["items"][0]},
+        {"sku": "CHEESE-1", "title": "Fresh cheese", "quantity": 1, "unit_price": "19.90", "category": "perishable"},
+    ]
+}
+
+
+def test_merchant_silence_rejects_a_mixed_request_whose_perishable_line_no_right_grants(eu_shop, clock):
+    """Contract `eligible` judges "every line of the request"; issue 19: silence approves only eligible requests.
+    A scarf within 14 days plus fresh cheese (Directive 2011/83/EU art. 16(d)) is not granted as asked: silence
+    rejects it, naming the excluded item, and nothing is booked or refunded."""
+    client, container = eu_shop
+    case_id = request(client, clock, days_after_delivery=3, **MIXED)
+    policy = case_of(client, case_id)["policy"]
+    assert policy["eligible"] is False
+    assert "line_not_granted" in {r["code"] for r in policy["reasons"]}
+    case = silence(client, container, clock, case_id)
+    assert case["state"] == "rejected"
+    assert case["decisions"]["rejection"]["reason"] == "excluded_item"
+    assert "line_not_granted" in case["decisions"]["rejection"]["policy_reasons"]
+    assert not [key for key, _ in sent(container, case_id) if key.startswith(("carrier.", "marketplace."))]
+    assert notice(case, "return_rejected")["incomplete"] == []
+
+
+def test_a_mixed_request_waits_for_a_person_where_the_merchant_policy_holds_ineligible_ones(tmp_path, clock):
+    with running(tmp_path, clock, "example-own-label-shop") as (client, container):
+        case_id = request(client, clock, days_after_delivery=3, **MIXED)
+        case = silence(client, container, clock, case_id)
+        assert case["state"] == "requested" and case["needs_attention"]
+        assert not [key for key, _ in sent(container, case_id) if key.startswith("carrier.")]
+
+
 def test_merchant_silence_still_approves_an_eligible_request_and_books_its_label(eu_shop, clock):
     client, container = eu_shop
     case_id = request(client, clock, days_after_delivery=3)

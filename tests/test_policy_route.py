@@ -50,3 +50,25 @@ def test_policy_evaluate_refuses_a_refund_outside_its_remedy_and_offers_repair_o
     repair = client.post("/policy/evaluate", json=body).get_json()
     assert repair["eligible"] is True and repair["basis"] == "statutory_guarantee"
     assert repair["window"]["last_day"] == "2028-11-02"
+
+
+def test_policy_evaluate_judges_every_line_a_mixed_request_with_a_perishable_line_is_not_eligible(client):
+    """Contract `eligible`: "judges the resolution the buyer asked for ... for every line of the request: true when
+    some statutory right, marketplace policy or merchant policy grants exactly that resolution". Directive 2011/83/EU
+    art. 16(d) excludes the perishable line, so the request as asked is not granted; the answer names that line,
+    still grants the other per line, and owes its price (not the delivery: not the whole order, art. 13(1))."""
+    body = example()
+    body["items"].append({"sku": "CHEESE-1", "title": "Fresh cheese", "quantity": 1, "unit_price": "19.90",
+                          "category": "perishable"})  # fmt: skip
+    answer = client.post("/policy/evaluate", json=body).get_json()
+    assert answer["eligible"] is False and answer["basis"] is None
+    refused = [r["message"] for r in answer["reasons"] if r["code"] == "line_not_granted"]
+    assert refused == ["No right or policy grants refund for item CHEESE-1; ask without it, or see the alternatives."]
+    assert [(line["sku"], line["eligible"], line["basis"]) for line in answer["lines"]] == [
+        (body["items"][0]["sku"], True, "statutory_withdrawal"),
+        ("CHEESE-1", False, None),
+    ]
+    assert answer["refund"]["amount"] == body["items"][0]["unit_price"]
+    body["items"].pop()
+    alone = client.post("/policy/evaluate", json=body).get_json()
+    assert alone["eligible"] is True and alone["basis"] == "statutory_withdrawal"

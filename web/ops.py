@@ -1,4 +1,4 @@
-"""`/ops`: queues, dead letters (list and replay), overdue cases, API keys, and a light dashboard page.
+"""`/ops` JSON routes: queues, dead letters (list and replay), overdue cases, API keys; the console is web/console.py.
 
 Every route goes through `web.auth.require`: `Authorization: Bearer $RB_OPS_TOKEN` or an API key
 (read to look, act to replay, the ops token alone to manage keys), or the console's session cookie
@@ -8,8 +8,9 @@ with its CSRF token on POSTs. No token is ever taken from a URL.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request
+from flask import Blueprint, current_app, jsonify, redirect, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.storage.access_store import KEY_SCOPES, UnknownKey
@@ -17,7 +18,7 @@ from queues.inspection import UnknownQueue
 from web import auth
 from web.errors import database_unavailable, error_response
 
-bp = Blueprint("ops", __name__, template_folder="templates")
+bp = Blueprint("ops", __name__)
 
 
 def _operations():  # type: ignore[no-untyped-def]
@@ -136,7 +137,7 @@ def replay(queue: str):  # type: ignore[no-untyped-def]
     if message_id is not None and not replayed:
         return error_response(404, "unknown_message", f"no dead letter {message_id!r} in {queue!r}")
     if from_page:
-        return redirect("/ops", code=303)
+        return redirect(f"/ops?replayed={len(replayed)}&queue={quote(queue)}#dead-letters", code=303)
     return jsonify({"replayed": replayed, "count": len(replayed)})
 
 
@@ -154,21 +155,6 @@ def overdue():  # type: ignore[no-untyped-def]
     """
     cases = _operations().overdue()
     return jsonify({"overdue": cases, "count": len(cases)})
-
-
-@bp.get("/ops")
-@auth.require(auth.READ, page=True)
-def dashboard():  # type: ignore[no-untyped-def]
-    """The operations dashboard (HTML).
-    ---
-    get:
-      summary: A server-rendered page of queues, dead letters, overdue cases and recent failures
-      security: [{opsToken: []}]
-      responses:
-        200: {description: The page, content: {text/html: {}}}
-        401: {description: The sign-in form, content: {text/html: {}}}
-    """
-    return auth.page(render_template("ops.html", **_dashboard_data()))
 
 
 @bp.get("/ops/api-keys")
@@ -269,24 +255,3 @@ def revoke_sessions():  # type: ignore[no-untyped-def]
 
 def _container():  # type: ignore[no-untyped-def]
     return current_app.extensions["returnbridge"]
-
-
-def _dashboard_data() -> dict[str, Any]:
-    """What the page shows; a part that is down (broker or database) is named instead of failing the page."""
-    operations = _operations()
-    data: dict[str, Any] = {"broker_error": None, "database_error": None, "queues": [], "dead_letters": [],
-                            "overdue": [], "failures": []}  # fmt: skip
-    try:
-        data["queues"] = operations.queues()
-        data["dead_letters"] = operations.dead_letters(limit=50)
-    except SQLAlchemyError as exc:
-        data["database_error"] = f"the database did not answer: {type(exc).__name__}"
-    except Exception as exc:
-        data["broker_error"] = f"the broker did not answer: {type(exc).__name__}"
-    try:
-        data["overdue"] = operations.overdue(limit=50)
-        data["failures"] = operations.recent_failures(limit=20)
-    except SQLAlchemyError as exc:
-        data["database_error"] = f"the database did not answer: {type(exc).__name__}"
-    data["now"] = operations.clock().isoformat(timespec="seconds")
-    return data

@@ -24,7 +24,7 @@ CALENDARS = HolidaysCalendars()
 def evaluate_policy():  # type: ignore[no-untyped-def]
     """Evaluate a return request against statutory, marketplace and merchant rules.
 
-    `eligible` judges the resolution asked; `basis` is statutory_withdrawal, statutory_guarantee,
+    `eligible` judges the resolution asked for every line; `basis` is statutory_withdrawal, statutory_guarantee,
     marketplace_policy or merchant_policy (null when nothing grants it) and `alternatives` what would be
     granted instead; `window.last_day` and `last_days` are the inclusive last days shown to people.
     ---

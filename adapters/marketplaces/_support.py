@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.http import HttpClient, HttpResult, OutboundRequest
 from adapters.marketplaces.base import JSON, InboundRequest, ParsedDelivery, PayloadError, SignatureError
+from adapters.marketplaces.base import ReturnRequestApi as ReturnRequestApi  # declared by every adapter
 from config.settings import AdapterSettings
 from core.cases import PENDING_ORDER as CASE_PENDING_ORDER
 
@@ -410,6 +411,8 @@ class Decision:
     reason_code: str | None = None
     amount: str | None = None
     currency: str | None = None
+    lines: tuple[tuple[str, int], ...] = ()  # open_return: (sku, quantity) of each line the buyer withdrew from
+    reason: str | None = None  # open_return: the canonical reason (a withdrawal is `changed_mind`)
 
 
 @dataclass(frozen=True)
@@ -423,9 +426,10 @@ class DecisionAnswer:
     detail: Any = None
     request: dict[str, Any] | None = None
     missing: list[str] = field(default_factory=list)
+    created_id: str | None = None  # open_return: the return id the marketplace gave, as its webhooks name it
 
     def as_record(self) -> dict[str, Any]:
-        return {
+        record = {
             "action": self.action,
             "sent": self.sent,
             "accepted": self.accepted,
@@ -434,6 +438,9 @@ class DecisionAnswer:
             "request": self.request,
             "missing": self.missing,
         }
+        if self.created_id is not None:
+            record["created_id"] = self.created_id
+        return record
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,12 @@ class AliExpressAdapter(s.PolledOnly):
             "IOP gateway (`https://api-sg.aliexpress.com/sync`), app credentials, seller token, the zone of its times",
         ),
     )
+    return_request = s.ReturnRequestApi(
+        opens_returns=False,
+        source="AliExpress Open Platform issue (纠纷) APIs, aliexpress.issue.issuelist.get and the AE-Refund&return "
+        "API list, research note §4",
+        why_not="returns are issues the buyer opens; the seller API lists and answers them, none opens one",
+    )
 
     def poll(self, checkpoint: dict[str, Any] | None, http: HttpClient, now: datetime) -> s.PollBatch:
         creds, missing = s.credentials(self.settings, *CREDENTIALS)

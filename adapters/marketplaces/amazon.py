@@ -119,6 +119,12 @@ class AmazonAdapter(s.PolledOnly):
             "token endpoint; how far the first poll looks back",
         ),
     )
+    return_request = s.ReturnRequestApi(
+        opens_returns=False,
+        source="Selling Partner API (Reports API returns reports; Notifications API has no return topic), "
+        "developer-docs.amazon.com/sp-api, research note §3",
+        why_not="no SP-API operation opens a return authorization; buyers open returns in Amazon's returns centre",
+    )
 
     def poll(self, checkpoint: dict[str, Any] | None, http: HttpClient, now: datetime) -> s.PollBatch:
         creds, missing = s.credentials(self.settings, *CREDENTIALS)

@@ -62,12 +62,24 @@ class ParsedDelivery:
     ignored: str | None = None  # why a signed delivery with no events is acknowledged (2xx) and not acted on
 
 
+@dataclass(frozen=True)
+class ReturnRequestApi:
+    """Declared by every marketplace adapter (issue 18 §2): whether the platform documents an API through which
+    a merchant's integration opens a return or after-sales request on the buyer's behalf, and where that was read.
+    Where it does, `respond` takes `open_return`; where it does not, a withdrawal leaves an operator task."""
+
+    opens_returns: bool
+    source: str
+    why_not: str | None = None
+
+
 class MarketplaceAdapter(Protocol):
     name: str
     display_name: str  # the platform's trade name, as buyers and operators know it
     content_types: tuple[str, ...]  # what its webhooks are posted as (415 for anything else)
     declared_settings: tuple[Setting, ...]  # its rows of the README's Settings table
     capabilities: frozenset[type]  # the optional protocols below that it implements
+    return_request: ReturnRequestApi  # declared per platform: can a withdrawal be told to it? (issue 18 §2)
 
     def configured(self, settings: AdapterSettings) -> MarketplaceAdapter:
         """The adapter with its `RB_<NAME>_*` settings: the registered one has none (they come as an argument)."""

@@ -185,6 +185,13 @@ class EbayAdapter(s.Configured):
             "Post-Order API base (`https://api.ebay.com`) and the seller's user token",
         ),
     )
+    return_request = s.ReturnRequestApi(
+        opens_returns=False,
+        source="Post-Order API v2 'Create Return Request' (POST /post-order/v2/return) and the Post-Order user guide, "
+        "developer.ebay.com, read 2026-11-30",
+        why_not="the call is buyer-facing: made with the buyer's own eBay user token, which a seller's integration "
+        "does not hold; eBay's guide says real buyers use the eBay web flows and the buyer calls exist for testing",
+    )
     content_types = ("text/xml", "application/xml", "application/soap+xml")  # Platform Notifications are SOAP
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:

@@ -21,6 +21,7 @@ from adapters.marketplaces.base import (
     InboundRequest,
     ParsedDelivery,
     PayloadError,
+    ReturnRequestApi,
     SignatureError,
 )
 from adapters.registry import Setting
@@ -43,6 +44,12 @@ class GenericAdapter:
     def configured(self, settings: AdapterSettings) -> GenericAdapter:
         """Standard Webhooks needs only the secret, which `verify` is given."""
         return self
+
+    return_request = ReturnRequestApi(
+        opens_returns=False,
+        source="the generic route: the merchant's own system posts Standard Webhooks and reads GET /returns",
+        why_not="there is no marketplace behind this route; the merchant reads the withdrawal from the case",
+    )
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
         if not secret:

@@ -116,6 +116,12 @@ class LazadaAdapter(s.Configured):
             "regional API base (`https://api.lazada.sg/rest`) and the seller's token",
         ),
     )
+    return_request = s.ReturnRequestApi(
+        opens_returns=False,
+        source="LazOP reverse-order API (GetReverseOrdersForSeller, GetReverseOrderDetail, ReverseOrderReturnUpdate, "
+        "InitReverseOrderCancel for unshipped orders), open.lazada.com, read 2026-11-30",
+        why_not="no seller operation opens a return of a delivered order; returns start in the Lazada app",
+    )
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
         s.verify_app_key_signature(request, secret, self.settings.get("APP_KEY"), NAME, REPLAY_WINDOW, now)

@@ -134,6 +134,12 @@ class ShopeeAdapter(s.Configured):
             "`https://partner.shopeemobile.com`; webhook secret = partner key (also signs calls)",
         ),
     )
+    return_request = s.ReturnRequestApi(
+        opens_returns=False,
+        source="Open Platform v2 returns module (get_return_list, get_return_detail, confirm, dispute, offer), "
+        "open.shopee.com developer guide 'Return/Refund management', read 2026-11-30",
+        why_not="the seller's returns API answers requests the buyer opened in the Shopee app; none opens one",
+    )
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
         key = s.require_secret(secret, NAME)

@@ -40,6 +40,7 @@ read_returns/write_returns), RB_SHOPIFY_API_VERSION (default 2025-07).
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -144,6 +145,28 @@ TRANSACTIONS_QUERY = """query Transactions($id: ID!) {
   order(id: $id) { id transactions { id kind status gateway amountSet { shopMoney { amount currencyCode } } } }
 }"""
 
+RETURNABLE_QUERY = """query Returnable($orderId: ID!) {
+  returnableFulfillments(orderId: $orderId, first: 10) { edges { node { id
+    returnableFulfillmentLineItems(first: 50) { edges { node {
+      quantity fulfillmentLineItem { id lineItem { sku } }
+    } } }
+  } } }
+}"""
+
+RETURN_REQUEST_MUTATION = """mutation ReturnRequest($input: ReturnRequestInput!) {
+  returnRequest(input: $input) { return { id status } userErrors { field message } }
+}"""
+
+RETURN_REASON_OF: dict[str, str] = {
+    "changed_mind": "UNWANTED",
+    "defective": "DEFECTIVE",
+    "not_as_described": "NOT_AS_DESCRIBED",
+    "wrong_item": "WRONG_ITEM",
+}
+"""Canonical reason -> ReturnReason for `returnRequest` (a withdrawal is UNWANTED, "customer changed their mind")."""
+
+CUSTOMER_NOTE_MAX = 300  # ReturnRequestLineItemInput.customerNote: "Maximum length: 300 characters"
+
 REFUND_MUTATION = """mutation Refund($input: RefundInput!) {
   refundCreate(input: $input) { refund { id } userErrors { field message } }
 }"""
@@ -167,6 +190,11 @@ class ShopifyAdapter(s.Configured):
             "none, none, `2025-07`: no details fetched, decisions not sent",
             "`https://<shop>.myshopify.com` and an Admin API token (read/write_returns); webhook secret = app client secret",
         ),
+    )
+    return_request = s.ReturnRequestApi(
+        opens_returns=True,
+        source="GraphQL Admin API mutation returnRequest (ReturnRequestInput, ReturnRequestLineItemInput), "
+        "shopify.dev/docs/api/admin-graphql/2025-07/mutations/returnRequest, read 2026-11-30",
     )
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
@@ -232,6 +260,8 @@ class ShopifyAdapter(s.Configured):
             return s.not_sent(decision.action, None, missing)
         if decision.action == "refund":
             return self._refund(creds, version, decision, http)
+        if decision.action == "open_return":
+            return self._open_return(creds, version, decision, http)
         request = build_decision(creds, version, decision)
         result = s.send(http, request)
         return s.answer_from(decision.action, request, result, result.ok and not _user_errors(result.body))
@@ -248,6 +278,23 @@ class ShopifyAdapter(s.Configured):
         request = build_refund(creds, version, decision, parent)
         result = s.send(http, request)
         return s.answer_from("refund", request, result, result.ok and not _user_errors(result.body))
+
+    def _open_return(
+        self, creds: dict[str, str], version: str, decision: s.Decision, http: HttpClient
+    ) -> s.DecisionAnswer:
+        """A withdrawal told to Shopify: its lines are found among the order's returnable fulfillment line items
+        (`returnRequest` takes those ids, not SKUs), then `returnRequest` opens a REQUESTED return."""
+        lookup = build_returnable_query(creds, version, decision.order_id)
+        found = s.send(http, lookup)
+        chosen, unmatched = match_returnable(decision.lines, returnable_lines(found.body) if found.ok else [])
+        if unmatched:
+            return s.DecisionAnswer("open_return", False, False, status=found.status, request=lookup.describe(),
+                                    detail=f"no returnable fulfillment line for {', '.join(unmatched)}")  # fmt: skip
+        request = build_return_request(creds, version, decision, chosen)
+        result = s.send(http, request)
+        created = requested_return_id(result.body)
+        answer = s.answer_from("open_return", request, result, result.ok and not _user_errors(result.body))
+        return replace(answer, created_id=created if answer.accepted else None)
 
 
 def _occurred_at(request: InboundRequest, payload: dict[str, Any]) -> datetime:
@@ -390,6 +437,70 @@ def build_refund(creds: dict[str, str], version: str, decision: s.Decision, pare
         ],
     }
     return _graphql(creds, version, REFUND_MUTATION, {"input": refund})
+
+
+def build_returnable_query(creds: dict[str, str], version: str, order_id: str) -> OutboundRequest:
+    return _graphql(creds, version, RETURNABLE_QUERY, {"orderId": order_gid(order_id)})
+
+
+def returnable_lines(body: Any) -> list[tuple[str, str, int]]:
+    """`returnableFulfillments` -> (sku, fulfillment line item id, quantity still returnable), in Shopify's order."""
+    data = (body or {}).get("data") if isinstance(body, dict) else None
+    edges = ((data or {}).get("returnableFulfillments") or {}).get("edges") or []
+    found = []
+    for edge in edges:
+        items = ((edge.get("node") or {}).get("returnableFulfillmentLineItems") or {}).get("edges") or []
+        for item in items:
+            node = item.get("node") or {}
+            line = node.get("fulfillmentLineItem") or {}
+            sku = (line.get("lineItem") or {}).get("sku")
+            if sku and line.get("id") and int(node.get("quantity") or 0) > 0:
+                found.append((str(sku), str(line["id"]), int(node["quantity"])))
+    return found
+
+
+def match_returnable(
+    wanted: tuple[tuple[str, int], ...], returnable: list[tuple[str, str, int]]
+) -> tuple[list[tuple[str, int]], list[str]]:
+    """Each (sku, quantity) asked, spread over the fulfillment lines that still have that SKU to return;
+    the SKUs that cannot be covered are named (nothing is sent then: a partial return is not the withdrawal)."""
+    left = [[sku, line_id, quantity] for sku, line_id, quantity in returnable]
+    chosen: list[tuple[str, int]] = []
+    unmatched = []
+    for sku, quantity in wanted:
+        need = quantity
+        for entry in left:
+            if need and entry[0] == sku and entry[2]:
+                take = min(need, entry[2])
+                chosen.append((entry[1], take))
+                entry[2] -= take
+                need -= take
+        if need:
+            unmatched.append(sku)
+    return chosen, unmatched
+
+
+def build_return_request(
+    creds: dict[str, str], version: str, decision: s.Decision, lines: list[tuple[str, int]]
+) -> OutboundRequest:
+    """`returnRequest(input: ReturnRequestInput!)`: orderId and one ReturnRequestLineItemInput per line."""
+    reason = RETURN_REASON_OF.get(decision.reason or "", "OTHER")
+    note = (decision.note or "")[:CUSTOMER_NOTE_MAX]
+    items = []
+    for line_id, quantity in lines:
+        item: dict[str, Any] = {"fulfillmentLineItemId": line_id, "quantity": quantity, "returnReason": reason}
+        if note:
+            item["customerNote"] = note
+        items.append(item)
+    variables = {"input": {"orderId": order_gid(decision.order_id), "returnLineItems": items}}
+    return _graphql(creds, version, RETURN_REQUEST_MUTATION, variables)
+
+
+def requested_return_id(body: Any) -> str | None:
+    """The created return's id as the `returns/*` webhooks name it (their `id`: the gid's number)."""
+    data = (body or {}).get("data") if isinstance(body, dict) else None
+    created = (((data or {}).get("returnRequest") or {}).get("return") or {}).get("id")
+    return str(created).rsplit("/", 1)[-1] if created else None
 
 
 def _user_errors(body: Any) -> list[Any]:

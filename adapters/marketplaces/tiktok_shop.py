@@ -29,12 +29,15 @@ the signature scheme is as the note cites it and was not re-checked against a Ti
 
 Settings: RB_TIKTOK_SHOP_WEBHOOK_SECRET (app secret), RB_TIKTOK_SHOP_APP_KEY,
 RB_TIKTOK_SHOP_BASE_URL (`https://open-api.tiktokglobalshop.com`),
-RB_TIKTOK_SHOP_ACCESS_TOKEN, RB_TIKTOK_SHOP_SHOP_CIPHER.
+RB_TIKTOK_SHOP_ACCESS_TOKEN, RB_TIKTOK_SHOP_SHOP_CIPHER; RB_TIKTOK_SHOP_WITHDRAWAL_REASON (the `return_reason`
+name Create Return is sent for an EU withdrawal: TikTok publishes no reason list for sellers, so the shop names
+its own; without it a withdrawal is not sent and the case says so).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -50,6 +53,8 @@ REPLAY_WINDOW = timedelta(hours=24)
 RETURN_STATUS_CHANGE = 12
 CANCELLATION_STATUS_CHANGE = 11
 SEARCH_PATH = "/return_refund/202309/returns/search"
+CREATE_RETURN_PATH = "/return_refund/202309/returns"
+ORDER_DETAIL_PATH = "/order/202309/orders"
 CREDENTIALS = ("BASE_URL", "APP_KEY", "WEBHOOK_SECRET", "ACCESS_TOKEN", "SHOP_CIPHER")
 
 STATUS_EVENTS: dict[str, str] = {
@@ -130,6 +135,17 @@ class TikTokShopAdapter(s.Configured):
             "none: no details, decisions not sent",
             "`https://open-api.tiktokglobalshop.com`, the shop's token and cipher",
         ),
+        Setting(
+            ("WITHDRAWAL_REASON",),
+            "none: an EU withdrawal is not sent to TikTok Shop (the case says so)",
+            "the `return_reason` name Create Return is sent for a buyer's withdrawal (TikTok publishes no list for sellers)",
+        ),
+    )
+    return_request = s.ReturnRequestApi(
+        opens_returns=True,
+        source="Return and Refund API 202309 'Create Return', POST /return_refund/202309/returns (order_id, "
+        "order_line_item_ids, return_reason, return_type: the seller creates the request), with Get Order Detail "
+        "for the line item ids; partner.tiktokshop.com, field lists in tests/fixtures/official/tiktok_shop",
     )
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
@@ -164,10 +180,33 @@ class TikTokShopAdapter(s.Configured):
         creds, missing = s.credentials(self.settings, *CREDENTIALS)
         if creds is None:
             return s.not_sent(decision.action, None, missing)
+        if decision.action == "open_return":
+            return self._open_return(creds, decision, http, now)
         request = build_decision(creds, decision, now)
         result = s.send(http, request)
         accepted = result.ok and isinstance(result.body, dict) and result.body.get("code") == 0
         return s.answer_from(decision.action, request, result, accepted)
+
+    def _open_return(
+        self, creds: dict[str, str], decision: s.Decision, http: HttpClient, now: datetime
+    ) -> s.DecisionAnswer:
+        """A withdrawal told to TikTok Shop: the order's line items (one per unit) are read with Get Order Detail,
+        the withdrawn ones are named by id, and Create Return opens a RETURN_AND_REFUND request for them."""
+        reason = self.settings.get("WITHDRAWAL_REASON")
+        if not reason:
+            return s.not_sent("open_return", None, ["RB_TIKTOK_SHOP_WITHDRAWAL_REASON"])
+        lookup = build_order_detail(creds, decision.order_id, now)
+        found = s.send(http, lookup)
+        line_ids, unmatched = line_items_for(decision.lines, order_line_items(found.body) if found.ok else [])
+        if unmatched:
+            return s.DecisionAnswer("open_return", False, False, status=found.status, request=lookup.describe(),
+                                    detail=f"no order line item for {', '.join(unmatched)}")  # fmt: skip
+        request = build_create_return(creds, decision, line_ids, reason, now)
+        result = s.send(http, request)
+        body = result.body if isinstance(result.body, dict) else {}
+        answer = s.answer_from("open_return", request, result, result.ok and body.get("code") == 0)
+        created = (body.get("data") or {}).get("return_id") if answer.accepted else None
+        return replace(answer, created_id=str(created) if created else None)
 
 
 def _return_event(payload: dict[str, Any]) -> dict[str, Any]:
@@ -222,6 +261,56 @@ def build_decision(creds: dict[str, str], decision: s.Decision, now: datetime) -
             body["comment"] = decision.note
     path = f"/return_refund/202309/returns/{decision.return_id}/{endpoint}"
     return signed_call(creds, path, body, now, idempotency_key=decision.idempotency_key)
+
+
+def build_order_detail(creds: dict[str, str], order_id: str, now: datetime) -> OutboundRequest:
+    """Get Order Detail, `GET /order/202309/orders?ids=...`, signed like every call (no body)."""
+    query = {
+        "app_key": creds["APP_KEY"],
+        "shop_cipher": creds["SHOP_CIPHER"],
+        "timestamp": str(int(now.timestamp())),
+        "ids": order_id,
+    }
+    query["sign"] = sign(ORDER_DETAIL_PATH, query, "", creds["WEBHOOK_SECRET"])
+    return OutboundRequest(
+        "GET",
+        f"{creds['BASE_URL'].rstrip('/')}{ORDER_DETAIL_PATH}?{urlencode(query)}",
+        headers={"x-tts-access-token": creds["ACCESS_TOKEN"]},
+    )
+
+
+def order_line_items(body: Any) -> list[tuple[str, str]]:
+    """Get Order Detail -> (seller_sku, line item id) of each line item; TikTok has one line item per unit."""
+    data = (body or {}).get("data") if isinstance(body, dict) else None
+    orders = (data or {}).get("orders") or []
+    lines = (orders[0].get("line_items") if orders and isinstance(orders[0], dict) else None) or []
+    return [(str(line["seller_sku"]), str(line["id"])) for line in lines if line.get("seller_sku") and line.get("id")]
+
+
+def line_items_for(wanted: tuple[tuple[str, int], ...], lines: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """`quantity` line item ids per SKU asked; the SKUs the order has too few of are named."""
+    left = list(lines)
+    chosen, unmatched = [], []
+    for sku, quantity in wanted:
+        ids = [line_id for seller_sku, line_id in left if seller_sku == sku][:quantity]
+        if len(ids) < quantity:
+            unmatched.append(sku)
+        chosen.extend(ids)
+        left = [line for line in left if line[1] not in ids]
+    return chosen, unmatched
+
+
+def build_create_return(
+    creds: dict[str, str], decision: s.Decision, line_ids: list[str], reason: str, now: datetime
+) -> OutboundRequest:
+    """Create Return, `POST /return_refund/202309/returns`, once per idempotency key (the API takes one)."""
+    body = {
+        "order_id": decision.order_id,
+        "order_line_item_ids": line_ids,
+        "return_reason": reason,
+        "return_type": "RETURN_AND_REFUND",
+    }
+    return signed_call(creds, CREATE_RETURN_PATH, body, now, idempotency_key=decision.idempotency_key)
 
 
 def search_results(body: Any) -> list[dict[str, Any]]:

@@ -120,6 +120,12 @@ class TmallAdapter(s.PolledOnly):
             "TOP gateway (`https://eco.taobao.com/router/rest`), app credentials and the seller's session key",
         ),
     )
+    return_request = s.ReturnRequestApi(
+        opens_returns=False,
+        source="Taobao Open Platform refund APIs (taobao.refunds.receive.get, taobao.refund.get, agree/refuse "
+        "calls), open.taobao.com, research note §8",
+        why_not="TOP's seller refund calls answer a refund the buyer applied for (退款申请); none creates one",
+    )
 
     def poll(self, checkpoint: dict[str, Any] | None, http: HttpClient, now: datetime) -> s.PollBatch:
         creds, missing = s.credentials(self.settings, *CREDENTIALS)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -60,7 +61,7 @@ class CaseRow(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     marketplace: Mapped[str] = mapped_column(String(40))
     order_id: Mapped[str] = mapped_column(String(200), index=True)
-    return_id: Mapped[str] = mapped_column(String(200))
+    return_id: Mapped[str] = mapped_column(String(200), index=True)  # the console finds a return by its id alone
     state: Mapped[str] = mapped_column(String(40), index=True)
     needs_attention: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     order: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -292,7 +293,11 @@ class CustomsClaimRow(Base):
     """The duty/VAT recovery ledger: one claim per case and authority, with its time limit and status."""
 
     __tablename__ = "customs_claims"
-    __table_args__ = (UniqueConstraint("case_id", "authority", name="uq_customs_claims_case_authority"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "authority", name="uq_customs_claims_case_authority"),
+        # duty/VAT recovered over a period, read from the index alone on PostgreSQL
+        Index("ix_customs_claims_status_updated", "status", "updated_at", postgresql_include=["currency", "amount"]),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
@@ -313,6 +318,101 @@ class CustomsClaimRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+_DIMENSIONS = ["marketplace", "reason", "category", "lane", "jurisdiction"]  # core.analytics.DIMENSIONS
+
+
+class ReturnFactsRow(Base):
+    """What the return analytics count of one case (core.analytics.ReturnFacts), kept in step with the case.
+
+    Plain, indexed columns so that the figures over a period are range scans, not reads of JSON;
+    amounts in minor units (exact integers) so that they are summed in the database.
+    """
+
+    __tablename__ = "return_facts"
+    __table_args__ = (
+        # On PostgreSQL the period indexes carry what their queries read (INCLUDE): index-only scans.
+        Index(
+            "ix_return_facts_requested", "requested_at", postgresql_include=[*_DIMENSIONS, "seen_at", "first_of_order"]
+        ),
+        Index(
+            "ix_return_facts_seen",
+            "seen_at",
+            postgresql_include=[
+                *_DIMENSIONS,
+                "requested_at",
+                "first_of_order",
+                "buyer_key",
+                "currency",
+                "ordered_minor",
+                "returned_minor",
+            ],
+        ),
+        Index(
+            "ix_return_facts_refunded",
+            "refunded_at",
+            "refund_currency",
+            postgresql_include=["refund_minutes", "refund_minor"],
+        ),
+        Index("ix_return_facts_buyer", "buyer_key", "seen_at"),
+        Index("ix_return_facts_order", "order_id", "marketplace"),
+        Index("ix_return_facts_due", "refund_due_by", "refunded_at", postgresql_include=["refund_late", "state"]),
+        # The two signal lists read only their few rows.
+        Index(
+            "ix_return_facts_condition",
+            "requested_at",
+            postgresql_where=text("worn OR tags_removed"),
+            sqlite_where=text("worn OR tags_removed"),
+        ),
+        Index(
+            "ix_return_facts_reason_changed",
+            "requested_at",
+            postgresql_where=text("reason_changed"),
+            sqlite_where=text("reason_changed"),
+        ),
+    )
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    marketplace: Mapped[str] = mapped_column(String(40))
+    order_id: Mapped[str] = mapped_column(String(200))
+    # The first case of its order: orders are counted as these rows, so no count is ever DISTINCT.
+    # None until the case's first save after the intake decides it (see CaseRepository._sync_facts).
+    first_of_order: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    state: Mapped[str] = mapped_column(String(40))
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    refunded_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    refund_due_by: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    refund_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    refund_late: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(String(40))
+    reason_at_request: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    reason_at_inspection: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    reason_changed: Mapped[bool] = mapped_column(Boolean, default=False)
+    category: Mapped[str] = mapped_column(String(80))
+    lane: Mapped[str] = mapped_column(String(20))
+    jurisdiction: Mapped[str] = mapped_column(String(20))
+    buyer_key: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    ordered_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    returned_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    refund_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    refund_currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    worn: Mapped[bool] = mapped_column(Boolean, default=False)
+    tags_removed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class QueueDepthSampleRow(Base):
+    """A queue's depth at one moment: the console draws the last hour of them as a sparkline."""
+
+    __tablename__ = "queue_depth_samples"
+    __table_args__ = (Index("ix_queue_depth_samples_queue_at", "queue", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    queue: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    messages: Mapped[int] = mapped_column(Integer)
 
 
 class ApiKeyRow(Base):

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.canonical import ITEMS_SCHEMA, ORDER_SCHEMA, RETURN_SCHEMA
+from adapters.storage.analytics_store import AnalyticsStore
 from adapters.storage.fx_store import FxLedger
 from adapters.storage.models import (
     CaseRow,
@@ -27,10 +28,12 @@ from adapters.storage.models import (
     OutboxRow,
     ProcessedMessageRow,
     ReceivedEventRow,
+    ReturnFactsRow,
     ShipmentRow,
     TimelineRow,
     TrackingScanRow,
 )
+from core.analytics import ReturnFacts, facts_of
 from core.cases import Notice, ReturnCase, TimelineEntry
 
 
@@ -96,6 +99,7 @@ class CaseRepository:
         self._loaded[case.id] = (1, 0, 0)
         self._append_children(case)
         self._sync_timers(case, new=True)
+        self._sync_facts(case, now, new=True)
 
     def save(self, case: ReturnCase, now: datetime) -> None:
         version, _, _ = self._loaded[case.id]
@@ -118,6 +122,7 @@ class CaseRepository:
             raise ConcurrentUpdate(f"case {case.id} changed since it was loaded")
         self._append_children(case)
         self._sync_timers(case)
+        self._sync_facts(case, now)
         _, timeline_len, notices_len = self._loaded[case.id]
         self._loaded[case.id] = (version + 1, timeline_len, notices_len)
 
@@ -161,6 +166,50 @@ class CaseRepository:
             elif (row.due_at, row.fired_at, row.cancelled) != (due, fired, cancelled):
                 row.due_at, row.fired_at, row.cancelled = due, fired, cancelled
 
+    def _sync_facts(self, case: ReturnCase, now: datetime, new: bool = False) -> None:
+        """`return_facts` follows the case in the transaction that saves it (core.analytics.facts_of).
+
+        Whether the case is its order's first is decided at its first save after `add`, not in `add`:
+        a query there would begin the intake's transaction early (on SQLite, take the write lock).
+        """
+        row = None if new else self.session.get(ReturnFactsRow, case.id)
+        facts = facts_of(case, now, _facts_from_row(row) if row is not None else None)
+        values = _facts_columns(facts)
+        if new:
+            self.session.add(ReturnFactsRow(**values, first_of_order=None))
+            return
+        if row is None:  # a case stored before the analytics existed
+            self.session.add(ReturnFactsRow(**values, first_of_order=self._first_of_order(case)))
+            return
+        if row.first_of_order is None:
+            row.first_of_order = self._first_of_order(case)
+        for name, value in values.items():
+            if getattr(row, name) != value:
+                setattr(row, name, value)
+
+    def _first_of_order(self, case: ReturnCase) -> bool:
+        """No other case of the same order counts it already (a delivery report and its return are one order)."""
+        counted = self.session.scalar(
+            select(ReturnFactsRow.case_id)
+            .where(
+                ReturnFactsRow.order_id == case.order_id,
+                ReturnFactsRow.marketplace == case.marketplace,
+                ReturnFactsRow.case_id != case.id,
+                ReturnFactsRow.first_of_order.is_(True),
+            )
+            .limit(1)
+        )
+        return counted is None
+
+    def without_facts(self, limit: int) -> list[str]:
+        """Ids of cases stored before `return_facts` existed (migration 0013), oldest first."""
+        missing = ~select(ReturnFactsRow.case_id).where(ReturnFactsRow.case_id == CaseRow.id).exists()
+        return list(self.session.scalars(select(CaseRow.id).where(missing).order_by(CaseRow.created_at).limit(limit)))
+
+    def record_facts(self, case: ReturnCase, now: datetime) -> None:
+        """Write the analytics row of a case loaded by `get` (a backfill; saving the case does this itself)."""
+        self._sync_facts(case, now)
+
     def _to_case(self, row: CaseRow) -> ReturnCase:
         timeline = [
             TimelineEntry(t.at, t.kind, t.name, t.detail or {})
@@ -196,8 +245,14 @@ class CaseRepository:
         order_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        return_id: str | None = None,
+        case_ids: list[str] | None = None,
     ) -> tuple[list[CaseRow], int]:
         stmt = select(CaseRow)
+        if return_id:
+            stmt = stmt.where(CaseRow.return_id == return_id)
+        if case_ids is not None:
+            stmt = stmt.where(CaseRow.id.in_(case_ids))
         if state:
             stmt = stmt.where(CaseRow.state == state)
         if marketplace:
@@ -209,6 +264,22 @@ class CaseRepository:
         count = self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
         rows = list(self.session.scalars(stmt.order_by(CaseRow.updated_at.desc()).limit(limit).offset(offset)))
         return rows, count
+
+
+_FACT_FIELDS = tuple(ReturnFacts.__dataclass_fields__)
+
+
+def _facts_columns(facts: ReturnFacts) -> dict[str, Any]:
+    return {
+        **{name: getattr(facts, name) for name in _FACT_FIELDS},
+        "refund_minutes": facts.refund_minutes,
+        "refund_late": facts.refund_late,
+        "reason_changed": facts.reason_changed,
+    }
+
+
+def _facts_from_row(row: ReturnFactsRow) -> ReturnFacts:
+    return ReturnFacts(**{name: getattr(row, name) for name in _FACT_FIELDS})
 
 
 @dataclass(frozen=True)
@@ -521,6 +592,7 @@ class UnitOfWork:
         self.scans = TrackingScans(self.session)
         self.customs_claims = CustomsClaims(self.session)
         self.fx_ledger = FxLedger(self.session)
+        self.analytics = AnalyticsStore(self.session)
         return self
 
     def __exit__(self, *exc: object) -> None:

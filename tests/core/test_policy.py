@@ -77,7 +77,11 @@ def test_eu_used_goods_are_returnable_but_the_buyer_answers_for_diminished_value
 
 
 def test_eu_partial_return_refunds_only_the_eligible_line_without_delivery():
-    """Art. 16 exclusions per item; delivery refunded only when the whole order is withdrawn (art. 13(1))."""
+    """Art. 16 exclusions per item; delivery refunded only when the whole order is withdrawn (art. 13(1)).
+
+    Contract `eligible`: "judges the resolution the buyer asked for ... for every line of the request": a request
+    that includes an excluded perishable line is not eligible as asked; the reasons name that line, and the refund
+    still says what the granted line is owed."""
     d = decide(
         event(
             items=[
@@ -86,13 +90,25 @@ def test_eu_partial_return_refunds_only_the_eligible_line_without_delivery():
             ]
         )
     )
-    assert d.eligible
+    assert not d.eligible and d.basis is None
+    assert [r.message for r in d.reasons if r.code == "line_not_granted"] == [
+        "No right or policy grants refund for item CAKE; ask without it, or see the alternatives."
+    ]
     assert [sku for sku, _ in d.refund.lines] == ["SCARF"]
     assert d.refund.amount.amount == Decimal("49.90")
     assert [(line["sku"], line["eligible"], line["basis"]) for line in d.to_json()["lines"]] == [
         ("SCARF", True, "statutory_withdrawal"),
         ("CAKE", False, None),
     ]
+
+
+def test_every_line_granted_makes_the_request_eligible():
+    """Contract `eligible`: true when a right grants exactly that resolution for every line (the same order
+    without the perishable line is granted, with delivery, art. 13(1), when it is the whole order)."""
+    d = decide(event(items=[{"sku": "SCARF", "quantity": 1, "unit_price": "49.90"}]))
+    assert d.eligible and d.basis == "statutory_withdrawal"
+    assert "line_not_granted" not in codes(d)
+    assert all(line["eligible"] for line in d.to_json()["lines"])
 
 
 def test_cn_buyer_has_seven_days_from_the_day_after_signing():

@@ -497,8 +497,11 @@ def test_brazil_periods_are_per_line_and_hidden_defects_run_from_discovery():
     d = decide(
         request("BR", delivered, asked, items=items, **{"return.reason": "defective", "return.resolution": "repair"})
     )
-    assert d.eligible and d.window.days == 90
-    assert "guarantee_expired_line" in codes(d)
+    # Contract `eligible` judges every line: the food's 30 days are over, so the request as asked is not granted;
+    # the fan's line is (90 days), and the reasons name the food.
+    assert not d.eligible and d.window.days == 90
+    assert {"guarantee_expired_line", "line_not_granted"} <= codes(d)
+    assert [(line["sku"], line["eligible"]) for line in d.to_json()["lines"]] == [("FOOD", False), ("FAN", True)]
     assert [sku for sku, _ in d.refund.lines] == ["FAN"]
     hidden = decide(
         request(
