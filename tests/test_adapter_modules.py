@@ -20,7 +20,7 @@ import pytest
 from adapters.carriers import CARRIERS
 from adapters.carriers.base import CarrierBase, InboundRequest, Intercepts, SignatureError
 from adapters.marketplaces import MARKETPLACES
-from adapters.marketplaces.base import Enriches, ParsedDelivery, Polls, Responds
+from adapters.marketplaces.base import Enriches, ParsedDelivery, Polls, Responds, ReturnRequestApi
 from adapters.notifiers.render import render_notice
 from adapters.registry import AdapterDeclarationError, Registry, Setting, settings_rows
 from config.settings import AdapterSettings, Settings
@@ -61,6 +61,7 @@ class Bazaar:
     content_types = (BAZAAR_TYPE,)
     capabilities: frozenset[type] = frozenset({Polls})
     declared_settings = (Setting(("BASE_URL", "SHOP_KEY"), "none: not polled", "Bazaar's API and the shop's key"),)
+    return_request = ReturnRequestApi(False, "Bazaar's API reference", "Bazaar has no call that opens a return")
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
         if not secret or request.header("X-Bazaar-Secret") != secret:
@@ -202,6 +203,11 @@ class _Unresponsive(Bazaar):
     capabilities: frozenset[type] = frozenset({Polls, Responds, Enriches})
 
 
+class _OpensReturnsSilently(Bazaar):
+    name = "opens_silently"
+    return_request = ReturnRequestApi(True, "Bazaar's API reference")
+
+
 @pytest.mark.parametrize(
     ("registry", "name", "adapter", "problem"),
     [
@@ -209,8 +215,9 @@ class _Unresponsive(Bazaar):
         (CARRIERS, "nameless", _Nameless(), "declares no display_name"),
         (MARKETPLACES, "unresponsive", _Unresponsive(), "declares Enriches but does not implement it"),
         (CARRIERS, "parcelwing", Parcelwing(), "its name is 'parcelwing'"),
+        (MARKETPLACES, "opens_silently", _OpensReturnsSilently(), "it opens returns but does not declare Responds"),
     ],
-    ids=["capability-unmet", "no-display-name", "marketplace-capability-unmet", "name-mismatch"],
+    ids=["capability-unmet", "no-display-name", "marketplace-capability-unmet", "name-mismatch", "opens-returns"],
 )
 def test_a_module_whose_declarations_are_missing_or_untrue_is_refused_when_it_registers(
     registry: Registry[Any], name: str, adapter: Any, problem: str

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from adapters.registry import Registry, Setting, check_declarations
+from adapters.registry import AdapterDeclarationError, Registry, Setting, check_declarations
 
 if TYPE_CHECKING:
     from adapters.http import HttpClient
@@ -119,6 +119,11 @@ CAPABILITIES: tuple[type, ...] = (Enriches, Responds, Polls)
 
 def _check(name: str, adapter: MarketplaceAdapter) -> None:
     check_declarations("marketplace", name, adapter, CAPABILITIES)
+    declared = getattr(adapter, "return_request", None)
+    if not isinstance(declared, ReturnRequestApi):
+        raise AdapterDeclarationError(f"marketplace {name!r}: it declares no return_request (issue 18 §2)")
+    if declared.opens_returns and Responds not in adapter.capabilities:
+        raise AdapterDeclarationError(f"marketplace {name!r}: it opens returns but does not declare Responds")
 
 
 MARKETPLACES: Registry[MarketplaceAdapter] = Registry("marketplace", "adapters.marketplaces", _check)
