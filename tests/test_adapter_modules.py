@@ -112,6 +112,35 @@ def test_the_readme_settings_rows_for_adapters_are_the_modules_declarations() ->
     assert undeclared == [], "README Settings has adapter rows no module declares:\n" + "\n".join(undeclared)
 
 
+_READS = (
+    re.compile(r'settings\.get\("([A-Z0-9_]+)"'),
+    re.compile(r"settings\.require\(([^)]*)\)"),
+    re.compile(r"credentials\(self\.settings, ([^)]*)\)"),
+    re.compile(r"^CREDENTIALS = \(([^)]*)\)", re.M),
+)
+
+
+def _keys_read(module_file: str) -> set[str]:
+    """The `RB_<NAME>_*` keys a module's source asks its settings for."""
+    source = Path(module_file).read_text()
+    return {
+        key for pattern in _READS for found in pattern.findall(source) for key in re.findall(r"[A-Z][A-Z0-9_]+", found)
+    }
+
+
+@pytest.mark.parametrize("registry", [CARRIERS, MARKETPLACES], ids=["carriers", "marketplaces"])
+def test_every_setting_a_module_reads_is_one_it_declares(registry: Registry[Any]) -> None:
+    import sys
+
+    for name, adapter in registry:
+        declared = {key for setting in adapter.declared_settings for key in setting.keys}
+        # RB_<MARKETPLACE>_WEBHOOK_SECRET has one shared README row: every marketplace is signed with its secret.
+        shared = {"WEBHOOK_SECRET"} if registry is MARKETPLACES else set()
+        module = sys.modules[type(adapter).__module__].__file__ or ""
+        undeclared = _keys_read(module) - declared - shared - {"CREDENTIALS"}
+        assert not undeclared, f"{name} reads settings it does not declare: {sorted(undeclared)}"
+
+
 def test_a_new_carrier_module_is_routed_with_its_own_content_type_and_settings(throwaway, app) -> None:  # type: ignore[no-untyped-def]
     client = app.test_client()
     settings = app.extensions["returnbridge"].settings

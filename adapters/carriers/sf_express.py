@@ -175,6 +175,11 @@ class SfExpress(CarrierBase):
         ),
         Setting(("WEBHOOK_SECRET",), "none: SF pushes answer 401", "token in SF's push signature"),
         Setting(
+            ("PHONE_SUFFIX",),
+            "none: tracking asked by waybill number only",
+            "`phoneNo` of `GTS_QUERY_TRACK`: the last digits of the sender's or receiver's phone, which SF may ask for",
+        ),
+        Setting(
             ("PUSH_MAX_AGE_SECONDS",),
             "`300`",
             "an SF push whose `timestamp` header is further from now than this is refused (401) as a replay",
