@@ -123,9 +123,8 @@ _READS = (
 def _keys_read(module_file: str) -> set[str]:
     """The `RB_<NAME>_*` keys a module's source asks its settings for."""
     source = Path(module_file).read_text()
-    return {
-        key for pattern in _READS for found in pattern.findall(source) for key in re.findall(r"[A-Z][A-Z0-9_]+", found)
-    }
+    keys = {key for pattern in _READS for found in pattern.findall(source) for key in re.findall(r"[A-Z]\w+", found)}
+    return keys | ({"LOOKBACK_DAYS"} if "self.poll_start(" in source else set())  # read by the shared poll_start
 
 
 @pytest.mark.parametrize("registry", [CARRIERS, MARKETPLACES], ids=["carriers", "marketplaces"])
