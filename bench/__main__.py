@@ -17,9 +17,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short runs (about 2 minutes) to check it works")
     parser.add_argument("--only", action="append", choices=["http", "messaging", "scale", "memory", "analytics"],
                         help="run only these parts (repeatable); default all")  # fmt: skip
-    parser.add_argument("--rate", type=float, default=200.0, help="offered load for latency, requests/s")
+    parser.add_argument("--rate", type=float, default=100.0, help="offered load for latency, requests/s")
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=None,
+        help="end-to-end events per stage (1 worker, then 2; default 1,000; --quick 300)",
+    )
+    parser.add_argument(
+        "--large-cases",
+        type=int,
+        default=None,
+        help="stored cases for the scale part's large side (default 100,000; --quick 20,000; "
+        "the issue's 1,000,000 takes about 4 minutes more to set up)",
+    )
     parser.add_argument("--memory-events", type=int, default=None,
-                        help="events for the memory part (default 10,000; --quick 3,000; the issue's 100,000 takes ~40 min here)")  # fmt: skip
+                        help="events for the memory part (default 5,000; --quick 2,000)")  # fmt: skip
     parser.add_argument("--logs", type=Path, default=None, help="keep server logs here (default: a temp dir)")
     args = parser.parse_args(argv)
     parts = args.only or ["http", "messaging", "scale", "memory", "analytics"]
@@ -48,19 +61,21 @@ def main(argv: list[str] | None = None) -> int:
         if common.broker_available() and common.postgres_available():
             attempt("http gunicorn", lambda: report.http(http_bench.gunicorn(seconds, args.rate, 8, logs)))
     if "messaging" in parts and common.broker_available() and common.postgres_available():
-        from bench import messaging
+        from bench import messaging, pipeline
 
-        count = 300 if quick else 1000
-        attempt("messaging", lambda: report.messaging(messaging.broker_floor(count), messaging.end_to_end(count, logs)))
+        count = args.events or (300 if quick else 1000)
+        attempt("messaging floor", lambda: report.broker_floor(messaging.broker_floor(count)))
+        attempt("end to end", lambda: report.pipeline(pipeline.end_to_end(count, logs)))
     if "scale" in parts and common.postgres_available():
         from bench import scale
 
-        attempt("scale", lambda: report.scale(scale.per_event_cost(small=1_000, large=20_000 if quick else 1_000_000,
-                                          events=200 if quick else 500)))  # fmt: skip
+        large = args.large_cases or (20_000 if quick else 100_000)
+        attempt("scale", lambda: report.scale(scale.per_event_cost(small=1_000, large=large,
+                                                                  events=100 if quick else 200)))  # fmt: skip
     if "memory" in parts:
         from bench import scale
 
-        attempt("memory", lambda: report.memory(scale.memory(args.memory_events or (3_000 if quick else 10_000))))
+        attempt("memory", lambda: report.memory(scale.memory(args.memory_events or (2_000 if quick else 5_000))))
     if "analytics" in parts and common.postgres_available():
         from bench import analytics
 

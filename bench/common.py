@@ -84,13 +84,18 @@ def server_answers(port: int) -> bool:
 
 
 def base_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RB_")}
+    # RB_WEB_* (gunicorn workers, connections) pass through, so other server shapes can be measured.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RB_") or k.startswith("RB_WEB_")}
     env.update(
         {
             "RB_GENERIC_WEBHOOK_SECRET": BENCH_SECRET,
             "RB_LOG_LEVEL": "WARNING",
             "RB_HOST": "127.0.0.1",
             "PYTHONPATH": str(ROOT),
+            # Nothing leaves 127.0.0.1: the worker's exchange-rate refresh is refused at once (port 9, discard)
+            # and keeps its stored rates, as it does offline.
+            "RB_ECB_RATES_URL": "http://127.0.0.1:9/eurofxref-daily.xml",
+            "RB_ECB_HISTORY_URL": "http://127.0.0.1:9/eurofxref-hist-90d.xml",
         }
     )
     env.update(extra)
@@ -158,13 +163,19 @@ def delete_topology(prefix: str) -> None:
     """Remove our exchanges and queues (names known from the topology) from the shared broker."""
     from kombu import Connection
 
+    import adapters.customs  # noqa: F401 (registers the customs adapters)
     from adapters.carriers import CARRIERS
+    from adapters.customs.base import CUSTOMS
+    from adapters.notifiers import NOTIFIERS
     from queues.topology import QueueSpec, Topology
 
     topology = Topology(prefix)
     topology.add(QueueSpec("cases", "events", ("#",)))
-    for name, _ in CARRIERS:
-        topology.add(QueueSpec(f"carrier.{name}", "commands", (f"carrier.{name}.#",)))
+    topology.add(QueueSpec("marketplace.details", "events", ("#",)))
+    names = [f"carrier.{n}" for n, _ in CARRIERS] + [f"customs.{n}" for n, _ in CUSTOMS]
+    names += [f"notify.{n}" for n, _ in NOTIFIERS] + [f"marketplace.{n}" for n in _marketplace_names()]
+    for name in names:
+        topology.add(QueueSpec(name, "commands", (f"{name}.#",)))
     try:
         with Connection(BROKER_URL, connect_timeout=10) as connection:
             channel = connection.default_channel
@@ -176,6 +187,12 @@ def delete_topology(prefix: str) -> None:
                     channel.exchange_delete(f"{prefix}.{suffix}")
     except Exception as exc:  # a busy shared broker must not cost the figures already measured
         print(f"bench: could not delete the {prefix}.* queues ({exc}); delete them by hand", file=sys.stderr)
+
+
+def _marketplace_names() -> list[str]:
+    from adapters.marketplaces import MARKETPLACES
+
+    return [name for name, _ in MARKETPLACES]
 
 
 def broker_available() -> bool:

@@ -1,10 +1,8 @@
-"""Messaging: raw kombu publish-with-confirms plus consume on RabbitMQ (the floor) against end-to-end events.
+"""Messaging: raw kombu publish-with-confirms plus consume on RabbitMQ, what the broker alone takes.
 
-The floor publishes the same envelope size as the service, one message at a time with
-publisher confirms (as the relay does) into a quorum queue declared by the service's
-own topology, while a consumer with the same prefetch acks each one. End to end posts
-signed events to gunicorn (`make web`) and counts cases reaching `requested` after a
-separate `flask worker` process (`make worker`) applied them.
+It publishes the same envelope size as the service, one message at a time with
+publisher confirms, into a quorum queue declared by the service's own topology, while a
+consumer with the same prefetch acks each one. End to end is bench/pipeline.py.
 """
 
 from __future__ import annotations
@@ -14,24 +12,14 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 from kombu import Connection, Consumer, Exchange, Producer
-from sqlalchemy import create_engine, func, select
 
 from bench.common import (
     BROKER_URL,
-    base_env,
     delete_topology,
-    flask_cmd,
-    free_port,
     fresh_event,
-    gunicorn_cmd,
-    postgres_database,
-    signed_post,
-    start_process,
 )
-from bench.load import closed_loop
 
 
 @dataclass
@@ -96,45 +84,3 @@ def broker_floor(count: int, prefetch: int = 20) -> Throughput:
         return Throughput(count, elapsed, consumed)
     finally:
         delete_topology(prefix)
-
-
-def end_to_end(count: int, logs: Path, threads: int = 8) -> Throughput:
-    prefix = f"bench{uuid.uuid4().hex[:8]}"
-    run = uuid.uuid4().hex[:8]
-    with postgres_database("e2e") as database_url:
-        port = free_port()
-        env = base_env(
-            RB_PORT=str(port), RB_DATABASE_URL=database_url, RB_BROKER_URL=BROKER_URL, RB_TOPOLOGY_PREFIX=prefix
-        )
-        start_process("migrate", flask_cmd("migrate"), env, None, logs / "e2e-migrate.log").process.wait(120)
-        web = start_process("gunicorn", gunicorn_cmd(), env, port, logs / "e2e-gunicorn.log")
-        worker = start_process("worker", flask_cmd("worker"), env, None, logs / "e2e-worker.log")
-        engine = create_engine(database_url)
-        from adapters.storage.models import CaseRow
-
-        def requested() -> int:
-            """Cases whose request the worker applied (a timer may already have moved one further)."""
-            with engine.connect() as connection:
-                return connection.scalar(select(func.count()).where(CaseRow.state != "new")) or 0
-
-        try:
-            posts = [signed_post(fresh_event(n, run)) for n in range(count)]
-            warm = [signed_post(fresh_event(n, run + "w")) for n in range(20)]
-            closed_loop(port, lambda n: ("POST", "/webhooks/generic", *warm[n]), 2, 10, 20)
-            deadline = time.monotonic() + 60
-            while requested() < 20 and time.monotonic() < deadline:
-                time.sleep(0.1)
-            started = time.perf_counter()
-            closed_loop(port, lambda n: ("POST", "/webhooks/generic", *posts[n]), threads, 300, count)
-            deadline = time.monotonic() + 120
-            reached = requested() - 20
-            while reached < count and time.monotonic() < deadline:
-                time.sleep(0.1)
-                reached = requested() - 20
-            elapsed = time.perf_counter() - started
-            return Throughput(count, elapsed, reached)
-        finally:
-            web.stop()
-            worker.stop()
-            engine.dispose()
-            delete_topology(prefix)

@@ -2,7 +2,7 @@
 
 Webhooks commit the event and its outgoing message together and answer at once; the
 relay publishes afterwards with confirms (transactional outbox, messaging_reliability.md
-§4.2). It wakes when told that something was committed, and polls as a safety net.
+§4.2), a claimed batch at once and then its confirms together. It wakes when told that something was committed, and polls as a safety net.
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ class OutboxRelay:
         total = 0
         while True:
             sent, error = self.store.relay_batch(
-                self.clock(), self.batch, self.publisher.publish, backoff=timedelta(seconds=1)
-            )
+                self.clock(), self.batch, self.publisher.publish, backoff=timedelta(seconds=1),
+                publish_many=self.publisher.publish_batch,
+            )  # fmt: skip
             total += sent
             self.last_error = error
             if error:

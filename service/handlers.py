@@ -107,7 +107,9 @@ class CaseMoves:
         if self.customs is not None and previous is not None:
             commands = commands + self.customs.plan(uow, case, now, file=books)
         sent = 0
-        for command in self._routable(case, commands, now):
+        routable = self._routable(case, commands, now)
+        uow.outbox.prefetch([command_message_id(c.idempotency_key) for c in routable])  # one query, not one each
+        for command in routable:
             message_id = command_message_id(command.idempotency_key)
             if uow.outbox.has(message_id):
                 case.record_result("command_already_sent", {"command": command.routing_key}, now)

@@ -94,32 +94,38 @@ class Intake:
         return results
 
     def _accept_one(self, marketplace: str, event: ReturnEvent, delivery_id: str | None) -> Accepted:
+        """One transaction: receipt, case (opened if new) and outbox message, Core INSERTs sent at commit.
+
+        The event is dumped once; the same dict is the message, the stored receipt and the new case's
+        order, return and items. A concurrent duplicate fails the commit with IntegrityError,
+        and the next round finds what the other request stored.
+        """
         for _ in range(5):
             with self.uow() as uow:
-                found = uow.received.find(marketplace, event.marketplace_event_id, delivery_id)
-                if found:
-                    return Accepted(found.event_id, found.case_id, duplicate=True)
-                now = self.clock()
-                event = as_order_page(event)
-                case_id = case_for(uow, marketplace, event)
-                if case_id is None:
-                    case_id = new_id("case")
-                    uow.cases.add(open_case(case_id, marketplace, event, now), now)
-                event_id = new_id("evt")
-                body = event_envelope(event_id, case_id, marketplace, now, event)
-                uow.received.add(
-                    Receipt(event_id, case_id), marketplace, event.marketplace_event_id, delivery_id, event.type,
-                    body["event"], now,
-                )  # fmt: skip
-                uow.outbox.add(
-                    self.events_exchange,
-                    f"{event.type}.{marketplace}",
-                    body,
-                    now,
-                    message_id=event_id,
-                    correlation_id=case_id,
-                )
                 try:
+                    found = uow.received.find(marketplace, event.marketplace_event_id, delivery_id)
+                    if found:
+                        return Accepted(found.event_id, found.case_id, duplicate=True)
+                    now = self.clock()
+                    event = as_order_page(event)
+                    case_id = case_for(uow, marketplace, event)
+                    event_id = new_id("evt")
+                    body = event_envelope(event_id, case_id or new_id("case"), marketplace, now, event)
+                    if case_id is None:
+                        case_id = body["case_id"]
+                        uow.cases.add(open_case(case_id, marketplace, event, now), now, body["event"], uow.pending)
+                    uow.received.add(
+                        Receipt(event_id, case_id), marketplace, event.marketplace_event_id, delivery_id, event.type,
+                        body["event"], now,
+                    )  # fmt: skip
+                    uow.outbox.add(
+                        self.events_exchange,
+                        f"{event.type}.{marketplace}",
+                        body,
+                        now,
+                        message_id=event_id,
+                        correlation_id=case_id,
+                    )
                     uow.commit()
                 except IntegrityError:
                     continue  # the same event or return was stored concurrently: look again

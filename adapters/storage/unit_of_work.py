@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import event, func, insert, literal, null, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,12 +45,47 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
-class CaseRepository:
+class PendingWrites:
+    """Core INSERTs held until the transaction commits (or flushes), then sent one multi-row INSERT per table.
+
+    Like the ORM's unit of work, nothing is written before the commit, so a concurrent duplicate fails
+    there (the intake's retry loop looks again); unlike it, no ORM objects are built, and all rows of
+    one table go in one statement, in the order they were added (cases before the rows that refer
+    to them). Each statement is a round trip, which is what a webhook and a case event cost most.
+    """
+
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._rows: list[tuple[Any, dict[str, Any]]] = []
+        event.listen(session, "before_commit", self.write)
+
+    def add(self, table: Any, row: dict[str, Any]) -> None:
+        self._rows.append((table, row))
+
+    def write(self, _session: Session | None = None) -> None:
+        if not self._rows:
+            return
+        self.session.flush()  # ORM rows first: pending rows may refer to them, never the other way round
+        rows, self._rows = self._rows, []
+        while rows:
+            table = rows[0][0]
+            same = [row for t, row in rows if t is table]
+            rows = [(t, row) for t, row in rows if t is not table]
+            self.session.execute(insert(table), same)
+
+
+class CaseRepository:
+    def __init__(self, session: Session, pending: PendingWrites | None = None) -> None:
+        self.session = session
+        self.pending = pending
         self._loaded: dict[str, tuple[int, int, int]] = {}  # case id -> (version, timeline length, notices)
+        # case id -> ((order, its JSON), (return, its JSON), (items, their JSON)) as last read or written: the parts
+        # are frozen, so an unchanged one (the same object) is saved without another marshmallow dump.
+        self._stored: dict[str, tuple[tuple[Any, Any], ...]] = {}
 
     def get(self, case_id: str, for_update: bool = False) -> ReturnCase | None:
+        if self.pending is not None:
+            self.pending.write()  # a case read back in its own transaction sees its new timeline and notices
         stmt = select(CaseRow).where(CaseRow.id == case_id)
         if for_update:
             stmt = stmt.with_for_update()
@@ -75,34 +110,53 @@ class CaseRepository:
         """An order's page joined by its first return is found by that return's id from now on."""
         self.session.execute(update(CaseRow).where(CaseRow.id == case_id).values(return_id=return_id))
 
-    def add(self, case: ReturnCase, now: datetime) -> None:
-        """Insert a new case at the next flush or commit, which raises IntegrityError when the same
-        return was opened concurrently (the intake catches it at commit and looks again).
-        No flush of its own: the webhook's inserts then go to the database in one round."""
-        self.session.add(
-            CaseRow(
-                id=case.id,
-                marketplace=case.marketplace,
-                order_id=case.order_id,
-                return_id=case.return_id,
-                state=case.state,
-                needs_attention=case.needs_attention,
-                order=ORDER_SCHEMA.dump(case.order),
-                return_=RETURN_SCHEMA.dump(case.return_),
-                items=ITEMS_SCHEMA.dump(case.items),
-                facts=dict(case.facts),
-                created_at=case.created_at or now,
-                updated_at=now,
-                version=1,
-            )
-        )
+    def add(
+        self, case: ReturnCase, now: datetime, dumped_event: dict[str, Any] | None = None, pending: Any = None
+    ) -> None:
+        """Insert a new case at commit, which raises IntegrityError when the same return was opened concurrently.
+
+        A case opened by a webhook has no timeline, notices or timers yet, so it is one Core INSERT
+        sent with the webhook's other rows (`pending`), and its order, return and items are those of
+        the event: `dumped_event` (the canonical dump the intake made for its message) is reused.
+        """
+        parts = self._parts(case, dumped_event)
+        (_, order), (_, return_), (_, items) = parts
+        values = {
+            "id": case.id, "marketplace": case.marketplace, "order_id": case.order_id, "return_id": case.return_id,
+            "state": case.state, "needs_attention": case.needs_attention, "order": order, "return": return_,
+            "items": items, "facts": dict(case.facts), "created_at": case.created_at or now, "updated_at": now,
+            "version": 1,
+        }  # fmt: skip
+        if pending is None or case.timeline or case.notices or case.facts.get("timers"):
+            return_json = values.pop("return")
+            self.session.add(CaseRow(**values, return_=return_json))
+        else:
+            pending.add(CaseRow.__table__, values)
         self._loaded[case.id] = (1, 0, 0)
+        self._stored[case.id] = parts
         self._append_children(case)
         self._sync_timers(case, new=True)
         self._sync_facts(case, now, new=True)
 
+    def _parts(self, case: ReturnCase, dumped_event: dict[str, Any] | None = None) -> tuple[tuple[Any, Any], ...]:
+        """Each of order, return and items with its JSON: reused when unchanged since read, else dumped once."""
+        if dumped_event is not None:
+            return (
+                (case.order, dumped_event["order"]),
+                (case.return_, dumped_event["return"]),
+                (case.items, dumped_event.get("items", [])),
+            )
+        stored = self._stored.get(case.id)
+        dumps = ((case.order, ORDER_SCHEMA), (case.return_, RETURN_SCHEMA), (case.items, ITEMS_SCHEMA))
+        return tuple(
+            stored[i] if stored is not None and stored[i][0] is value else (value, schema.dump(value))
+            for i, (value, schema) in enumerate(dumps)
+        )
+
     def save(self, case: ReturnCase, now: datetime) -> None:
         version, _, _ = self._loaded[case.id]
+        parts = self._parts(case)
+        (_, order), (_, return_), (_, items) = parts
         result = self.session.execute(
             update(CaseRow)
             .where(CaseRow.id == case.id, CaseRow.version == version)
@@ -110,9 +164,9 @@ class CaseRepository:
                 state=case.state,
                 order_id=case.order_id,
                 needs_attention=case.needs_attention,
-                order=ORDER_SCHEMA.dump(case.order),
-                return_=RETURN_SCHEMA.dump(case.return_),
-                items=ITEMS_SCHEMA.dump(case.items),
+                order=order,
+                return_=return_,
+                items=items,
                 facts=dict(case.facts),
                 updated_at=now,
                 version=version + 1,
@@ -120,6 +174,7 @@ class CaseRepository:
         )
         if result.rowcount != 1:
             raise ConcurrentUpdate(f"case {case.id} changed since it was loaded")
+        self._stored[case.id] = parts
         self._append_children(case)
         self._sync_timers(case)
         self._sync_facts(case, now)
@@ -127,15 +182,24 @@ class CaseRepository:
         self._loaded[case.id] = (version + 1, timeline_len, notices_len)
 
     def _append_children(self, case: ReturnCase) -> None:
+        """New timeline entries and notices: rows of the transaction's multi-row INSERTs (one per table)."""
         version, timeline_len, notices_len = self._loaded[case.id]
-        for seq, entry in enumerate(case.timeline[timeline_len:], start=timeline_len):
-            self.session.add(
-                TimelineRow(
-                    case_id=case.id, seq=seq, at=entry.at, kind=entry.kind, name=entry.name, detail=entry.detail
-                )
-            )
-        for notice in case.notices[notices_len:]:
-            self.session.add(NoticeRow(case_id=case.id, kind=notice.kind, at=notice.at, context=notice.context))
+        timeline = [
+            {"case_id": case.id, "seq": seq, "at": entry.at, "kind": entry.kind, "name": entry.name,
+             "detail": entry.detail or {}}
+            for seq, entry in enumerate(case.timeline[timeline_len:], start=timeline_len)
+        ]  # fmt: skip
+        notices = [
+            {"case_id": case.id, "kind": notice.kind, "at": notice.at, "context": notice.context or {}}
+            for notice in case.notices[notices_len:]
+        ]
+        if self.pending is None:
+            self.session.add_all([TimelineRow(**row) for row in timeline] + [NoticeRow(**row) for row in notices])
+        else:
+            for row in timeline:
+                self.pending.add(TimelineRow.__table__, row)
+            for row in notices:
+                self.pending.add(NoticeRow.__table__, row)
         self._loaded[case.id] = (version, len(case.timeline), len(case.notices))
 
     def _sync_timers(self, case: ReturnCase, new: bool = False) -> None:
@@ -166,6 +230,24 @@ class CaseRepository:
             elif (row.due_at, row.fired_at, row.cancelled) != (due, fired, cancelled):
                 row.due_at, row.fired_at, row.cancelled = due, fired, cancelled
 
+    def _children(self, case_id: str) -> tuple[list[TimelineEntry], list[Notice]]:
+        """Timeline (by seq) and notices (by id) in one round trip: every case read wants both."""
+        t, n = TimelineRow.__table__.c, NoticeRow.__table__.c
+        query = union_all(
+            select(literal(0).label("part"), t.seq.label("pos"), t.at, t.kind, t.name, t.detail.label("data"))
+            .where(t.case_id == case_id),
+            select(literal(1), n.id, n.at, n.kind, null(), n.context).where(n.case_id == case_id),
+        )  # fmt: skip
+        sub = query.subquery()
+        timeline: list[TimelineEntry] = []
+        notices: list[Notice] = []
+        for part, _pos, at, kind, name, data in self.session.execute(select(sub).order_by(sub.c.part, sub.c.pos)):
+            if part == 0:
+                timeline.append(TimelineEntry(at, kind, name, data or {}))
+            else:
+                notices.append(Notice(kind, at, data or {}))
+        return timeline, notices
+
     def _sync_facts(self, case: ReturnCase, now: datetime, new: bool = False) -> None:
         """`return_facts` follows the case in the transaction that saves it (core.analytics.facts_of).
 
@@ -176,7 +258,10 @@ class CaseRepository:
         facts = facts_of(case, now, _facts_from_row(row) if row is not None else None)
         values = _facts_columns(facts)
         if new:
-            self.session.add(ReturnFactsRow(**values, first_of_order=None))
+            if self.pending is not None:  # after the case's own INSERT, which is pending too
+                self.pending.add(ReturnFactsRow.__table__, {**values, "first_of_order": None})
+            else:
+                self.session.add(ReturnFactsRow(**values, first_of_order=None))
             return
         if row is None:  # a case stored before the analytics existed
             self.session.add(ReturnFactsRow(**values, first_of_order=self._first_of_order(case)))
@@ -211,16 +296,7 @@ class CaseRepository:
         self._sync_facts(case, now)
 
     def _to_case(self, row: CaseRow) -> ReturnCase:
-        timeline = [
-            TimelineEntry(t.at, t.kind, t.name, t.detail or {})
-            for t in self.session.scalars(
-                select(TimelineRow).where(TimelineRow.case_id == row.id).order_by(TimelineRow.seq)
-            )
-        ]
-        notices = [
-            Notice(n.kind, n.at, n.context or {})
-            for n in self.session.scalars(select(NoticeRow).where(NoticeRow.case_id == row.id).order_by(NoticeRow.id))
-        ]
+        timeline, notices = self._children(row.id)
         case = ReturnCase(
             id=row.id,
             marketplace=row.marketplace,
@@ -235,6 +311,7 @@ class CaseRepository:
             created_at=row.created_at,
         )
         self._loaded[row.id] = (row.version, len(timeline), len(notices))
+        self._stored[row.id] = ((case.order, row.order), (case.return_, row.return_), (case.items, row.items or []))
         return case
 
     def list(
@@ -291,8 +368,9 @@ class Receipt:
 class ReceivedEvents:
     """The webhook inbox: what we accepted, so that a resend gets the same answer."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, pending: PendingWrites) -> None:
         self.session = session
+        self.pending = pending
 
     def find(self, marketplace: str, marketplace_event_id: str, delivery_id: str | None) -> Receipt | None:
         """One indexed lookup for both keys (a match on the event id wins), reading only the two ids.
@@ -343,17 +421,19 @@ class ReceivedEvents:
 
     def add(self, receipt: Receipt, marketplace: str, marketplace_event_id: str, delivery_id: str | None,
             event_type: str, payload: dict[str, Any], now: datetime) -> None:  # fmt: skip
-        self.session.add(
-            ReceivedEventRow(
-                event_id=receipt.event_id,
-                marketplace=marketplace,
-                marketplace_event_id=marketplace_event_id,
-                delivery_id=delivery_id,
-                case_id=receipt.case_id,
-                type=event_type,
-                received_at=now,
-                payload=payload,
-            )
+        """One row of the webhook's multi-row INSERTs at commit: a resend racing this one fails there."""
+        self.pending.add(
+            ReceivedEventRow.__table__,
+            {
+                "event_id": receipt.event_id,
+                "marketplace": marketplace,
+                "marketplace_event_id": marketplace_event_id,
+                "delivery_id": delivery_id,
+                "case_id": receipt.case_id,
+                "type": event_type,
+                "received_at": now,
+                "payload": payload,
+            },
         )
 
 
@@ -375,8 +455,17 @@ class ProcessedMessages:
 
 
 class Outbox:
-    def __init__(self, session: Session) -> None:
+    """Messages to publish once this transaction commits (transactional outbox).
+
+    Rows go out with the transaction's other pending rows, one multi-row INSERT at commit, not one
+    INSERT per message as ORM autoflush would: a case event emits several commands.
+    """
+
+    def __init__(self, session: Session, pending: PendingWrites) -> None:
         self.session = session
+        self.pending = pending
+        self._added: set[str] = set()
+        self._stored: dict[str, bool] = {}  # message id -> already in the table (from `prefetch`)
 
     def add(
         self,
@@ -390,23 +479,41 @@ class Outbox:
         available_at: datetime | None = None,
     ) -> str:
         message_id = message_id or new_id("msg")
-        self.session.add(
-            OutboxRow(
-                message_id=message_id,
-                exchange=exchange,
-                routing_key=routing_key,
-                body=body,
-                headers=headers or {},
-                correlation_id=correlation_id,
-                created_at=now,
-                available_at=available_at or now,
-                attempts=0,
-            )
+        self.pending.add(
+            OutboxRow.__table__,
+            {
+                "message_id": message_id,
+                "exchange": exchange,
+                "routing_key": routing_key,
+                "body": body,
+                "headers": headers or {},
+                "correlation_id": correlation_id,
+                "created_at": now,
+                "available_at": available_at or now,
+                "attempts": 0,
+            },
         )
+        self._added.add(message_id)
         return message_id
 
     def has(self, message_id: str) -> bool:
+        if message_id in self._added:
+            return True
+        if message_id in self._stored:
+            return self._stored[message_id]
         return self.session.scalar(select(OutboxRow.id).where(OutboxRow.message_id == message_id)) is not None
+
+    def prefetch(self, message_ids: list[str]) -> None:
+        """Ask once which of these messages are stored, so that `has` answers them without a query each.
+
+        Within the transaction that asked: a row another transaction commits later is not seen here,
+        but its unique `message_id` still refuses the second copy at commit (the message is retried).
+        """
+        ids = [m for m in message_ids if m not in self._added and m not in self._stored]
+        if not ids:
+            return
+        found = set(self.session.scalars(select(OutboxRow.message_id).where(OutboxRow.message_id.in_(ids))))
+        self._stored.update({m: m in found for m in ids})
 
 
 class Shipments:
@@ -448,8 +555,9 @@ class NoticeDeliveries:
         )
 
     def add(self, row: NoticeDeliveryRow) -> NoticeDeliveryRow:
+        """Inserted at commit with the values the caller sets meanwhile (one statement, not insert + update);
+        a concurrent delivery of the same key fails that commit on the unique idempotency key."""
         self.session.add(row)
-        self.session.flush()
         return row
 
 
@@ -582,10 +690,11 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
-        self.cases = CaseRepository(self.session)
-        self.received = ReceivedEvents(self.session)
+        self.pending = PendingWrites(self.session)
+        self.cases = CaseRepository(self.session, self.pending)
+        self.received = ReceivedEvents(self.session, self.pending)
         self.processed = ProcessedMessages(self.session)
-        self.outbox = Outbox(self.session)
+        self.outbox = Outbox(self.session, self.pending)
         self.shipments = Shipments(self.session)
         self.notice_deliveries = NoticeDeliveries(self.session)
         self.timers = CaseTimers(self.session, self._skip_locked)
@@ -605,6 +714,7 @@ class UnitOfWork:
         self.session.commit()
 
     def flush(self) -> None:
+        self.pending.write()
         self.session.flush()
 
 

@@ -1,0 +1,111 @@
+"""`python -m bench.profile [events] [--postgres]`: cProfile of each stage, in-process, top lines by own time.
+
+The stages are the service's own objects wired by `Container`, driven as the processes
+drive them: the webhook's intake transaction, the relay's claim-publish-mark, the case
+handler, and notice delivery on both channels (the webhook channel posting to a local
+sink). What each prints is the README's "profile" lines.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import pstats
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bench.common import BENCH_SECRET, fresh_event, postgres_database
+from bench.pipeline import NOTIFY_SECRET, NoticeSink
+
+
+def _profile(name: str, work: Callable[[], int], lines: int = 12) -> None:
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    count = work()
+    profiler.disable()
+    elapsed = time.perf_counter() - started
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(lines)
+    print(f"\n## {name}: {count} items, {elapsed / max(count, 1) * 1000:.2f} ms each (under the profiler)")
+    text = out.getvalue()
+    print(text[text.index("   ncalls") :] if "   ncalls" in text else text)
+
+
+def run(database_url: str, events: int) -> None:
+    from adapters.marketplaces.base import ParsedDelivery
+    from config.settings import Settings
+    from queues.consumer import IncomingMessage
+    from service.bootstrap import Container
+
+    sink = NoticeSink()
+    settings = Settings.from_env({"RB_GENERIC_WEBHOOK_SECRET": BENCH_SECRET, "RB_DATABASE_URL": database_url,
+                                  "RB_LOG_LEVEL": "WARNING", "RB_TOPOLOGY_PREFIX": "bench",
+                                  "RB_NOTIFY_WEBHOOK_URL": sink.url, "RB_NOTIFY_WEBHOOK_SECRET": NOTIFY_SECRET})  # fmt: skip
+    container = Container(settings)
+    run_id = uuid.uuid4().hex[:8]
+    messages: list[Any] = []
+
+    def as_incoming(message: Any) -> IncomingMessage:
+        return IncomingMessage(message.message_id, message.body, message.routing_key, message.headers)
+
+    def relay() -> int:
+        before = len(messages)
+        while container.outbox_store.relay_batch(datetime.now(UTC), 100, messages.append, timedelta(seconds=1))[0]:
+            continue
+        return len(messages) - before
+
+    def consume(queue: str, routing_prefix: str) -> int:
+        handler = container.handlers[queue]
+        mine = [m for m in messages if m.routing_key.startswith(routing_prefix)]
+        for message in mine:
+            handler(as_incoming(message))
+        return len(mine)
+
+    def intake(tag: str) -> int:
+        for n in range(events):
+            delivery = ParsedDelivery(f"profile-{run_id}-{tag}-{n}", [fresh_event(n, run_id + tag)])
+            container.intake.accept("generic", delivery)
+        return events
+
+    try:
+        intake("warm")
+        relay()
+        consume("cases", "return.")
+        relay()
+        for channel in ("email", "webhook"):
+            consume(f"notify.{channel}", f"notify.{channel}.")
+        messages.clear()
+        _profile("web intake (Intake.accept)", lambda: intake("p"))
+        _profile("relay (claim, publish to a list, mark)", relay)
+        events_only = list(messages)
+        _profile("case handler (returns.cases)", lambda: consume("cases", "return."))
+        messages.clear()
+        relay()
+        for channel in ("email", "webhook"):
+            _profile(f"notice delivery (notify.{channel})", lambda c=channel: consume(f"notify.{c}", f"notify.{c}."))
+        print(f"\n{len(events_only)} events, notices posted to the sink: {sink.posts}")
+    finally:
+        container.close()
+        sink.close()
+
+
+def main(argv: list[str]) -> None:
+    events = int(argv[0]) if argv and argv[0].isdigit() else 200
+    if "--postgres" in argv:
+        with postgres_database("profile") as url:
+            run(url, events)
+    else:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="rb-profile-") as scratch:
+            run(f"sqlite:///{scratch}/rb.db", events)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
