@@ -20,6 +20,7 @@ from babel.numbers import format_decimal
 from flask import Blueprint, Response, current_app, make_response, redirect, render_template, request
 from markupsafe import Markup, escape
 
+from adapters.carriers.base import display_name as carrier_display_name
 from adapters.notifiers import page_texts as T
 from adapters.notifiers.negotiation import CATALOGS, Negotiated, buyer_preferences, negotiate
 from adapters.notifiers.render import (
@@ -33,7 +34,7 @@ from adapters.notifiers.render import (
 )
 from adapters.storage.models import ShipmentRow, TrackingScanRow
 from core.cases import ReturnCase
-from core.notices import CARRIER_NAMES, DEFAULT_REFUND_ROUTE, NOTICE_KINDS, resolve
+from core.notices import DEFAULT_REFUND_ROUTE, NOTICE_KINDS, resolve
 from service.buyer_links import FormGuard
 from service.withdrawal import (
     Statement,
@@ -302,7 +303,7 @@ def _page_view(token: str, case: ReturnCase, rows: dict[str, Any], words: Words)
         "next_day": words.last_day(last_days.get(next_name) or next_at) if next_at and next_name else None,
         "sending": case.state in SENDING_STATES,
         "label": bool(label),
-        "pickup": CARRIER_NAMES.get(carrier or "", carrier) if case.return_.pickup and carrier else None,
+        "pickup": carrier_display_name(carrier) if case.return_.pickup and carrier else None,
         "drop_off": _drop_off_address() if case.state in SENDING_STATES and not label else [],
         "tracking": tracking if case.state in TRACKED_STATES else None,
         "scans": _scans(rows["scans"], tracking),
