@@ -689,13 +689,6 @@ def test_without_a_merchant_policy_the_law_alone_decides_what_silence_approves(t
         assert notice(case, "return_rejected")["incomplete"] == []
 
 
-@pytest.mark.parametrize(
-    ("action", "body"),
-    [
-        ("refund", {"refund_amount": "10.001"}),
-        ("record_inspection", {"inspection_passed": True, "diminished_value": "1.234"}),
-    ],
-)
 def settled_timeline(client: Any, case_id: str) -> list[dict[str, Any]]:
     """The timeline once the worker has stopped adding to it (two reads a little apart agree)."""
     last: list[dict[str, Any]] | None = None
@@ -711,6 +704,13 @@ def settled_timeline(client: Any, case_id: str) -> list[dict[str, Any]]:
     return last
 
 
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("refund", {"refund_amount": "10.001"}),
+        ("record_inspection", {"inspection_passed": True, "diminished_value": "1.234"}),
+    ],
+)
 def test_an_amount_finer_than_the_currency_allows_is_a_400_naming_the_field(eu_shop, clock, action, body):
     client, _ = eu_shop
     case_id = request(client, clock)
