@@ -297,3 +297,17 @@ def test_a_scan_time_beyond_the_calendar_is_left_out_and_the_other_scans_are_kep
         assert answer.status_code == 202, answer.get_data(as_text=True)
         if carrier == "dhl_express":
             assert answer.json["recorded"] == 1, answer.json  # the good scan beside the impossible one
+
+
+@pytest.mark.parametrize("day", ["99991231", "19000101"])
+def test_a_scan_dated_outside_the_contracts_years_moves_nothing_and_is_not_recorded(client, container, running, day):
+    """Issue 16 item 9 for carriers: a UPS scan of year 9999 was recorded and sent `return.shipped`, which the
+    canonical schema (1990-2199) then refused in the worker: the case stayed `approved` with a dead letter."""
+    case_id = seeded(container, "ups", "1Z12345E0205271688")
+    body = json.dumps({"trackingNumber": "1Z12345E0205271688", "gmtActivityDate": day, "gmtActivityTime": "120000",
+                       "activityStatus": {"type": "I", "code": "DP", "description": "Departed"}}).encode()  # fmt: skip
+    answer = client.post("/carriers/ups/tracking", data=body, headers=_authentic("ups", body))
+    assert answer.status_code == 202 and answer.json["recorded"] == 0 and answer.json["events"] == []
+    with container.uow() as uow:
+        case = uow.cases.get(case_id)
+        assert (case.state, case.needs_attention) == ("approved", False)
