@@ -184,7 +184,7 @@ class MarketplaceDecisions:
     ) -> tuple[str, support.Decision] | None:
         with self.uow() as uow:
             now = self.clock()
-            row = uow.session.query(MarketplaceDecisionRow).filter_by(idempotency_key=key).one_or_none()
+            row = uow.marketplace_decisions.by_key(key)
             case = uow.cases.get(case_id)
             if case is None:
                 raise Reject(f"case {case_id} does not exist")
@@ -217,7 +217,7 @@ class MarketplaceDecisions:
                     id=new_id("dec"), case_id=case_id, marketplace=self.name, action=action,
                     idempotency_key=key, status=SENDING, created_at=now, updated_at=now,
                 )  # fmt: skip
-                uow.session.add(row)
+                uow.marketplace_decisions.add(row)
             else:
                 row.status, row.updated_at = SENDING, now
             uow.commit()
@@ -225,14 +225,14 @@ class MarketplaceDecisions:
 
     def _release(self, row_id: str) -> None:
         with self.uow() as uow:
-            row = uow.session.get(MarketplaceDecisionRow, row_id)
+            row = uow.marketplace_decisions.get(row_id)
             if row is not None:
                 row.status, row.updated_at = "retrying", self.clock()
                 uow.commit()
 
     def _finish(self, message: IncomingMessage, row_id: str, status: str, answer: support.DecisionAnswer) -> None:
         with self.uow() as uow:
-            row = uow.session.get(MarketplaceDecisionRow, row_id)
+            row = uow.marketplace_decisions.get(row_id)
             case = uow.cases.get(row.case_id) if row else None
             if row is None or case is None:
                 raise Reject(f"decision {row_id} vanished")

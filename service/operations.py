@@ -18,7 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.storage.models import CaseRow, OutboxRow, ProcessedMessageRow, QueueDepthSampleRow, ShipmentRow
-from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork
+from adapters.storage.ports import ConcurrentUpdate
+from adapters.storage.unit_of_work import UnitOfWork
 from core.cases import FINAL_STATES, TIMER_FOR_DEADLINE
 from queues.inspection import BrokerInspector, DepthRates, UnknownQueue
 from queues.topology import Topology

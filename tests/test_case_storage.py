@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy.exc import DBAPIError
 
-from adapters.storage.unit_of_work import IntegrityError, new_id
+from adapters.storage.ports import ConnectionLost, DuplicateKey
+from adapters.storage.unit_of_work import new_id
 from core.cases import open_case
 from service.canonical import load_event
 from tests.conftest import unique_event
@@ -19,5 +21,21 @@ def test_a_return_opened_concurrently_fails_at_commit_where_the_intake_looks_aga
         first.cases.add(open_case(new_id("case"), "generic", event, now), now)
         second.cases.add(open_case(new_id("case"), "generic", event, now), now)
         first.commit()
-        with pytest.raises(IntegrityError):
+        with pytest.raises(DuplicateKey):
             second.commit()
+
+
+def test_a_connection_cut_inside_a_transaction_leaves_the_unit_of_work_as_connection_lost(container):
+    """The carrier handler retries its answer on ConnectionLost; it must never see the driver's DBAPIError."""
+    cut = DBAPIError(
+        "SELECT 1", {}, Exception("server closed the connection unexpectedly"), connection_invalidated=True
+    )
+    with pytest.raises(ConnectionLost) as raised, container.uow():
+        raise cut
+    assert raised.value.__cause__ is cut
+
+
+def test_a_driver_error_that_is_no_lost_connection_is_not_dressed_up_as_one(container):
+    broken = DBAPIError("SELECT nonsense", {}, Exception("syntax error"))
+    with pytest.raises(DBAPIError), container.uow():
+        raise broken
