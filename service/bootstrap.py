@@ -22,6 +22,7 @@ from adapters.storage.access_store import ApiKeys, WebSessions
 from adapters.storage.checkpoints import DatabaseCheckpoints
 from adapters.storage.database import make_engine, make_session_factory, migrate
 from adapters.storage.fx_store import SqlRateStore
+from adapters.storage.operations_store import OperationsStore
 from adapters.storage.outbox_store import OutboxStore
 from adapters.storage.unit_of_work import UnitOfWork
 from config.policy_tables import default_policy_tables
@@ -126,7 +127,11 @@ class Container:
         self.web_sessions = WebSessions(self.session_factory, clock)
         self.pii_purge = PiiPurge(self.session_factory, settings.pii_retention_days, clock)
         self.operations = Operations(
-            self.session_factory, self.topology, inspector_for(settings.broker_url, self.topology), clock
+            OperationsStore(self.session_factory),
+            self.uow,
+            self.topology,
+            inspector_for(settings.broker_url, self.topology),
+            clock,
         )
         # Operator commands and timers move cases with the same policy and customs planning as events.
         self.moves = CaseMoves(self.topology.commands.name, self.has_adapter, self.policy, self.customs_planning)
