@@ -27,7 +27,7 @@ from typing import Any
 #   last day of a period (contract: every deadline shown names it), a plain date, or an exclusive
 #   end instant shown as the day before it; code: one of CODES[key], shown as a translated phrase; text: free text from the
 #   merchant, shown as given; url: a link; bool: yes/no fact that picks a paragraph; carrier: a
-#   carrier route name (contract README), shown by its trade name.
+#   carrier route name (contract README), shown by the trade name its adapter module declares.
 CONTEXT_KEYS: dict[str, str] = {
     "order_id": "id",
     "return_id": "id",
@@ -71,14 +71,6 @@ CODES: dict[str, tuple[str, ...]] = {
     "outcome": ("stopped", "not_stopped"),
     # Dispute and platform intervention (平台介入) stages (seed 002, 004; DOMAIN.md §7).
     "stage": ("opened", "resolved_for_buyer", "resolved_for_seller"),
-}
-
-# Trade names of the carriers named in the contract README.
-CARRIER_NAMES: dict[str, str] = {
-    "dhl_express": "DHL Express",
-    "fedex": "FedEx",
-    "ups": "UPS",
-    "sf_express": "SF Express",
 }
 
 

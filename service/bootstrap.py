@@ -16,7 +16,6 @@ from adapters.carriers import CARRIERS
 from adapters.carriers.gateway import CarrierGateway
 from adapters.customs.base import CUSTOMS
 from adapters.http import HttpClient, register_secrets
-from adapters.marketplaces._support import use_settings
 from adapters.notifiers import NOTIFIERS
 from adapters.storage.access_store import ApiKeys, WebSessions
 from adapters.storage.checkpoints import DatabaseCheckpoints
@@ -77,7 +76,6 @@ class Container:
     ) -> None:
         self.settings = settings
         self.clock = clock
-        use_settings(settings)  # the marketplace adapters' RB_<NAME>_* settings
         register_secrets(secrets_of(dict(settings.env)))  # never stored in a recorded request (adapters/http.py)
         if run_migrations:
             migrate(settings.database_url)
@@ -192,19 +190,27 @@ class Container:
         if enriching:
             self.add_consumer(
                 QueueSpec("marketplace.details", "events", tuple(f"*.*.{name}" for name in enriching)),
-                MarketplaceDetails(self.uow, self.clock, self.http, self.intake),
+                MarketplaceDetails(self.uow, self.clock, self.http, self.intake, settings=self.settings),
             )
         for name in responding_marketplaces():
             self.add_consumer(
                 QueueSpec(f"marketplace.{name}", "commands", (f"marketplace.{name}.#",)),
                 MarketplaceDecisions(
-                    name, self.uow, self.clock, self.http, self.topology.commands.name, self.has_adapter
+                    name,
+                    self.uow,
+                    self.clock,
+                    self.http,
+                    self.topology.commands.name,
+                    self.has_adapter,
+                    settings=self.settings,
                 ),
             )
 
     def marketplace_polls(self) -> MarketplacePolls:
         """The pollers of pulled marketplaces, checkpoints in the database (issue 4)."""
-        return MarketplacePolls(pollers(), DatabaseCheckpoints(self.uow), self.intake, self.http, self.clock)
+        return MarketplacePolls(
+            pollers(self.settings), DatabaseCheckpoints(self.uow), self.intake, self.http, self.clock
+        )
 
     def timer_task(self) -> PeriodicTask:
         """Case timers fired from the database every RB_TIMER_INTERVAL_SECONDS (service/timers.py)."""

@@ -24,12 +24,14 @@ from adapters.carriers.base import (
     CarrierRejected,
     InterceptOrder,
     InterceptOutcome,
+    Intercepts,
     PickupWindow,
     drafting,
 )
 from adapters.carriers.gateway import CarrierGateway
 from adapters.http import HttpClient, HttpResult, OutboundRequest, TransientHttpError
 from adapters.messages import Defer, IncomingMessage, Reject
+from adapters.registry import declared_capability
 from adapters.storage.models import ShipmentRow
 from adapters.storage.ports import ConcurrentUpdate, ConnectionLost
 from adapters.storage.unit_of_work import UnitOfWork, new_id
@@ -337,10 +339,13 @@ class CarrierBookings:
             if receiver is None:
                 raise ShipmentOrderError("no merchant address to send the intercepted parcel back to")
             order = InterceptOrder(case.id, number, receiver)
-            credentials = carrier.intercept_credentials(settings)
+            interceptor = declared_capability(carrier, Intercepts)
+            if interceptor is None:  # the carrier's API has no interception: an operator task
+                return None, lambda result: None, False, None
+            credentials = interceptor.intercept_credentials(settings)
             with drafting(credentials is None):
-                request = carrier.build_intercept(order, settings)
-            return request, carrier.parse_intercept, credentials is not None, None
+                request = interceptor.build_intercept(order, settings)
+            return request, interceptor.parse_intercept, credentials is not None, None
         shipment_order = self._order(case, now)
         sendable = carrier.credentials(settings) is not None
         with drafting(not sendable):  # not sent: built and shown even where the carrier would refuse a value

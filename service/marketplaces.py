@@ -19,16 +19,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from marshmallow import ValidationError
 
 from adapters.http import HttpClient, TransientHttpError
 from adapters.marketplaces import _support as support
-from adapters.marketplaces.base import MARKETPLACES, ParsedDelivery
+from adapters.marketplaces.base import MARKETPLACES, Enriches, ParsedDelivery, Responds
 from adapters.messages import IncomingMessage, Reject
+from adapters.registry import declared_capability
 from adapters.storage.models import MarketplaceDecisionRow
 from adapters.storage.unit_of_work import UnitOfWork, new_id
+from config.settings import Settings
 from core.cases import WITHDRAWAL_EVENT_PREFIX, Command, ReturnCase
 from service.canonical import load_event
 from service.intake import InvalidEvent, command_body, command_message_id
@@ -39,20 +41,6 @@ DETAILS_SUFFIX = ":details"
 DECIDABLE = ("approve", "reject", "refund", "open_return")
 OPEN_RETURN = "open_return"
 SENDING, ANSWERED, NOT_SENT, UNKNOWN = "sending", "answered", "not_sent", "unknown"
-
-
-@runtime_checkable
-class Enriches(Protocol):
-    """A marketplace whose webhook is thin: the adapter fetches the rest of the return."""
-
-    def enrich(self, event: dict[str, Any], http: HttpClient, now: datetime) -> support.Enrichment: ...
-
-
-@runtime_checkable
-class Responds(Protocol):
-    """A marketplace that takes our decisions (approve, refuse, refund) through its API."""
-
-    def respond(self, decision: support.Decision, http: HttpClient, now: datetime) -> support.DecisionAnswer: ...
 
 
 def untellable(command: Command) -> str | None:
@@ -68,11 +56,11 @@ def untellable(command: Command) -> str | None:
 
 
 def enriching_marketplaces() -> list[str]:
-    return [name for name, adapter in MARKETPLACES if isinstance(adapter, Enriches)]
+    return [name for name, adapter in MARKETPLACES if Enriches in adapter.capabilities]
 
 
 def responding_marketplaces() -> list[str]:
-    return [name for name, adapter in MARKETPLACES if isinstance(adapter, Responds)]
+    return [name for name, adapter in MARKETPLACES if Responds in adapter.capabilities]
 
 
 class MarketplaceDetails:
@@ -81,24 +69,32 @@ class MarketplaceDetails:
     consumer = "marketplace.details"
 
     def __init__(
-        self, uow: Callable[[], UnitOfWork], clock: Callable[[], datetime], http: HttpClient, intake: Any
+        self,
+        uow: Callable[[], UnitOfWork],
+        clock: Callable[[], datetime],
+        http: HttpClient,
+        intake: Any,
+        *,
+        settings: Settings,
     ) -> None:
         self.uow, self.clock, self.http, self.intake = uow, clock, http, intake
+        self.settings = settings
 
     def __call__(self, message: IncomingMessage) -> None:
         body = message.body
         marketplace, event, case_id = body.get("marketplace"), body.get("event"), body.get("case_id")
         if not (marketplace and isinstance(event, dict) and case_id):
             raise Reject("not an event envelope")
-        adapter = MARKETPLACES.get(marketplace)
-        if not isinstance(adapter, Enriches) or event["marketplace_event_id"].endswith(DETAILS_SUFFIX):
+        adapter = MARKETPLACES.get(marketplace).configured(self.settings.for_adapter(marketplace))
+        enriching = declared_capability(adapter, Enriches)
+        if enriching is None or event["marketplace_event_id"].endswith(DETAILS_SUFFIX):
             return
         if event["marketplace_event_id"].startswith(WITHDRAWAL_EVENT_PREFIX):
             return  # the buyer's withdrawal on our page: complete, and no return of the marketplace's yet
         with self.uow() as uow:
             if uow.processed.seen(self.consumer, message.message_id):
                 return
-        result: support.Enrichment = adapter.enrich(event, self.http, self.clock())  # transient errors: retried
+        result: support.Enrichment = enriching.enrich(event, self.http, self.clock())  # transient errors: retried
         try:
             refined = load_event(result.event)
         except ValidationError as exc:
@@ -147,10 +143,12 @@ class MarketplaceDecisions:
         http: HttpClient,
         commands_exchange: str = "",
         known_adapters: Callable[[str], bool] = lambda queue: True,
+        *,
+        settings: Settings,
     ) -> None:
         self.name = name
-        adapter = MARKETPLACES.get(name)
-        if not isinstance(adapter, Responds):
+        adapter = declared_capability(MARKETPLACES.get(name).configured(settings.for_adapter(name)), Responds)
+        if adapter is None:
             raise ValueError(f"marketplace {name} takes no decisions through its API")
         self.adapter: Responds = adapter
         self.consumer = f"marketplace.{name}"

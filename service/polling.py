@@ -1,4 +1,4 @@
-"""Pollers for marketplaces that push nothing (Amazon, Tmall, AliExpress) or not returns (Shopee).
+"""Pollss for marketplaces that push nothing (Amazon, Tmall, AliExpress) or not returns (Shopee).
 
 One poll: read the stored checkpoint, ask the marketplace for what changed since,
 take every event in through the same intake as the webhooks, and only then store
@@ -13,20 +13,15 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from adapters.http import HttpClient, TransientHttpError
-from adapters.marketplaces.base import MARKETPLACES, ParsedDelivery, PayloadError
+from adapters.marketplaces.base import MARKETPLACES, ParsedDelivery, PayloadError, Polls
+from adapters.registry import declared_capability
+from config.settings import Settings
 from service.intake import InvalidEvent
 
 log = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class Poller(Protocol):
-    name: str
-
-    def poll(self, checkpoint: dict[str, Any] | None, http: HttpClient, now: datetime) -> Any: ...
 
 
 class CheckpointStore(Protocol):
@@ -60,14 +55,13 @@ class PollOutcome:
         }
 
 
-def pollers() -> list[Poller]:
-    """Every registered marketplace adapter that can be polled."""
-    return [adapter for _name, adapter in MARKETPLACES if isinstance(adapter, Poller)]
+def pollers(settings: Settings) -> list[Polls]:
+    """Every registered marketplace adapter that can be polled, each with its `RB_<NAME>_*` settings."""
+    configured = (adapter.configured(settings.for_adapter(name)) for name, adapter in MARKETPLACES)
+    return [poller for adapter in configured if (poller := declared_capability(adapter, Polls)) is not None]
 
 
-def poll_once(
-    poller: Poller, store: CheckpointStore, intake: EventSink, http: HttpClient, now: datetime
-) -> PollOutcome:
+def poll_once(poller: Polls, store: CheckpointStore, intake: EventSink, http: HttpClient, now: datetime) -> PollOutcome:
     outcome = PollOutcome(poller.name)
     try:
         batch = poller.poll(store.load(poller.name), http, now)
@@ -95,7 +89,7 @@ class MarketplacePolls:
 
     def __init__(
         self,
-        pollers: Iterable[Poller],
+        pollers: Iterable[Polls],
         store: CheckpointStore,
         intake: EventSink,
         http: HttpClient,

@@ -16,6 +16,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from adapters.carriers import CARRIERS
 from adapters.carriers.base import BookedShipment, CarrierRejected
@@ -24,7 +25,7 @@ from adapters.marketplaces import MARKETPLACES
 from adapters.marketplaces.base import InboundRequest, ParsedDelivery, PayloadError, SignatureError
 from core.events import ReturnEvent
 from service.canonical import load_event
-from tests.conftest import example, make_settings, sign_generic
+from tests.conftest import example, make_settings, sign_generic, wait_for
 
 TOKEN = "fuzz-ops-token-0123456789"
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
@@ -74,6 +75,9 @@ def test_no_request_generated_from_the_openapi_document_gets_a_5xx(case, fuzz_ap
         headers["Authorization"] = f"Bearer {TOKEN}"  # past web/auth.py, so the fuzz reaches the route itself
     response = client.open(path, method=case.method, data=body, headers=headers, query_string=case.query or {})
     assert response.status_code < 500, f"{case.method} {path} -> {response.status_code}: {response.data[:300]!r}"
+    if case.operation.path.startswith("/returns"):
+        # The case routes answer what the document says (issue 17, item 8), with the operator's token.
+        case.validate_response(response, checks=[response_schema_conformance])
 
 
 def _mutations() -> st.SearchStrategy[dict]:
@@ -258,3 +262,62 @@ def test_malformed_but_authentic_carrier_pushes_get_4xx_not_5xx(hostile_app, car
     headers = {**_carrier_headers(carrier, body), "Content-Type": "application/json"}
     answer = hostile_app.test_client().post(f"/carriers/{carrier}/tracking", data=body, headers=headers)
     assert answer.status_code < 500, answer.get_data(as_text=True)[:300]
+
+
+# ---- issue 17, item 8: the case view and the OpenAPI `Case` are one schema ---------------------------------
+
+
+def _seed_cases(app) -> list[str]:  # type: ignore[no-untyped-def]
+    """Cases at several points of their lifecycle, made the way marketplaces make them: signed webhooks."""
+    from uuid import uuid4
+
+    client = app.test_client()
+    tag = uuid4().hex[:8]
+    orders = []
+    for name, follow_up in (("return-requested-de", "return-approved"), ("order-delivered-fr", None)):
+        first = example(name)
+        order_id, return_id = f"{first['order']['id']}-{tag}", f"{first['return']['id']}-{tag}"
+        events = [first] + ([example(follow_up)] if follow_up else [])
+        for number, event in enumerate(events):
+            event["marketplace_event_id"] = f"schema-{tag}-{name}-{number}"
+            event["order"]["id"], event["return"]["id"] = order_id, return_id
+            body = json.dumps(event).encode()
+            answer = client.post("/webhooks/generic", data=body, headers=sign_generic(body))
+            assert answer.status_code in (200, 202), answer.get_data(as_text=True)
+        orders.append(order_id)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+
+    def case_ids() -> list[str] | None:
+        found = []
+        for order_id in orders:
+            listed = client.get(f"/returns?order_id={order_id}", headers=auth).json["cases"]
+            if not listed:
+                return None
+            found.append(listed[0]["id"])
+        return found
+
+    return wait_for(case_ids)
+
+
+def test_every_case_route_answers_what_the_openapi_document_says(hostile_app) -> None:  # type: ignore[no-untyped-def]
+    client, auth = hostile_app.test_client(), {"Authorization": f"Bearer {TOKEN}"}
+    case_ids = _seed_cases(hostile_app)
+    reads = [("/returns/{case_id}", {"case_id": case_id}, {}) for case_id in case_ids]
+    reads += [("/returns/{case_id}/notices", {"case_id": case_id}, {"locale": "de-DE"}) for case_id in case_ids]
+    reads += [("/returns", {}, {"limit": 5})]
+    for path, parameters, query in reads:
+        operation = schema[path]["GET"]
+        case = operation.Case(path_parameters=parameters, query=query, headers=auth)
+        response = client.get(case.formatted_path, query_string=query, headers=auth)
+        assert response.status_code == 200, response.get_data(as_text=True)[:300]
+        case.validate_response(response, checks=[response_schema_conformance])
+
+
+def test_the_case_view_shows_exactly_the_fields_the_document_names(hostile_app) -> None:  # type: ignore[no-untyped-def]
+    client, auth = hostile_app.test_client(), {"Authorization": f"Bearer {TOKEN}"}
+    case_id = _seed_cases(hostile_app)[0]
+    view = client.get(f"/returns/{case_id}", headers=auth).json
+    document = client.get("/openapi.json").json
+    described = document["components"]["schemas"]["Case"]["properties"]
+    assert set(view) == set(described)
+    assert view["order"]["id"] and view["return"]["id"] and view["buyer_url"].startswith("http")

@@ -20,6 +20,7 @@ from babel.numbers import format_decimal
 from flask import Blueprint, Response, current_app, make_response, redirect, render_template, request
 from markupsafe import Markup, escape
 
+from adapters.carriers.base import display_name as carrier_display_name
 from adapters.notifiers import page_texts as T
 from adapters.notifiers.negotiation import CATALOGS, Negotiated, buyer_preferences, negotiate
 from adapters.notifiers.render import (
@@ -33,7 +34,7 @@ from adapters.notifiers.render import (
 )
 from adapters.storage.models import ShipmentRow, TrackingScanRow
 from core.cases import ReturnCase
-from core.notices import CARRIER_NAMES, DEFAULT_REFUND_ROUTE, NOTICE_KINDS, resolve
+from core.notices import DEFAULT_REFUND_ROUTE, NOTICE_KINDS, resolve
 from service.buyer_links import FormGuard
 from service.withdrawal import (
     Statement,
@@ -302,7 +303,7 @@ def _page_view(token: str, case: ReturnCase, rows: dict[str, Any], words: Words)
         "next_day": words.last_day(last_days.get(next_name) or next_at) if next_at and next_name else None,
         "sending": case.state in SENDING_STATES,
         "label": bool(label),
-        "pickup": CARRIER_NAMES.get(carrier or "", carrier) if case.return_.pickup and carrier else None,
+        "pickup": carrier_display_name(carrier) if case.return_.pickup and carrier else None,
         "drop_off": _drop_off_address() if case.state in SENDING_STATES and not label else [],
         "tracking": tracking if case.state in TRACKED_STATES else None,
         "scans": _scans(rows["scans"], tracking),
@@ -438,18 +439,7 @@ def withdraw_check(token: str):  # type: ignore[no-untyped-def]
       summary: Withdrawal step one (Directive 2011/83 art 11a) - shows the statement to confirm; nothing is sent
       parameters:
         - {in: path, name: token, required: true, schema: {type: string}}
-      requestBody:
-        required: true
-        content:
-          application/x-www-form-urlencoded:
-            schema:
-              type: object
-              required: [csrf, name, email]
-              properties:
-                csrf: {type: string, description: "the form's anti-forgery token, from the page"}
-                name: {type: string}
-                email: {type: string}
-              additionalProperties: {type: string, description: "line-<n>: a line the withdrawal covers"}
+      requestBody: {required: true, content: {application/x-www-form-urlencoded: {schema: WithdrawalForm}}}
       responses:
         200: {description: The statement and the "confirm withdrawal" button, content: {text/html: {}}}
         303: {description: "No withdrawal right is open; back to the page"}
@@ -478,18 +468,7 @@ def withdraw_confirm(token: str):  # type: ignore[no-untyped-def]
       summary: Withdrawal step two - the withdrawal is received (once) and acknowledged on the page and by e-mail
       parameters:
         - {in: path, name: token, required: true, schema: {type: string}}
-      requestBody:
-        required: true
-        content:
-          application/x-www-form-urlencoded:
-            schema:
-              type: object
-              required: [csrf, name, email]
-              properties:
-                csrf: {type: string, description: "the form's anti-forgery token, from the page"}
-                name: {type: string}
-                email: {type: string}
-              additionalProperties: {type: string, description: "line-<n>: a line the withdrawal covers"}
+      requestBody: {required: true, content: {application/x-www-form-urlencoded: {schema: WithdrawalForm}}}
       responses:
         303: {description: "Received (or received before); the page shows the acknowledgement"}
         400: {description: "A field is missing or the form token is wrong; the page names it", content: {text/html: {}}}

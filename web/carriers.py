@@ -14,19 +14,10 @@ from flask import Blueprint, current_app, jsonify, request
 
 from adapters.carriers import CARRIERS
 from adapters.carriers.base import InboundRequest, PayloadError, SignatureError
+from adapters.registry import accepts_media_type
 from web.errors import error_response
 
 bp = Blueprint("carriers", __name__)
-
-# SF Express pushes an encrypted body as text; the others push JSON.
-PUSH_CONTENT_TYPES: dict[str, tuple[str, ...]] = {"sf_express": ("application/json", "text/plain")}
-
-
-def _accepted_type(carrier: str, mimetype: str) -> bool:
-    allowed = PUSH_CONTENT_TYPES.get(carrier)
-    if allowed is not None:
-        return mimetype in allowed
-    return mimetype == "application/json" or mimetype.endswith("+json")
 
 
 @bp.post("/carriers/<carrier>/tracking")
@@ -43,7 +34,7 @@ def tracking_push(carrier: str):  # type: ignore[no-untyped-def]
         warehouse with `return.received`; exceptions flag the case for attention.
         A scan already recorded (pushed twice, or polled) is counted as a duplicate.
       parameters:
-        - {in: path, name: carrier, required: true, schema: {type: string, enum: [dhl_express, fedex, ups, sf_express]}}
+        - {in: path, name: carrier, required: true, schema: {type: string}}
       requestBody:
         required: true
         content:
@@ -67,7 +58,7 @@ def tracking_push(carrier: str):  # type: ignore[no-untyped-def]
     body = request.get_data(cache=True)
     if len(body) > limit:
         return error_response(413, "too_large", f"the body exceeds {limit} bytes")
-    if not _accepted_type(carrier, request.mimetype):
+    if not accepts_media_type(adapter.content_types, request.mimetype):
         return error_response(
             415, "unsupported_media_type", f"Content-Type {request.mimetype or 'none'} is not accepted"
         )

@@ -10,8 +10,12 @@ from apispec_webframeworks.flask import FlaskPlugin
 from flask import Flask
 from marshmallow import Schema, fields
 
+from adapters.carriers import CARRIERS
+from adapters.marketplaces import MARKETPLACES
+from adapters.registry import Registry
 from service.canonical import ReturnEventSchema
 from web.operator import OperatorCommandSchema
+from web.returns import CaseViewSchema
 
 
 class AcceptedSchema(Schema):
@@ -30,23 +34,17 @@ class ErrorSchema(Schema):
     error = fields.Nested(ErrorBodySchema, required=True)
 
 
-class CaseSchema(Schema):
-    id = fields.String()
-    state = fields.String()
-    needs_attention = fields.Boolean()
-    marketplace = fields.String()
-    order_id = fields.String()
-    return_id = fields.String()
-    timeline = fields.List(fields.Dict())
-    deadlines = fields.Dict()
-    refund = fields.Dict(allow_none=True)
-    shipments = fields.List(fields.Dict())
-    customs = fields.Dict(allow_none=True)
-    notices = fields.List(fields.Dict())
-    policy = fields.Dict(allow_none=True)
-    fees = fields.Dict(allow_none=True)
-    timers = fields.Dict()
-    buyer_url = fields.String(metadata={"description": "the buyer's page (GET /r/<token>), signed and expiring"})
+# The buyer page's withdrawal form (web/buyer.py), posted by both steps of the withdrawal function.
+WITHDRAWAL_FORM: dict[str, Any] = {
+    "type": "object",
+    "required": ["csrf", "name", "email"],
+    "properties": {
+        "csrf": {"type": "string", "description": "the form's anti-forgery token, from the page"},
+        "name": {"type": "string"},
+        "email": {"type": "string"},
+    },
+    "additionalProperties": {"type": "string", "description": "line-<n>: a line the withdrawal covers"},
+}
 
 
 def build_spec(app: Flask) -> dict[str, Any]:
@@ -60,8 +58,9 @@ def build_spec(app: Flask) -> dict[str, Any]:
     spec.components.schema("ReturnEvent", schema=ReturnEventSchema)
     spec.components.schema("Accepted", schema=AcceptedSchema)
     spec.components.schema("Error", schema=ErrorSchema)
-    spec.components.schema("Case", schema=CaseSchema)
+    spec.components.schema("Case", schema=CaseViewSchema)
     spec.components.schema("OperatorCommand", schema=OperatorCommandSchema)
+    spec.components.schema("WithdrawalForm", component=WITHDRAWAL_FORM)
     spec.components.security_scheme(
         "opsToken",
         {
@@ -74,4 +73,16 @@ def build_spec(app: Flask) -> dict[str, Any]:
         for endpoint, view in app.view_functions.items():
             if endpoint != "static" and view.__doc__ and "---" in view.__doc__:
                 spec.path(view=view, app=app)
-    return spec.to_dict()
+    document = spec.to_dict()
+    _name_adapters(document, "/webhooks/{marketplace}", "marketplace", MARKETPLACES)
+    _name_adapters(document, "/carriers/{carrier}/tracking", "carrier", CARRIERS)
+    return document
+
+
+def _name_adapters(document: dict[str, Any], path: str, parameter: str, registry: Registry[Any]) -> None:
+    """The path parameter's enum is the registry's names: a new adapter module appears here with no edit."""
+    for operation in document["paths"].get(path, {}).values():
+        for described in operation.get("parameters", []):
+            if described["in"] == "path" and described["name"] == parameter:
+                described["schema"]["enum"] = registry.names()
+                described["description"] = ", ".join(f"`{name}`: {adapter.display_name}" for name, adapter in registry)

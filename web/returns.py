@@ -13,7 +13,7 @@ from adapters.notifiers.render import render_notice
 from adapters.storage.models import CustomsClaimRow, NoticeDeliveryRow, ShipmentRow, TrackingScanRow
 from core.cases import ReturnCase
 from core.ledger import summary as ledger_summary
-from service.canonical import ITEMS_SCHEMA, ORDER_SCHEMA, RETURN_SCHEMA, flatten_errors
+from service.canonical import ItemSchema, OrderSchema, ReturnSchema, flatten_errors
 from service.customs import claim_view
 from web import auth
 from web.errors import error_response
@@ -43,8 +43,8 @@ def _shipment(row: ShipmentRow) -> dict[str, Any]:
         "request": row.request,
         "response": row.response,
         "error": row.error,
-        "created_at": row.created_at.isoformat(),
-        "updated_at": row.updated_at.isoformat(),
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
     }
 
 
@@ -84,7 +84,7 @@ def _delivery(row: NoticeDeliveryRow) -> dict[str, Any]:
         "message": row.message,
         "response": row.response,
         "error": row.error,
-        "updated_at": row.updated_at.isoformat(),
+        "updated_at": row.updated_at,
     }
 
 
@@ -104,7 +104,7 @@ def customs_view(case: ReturnCase, claims: list[CustomsClaimRow]) -> dict[str, A
 def tracking_view(scans: list[TrackingScanRow]) -> list[dict[str, Any]]:
     return [
         {"carrier": s.carrier, "tracking_number": s.tracking_number, "code": s.code, "status": s.status,
-         "occurred_at": s.occurred_at.isoformat(), "description": s.description, "location": s.location,
+         "occurred_at": s.occurred_at, "description": s.description, "location": s.location,
          "via": s.received_via}
         for s in scans
     ]  # fmt: skip
@@ -116,42 +116,156 @@ def case_view(
     claims: list[CustomsClaimRow] | None = None,
     scans: list[TrackingScanRow] | None = None,
     deliveries: list[NoticeDeliveryRow] | None = None,
+    buyer_url: str | None = None,
 ) -> dict[str, Any]:
-    return {
-        "id": case.id,
-        "state": case.state,
-        "needs_attention": case.needs_attention,
-        "marketplace": case.marketplace,
-        "order_id": case.order_id,
-        "return_id": case.return_id,
-        "created_at": case.created_at.isoformat() if case.created_at else None,
-        "order": ORDER_SCHEMA.dump(case.order),
-        "return": RETURN_SCHEMA.dump(case.return_),
-        "items": ITEMS_SCHEMA.dump(case.items),
-        "timeline": [
-            {"at": t.at.isoformat(), "kind": t.kind, "name": t.name, "detail": t.detail} for t in case.timeline
-        ],
-        "deadlines": case.facts.get("deadlines", {}),
-        "refund": case.facts.get("refund"),
-        "policy": case.facts.get("policy"),
-        "fees": case.facts.get("fees"),
-        "timers": case.facts.get("timers", {}),
-        "fx": case.facts.get("fx"),
-        "shipments": [_shipment(s) for s in shipments],
-        "customs": customs_view(case, claims or []),
-        "tracking": tracking_view(scans or []),
-        "carrier_route": case.facts.get("carrier_route"),
-        "notices": rendered_notices(case, None),
-        "notice_deliveries": [_delivery(d) for d in deliveries or []],
-        "missing": case.facts.get("missing", []),
-        # Issue 19: the case's money ledger against its cap, and what decisions recorded.
-        "ledger": ledger_summary(case.facts.get("ledger", []), case.order.currency, case.refund_cap()),
-        "decisions": {name: case.facts.get(name) for name in DECISION_FACTS if case.facts.get(name) is not None},
-    }
+    """The case as `GET /returns/<id>` answers it, dumped through `CaseViewSchema` (the OpenAPI `Case`)."""
+    return CASE_VIEW.dump(
+        {
+            "id": case.id,
+            "state": case.state,
+            "needs_attention": case.needs_attention,
+            "marketplace": case.marketplace,
+            "order_id": case.order_id,
+            "return_id": case.return_id,
+            "created_at": case.created_at,
+            "order": case.order,
+            "return": case.return_,
+            "items": case.items,
+            "timeline": case.timeline,
+            "deadlines": case.facts.get("deadlines", {}),
+            "refund": case.facts.get("refund"),
+            "policy": case.facts.get("policy"),
+            "fees": case.facts.get("fees"),
+            "timers": case.facts.get("timers", {}),
+            "fx": case.facts.get("fx"),
+            "shipments": [_shipment(s) for s in shipments],
+            "customs": customs_view(case, claims or []),
+            "tracking": tracking_view(scans or []),
+            "carrier_route": case.facts.get("carrier_route"),
+            "notices": rendered_notices(case, None),
+            "notice_deliveries": [_delivery(d) for d in deliveries or []],
+            "missing": case.facts.get("missing", []),
+            # Issue 19: the case's money ledger against its cap, and what decisions recorded.
+            "ledger": ledger_summary(case.facts.get("ledger", []), case.order.currency, case.refund_cap()),
+            "decisions": {name: case.facts.get(name) for name in DECISION_FACTS if case.facts.get(name) is not None},
+            "buyer_url": buyer_url,
+        }
+    )
 
 
 # Facts of the case's decisions shown as they are (issue 19).
 DECISION_FACTS = ("rejection", "late_accepted", "dispute", "carrier_claim", "outbound_leg", "released", "return_method")
+
+
+class MoneySchema(Schema):
+    amount = fields.String(required=True, metadata={"description": "decimal, in the currency's minor units"})
+    currency = fields.String(required=True, metadata={"description": "ISO 4217"})
+
+
+class TimelineEntrySchema(Schema):
+    at = fields.DateTime(required=True)
+    kind = fields.String(
+        required=True, metadata={"description": "event, transition, attention, command, result, notice"}
+    )
+    name = fields.String(required=True)
+    detail = fields.Dict(required=True)
+
+
+class ShipmentViewSchema(Schema):
+    id = fields.String(required=True)
+    carrier = fields.String(required=True)
+    kind = fields.String(required=True)
+    status = fields.String(required=True)
+    sent = fields.Boolean(required=True)
+    tracking_number = fields.String(required=True, allow_none=True)
+    label_available = fields.Boolean(required=True)
+    request = fields.Dict(required=True, metadata={"description": "the request as built (and sent, when sent)"})
+    response = fields.Dict(required=True, allow_none=True)
+    error = fields.String(required=True, allow_none=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class TrackingScanViewSchema(Schema):
+    carrier = fields.String(required=True)
+    tracking_number = fields.String(required=True)
+    code = fields.String(required=True)
+    status = fields.String(required=True)
+    occurred_at = fields.DateTime(required=True)
+    description = fields.String(required=True)
+    location = fields.String(required=True)
+    via = fields.String(required=True, validate=validate.OneOf(("push", "poll")))
+
+
+class RenderedNoticeSchema(Schema):
+    kind = fields.String(required=True)
+    locale = fields.String(required=True)
+    direction = fields.String(required=True, validate=validate.OneOf(("ltr", "rtl")))
+    subject = fields.String(required=True)
+    body = fields.String(required=True)
+    at = fields.String(required=True, allow_none=True, metadata={"description": "the notice's moment, as shown"})
+    incomplete = fields.List(fields.String(), required=True, metadata={"description": "facts the text lacked"})
+
+
+class NoticeDeliveryViewSchema(Schema):
+    id = fields.String(required=True)
+    notice = fields.String(required=True)
+    channel = fields.String(required=True)
+    status = fields.String(required=True)
+    sent = fields.Boolean(required=True)
+    recipient = fields.String(required=True, allow_none=True)
+    locale = fields.String(required=True, allow_none=True)
+    attempts = fields.Integer(required=True)
+    message = fields.Dict(required=True, metadata={"description": "what was (or, unconfigured, would be) sent"})
+    response = fields.Dict(required=True, allow_none=True)
+    error = fields.String(required=True, allow_none=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class LedgerViewSchema(Schema):
+    entries = fields.List(fields.Dict(), required=True)
+    cap = fields.Nested(MoneySchema, required=True, allow_none=True)
+    paid_out = fields.Nested(MoneySchema, metadata={"description": "absent when the order has no currency"})
+    pending = fields.Nested(MoneySchema)
+    deducted = fields.Nested(MoneySchema)
+    recovered = fields.Nested(MoneySchema)
+
+
+class CaseViewSchema(Schema):
+    """One schema for the case view and its OpenAPI `Case`: the view dumps through it, so they cannot drift."""
+
+    id = fields.String(required=True)
+    state = fields.String(required=True)
+    needs_attention = fields.Boolean(required=True)
+    marketplace = fields.String(required=True)
+    order_id = fields.String(required=True)
+    return_id = fields.String(required=True)
+    created_at = fields.DateTime(required=True, allow_none=True)
+    order = fields.Nested(OrderSchema, required=True)
+    return_ = fields.Nested(ReturnSchema, required=True, data_key="return", attribute="return")
+    items = fields.List(fields.Nested(ItemSchema), required=True)
+    timeline = fields.List(fields.Nested(TimelineEntrySchema), required=True)
+    deadlines = fields.Dict(required=True)
+    refund = fields.Dict(required=True, allow_none=True)
+    policy = fields.Dict(required=True, allow_none=True)
+    fees = fields.Dict(required=True, allow_none=True)
+    timers = fields.Dict(required=True)
+    fx = fields.Dict(required=True, allow_none=True)
+    shipments = fields.List(fields.Nested(ShipmentViewSchema), required=True)
+    customs = fields.Dict(required=True, allow_none=True, metadata={"description": "the plan, claims, declaration"})
+    tracking = fields.List(fields.Nested(TrackingScanViewSchema), required=True)
+    carrier_route = fields.Dict(required=True, allow_none=True)
+    notices = fields.List(fields.Nested(RenderedNoticeSchema), required=True)
+    notice_deliveries = fields.List(fields.Nested(NoticeDeliveryViewSchema), required=True)
+    missing = fields.List(fields.String(), required=True)
+    ledger = fields.Nested(LedgerViewSchema, required=True)
+    decisions = fields.Dict(keys=fields.String(validate=validate.OneOf(DECISION_FACTS)), required=True)
+    buyer_url = fields.String(
+        allow_none=True, metadata={"description": "the buyer's page (GET /r/<token>), signed and expiring"}
+    )
+
+
+CASE_VIEW = CaseViewSchema()
 
 
 @bp.get("/returns/<case_id>")
@@ -174,10 +288,10 @@ def get_case(case_id: str):  # type: ignore[no-untyped-def]
         case = uow.cases.get(case_id)
         if case is None:
             return error_response(404, "not_found", f"no case {case_id!r}")
+        # The buyer's page (contract "Buyer pages"), for operators to hand on; notices carry the same link.
+        buyer_url = container.buyer_links.url(case.id, case.created_at or container.clock(), request.host_url)
         view = case_view(case, uow.shipments.for_case(case_id), uow.customs_claims.for_case(case_id),
-                         uow.scans.for_case(case_id), uow.notice_deliveries.for_case(case_id))  # fmt: skip
-    # The buyer's page (contract "Buyer pages"), for operators to hand on; notices carry the same link.
-    view["buyer_url"] = container.buyer_links.url(case.id, case.created_at or container.clock(), request.host_url)
+                         uow.scans.for_case(case_id), uow.notice_deliveries.for_case(case_id), buyer_url)  # fmt: skip
     return jsonify(view)
 
 

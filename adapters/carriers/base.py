@@ -9,8 +9,10 @@ stored on the case, not sent (contract: settings table).
 Operations (carriers_customs.md §1.5–§2.4): a return label (with the pickup when
 the carrier books both in one call), a standalone pickup and its cancellation,
 tracking by polling and by push, and interception of a parcel still travelling
-to the buyer (DOMAIN.md §1, refund in transit) where the carrier's API has it;
-where it has not, `build_intercept` returns None and an operator does it.
+to the buyer (DOMAIN.md §1, refund in transit) where the carrier's API has it:
+a carrier that declares `Intercepts` among its capabilities; for the others an
+operator does it. Each module also declares its display name, the content types
+its tracking pushes come as, and its `RB_<NAME>_*` settings (adapters/registry.py).
 """
 
 from __future__ import annotations
@@ -23,13 +25,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import phonenumbers
 
 from adapters.http import HttpResult, OutboundRequest
 from adapters.marketplaces.base import InboundRequest, PayloadError, SignatureError
-from adapters.registry import Registry
+from adapters.registry import Registry, Setting, check_declarations
 from config.settings import AdapterSettings
 from core.events import Address
 from core.money import Money
@@ -47,6 +49,7 @@ __all__ = [
     "InboundRequest",
     "InterceptOrder",
     "InterceptOutcome",
+    "Intercepts",
     "PayloadError",
     "PickupWindow",
     "SignatureError",
@@ -115,6 +118,10 @@ class AccessToken:
 
 class CarrierAdapter(Protocol):
     name: str
+    display_name: str  # the carrier's trade name, shown to buyers in notices and on their page
+    content_types: tuple[str, ...]  # what its tracking pushes are posted as (415 for anything else)
+    declared_settings: tuple[Setting, ...]  # its rows of the README's Settings table
+    capabilities: frozenset[type]  # the optional protocols below that it implements
 
     def credentials(self, settings: AdapterSettings) -> dict[str, str] | None:
         """The credentials set for this carrier, or None: then nothing is sent."""
@@ -144,14 +151,6 @@ class CarrierAdapter(Protocol):
 
     def parse_tracking(self, result: HttpResult) -> list[TrackingUpdate]: ...
 
-    def intercept_credentials(self, settings: AdapterSettings) -> dict[str, str] | None:
-        """The credentials the interception API needs, or None: then the request is stored, not sent."""
-
-    def build_intercept(self, order: InterceptOrder, settings: AdapterSettings) -> OutboundRequest | None:
-        """The interception request, or None where the carrier's API offers none (an operator task)."""
-
-    def parse_intercept(self, result: HttpResult) -> InterceptOutcome: ...
-
     def verify_tracking_push(
         self, request: InboundRequest, settings: AdapterSettings, now: datetime | None = None
     ) -> None:
@@ -174,25 +173,32 @@ class CarrierAdapter(Protocol):
         """The answer as parsed: decrypted where the carrier encrypts it."""
 
 
+@runtime_checkable
+class Intercepts(Protocol):
+    """A carrier whose API stops an outbound parcel and sends it back (seed 002 拦截快递); else an operator task."""
+
+    def intercept_credentials(self, settings: AdapterSettings) -> dict[str, str] | None:
+        """The credentials the interception API needs, or None: then the request is stored, not sent."""
+
+    def build_intercept(self, order: InterceptOrder, settings: AdapterSettings) -> OutboundRequest: ...
+
+    def parse_intercept(self, result: HttpResult) -> InterceptOutcome: ...
+
+
+CAPABILITIES: tuple[type, ...] = (Intercepts,)
+
+
 class CarrierBase:
-    """Defaults shared by the carrier modules: no token, nothing to sign, no interception API."""
+    """Defaults shared by the carrier modules: no token, nothing to sign, pushes come as JSON."""
 
     name = ""
+    content_types: tuple[str, ...] = ("application/json",)
 
     def collects_with_label(self, order: ReturnShipmentOrder) -> bool:
         return False
 
     def needs_token(self, request: OutboundRequest) -> bool:
         return True
-
-    def intercept_credentials(self, settings: AdapterSettings) -> dict[str, str] | None:
-        return self.credentials(settings)  # type: ignore[attr-defined]
-
-    def build_intercept(self, order: InterceptOrder, settings: AdapterSettings) -> OutboundRequest | None:
-        return None
-
-    def parse_intercept(self, result: HttpResult) -> InterceptOutcome:
-        raise CarrierRejected(f"{self.name} offers no interception API: an operator must call the carrier")
 
     def token_request(self, settings: AdapterSettings) -> OutboundRequest | None:
         return None
@@ -325,4 +331,13 @@ def without_empty(node: Any) -> Any:
     return node
 
 
-CARRIERS: Registry[CarrierAdapter] = Registry("carrier", "adapters.carriers")
+def display_name(carrier: str) -> str:
+    """The carrier's trade name as its module declares it; a name no module has is shown as given."""
+    return CARRIERS.get(carrier).display_name if carrier in CARRIERS else carrier
+
+
+def _check(name: str, adapter: CarrierAdapter) -> None:
+    check_declarations("carrier", name, adapter, CAPABILITIES)
+
+
+CARRIERS: Registry[CarrierAdapter] = Registry("carrier", "adapters.carriers", _check)

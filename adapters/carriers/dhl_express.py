@@ -54,6 +54,7 @@ from adapters.carriers.base import (
     street_lines,
 )
 from adapters.http import HttpResult, OutboundRequest
+from adapters.registry import Setting
 from config.settings import AdapterSettings
 from core.events import Address
 from core.money import Money
@@ -163,6 +164,21 @@ def message_reference(case_id: str) -> str:
 
 class DhlExpress(CarrierBase):
     name = "dhl_express"
+    display_name = "DHL Express"
+    capabilities: frozenset[type] = frozenset()
+    declared_settings = (
+        Setting(("BASE_URL",), "`https://express.api.dhl.com/mydhlapi/test`", "MyDHL API base URL"),
+        Setting(
+            ("API_KEY", "API_SECRET", "ACCOUNT"),
+            "none: requests built and stored, not sent",
+            "MyDHL HTTP Basic credentials and the shipper account",
+        ),
+        Setting(
+            ("WEBHOOK_SECRET", "PUSH_HEADER"),
+            "none: DHL tracking pushes answer 401; header `DHL-Push-Token`",
+            "token DHL Push sends back (`hook.authentication`)",
+        ),
+    )
 
     def credentials(self, settings: AdapterSettings) -> dict[str, str] | None:
         return settings.require("API_KEY", "API_SECRET", "ACCOUNT")

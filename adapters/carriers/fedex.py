@@ -50,6 +50,7 @@ from adapters.carriers.base import (
     street_lines,
 )
 from adapters.http import HttpResult, OutboundRequest
+from adapters.registry import Setting
 from config.settings import AdapterSettings
 from core.events import Address
 from core.invoice import returns_invoice
@@ -121,6 +122,17 @@ def _party(address: Address, role: str, state_required: bool = False) -> dict[st
 
 class FedEx(CarrierBase):
     name = "fedex"
+    display_name = "FedEx"
+    capabilities: frozenset[type] = frozenset()
+    declared_settings = (
+        Setting(("BASE_URL",), "`https://apis-sandbox.fedex.com`", "FedEx REST base URL"),
+        Setting(
+            ("CLIENT_ID", "CLIENT_SECRET", "ACCOUNT"),
+            "none: requests built and stored, not sent",
+            "FedEx OAuth client credentials and account",
+        ),
+        Setting(("WEBHOOK_SECRET",), "none: FedEx pushes answer 401", "AIV security token (`fdx-signature` HMAC key)"),
+    )
 
     def credentials(self, settings: AdapterSettings) -> dict[str, str] | None:
         return settings.require("CLIENT_ID", "CLIENT_SECRET", "ACCOUNT")

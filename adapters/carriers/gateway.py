@@ -26,10 +26,12 @@ from adapters.carriers.base import (
     CarrierAdapter,
     InterceptOrder,
     InterceptOutcome,
+    Intercepts,
     PickupWindow,
     drafting,
 )
 from adapters.http import HttpClient, HttpResult, OutboundRequest
+from adapters.registry import declared_capability
 from config.settings import AdapterSettings
 from core.shipments import ReturnShipmentOrder
 from core.tracking import TrackingUpdate
@@ -119,12 +121,14 @@ class CarrierGateway:
     def intercept(
         self, adapter: CarrierAdapter, order: InterceptOrder, settings: AdapterSettings
     ) -> Outcome[InterceptOutcome]:
-        credentials = adapter.intercept_credentials(settings)  # type: ignore[attr-defined]
-        with drafting(credentials is None):
-            request = adapter.build_intercept(order, settings)
-        if request is None:
+        interceptor = declared_capability(adapter, Intercepts)
+        if interceptor is None:
             return Outcome(request={}, sent=False, operator_task=True)
-        return self.call(adapter, settings, request, adapter.parse_intercept, credentials_set=credentials is not None)
+        credentials = interceptor.intercept_credentials(settings)
+        with drafting(credentials is None):
+            request = interceptor.build_intercept(order, settings)
+        parse = interceptor.parse_intercept
+        return self.call(adapter, settings, request, parse, credentials_set=credentials is not None)
 
     def call(
         self,

@@ -53,6 +53,7 @@ from adapters.carriers.base import (
     InboundRequest,
     InterceptOrder,
     InterceptOutcome,
+    Intercepts,
     PayloadError,
     PickupWindow,
     SignatureError,
@@ -61,6 +62,7 @@ from adapters.carriers.base import (
     json_number,
 )
 from adapters.http import HttpResult, OutboundRequest
+from adapters.registry import Setting
 from config.settings import AdapterSettings
 from core.events import Address
 from core.invoice import returns_invoice
@@ -157,6 +159,33 @@ def _party(address: Address, role: str) -> dict[str, Any]:
 
 class SfExpress(CarrierBase):
     name = "sf_express"
+    display_name = "SF Express"
+    capabilities: frozenset[type] = frozenset({Intercepts})
+    declared_settings = (
+        Setting(("BASE_URL",), "`https://api-ifsp-sit.sf.global`", "SF international API base URL"),
+        Setting(
+            ("APP_KEY", "APP_SECRET", "AES_KEY", "CUSTOMER_CODE", "MONTHLY_CARD"),
+            "none: requests built and stored, not sent",
+            "SF international credentials (43-character encodingAesKey)",
+        ),
+        Setting(
+            ("PARTNER_ID", "CHECKWORD", "FENGQIAO_URL"),
+            "none: interception is an operator task",
+            "SF Fengqiao credentials for interception (EXP_RECE_WANTED_INTERCEPT)",
+        ),
+        Setting(("WEBHOOK_SECRET",), "none: SF pushes answer 401", "token in SF's push signature"),
+        Setting(
+            ("PHONE_SUFFIX",),
+            "none: tracking asked by waybill number only",
+            "`phoneNo` of `GTS_QUERY_TRACK`: the last digits of the sender's or receiver's phone, which SF may ask for",
+        ),
+        Setting(
+            ("PUSH_MAX_AGE_SECONDS",),
+            "`300`",
+            "an SF push whose `timestamp` header is further from now than this is refused (401) as a replay",
+        ),
+    )
+    content_types = ("application/json", "text/plain")  # the body is encrypted text (sf_express.md)
 
     def credentials(self, settings: AdapterSettings) -> dict[str, str] | None:
         return settings.require("APP_KEY", "APP_SECRET", "AES_KEY", "CUSTOMER_CODE")

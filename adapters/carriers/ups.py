@@ -50,6 +50,7 @@ from adapters.carriers.base import (
     without_empty,
 )
 from adapters.http import HttpResult, OutboundRequest
+from adapters.registry import Setting
 from config.settings import AdapterSettings
 from core.events import Address
 from core.invoice import returns_invoice
@@ -131,6 +132,17 @@ def _party(address: Address, role: str) -> dict[str, Any]:
 
 class Ups(CarrierBase):
     name = "ups"
+    display_name = "UPS"
+    capabilities: frozenset[type] = frozenset()
+    declared_settings = (
+        Setting(("BASE_URL",), "`https://wwwcie.ups.com`", "UPS base URL (CIE test)"),
+        Setting(
+            ("CLIENT_ID", "CLIENT_SECRET", "ACCOUNT"),
+            "none: requests built and stored, not sent",
+            "UPS OAuth client credentials and shipper number",
+        ),
+        Setting(("WEBHOOK_SECRET",), "none: UPS pushes answer 401", "the `credential` given to Track Alert"),
+    )
 
     def credentials(self, settings: AdapterSettings) -> dict[str, str] | None:
         return settings.require("CLIENT_ID", "CLIENT_SECRET", "ACCOUNT")

@@ -20,13 +20,13 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 from zoneinfo import ZoneInfo
 
 from adapters.http import HttpClient, HttpResult, OutboundRequest
-from adapters.marketplaces.base import InboundRequest, ParsedDelivery, PayloadError, SignatureError
+from adapters.marketplaces.base import JSON, InboundRequest, ParsedDelivery, PayloadError, SignatureError
 from adapters.marketplaces.base import ReturnRequestApi as ReturnRequestApi  # declared by every adapter
-from config.settings import AdapterSettings, Settings
+from config.settings import AdapterSettings
 from core.cases import PENDING_ORDER as CASE_PENDING_ORDER
 
 MIN_EPOCH, MAX_EPOCH = 946_684_800.0, 4_102_444_800.0
@@ -100,16 +100,21 @@ def same_base64(expected: bytes, given: str | None) -> bool:
 
 
 class Configured:
-    """A marketplace adapter reading its `RB_<NAME>_*` settings; tests hand it settings of their own."""
+    """A marketplace adapter reading its `RB_<NAME>_*` settings, handed to it as carriers are handed theirs.
+
+    The registered instance has none; the service calls `configured` with the process's settings before using it
+    (as tests do with their own), so nothing is read from the environment or a process global behind its back.
+    """
 
     name: str
+    content_types: tuple[str, ...] = JSON
 
     def __init__(self, settings: AdapterSettings | None = None) -> None:
-        self._settings = settings
+        self.settings = settings if settings is not None else AdapterSettings(self.name, {})
 
-    @property
-    def settings(self) -> AdapterSettings:
-        return settings_for(self.name, self._settings)
+    def configured(self, settings: AdapterSettings) -> Self:
+        """This adapter with `settings` (`Settings.for_adapter(name)`)."""
+        return type(self)(settings)
 
     def poll_start(self, checkpoint: dict[str, Any] | None, now: datetime) -> datetime:
         """Where a poll starts: the stored checkpoint, else `RB_<NAME>_LOOKBACK_DAYS` (7) before now."""
@@ -464,21 +469,6 @@ def credentials(settings: AdapterSettings, *keys: str) -> tuple[dict[str, str] |
     if values is not None:
         return values, []
     return None, [f"RB_{settings.name.upper()}_{key.upper()}" for key in keys if not settings.get(key)]
-
-
-_PROCESS_SETTINGS: list[Settings] = []
-
-
-def use_settings(settings: Settings) -> None:
-    """The process's settings (set by the bootstrap), read by the registered adapters instead of the environment."""
-    _PROCESS_SETTINGS[:] = [settings]
-
-
-def settings_for(name: str, settings: AdapterSettings | None) -> AdapterSettings:
-    if settings is not None:
-        return settings
-    process = _PROCESS_SETTINGS[0] if _PROCESS_SETTINGS else Settings.from_env()
-    return process.for_adapter(name)
 
 
 def send(http: HttpClient, request: OutboundRequest) -> HttpResult:

@@ -34,7 +34,8 @@ from typing import Any
 
 from adapters.http import HttpClient, OutboundRequest
 from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import MARKETPLACES, PayloadError
+from adapters.marketplaces.base import MARKETPLACES, PayloadError, Polls, Responds
+from adapters.registry import Setting
 
 NAME = "aliexpress"
 METHOD = "aliexpress.issue.issuelist.get"
@@ -63,6 +64,15 @@ def sign(params: dict[str, str], secret: str) -> str:
 
 class AliExpressAdapter(s.PolledOnly):
     name = NAME
+    display_name = "AliExpress"
+    capabilities: frozenset[type] = frozenset({Polls, Responds})
+    declared_settings = (
+        Setting(
+            ("BASE_URL", "APP_KEY", "APP_SECRET", "ACCESS_TOKEN", "TIMEZONE"),
+            "none (zone `America/Los_Angeles`): not polled",
+            "IOP gateway (`https://api-sg.aliexpress.com/sync`), app credentials, seller token, the zone of its times",
+        ),
+    )
     return_request = s.ReturnRequestApi(
         opens_returns=False,
         source="AliExpress Open Platform issue (纠纷) APIs, aliexpress.issue.issuelist.get and the AE-Refund&return "

@@ -42,7 +42,8 @@ from typing import Any
 
 from adapters.http import HttpClient, OutboundRequest
 from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import MARKETPLACES, PayloadError
+from adapters.marketplaces.base import MARKETPLACES, PayloadError, Polls, Responds
+from adapters.registry import Setting
 from core.money import minor_unit
 
 NAME = "amazon"
@@ -104,6 +105,20 @@ DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d", "%d-%b-%Y", "%m/%d/%Y", "%d/%
 
 class AmazonAdapter(s.PolledOnly):
     name = NAME
+    display_name = "Amazon"
+    capabilities: frozenset[type] = frozenset({Polls, Responds})
+    declared_settings = (
+        Setting(
+            ("BASE_URL", "LWA_CLIENT_ID", "LWA_CLIENT_SECRET", "REFRESH_TOKEN", "MARKETPLACE_IDS"),
+            "none: not polled",
+            "SP-API regional endpoint, LWA app credentials, the seller's refresh token, comma-separated marketplace ids",
+        ),
+        Setting(
+            ("LWA_URL", "LOOKBACK_DAYS"),
+            "`https://api.amazon.com/auth/o2/token`, `7`",
+            "token endpoint; how far the first poll looks back",
+        ),
+    )
     return_request = s.ReturnRequestApi(
         opens_returns=False,
         source="Selling Partner API (Reports API returns reports; Notifications API has no return topic), "

@@ -54,7 +54,16 @@ from urllib.parse import quote
 
 from adapters.http import HttpClient, OutboundRequest
 from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import MARKETPLACES, InboundRequest, ParsedDelivery, PayloadError, SignatureError
+from adapters.marketplaces.base import (
+    MARKETPLACES,
+    Enriches,
+    InboundRequest,
+    ParsedDelivery,
+    PayloadError,
+    Responds,
+    SignatureError,
+)
+from adapters.registry import Setting
 from adapters.safe_xml import UnsafeXml, parse_untrusted
 
 NAME = "ebay"
@@ -162,6 +171,20 @@ def notification_signature(timestamp: str, keyset: str) -> str:
 
 class EbayAdapter(s.Configured):
     name = NAME
+    display_name = "eBay"
+    capabilities: frozenset[type] = frozenset({Enriches, Responds})
+    declared_settings = (
+        Setting(
+            ("WEBHOOK_SECRET",),
+            "none: `/webhooks/ebay` answers 401",
+            "DevID, AppID and CertID concatenated in that order",
+        ),
+        Setting(
+            ("BASE_URL", "ACCESS_TOKEN", "MARKETPLACE_ID"),
+            "none, none, `EBAY_US`",
+            "Post-Order API base (`https://api.ebay.com`) and the seller's user token",
+        ),
+    )
     return_request = s.ReturnRequestApi(
         opens_returns=False,
         source="Post-Order API v2 'Create Return Request' (POST /post-order/v2/return) and the Post-Order user guide, "

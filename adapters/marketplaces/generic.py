@@ -16,6 +16,7 @@ from datetime import datetime
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookVerificationError
 
 from adapters.marketplaces.base import (
+    JSON,
     MARKETPLACES,
     InboundRequest,
     ParsedDelivery,
@@ -23,12 +24,27 @@ from adapters.marketplaces.base import (
     ReturnRequestApi,
     SignatureError,
 )
+from adapters.registry import Setting
+from config.settings import AdapterSettings
 
 TOLERANCE_SECONDS = 300
 
 
 class GenericAdapter:
     name = "generic"
+    display_name = "Standard Webhooks"
+    content_types = JSON
+    capabilities: frozenset[type] = frozenset()
+    declared_settings = (
+        Setting(
+            ("WEBHOOK_SECRET",), "none: `/webhooks/generic` answers 401", "`whsec_` + base64 key (Standard Webhooks)"
+        ),
+    )
+
+    def configured(self, settings: AdapterSettings) -> GenericAdapter:
+        """Standard Webhooks needs only the secret, which `verify` is given."""
+        return self
+
     return_request = ReturnRequestApi(
         opens_returns=False,
         source="the generic route: the merchant's own system posts Standard Webhooks and reads GET /returns",

@@ -37,7 +37,8 @@ from urllib.parse import urlencode
 
 from adapters.http import HttpClient, OutboundRequest
 from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import MARKETPLACES, InboundRequest, ParsedDelivery
+from adapters.marketplaces.base import MARKETPLACES, Enriches, InboundRequest, ParsedDelivery, Responds
+from adapters.registry import Setting
 
 NAME = "lazada"
 REPLAY_WINDOW = timedelta(hours=7)  # 12 retries x 30 min, plus margin
@@ -101,6 +102,20 @@ def signed_call(
 
 class LazadaAdapter(s.Configured):
     name = NAME
+    display_name = "Lazada"
+    capabilities: frozenset[type] = frozenset({Enriches, Responds})
+    declared_settings = (
+        Setting(
+            ("APP_KEY",),
+            "none: `/webhooks/lazada` answers 401",
+            "the app key Lazada signs with (webhook secret = app secret)",
+        ),
+        Setting(
+            ("BASE_URL", "ACCESS_TOKEN"),
+            "none: no details, decisions not sent",
+            "regional API base (`https://api.lazada.sg/rest`) and the seller's token",
+        ),
+    )
     return_request = s.ReturnRequestApi(
         opens_returns=False,
         source="LazOP reverse-order API (GetReverseOrdersForSeller, GetReverseOrderDetail, ReverseOrderReturnUpdate, "

@@ -35,7 +35,17 @@ from urllib.parse import urlencode
 
 from adapters.http import HttpClient, OutboundRequest
 from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import MARKETPLACES, InboundRequest, ParsedDelivery, PayloadError, SignatureError
+from adapters.marketplaces.base import (
+    MARKETPLACES,
+    Enriches,
+    InboundRequest,
+    ParsedDelivery,
+    PayloadError,
+    Polls,
+    Responds,
+    SignatureError,
+)
+from adapters.registry import Setting
 
 NAME = "shopee"
 REPLAY_WINDOW = timedelta(hours=24)  # Shopee publishes no retry horizon per push
@@ -110,6 +120,20 @@ def signed_call(
 
 class ShopeeAdapter(s.Configured):
     name = NAME
+    display_name = "Shopee"
+    capabilities: frozenset[type] = frozenset({Enriches, Responds, Polls})
+    declared_settings = (
+        Setting(
+            ("CALLBACK_URL",),
+            "the URL the push arrived on",
+            "the push URL exactly as registered with Shopee (it is part of the signature)",
+        ),
+        Setting(
+            ("BASE_URL", "PARTNER_ID", "SHOP_ID", "ACCESS_TOKEN", "DISPUTE_EMAIL"),
+            "none: return list not polled, decisions not sent",
+            "`https://partner.shopeemobile.com`; webhook secret = partner key (also signs calls)",
+        ),
+    )
     return_request = s.ReturnRequestApi(
         opens_returns=False,
         source="Open Platform v2 returns module (get_return_list, get_return_detail, confirm, dispute, offer), "

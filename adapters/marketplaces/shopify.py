@@ -47,7 +47,16 @@ from typing import Any
 
 from adapters.http import HttpClient, OutboundRequest
 from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import MARKETPLACES, InboundRequest, ParsedDelivery, PayloadError, SignatureError
+from adapters.marketplaces.base import (
+    MARKETPLACES,
+    Enriches,
+    InboundRequest,
+    ParsedDelivery,
+    PayloadError,
+    Responds,
+    SignatureError,
+)
+from adapters.registry import Setting
 
 NAME = "shopify"
 REPLAY_WINDOW = timedelta(hours=6)  # 8 retries over 4 h, plus margin
@@ -173,6 +182,15 @@ def _header(request: InboundRequest, name: str) -> str | None:
 
 class ShopifyAdapter(s.Configured):
     name = NAME
+    display_name = "Shopify"
+    capabilities: frozenset[type] = frozenset({Enriches, Responds})
+    declared_settings = (
+        Setting(
+            ("BASE_URL", "ACCESS_TOKEN", "API_VERSION"),
+            "none, none, `2025-07`: no details fetched, decisions not sent",
+            "`https://<shop>.myshopify.com` and an Admin API token (read/write_returns); webhook secret = app client secret",
+        ),
+    )
     return_request = s.ReturnRequestApi(
         opens_returns=True,
         source="GraphQL Admin API mutation returnRequest (ReturnRequestInput, ReturnRequestLineItemInput), "

@@ -45,7 +45,8 @@ from urllib.parse import urlencode
 
 from adapters.http import HttpClient, OutboundRequest
 from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import MARKETPLACES, InboundRequest, ParsedDelivery, PayloadError
+from adapters.marketplaces.base import MARKETPLACES, Enriches, InboundRequest, ParsedDelivery, PayloadError, Responds
+from adapters.registry import Setting
 
 NAME = "tiktok_shop"
 REPLAY_WINDOW = timedelta(hours=24)
@@ -121,6 +122,25 @@ def signed_call(creds: dict[str, str], path: str, body: dict[str, Any], now: dat
 
 class TikTokShopAdapter(s.Configured):
     name = NAME
+    display_name = "TikTok Shop"
+    capabilities: frozenset[type] = frozenset({Enriches, Responds})
+    declared_settings = (
+        Setting(
+            ("APP_KEY",),
+            "none: `/webhooks/tiktok_shop` answers 401",
+            "the app key TikTok Shop signs with (webhook secret = app secret)",
+        ),
+        Setting(
+            ("BASE_URL", "ACCESS_TOKEN", "SHOP_CIPHER"),
+            "none: no details, decisions not sent",
+            "`https://open-api.tiktokglobalshop.com`, the shop's token and cipher",
+        ),
+        Setting(
+            ("WITHDRAWAL_REASON",),
+            "none: an EU withdrawal is not sent to TikTok Shop (the case says so)",
+            "the `return_reason` name Create Return is sent for a buyer's withdrawal (TikTok publishes no list for sellers)",
+        ),
+    )
     return_request = s.ReturnRequestApi(
         opens_returns=True,
         source="Return and Refund API 202309 'Create Return', POST /return_refund/202309/returns (order_id, "

@@ -35,7 +35,8 @@ from zoneinfo import ZoneInfo
 
 from adapters.http import HttpClient, OutboundRequest
 from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import MARKETPLACES, PayloadError
+from adapters.marketplaces.base import MARKETPLACES, PayloadError, Polls, Responds
+from adapters.registry import Setting
 
 NAME = "tmall"
 ZONE = "Asia/Shanghai"
@@ -110,6 +111,15 @@ def beijing(moment: datetime) -> str:
 
 class TmallAdapter(s.PolledOnly):
     name = NAME
+    display_name = "Tmall"
+    capabilities: frozenset[type] = frozenset({Polls, Responds})
+    declared_settings = (
+        Setting(
+            ("BASE_URL", "APP_KEY", "APP_SECRET", "SESSION", "LOOKBACK_DAYS"),
+            "none (lookback `7`): not polled",
+            "TOP gateway (`https://eco.taobao.com/router/rest`), app credentials and the seller's session key",
+        ),
+    )
     return_request = s.ReturnRequestApi(
         opens_returns=False,
         source="Taobao Open Platform refund APIs (taobao.refunds.receive.get, taobao.refund.get, agree/refuse "

@@ -31,10 +31,11 @@ from babel.messages.pofile import read_po
 from babel.numbers import get_currency_symbol
 from babel.support import NullTranslations, Translations
 
+from adapters.carriers.base import display_name as carrier_display_name
 from adapters.notifiers.negotiation import Negotiated, buyer_preferences, negotiate
 from config.settings import PROJECT_ROOT
 from core.money import Money, MoneyError, minor_unit
-from core.notices import CARRIER_NAMES, CONTEXT_KEYS, days_until, missing_context, notice_kind, resolve
+from core.notices import CONTEXT_KEYS, days_until, missing_context, notice_kind, resolve
 
 LOCALES_DIR = PROJECT_ROOT / "locales"
 DOMAIN = "messages"
@@ -546,7 +547,7 @@ def _display_values(
                 continue
             text = gettext(phrase)
         elif kind == "carrier":
-            text = CARRIER_NAMES.get(str(value), str(value))
+            text = carrier_display_name(str(value))
         else:
             text = str(value)
         shown[key] = f"{_FSI}{text}{_PDI}" if rtl and kind in ("id", "url", "text", "carrier") else text

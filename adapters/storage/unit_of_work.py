@@ -257,6 +257,8 @@ class CaseRepository:
         Whether the case is its order's first is decided at its first save after `add`, not in `add`:
         a query there would begin the intake's transaction early (on SQLite, take the write lock).
         """
+        if not new and self.pending is not None:
+            self.pending.write()  # a case added and saved in one transaction: its facts row is still pending
         row = None if new else self.session.get(ReturnFactsRow, case.id)
         facts = facts_of(case, now, _facts_from_row(row) if row is not None else None)
         values = _facts_columns(facts)

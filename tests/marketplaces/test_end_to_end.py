@@ -314,7 +314,9 @@ def test_a_redelivered_decision_command_reaches_the_marketplace_once(tmp_path: P
     )
     client, container = next(running)
     case_id = post(client, "tiktok_shop").get_json()["case_id"]
-    handler = MarketplaceDecisions("tiktok_shop", container.uow, container.clock, container.http)
+    handler = MarketplaceDecisions(
+        "tiktok_shop", container.uow, container.clock, container.http, settings=container.settings
+    )
     body = {"case_id": case_id, "kind": "marketplace", "adapter": "tiktok_shop", "action": "approve",
             "idempotency_key": f"{case_id}:approve", "payload": {"case_id": case_id}}  # fmt: skip
     for redelivered in (False, True):

@@ -485,4 +485,4 @@ def test_a_crash_before_the_checkpoint_is_stored_repeats_the_poll_harmlessly(api
 
 
 def test_every_pulled_marketplace_is_scheduled():
-    assert {p.name for p in pollers()} >= {"amazon", "tmall", "aliexpress", "shopee"}
+    assert {p.name for p in pollers(make_settings())} >= {"amazon", "tmall", "aliexpress", "shopee"}

@@ -288,7 +288,9 @@ def test_a_redelivered_open_return_reaches_tiktok_shop_once(tmp_path, api):
     client, container = next(service)
     try:
         case_id = delivered_order(container, "tiktok_shop", order_id="5761")
-        handler = MarketplaceDecisions("tiktok_shop", container.uow, container.clock, container.http)
+        handler = MarketplaceDecisions(
+            "tiktok_shop", container.uow, container.clock, container.http, settings=container.settings
+        )
         payload = {"case_id": case_id, "order_id": "5761", "lines": [{"sku": "SCARF-RED", "quantity": 1}],
                    "reason": "changed_mind"}  # fmt: skip
         body = {"case_id": case_id, "kind": "marketplace", "adapter": "tiktok_shop", "action": "open_return",
