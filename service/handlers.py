@@ -36,8 +36,9 @@ from adapters.storage.models import ShipmentRow
 from adapters.storage.ports import ConcurrentUpdate, ConnectionLost
 from adapters.storage.unit_of_work import UnitOfWork, new_id
 from config.settings import Settings
-from core.cases import CaseState, Command, Decide, ReturnCase
+from core.cases import Command, Decide, ReturnCase
 from core.events import Address, ReturnEvent
+from core.lifecycle import CaseState
 from core.routing import Route, carrier_route
 from core.shipments import ReturnShipmentOrder, ShipmentOrderError, outbound_shipment_order, return_shipment_order
 from service.canonical import load_event

@@ -16,7 +16,8 @@ from typing import Any
 from adapters.storage.operations_store import OperationsStore
 from adapters.storage.ports import ConcurrentUpdate, StorageError
 from adapters.storage.unit_of_work import UnitOfWork
-from core.cases import FINAL_STATES, TIMER_FOR_DEADLINE
+from core.cases import TIMER_FOR_DEADLINE
+from core.lifecycle import FINAL_STATES
 from queues.inspection import BrokerInspector, DepthRates, UnknownQueue
 from queues.topology import Topology
 

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from adapters.storage.ports import ConcurrentUpdate
-from core.cases import CaseState, CommandRefused, open_case
+from core.cases import CommandRefused, open_case
+from core.lifecycle import CaseState
 from service.canonical import load_event
 from service.handlers import CaseMoves
 from service.operator import CaseNotFound, OperatorCommands, UnknownCommand
