@@ -692,23 +692,57 @@ class CustomsClaims:
         return row
 
 
+@dataclass(frozen=True)
+class MarketplaceDecision:
+    """A decision (approve, refund, …) told to a marketplace's API, as stored under its idempotency key."""
+
+    id: str
+    case_id: str
+    action: str
+    status: str
+
+
 class MarketplaceDecisions:
-    """Decisions (approve, refund, …) sent to a marketplace's API, one row per idempotency key."""
+    """Decisions sent to a marketplace's API, one row per idempotency key; values out, moves in."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def by_key(self, idempotency_key: str) -> MarketplaceDecisionRow | None:
-        return self.session.scalars(
+    @staticmethod
+    def _value(row: MarketplaceDecisionRow) -> MarketplaceDecision:
+        return MarketplaceDecision(row.id, row.case_id, row.action, row.status)
+
+    def by_key(self, idempotency_key: str) -> MarketplaceDecision | None:
+        row = self.session.scalars(
             select(MarketplaceDecisionRow).where(MarketplaceDecisionRow.idempotency_key == idempotency_key)
         ).first()
+        return self._value(row) if row is not None else None
 
-    def get(self, decision_id: str) -> MarketplaceDecisionRow | None:
-        return self.session.get(MarketplaceDecisionRow, decision_id)
+    def get(self, decision_id: str) -> MarketplaceDecision | None:
+        row = self.session.get(MarketplaceDecisionRow, decision_id)
+        return self._value(row) if row is not None else None
 
-    def add(self, row: MarketplaceDecisionRow) -> MarketplaceDecisionRow:
+    def add(self, case_id: str, marketplace: str, action: str, idempotency_key: str, status: str,
+            now: datetime) -> MarketplaceDecision:  # fmt: skip
+        """Stored at commit; a concurrent decision under the same key fails that commit (DuplicateKey)."""
+        row = MarketplaceDecisionRow(
+            id=new_id("dec"), case_id=case_id, marketplace=marketplace, action=action,
+            idempotency_key=idempotency_key, status=status, created_at=now, updated_at=now,
+        )  # fmt: skip
         self.session.add(row)
-        return row
+        return self._value(row)
+
+    def set_status(
+        self, decision_id: str, status: str, now: datetime, answer: dict[str, Any] | None = None
+    ) -> MarketplaceDecision | None:
+        """Move the decision to `status` (with the marketplace's answer, once it came); None if it is gone."""
+        row = self.session.get(MarketplaceDecisionRow, decision_id)
+        if row is None:
+            return None
+        row.status, row.updated_at = status, now
+        if answer is not None:
+            row.answer = answer
+        return self._value(row)
 
 
 def storage_error(exc: BaseException) -> Exception | None:
@@ -777,4 +811,7 @@ class UnitOfWork:
             raise translated from exc
 
 
-__all__ = ["ConcurrentUpdate", "ConnectionLost", "DueTimer", "DuplicateKey", "Receipt", "UnitOfWork", "new_id"]
+__all__ = [
+    "ConcurrentUpdate", "ConnectionLost", "DueTimer", "DuplicateKey", "MarketplaceDecision", "Receipt", "UnitOfWork",
+    "new_id",
+]  # fmt: skip
