@@ -1,13 +1,13 @@
 """The lifecycle tables as Mermaid state diagrams, for the README: `python -m core.lifecycle_diagram`.
 
-Generated from core.cases.LIFECYCLES so the picture can never drift from the code.
+Generated from core.lifecycle.LIFECYCLES so the picture can never drift from the code.
 """
 
 from __future__ import annotations
 
 import sys
 
-from core.cases import LIFECYCLES, Transition
+from core.lifecycle import LIFECYCLES, Transition
 
 
 def mermaid(name: str, table: tuple[Transition, ...]) -> str:

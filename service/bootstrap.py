@@ -22,7 +22,9 @@ from adapters.storage.access_store import ApiKeys, WebSessions
 from adapters.storage.checkpoints import DatabaseCheckpoints
 from adapters.storage.database import DatabaseUnreachable, make_engine, make_session_factory, migrate
 from adapters.storage.fx_store import SqlRateStore
+from adapters.storage.operations_store import OperationsStore
 from adapters.storage.outbox_store import OutboxStore
+from adapters.storage.purge_store import PurgeStore
 from adapters.storage.unit_of_work import UnitOfWork
 from config.policy_tables import default_policy_tables
 from config.routes import carrier_routes
@@ -128,9 +130,13 @@ class Container:
         # Who may call the web (web/auth.py): API keys and console sessions, kept in the database.
         self.api_keys = ApiKeys(self.session_factory, clock)
         self.web_sessions = WebSessions(self.session_factory, clock)
-        self.pii_purge = PiiPurge(self.session_factory, settings.pii_retention_days, clock)
+        self.pii_purge = PiiPurge(PurgeStore(self.session_factory), settings.pii_retention_days, clock)
         self.operations = Operations(
-            self.session_factory, self.topology, inspector_for(settings.broker_url, self.topology), clock
+            OperationsStore(self.session_factory),
+            self.uow,
+            self.topology,
+            inspector_for(settings.broker_url, self.topology),
+            clock,
         )
         # Operator commands and timers move cases with the same policy and customs planning as events.
         self.moves = CaseMoves(self.topology.commands.name, self.has_adapter, self.policy, self.customs_planning)

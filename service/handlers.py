@@ -15,7 +15,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy.exc import DBAPIError
 
 from adapters.carriers.base import (
     CARRIERS,
@@ -34,10 +33,12 @@ from adapters.http import HttpClient, HttpResult, OutboundRequest, TransientHttp
 from adapters.messages import Defer, IncomingMessage, Reject
 from adapters.registry import declared_capability
 from adapters.storage.models import ShipmentRow
-from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork, new_id
+from adapters.storage.ports import ConcurrentUpdate, ConnectionLost
+from adapters.storage.unit_of_work import UnitOfWork, new_id
 from config.settings import Settings
-from core.cases import CaseState, Command, Decide, ReturnCase
+from core.cases import Command, Decide, ReturnCase
 from core.events import Address, ReturnEvent
+from core.lifecycle import CaseState
 from core.routing import Route, carrier_route
 from core.shipments import ReturnShipmentOrder, ShipmentOrderError, outbound_shipment_order, return_shipment_order
 from service.canonical import load_event
@@ -493,7 +494,7 @@ class CarrierBookings:
 
     def _mark(self, shipment_id: str, status: str, error: str | None = None) -> None:
         with self.uow() as uow:
-            row = uow.session.get(ShipmentRow, shipment_id)
+            row = uow.shipments.get(shipment_id)
             if row is not None:
                 row.status, row.error, row.updated_at = status, error, self.clock()
                 uow.commit()
@@ -511,9 +512,8 @@ class CarrierBookings:
             try:
                 self._finish_once(message, prepared, status, answer, error)
                 return
-            except (ConcurrentUpdate, DBAPIError) as exc:
-                lost_connection = isinstance(exc, DBAPIError) and exc.connection_invalidated
-                if attempt == 5 or not (isinstance(exc, ConcurrentUpdate) or lost_connection):
+            except (ConcurrentUpdate, ConnectionLost) as exc:
+                if attempt == 5:
                     raise
                 log.info("recording the answer for shipment %s again: %s", prepared.shipment_id, type(exc).__name__)
 
@@ -521,7 +521,7 @@ class CarrierBookings:
         self, message: IncomingMessage, prepared: Prepared, status: str, answer: Any, error: str | None
     ) -> None:
         with self.uow() as uow:
-            row = uow.session.get(ShipmentRow, prepared.shipment_id)
+            row = uow.shipments.get(prepared.shipment_id)
             case = uow.cases.get(row.case_id) if row else None
             if row is None or case is None:
                 raise Reject(f"shipment {prepared.shipment_id} vanished")

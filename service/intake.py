@@ -16,7 +16,8 @@ from typing import Any
 from marshmallow import ValidationError
 
 from adapters.marketplaces.base import ParsedDelivery
-from adapters.storage.unit_of_work import IntegrityError, Receipt, UnitOfWork, new_id
+from adapters.storage.ports import DuplicateKey
+from adapters.storage.unit_of_work import Receipt, UnitOfWork, new_id
 from core.cases import MARKETPLACE_RETURN_PENDING, WITHDRAWAL_RETURN_PREFIX, open_case, order_page_key
 from core.events import ReturnEvent, ReturnRequest
 from service.canonical import dump_event, flatten_errors, load_event
@@ -97,7 +98,7 @@ class Intake:
         """One transaction: receipt, case (opened if new) and outbox message, Core INSERTs sent at commit.
 
         The event is dumped once; the same dict is the message, the stored receipt and the new case's
-        order, return and items. A concurrent duplicate fails the commit with IntegrityError,
+        order, return and items. A concurrent duplicate fails the commit with DuplicateKey,
         and the next round finds what the other request stored.
         """
         for _ in range(5):
@@ -127,7 +128,7 @@ class Intake:
                         correlation_id=case_id,
                     )
                     uow.commit()
-                except IntegrityError:
+                except DuplicateKey:
                     continue  # the same event or return was stored concurrently: look again
                 return Accepted(event_id, case_id, duplicate=False)
         raise RuntimeError("could not store the event after repeated conflicts")

@@ -28,7 +28,6 @@ from adapters.marketplaces import _support as support
 from adapters.marketplaces.base import MARKETPLACES, Enriches, ParsedDelivery, Responds
 from adapters.messages import IncomingMessage, Reject
 from adapters.registry import declared_capability
-from adapters.storage.models import MarketplaceDecisionRow
 from adapters.storage.unit_of_work import UnitOfWork, new_id
 from config.settings import Settings
 from core.cases import WITHDRAWAL_EVENT_PREFIX, Command, ReturnCase
@@ -182,13 +181,13 @@ class MarketplaceDecisions:
     ) -> tuple[str, support.Decision] | None:
         with self.uow() as uow:
             now = self.clock()
-            row = uow.session.query(MarketplaceDecisionRow).filter_by(idempotency_key=key).one_or_none()
+            row = uow.marketplace_decisions.by_key(key)
             case = uow.cases.get(case_id)
             if case is None:
                 raise Reject(f"case {case_id} does not exist")
             if row is not None and row.status != "retrying":
                 if row.status == SENDING:  # died while the marketplace was being called: never send blindly again
-                    row.status, row.updated_at = UNKNOWN, now
+                    uow.marketplace_decisions.set_status(row.id, UNKNOWN, now)
                     case.record_result(
                         f"marketplace_{action}_unknown",
                         {"marketplace": self.name, "message": "interrupted during the call; check the marketplace"},
@@ -211,31 +210,24 @@ class MarketplaceDecisions:
                 uow.commit()
                 return None
             if row is None:
-                row = MarketplaceDecisionRow(
-                    id=new_id("dec"), case_id=case_id, marketplace=self.name, action=action,
-                    idempotency_key=key, status=SENDING, created_at=now, updated_at=now,
-                )  # fmt: skip
-                uow.session.add(row)
+                row = uow.marketplace_decisions.add(case_id, self.name, action, key, SENDING, now)
             else:
-                row.status, row.updated_at = SENDING, now
+                uow.marketplace_decisions.set_status(row.id, SENDING, now)
             uow.commit()
             return row.id, decision_for(case, action, key, payload)
 
     def _release(self, row_id: str) -> None:
         with self.uow() as uow:
-            row = uow.session.get(MarketplaceDecisionRow, row_id)
-            if row is not None:
-                row.status, row.updated_at = "retrying", self.clock()
+            if uow.marketplace_decisions.set_status(row_id, "retrying", self.clock()) is not None:
                 uow.commit()
 
     def _finish(self, message: IncomingMessage, row_id: str, status: str, answer: support.DecisionAnswer) -> None:
         with self.uow() as uow:
-            row = uow.session.get(MarketplaceDecisionRow, row_id)
+            now = self.clock()
+            row = uow.marketplace_decisions.set_status(row_id, status, now, answer.as_record())
             case = uow.cases.get(row.case_id) if row else None
             if row is None or case is None:
                 raise Reject(f"decision {row_id} vanished")
-            now = self.clock()
-            row.status, row.answer, row.updated_at = status, answer.as_record(), now
             outcome = "accepted" if answer.accepted else ("not_sent" if not answer.sent else "refused")
             case.record_result(
                 f"marketplace_{answer.action}_{outcome}",

@@ -27,7 +27,8 @@ from adapters.notifiers.base import Notifier, Outgoing, PermanentNotifyError, Se
 from adapters.notifiers.negotiation import negotiate
 from adapters.notifiers.render import buyer_zone, render
 from adapters.storage.models import NoticeDeliveryRow
-from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork, new_id
+from adapters.storage.ports import ConcurrentUpdate
+from adapters.storage.unit_of_work import UnitOfWork, new_id
 from config.settings import Settings
 from core.cases import Notice, ReturnCase
 from service.buyer_links import BuyerLinks
@@ -185,7 +186,7 @@ class NoticeDeliveries:
 
     def _mark_retrying(self, delivery_id: str, error: str) -> None:
         with self.uow() as uow:
-            row = uow.session.get(NoticeDeliveryRow, delivery_id)
+            row = uow.notice_deliveries.get(delivery_id)
             if row is not None:
                 row.status, row.error, row.updated_at = RETRYING, error, self.clock()
                 uow.commit()
@@ -201,7 +202,7 @@ class NoticeDeliveries:
         """The delivery's outcome is committed first, on its own: a clash on the case must not make a sent
         message look unsent (a redelivery would then see `sending` and flag it unknown)."""
         with self.uow() as uow:
-            row = uow.session.get(NoticeDeliveryRow, delivery_id)
+            row = uow.notice_deliveries.get(delivery_id)
             if row is None:
                 raise Reject(f"notice delivery {delivery_id} vanished")
             now = self.clock()

@@ -13,13 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
-
-from adapters.storage.models import CaseRow, OutboxRow, ProcessedMessageRow, QueueDepthSampleRow, ShipmentRow
-from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork
-from core.cases import FINAL_STATES, TIMER_FOR_DEADLINE
+from adapters.storage.operations_store import OperationsStore
+from adapters.storage.ports import ConcurrentUpdate, StorageError
+from adapters.storage.unit_of_work import UnitOfWork
+from core.cases import TIMER_FOR_DEADLINE
+from core.lifecycle import FINAL_STATES
 from queues.inspection import BrokerInspector, DepthRates, UnknownQueue
 from queues.topology import Topology
 
@@ -79,7 +77,8 @@ def still_pending(deadline: str, timers: Any) -> bool:
 
 @dataclass
 class Operations:
-    session_factory: sessionmaker[Session]
+    store: OperationsStore
+    uow: Callable[[], UnitOfWork]
     topology: Topology
     inspector: BrokerInspector
     clock: Callable[[], datetime]
@@ -94,14 +93,7 @@ class Operations:
     def queues(self) -> list[dict[str, Any]]:
         """Depth, consumers and depth change per second of every queue; messages handled in the last minute."""
         since = self.clock() - timedelta(minutes=1)
-        with self.session_factory() as session:
-            handled = dict(
-                session.execute(
-                    select(ProcessedMessageRow.consumer, func.count())
-                    .where(ProcessedMessageRow.processed_at >= since)
-                    .group_by(ProcessedMessageRow.consumer)
-                ).all()
-            )
+        handled = self.store.handled_since(since)
         states = self.inspector.queues()
         self._sample(states)
         return [
@@ -126,31 +118,17 @@ class Operations:
         if not force and self._sampled_at is not None and now - self._sampled_at < DEPTH_SAMPLE_GAP:
             return 0
         self._sampled_at = now
-        rows = [
-            QueueDepthSampleRow(queue=s.name, at=now, messages=s.messages) for s in states if s.messages is not None
-        ]
+        depths = {s.name: s.messages for s in states if s.messages is not None}
         try:
-            with self.session_factory() as session:
-                session.add_all(rows)
-                session.execute(delete(QueueDepthSampleRow).where(QueueDepthSampleRow.at < now - DEPTH_HISTORY))
-                session.commit()
-        except SQLAlchemyError as exc:  # a sparkline loses a point; the queues are still shown
-            log.warning("queue depths not recorded: %s", type(exc).__name__)
+            self.store.record_depths(depths, now, forget_before=now - DEPTH_HISTORY)
+        except StorageError as exc:  # a sparkline loses a point; the queues are still shown
+            log.warning("queue depths not recorded: %s", exc)
             return 0
-        return len(rows)
+        return len(depths)
 
     def depth_history(self) -> dict[str, list[tuple[datetime, int]]]:
         """Each queue's depth samples of the last hour, oldest first."""
-        since = self.clock() - DEPTH_HISTORY
-        history: dict[str, list[tuple[datetime, int]]] = {}
-        with self.session_factory() as session:
-            for row in session.execute(
-                select(QueueDepthSampleRow.queue, QueueDepthSampleRow.at, QueueDepthSampleRow.messages)
-                .where(QueueDepthSampleRow.at >= since)
-                .order_by(QueueDepthSampleRow.queue, QueueDepthSampleRow.at)
-            ):
-                history.setdefault(row.queue, []).append((row.at, row.messages))
-        return history
+        return self.store.depth_history(self.clock() - DEPTH_HISTORY)
 
     def work_queues(self) -> list[str]:
         return [self.topology.queue_name(spec) for spec in self.topology.specs.values()]
@@ -165,12 +143,7 @@ class Operations:
     def record_dead_letter(self, queue: str, message_id: str, reason: str, case_id: str | None = None) -> None:
         """Called by the consumers once the broker confirmed a dead letter; the case it was about is flagged
         for attention with the reason on its timeline, so no case waits silently in `new` (issue 16)."""
-        consumer = DEAD_LETTER_MARK + self._consumer_of(queue)
-        with self.session_factory() as session:
-            key = {"consumer": consumer, "message_id": message_id}
-            if session.get(ProcessedMessageRow, key) is None:
-                session.add(ProcessedMessageRow(**key, processed_at=self.clock()))
-                session.commit()
+        self.store.mark(DEAD_LETTER_MARK + self._consumer_of(queue), message_id, self.clock())
         if case_id:
             self._flag_case(case_id, {"queue": queue, "message_id": message_id, "reason": reason[:500]})
 
@@ -180,13 +153,8 @@ class Operations:
         flags their cases as `record_dead_letter` does. Returns how many it found."""
         found = 0
         for letter in self.dead_letters(limit=500):
-            key = {
-                "consumer": DEAD_LETTER_MARK + self._consumer_of(letter["queue"]),
-                "message_id": letter["message_id"],
-            }
-            with self.session_factory() as session:
-                if session.get(ProcessedMessageRow, key) is not None:
-                    continue
+            if self.store.is_marked(DEAD_LETTER_MARK + self._consumer_of(letter["queue"]), letter["message_id"]):
+                continue
             case_id = letter["case_id"] if isinstance(letter["case_id"], str) else None
             self.record_dead_letter(letter["queue"], letter["message_id"], letter["reason"] or "dead-lettered", case_id)
             found += 1
@@ -194,7 +162,7 @@ class Operations:
 
     def _flag_case(self, case_id: str, detail: dict[str, Any]) -> None:
         for _ in range(5):  # another consumer may save the case meanwhile: load again and retry
-            with UnitOfWork(self.session_factory) as uow:
+            with self.uow() as uow:
                 case = uow.cases.get(case_id)
                 if case is None:
                     return
@@ -210,73 +178,44 @@ class Operations:
         """Move dead letters back to their work queue, and forget that they were dead."""
         replayed = self.inspector.replay(queue, message_id)
         if replayed:
-            with self.session_factory() as session:
-                session.execute(
-                    delete(ProcessedMessageRow).where(
-                        ProcessedMessageRow.consumer == DEAD_LETTER_MARK + self._consumer_of(queue),
-                        ProcessedMessageRow.message_id.in_(replayed),
-                    )
-                )
-                session.commit()
+            self.store.unmark(DEAD_LETTER_MARK + self._consumer_of(queue), replayed)
         return replayed
 
     def overdue(self, limit: int = 500) -> list[dict[str, Any]]:
         """Open cases with at least one deadline in `facts["deadlines"]` already past, most overdue first."""
         now = self.clock()
         overdue: list[dict[str, Any]] = []
-        with self.session_factory() as session:
-            rows = session.scalars(
-                select(CaseRow).where(CaseRow.state.not_in(CLOSED_STATES)).order_by(CaseRow.updated_at).limit(5000)
-            )
-            for row in rows:
-                deadlines = (row.facts or {}).get("deadlines") or {}
-                if not isinstance(deadlines, dict):
-                    continue
-                timers = (row.facts or {}).get("timers")
-                past = {
-                    name: due
-                    for name, value in deadlines.items()
-                    if (due := due_at(value)) and due < now and still_pending(name, timers)
-                }
-                if past:
-                    first = min(past.values())
-                    overdue.append(
-                        {
-                            "case_id": row.id,
-                            "marketplace": row.marketplace,
-                            "order_id": row.order_id,
-                            "return_id": row.return_id,
-                            "state": row.state,
-                            "overdue": {name: due.isoformat() for name, due in sorted(past.items())},
-                            "overdue_hours": round((now - first).total_seconds() / 3600, 1),
-                        }
-                    )
+        for case in self.store.open_cases(CLOSED_STATES, limit=5000):
+            deadlines = case.facts.get("deadlines") or {}
+            if not isinstance(deadlines, dict):
+                continue
+            timers = case.facts.get("timers")
+            past = {
+                name: due
+                for name, value in deadlines.items()
+                if (due := due_at(value)) and due < now and still_pending(name, timers)
+            }
+            if past:
+                first = min(past.values())
+                overdue.append(
+                    {
+                        "case_id": case.case_id,
+                        "marketplace": case.marketplace,
+                        "order_id": case.order_id,
+                        "return_id": case.return_id,
+                        "state": case.state,
+                        "overdue": {name: due.isoformat() for name, due in sorted(past.items())},
+                        "overdue_hours": round((now - first).total_seconds() / 3600, 1),
+                    }
+                )
         overdue.sort(key=lambda case: -case["overdue_hours"])
         return overdue[:limit]
 
     def recent_failures(self, limit: int = 20) -> list[dict[str, Any]]:
         """Cases flagged for attention, bookings in doubt and messages the relay could not publish."""
-        failures: list[dict[str, Any]] = []
-        with self.session_factory() as session:
-            for row in session.scalars(
-                select(ShipmentRow).where(ShipmentRow.status.in_(FAILED_SHIPMENTS))
-                .order_by(ShipmentRow.updated_at.desc()).limit(limit)
-            ):  # fmt: skip
-                failures.append({"at": row.updated_at.isoformat(), "kind": f"shipment_{row.status}",
-                                 "case_id": row.case_id, "detail": row.error or row.carrier})  # fmt: skip
-            for outbox in session.scalars(
-                select(OutboxRow).where(OutboxRow.published_at.is_(None), OutboxRow.last_error.is_not(None))
-                .order_by(OutboxRow.id.desc()).limit(limit)
-            ):  # fmt: skip
-                failures.append({"at": outbox.created_at.isoformat(), "kind": "publish_failed",
-                                 "case_id": outbox.correlation_id, "detail": (outbox.last_error or "")[:300]})  # fmt: skip
-            for case in session.scalars(
-                select(CaseRow)
-                .where(CaseRow.needs_attention.is_(True))
-                .order_by(CaseRow.updated_at.desc())
-                .limit(limit)
-            ):
-                failures.append({"at": case.updated_at.isoformat(), "kind": "needs_attention", "case_id": case.id,
-                                 "detail": f"{case.marketplace} return {case.return_id} in state {case.state}"})  # fmt: skip
+        failures: list[dict[str, Any]] = [
+            {"at": f.at.isoformat(), "kind": f.kind, "case_id": f.case_id, "detail": f.detail}
+            for f in self.store.recent_failures(FAILED_SHIPMENTS, limit)
+        ]
         failures.sort(key=lambda f: f["at"], reverse=True)
         return failures[:limit]

@@ -14,7 +14,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from adapters.storage.unit_of_work import ConcurrentUpdate, UnitOfWork, new_id
+from adapters.storage.ports import ConcurrentUpdate
+from adapters.storage.unit_of_work import UnitOfWork, new_id
 from core.cases import OPERATOR_COMMANDS, OPERATOR_RECORDS, ReturnCase
 from service.handlers import CaseMoves
 from service.marketplaces import decision_commands

@@ -9,31 +9,14 @@ together with the raw webhook payloads received before that day.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, cast, select, update
-from sqlalchemy.engine import CursorResult
-from sqlalchemy.orm import Session, sessionmaker
-
-from adapters.storage.models import (
-    CaseRow,
-    CustomsClaimRow,
-    MarketplaceDecisionRow,
-    NoticeDeliveryRow,
-    NoticeRow,
-    OutboxRow,
-    ReceivedEventRow,
-    ReturnFactsRow,
-    ShipmentRow,
-    TimelineRow,
-)
+from adapters.storage.purge_store import PurgeStore, StoredParts
 from service.operations import CLOSED_STATES
 
 log = logging.getLogger(__name__)
@@ -45,8 +28,6 @@ PERSONAL_FIELDS = frozenset(
      "reason_detail", "note"}
 )  # fmt: skip
 REDACTED = "[redacted]"
-PURGED_PAYLOAD = {"purged": True}
-PURGED_TEXT = json.dumps(PURGED_PAYLOAD)  # how SQLAlchemy's JSON type stores it, on SQLite and PostgreSQL
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Not an IPv4 address (the client address of an access-log line), an access-log time (29/Nov/2026:23:19:42),
@@ -182,109 +163,55 @@ class PurgeResult:
     shipments: int
 
 
+@dataclass(frozen=True)
+class CaseBlanking:
+    """A closed case's documents without its buyer's data, and how to blank the copies kept elsewhere."""
+
+    order: Any
+    return_: Any
+    items: Any
+    facts: dict[str, Any]
+    traces: re.Pattern[str] | None
+
+    def value(self, value: Any) -> Any:
+        return scrub_personal(value, self.traces)
+
+    def text(self, value: str | None) -> str | None:
+        return self.traces.sub(REDACTED, value) if value and self.traces is not None else value
+
+
+def blanking_at(now: datetime) -> Callable[[StoredParts], CaseBlanking | None]:
+    """The blanking of a closed case not yet purged; None for one already purged."""
+
+    def blank(parts: StoredParts) -> CaseBlanking | None:
+        if parts.facts.get("pii_purged_at"):
+            return None
+        traces = personal_traces(parts.order, parts.return_, parts.facts)
+        return CaseBlanking(
+            order=scrub_personal(parts.order, traces),
+            return_=scrub_personal(parts.return_, traces),
+            items=scrub_personal(parts.items, traces),
+            facts={**scrub_personal(parts.facts, traces), "pii_purged_at": now.isoformat()},
+            traces=traces,
+        )
+
+    return blank
+
+
 class PiiPurge:
     """Blank buyers' personal data of cases closed before the retention cut-off, and old webhook payloads."""
 
-    def __init__(self, session_factory: sessionmaker[Session], retention_days: int,
+    def __init__(self, store: PurgeStore, retention_days: int,
                  clock: Callable[[], datetime], batch: int = 500) -> None:  # fmt: skip
-        self.session_factory = session_factory
+        self.store = store
         self.retention = timedelta(days=retention_days)
         self.clock = clock
         self.batch = batch
 
-    def _purge_copies(self, session: Session, case_id: str, traces: re.Pattern[str] | None) -> int:
-        """Every other copy of one case's personal data; the number of carrier bookings blanked."""
-
-        def scrub(value: Any) -> Any:
-            return scrub_personal(value, traces) if value is not None else None
-
-        def scrub_text(value: str | None) -> str | None:
-            return traces.sub(REDACTED, value) if value and traces is not None else value
-
-        shipments = 0
-        for shipment in session.scalars(select(ShipmentRow).where(ShipmentRow.case_id == case_id)):
-            shipment.request, shipment.response = scrub(shipment.request or {}), scrub(shipment.response)
-            shipment.error, shipment.label_pdf_base64 = scrub_text(shipment.error), None
-            shipments += 1
-        for delivery in session.scalars(select(NoticeDeliveryRow).where(NoticeDeliveryRow.case_id == case_id)):
-            # The buyer's address and the message as sent to it (To: header, payload `to`).
-            delivery.recipient, delivery.message = None, PURGED_PAYLOAD
-            delivery.response, delivery.error = scrub(delivery.response), scrub_text(delivery.error)
-        for notice in session.scalars(select(NoticeRow).where(NoticeRow.case_id == case_id)):
-            notice.context = scrub(notice.context or {})
-        for entry in session.scalars(select(TimelineRow).where(TimelineRow.case_id == case_id)):
-            entry.detail = scrub(entry.detail or {})  # operator notes, carrier answers, failure texts
-        for claim in session.scalars(select(CustomsClaimRow).where(CustomsClaimRow.case_id == case_id)):
-            claim.request, claim.response, claim.error = (
-                scrub(claim.request),
-                scrub(claim.response),
-                scrub_text(claim.error),
-            )
-        for decision in session.scalars(
-            select(MarketplaceDecisionRow).where(MarketplaceDecisionRow.case_id == case_id)
-        ):
-            decision.answer = scrub(decision.answer)
-        session.execute(
-            update(ReceivedEventRow).where(ReceivedEventRow.case_id == case_id).values(payload=PURGED_PAYLOAD)
-        )
-        # The outbox has no case column: its messages name the case in their body. Published ones are history
-        # (blanked); one still waiting keeps its shape, without the personal values.
-        for message in session.scalars(select(OutboxRow).where(cast(OutboxRow.body, Text).contains(case_id))):
-            message.body = {**PURGED_PAYLOAD, "case_id": case_id} if message.published_at else scrub(message.body)
-            message.last_error = scrub_text(message.last_error)
-        return shipments
-
     def run_once(self) -> PurgeResult:
         now = self.clock()
-        cutoff = now - self.retention
-        cases = shipments = 0
-        with self.session_factory() as session:
-            rows = session.scalars(
-                select(CaseRow)
-                .where(CaseRow.state.in_(CLOSED_STATES), CaseRow.updated_at < cutoff)
-                .order_by(CaseRow.updated_at)
-                .limit(self.batch * 4)
-            )
-            for row in rows:
-                if (row.facts or {}).get("pii_purged_at"):
-                    continue
-                traces = personal_traces(row.order, row.return_, row.facts)
-                blanked = {
-                    "order": scrub_personal(row.order, traces),
-                    "return_": scrub_personal(row.return_, traces),
-                    "items": scrub_personal(row.items, traces),
-                    "facts": {**scrub_personal(row.facts or {}, traces), "pii_purged_at": now.isoformat()},
-                    "version": row.version + 1,
-                }
-                # An UPDATE's result is a CursorResult (rowcount); Session.execute is typed for any statement.
-                changed = typing.cast(
-                    "CursorResult[Any]",
-                    session.execute(
-                        update(CaseRow)
-                        .where(CaseRow.id == row.id, CaseRow.version == row.version)
-                        .values(**blanked)
-                        .execution_options(synchronize_session=False)
-                    ),
-                )
-                if changed.rowcount != 1:
-                    continue  # changed meanwhile: the next round looks again
-                cases += 1
-                # The analytics' buyer pseudonym goes with the buyer's data; the counts stay.
-                session.execute(update(ReturnFactsRow).where(ReturnFactsRow.case_id == row.id).values(buyer_key=None))
-                shipments += self._purge_copies(session, row.id, traces)
-                if cases >= self.batch:
-                    break
-            payloads = typing.cast(
-                "CursorResult[Any]",
-                session.execute(
-                    update(ReceivedEventRow)
-                    .where(ReceivedEventRow.received_at < cutoff, cast(ReceivedEventRow.payload, Text) != PURGED_TEXT)
-                    .values(payload=PURGED_PAYLOAD)
-                    .execution_options(synchronize_session=False)
-                ),
-            ).rowcount
-            session.commit()
-        result = PurgeResult(cases, payloads or 0, shipments)
-        if cases or payloads:
+        counts = self.store.purge(CLOSED_STATES, now - self.retention, self.batch, blanking_at(now))
+        result = PurgeResult(counts.cases, counts.payloads, counts.shipments)
+        if result.cases or result.payloads:
             log.info("purged personal data: %d cases, %d webhook payloads, %d shipments", *vars(result).values())
         return result

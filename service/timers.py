@@ -16,7 +16,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from adapters.storage.unit_of_work import ConcurrentUpdate, DueTimer, UnitOfWork
+from adapters.storage.ports import ConcurrentUpdate
+from adapters.storage.unit_of_work import DueTimer, UnitOfWork
 from service.handlers import CaseMoves
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,8 @@ from adapters.carriers.base import CARRIERS, CarrierRejected, PayloadError
 from adapters.carriers.gateway import CarrierGateway
 from adapters.http import TransientHttpError
 from adapters.storage.models import TrackingScanRow
-from adapters.storage.unit_of_work import ConcurrentUpdate, IntegrityError, UnitOfWork, new_id
+from adapters.storage.ports import ConcurrentUpdate, DuplicateKey
+from adapters.storage.unit_of_work import UnitOfWork, new_id
 from config.settings import Settings
 from core.cases import ReturnCase
 from core.events import ReturnEvent, Tracking
@@ -115,7 +116,7 @@ class TrackingIntake:
         for _ in range(5):
             try:
                 return self._parcel_once(carrier, number, scans, via)
-            except (ConcurrentUpdate, IntegrityError):
+            except (ConcurrentUpdate, DuplicateKey):
                 continue  # a push and a poll of the same parcel at once: look again
         raise RuntimeError(f"could not record the scans of {carrier} {number} after repeated conflicts")
 

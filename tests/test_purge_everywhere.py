@@ -11,6 +11,7 @@ import pytest
 import responses
 from sqlalchemy import inspect, text
 
+from adapters.storage.purge_store import PurgeStore
 from config.settings import Settings
 from service.privacy import PiiPurge
 from tests.carrier_flow import CARRIER_ENV, approved_case, fake_carriers, wait_case
@@ -70,7 +71,7 @@ def test_the_purge_leaves_no_copy_of_the_buyers_details_in_any_table(client, con
     old = datetime.now(UTC) - timedelta(days=120)
     with container.engine.begin() as connection:  # every case closed long ago
         connection.execute(text("UPDATE cases SET state = 'closed', updated_at = :old"), {"old": old})
-    result = PiiPurge(container.session_factory, 90, lambda: datetime.now(UTC)).run_once()
+    result = PiiPurge(PurgeStore(container.session_factory), 90, lambda: datetime.now(UTC)).run_once()
     assert result.cases == len(case_ids)
     after = stored_text(container)
     left = [trace for trace in TRACES if trace in after]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from core.cases import CaseState, open_case
+from core.cases import open_case
+from core.lifecycle import CaseState
 from service.canonical import load_event
 from tests.conftest import example
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from adapters.storage.models import NoticeDeliveryRow
+from adapters.storage.purge_store import PurgeStore
 from config.settings import Settings
 from core.cases import open_case
 from service.canonical import load_event
@@ -131,7 +132,7 @@ def test_personal_data_of_cases_closed_past_retention_is_purged_and_cases_still_
             )
         )  # fmt: skip
         uow.commit()
-    purge = PiiPurge(container.session_factory, 90, lambda: now)
+    purge = PiiPurge(PurgeStore(container.session_factory), 90, lambda: now)
     result = purge.run_once()
     assert (result.cases, result.payloads) == (1, 0)
     with container.uow() as uow:
@@ -144,7 +145,7 @@ def test_personal_data_of_cases_closed_past_retention_is_purged_and_cases_still_
         assert uow.cases.get("case_new_closed").order.ship_to.name == "Anna Schmidt"
         assert uow.cases.get("case_old_open").order.ship_to.name == "Anna Schmidt"
     assert purge.run_once() == type(result)(0, 0, 0), "a second round finds nothing left to purge"
-    later = PiiPurge(container.session_factory, 90, lambda: now + timedelta(days=91)).run_once()
+    later = PiiPurge(PurgeStore(container.session_factory), 90, lambda: now + timedelta(days=91)).run_once()
     assert (later.cases, later.payloads) == (1, 1)  # the newer closed case and the webhook's payload
 
 

@@ -21,7 +21,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.marketplaces.base import MARKETPLACES
 from core.analytics import DIMENSIONS, Period
-from core.cases import LIFECYCLE, OPERATOR_COMMANDS, CaseState, CommandRefused
+from core.cases import OPERATOR_COMMANDS, CommandRefused
+from core.lifecycle import LIFECYCLE, CaseState
 from service.analytics import ReturnAnalytics, SignalThresholds, backfill_facts
 from service.canonical import flatten_errors
 from service.operator import CaseNotFound, OperatorCommands, UnknownCommand

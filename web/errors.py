@@ -13,6 +13,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from adapters.storage.ports import ConnectionLost
+
 log = logging.getLogger(__name__)
 
 
@@ -49,6 +51,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeout)
+    @app.errorhandler(ConnectionLost)
     def _database_down(exc: Exception):  # type: ignore[no-untyped-def]
         return database_unavailable(exc)
 

@@ -23,7 +23,7 @@ STEPS: dict[str, str] = {
     "received": N_("Parcel received by the seller"),
     "refunded": N_("Refund paid"),
 }
-# Where a case ends other than by a refund (core.cases.CaseState), as the buyer reads it.
+# Where a case ends other than by a refund (core.lifecycle.CaseState), as the buyer reads it.
 OUTCOMES: dict[str, str] = {
     "rejected": N_("The return was declined"),
     "cancelled": N_("The return was cancelled"),

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from adapters.storage.models import CustomsClaimRow, ReturnFactsRow
 from core.analytics import DIMENSIONS, Period, rank
-from core.cases import FINAL_STATES
+from core.lifecycle import FINAL_STATES
 
 F = ReturnFactsRow
 

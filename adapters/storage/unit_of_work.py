@@ -1,8 +1,13 @@
 """Repositories and the unit of work over SQLAlchemy: one transaction for a case, its inbox and outbox rows.
 
-The service layer only sees these methods; it never builds a query. Cases are
-saved with optimistic locking (`version`), so two workers applying events to the
-same case cannot both win: the loser rolls back and its message is retried.
+The service layer reaches the database only through these repositories; it builds no query, holds
+no session and catches no driver exception: an integrity error or a dropped connection leaves the
+`with` block (or `commit`) as `adapters.storage.ports.DuplicateKey` or `ConnectionLost`. Cases come
+back as `core.cases.ReturnCase`; shipments, notice deliveries, tracking scans, customs claims and
+marketplace decisions are still handed out as their ORM rows, which the services update in place
+and the commit writes (issue 17, item 1 names this as what remains). Cases are saved with
+optimistic locking (`version`), so two workers applying events to the same case cannot both win:
+the loser rolls back (`ConcurrentUpdate`) and its message is retried.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event, func, insert, literal, null, or_, select, union_all, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.canonical import ITEMS_SCHEMA, ORDER_SCHEMA, RETURN_SCHEMA
@@ -23,6 +28,7 @@ from adapters.storage.models import (
     CaseRow,
     CaseTimerRow,
     CustomsClaimRow,
+    MarketplaceDecisionRow,
     NoticeDeliveryRow,
     NoticeRow,
     OutboxRow,
@@ -33,12 +39,9 @@ from adapters.storage.models import (
     TimelineRow,
     TrackingScanRow,
 )
+from adapters.storage.ports import ConcurrentUpdate, ConnectionLost, DuplicateKey
 from core.analytics import ReturnFacts, facts_of
 from core.cases import Notice, ReturnCase, TimelineEntry
-
-
-class ConcurrentUpdate(Exception):
-    """Someone saved the case since we loaded it; retry with fresh state."""
 
 
 def new_id(prefix: str) -> str:
@@ -525,6 +528,9 @@ class Shipments:
     def by_key(self, idempotency_key: str) -> ShipmentRow | None:
         return self.session.scalars(select(ShipmentRow).where(ShipmentRow.idempotency_key == idempotency_key)).first()
 
+    def get(self, shipment_id: str) -> ShipmentRow | None:
+        return self.session.get(ShipmentRow, shipment_id)
+
     def for_case(self, case_id: str) -> list[ShipmentRow]:
         return list(
             self.session.scalars(
@@ -546,6 +552,9 @@ class NoticeDeliveries:
         return self.session.scalars(
             select(NoticeDeliveryRow).where(NoticeDeliveryRow.idempotency_key == idempotency_key)
         ).first()
+
+    def get(self, delivery_id: str) -> NoticeDeliveryRow | None:
+        return self.session.get(NoticeDeliveryRow, delivery_id)
 
     def for_case(self, case_id: str) -> list[NoticeDeliveryRow]:
         return list(
@@ -683,8 +692,74 @@ class CustomsClaims:
         return row
 
 
+@dataclass(frozen=True)
+class MarketplaceDecision:
+    """A decision (approve, refund, …) told to a marketplace's API, as stored under its idempotency key."""
+
+    id: str
+    case_id: str
+    action: str
+    status: str
+
+
+class MarketplaceDecisions:
+    """Decisions sent to a marketplace's API, one row per idempotency key; values out, moves in."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    @staticmethod
+    def _value(row: MarketplaceDecisionRow) -> MarketplaceDecision:
+        return MarketplaceDecision(row.id, row.case_id, row.action, row.status)
+
+    def by_key(self, idempotency_key: str) -> MarketplaceDecision | None:
+        row = self.session.scalars(
+            select(MarketplaceDecisionRow).where(MarketplaceDecisionRow.idempotency_key == idempotency_key)
+        ).first()
+        return self._value(row) if row is not None else None
+
+    def get(self, decision_id: str) -> MarketplaceDecision | None:
+        row = self.session.get(MarketplaceDecisionRow, decision_id)
+        return self._value(row) if row is not None else None
+
+    def add(self, case_id: str, marketplace: str, action: str, idempotency_key: str, status: str,
+            now: datetime) -> MarketplaceDecision:  # fmt: skip
+        """Stored at commit; a concurrent decision under the same key fails that commit (DuplicateKey)."""
+        row = MarketplaceDecisionRow(
+            id=new_id("dec"), case_id=case_id, marketplace=marketplace, action=action,
+            idempotency_key=idempotency_key, status=status, created_at=now, updated_at=now,
+        )  # fmt: skip
+        self.session.add(row)
+        return self._value(row)
+
+    def set_status(
+        self, decision_id: str, status: str, now: datetime, answer: dict[str, Any] | None = None
+    ) -> MarketplaceDecision | None:
+        """Move the decision to `status` (with the marketplace's answer, once it came); None if it is gone."""
+        row = self.session.get(MarketplaceDecisionRow, decision_id)
+        if row is None:
+            return None
+        row.status, row.updated_at = status, now
+        if answer is not None:
+            row.answer = answer
+        return self._value(row)
+
+
+def storage_error(exc: BaseException) -> Exception | None:
+    """The ports' exception for a driver's, or None when the driver's error is not one the service handles."""
+    if isinstance(exc, IntegrityError):
+        return DuplicateKey(str(exc.orig))
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return ConnectionLost(str(exc.orig))
+    return None
+
+
 class UnitOfWork:
-    """One database transaction; leave the `with` block without `commit()` and everything is rolled back."""
+    """One database transaction; leave the `with` block without `commit()` and everything is rolled back.
+
+    A unique key violated or a connection lost, whether at a flush inside the block or at `commit`,
+    leaves as `DuplicateKey` or `ConnectionLost` (chained to the driver's exception).
+    """
 
     def __init__(self, session_factory: sessionmaker[Session], skip_locked: bool = False) -> None:
         self._factory = session_factory
@@ -702,22 +777,41 @@ class UnitOfWork:
         self.timers = CaseTimers(self.session, self._skip_locked)
         self.scans = TrackingScans(self.session)
         self.customs_claims = CustomsClaims(self.session)
+        self.marketplace_decisions = MarketplaceDecisions(self.session)
         self.fx_ledger = FxLedger(self.session)
         self.analytics = AnalyticsStore(self.session)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         try:
             self.session.rollback()
         finally:
             self.session.close()
+        translated = storage_error(exc) if exc is not None else None
+        if translated is not None:
+            raise translated from exc
 
     def commit(self) -> None:
-        self.session.commit()
+        try:
+            self.session.commit()
+        except DBAPIError as exc:
+            translated = storage_error(exc)
+            if translated is None:
+                raise
+            raise translated from exc
 
     def flush(self) -> None:
-        self.pending.write()
-        self.session.flush()
+        try:
+            self.pending.write()
+            self.session.flush()
+        except DBAPIError as exc:
+            translated = storage_error(exc)
+            if translated is None:
+                raise
+            raise translated from exc
 
 
-__all__ = ["ConcurrentUpdate", "DueTimer", "IntegrityError", "Receipt", "UnitOfWork", "new_id"]
+__all__ = [
+    "ConcurrentUpdate", "ConnectionLost", "DueTimer", "DuplicateKey", "MarketplaceDecision", "Receipt", "UnitOfWork",
+    "new_id",
+]  # fmt: skip

@@ -7,15 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from core.cases import (
-    LIFECYCLES,
-    OPERATOR_COMMANDS,
-    CaseState,
-    CommandRefused,
-    ReturnCase,
-    Transition,
-)
+from core.cases import OPERATOR_COMMANDS, CommandRefused, ReturnCase
 from core.events import Item, Order, ReturnRequest
+from core.lifecycle import LIFECYCLES, CaseState, Transition
 from core.lifecycle_diagram import document
 
 NOW = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)

@@ -327,3 +327,36 @@ def test_a_redelivered_decision_command_reaches_the_marketplace_once(tmp_path: P
     names = [e["name"] for e in case_of(client, case_id)["timeline"]]
     assert names.count("marketplace_approve_accepted") == 1
     running.close()
+
+
+def test_a_decision_left_sending_by_a_crash_is_never_sent_again_but_flagged_unknown(tmp_path: Path, api: FakeApi):
+    from queues.consumer import IncomingMessage
+    from service.marketplaces import MarketplaceDecisions
+
+    approve = "/return_refund/202309/returns/4035318504086512345/approve"
+    api.route("POST", approve)(lambda call: (200, {"code": 0, "message": "Success"}))
+    running = service(
+        tmp_path,
+        RB_TIKTOK_SHOP_BASE_URL=api.url,
+        RB_TIKTOK_SHOP_ACCESS_TOKEN="TTP_token",
+        RB_TIKTOK_SHOP_SHOP_CIPHER="ROW_cipher",
+    )
+    client, container = next(running)
+    case_id = post(client, "tiktok_shop").get_json()["case_id"]
+    key = f"{case_id}:approve"
+    with container.uow() as uow:  # the worker died while the marketplace was being called
+        decision = uow.marketplace_decisions.add(case_id, "tiktok_shop", "approve", key, "sending", container.clock())
+        uow.commit()
+    handler = MarketplaceDecisions(
+        "tiktok_shop", container.uow, container.clock, container.http, settings=container.settings
+    )
+    body = {"case_id": case_id, "kind": "marketplace", "adapter": "tiktok_shop", "action": "approve",
+            "idempotency_key": key, "payload": {"case_id": case_id}}  # fmt: skip
+    handler(IncomingMessage("cmd-1", body, "marketplace.tiktok_shop.approve", redelivered=True))
+    assert api.calls_to(approve) == []
+    case = case_of(client, case_id)
+    assert "marketplace_approve_unknown" in [e["name"] for e in case["timeline"]] and case["needs_attention"]
+    with container.uow() as uow:
+        assert uow.marketplace_decisions.by_key(key).status == "unknown"
+        assert uow.marketplace_decisions.get(decision.id).status == "unknown"
+    running.close()
