@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from core.events import Order, ReturnEvent, ReturnRequest
+from core.events import Inspection, Order, ReturnEvent, ReturnRequest
 from core.ledger import COUNTED, PAYOUTS, AmountOverCap, entry, total
 from core.money import Money
 from core.notices import CHANNELS, delivery_key, notice_context
@@ -1041,6 +1041,10 @@ class ReturnCase:
                 "carrier": detail.get("carrier"),
                 "tracking_number": detail["tracking_number"],
             }
+        if event_type == "return.inspected" and detail.get("inspection_passed") is not None:
+            # An operator's inspection is the return's inspection: the buyer's notice names its outcome.
+            inspection = Inspection(passed=detail["inspection_passed"], note=detail.get("note"))
+            self.return_ = replace(self.return_, inspection=inspection)
         refund_amount = detail.get("refund_amount")
         occurrence = Occurrence(
             type=event_type,
