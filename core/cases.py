@@ -1256,7 +1256,15 @@ class ReturnCase:
                 TimelineEntry(now, "result", "timer_lapsed", {"timer": event_type, "state": self.state})
             )
             return []
+        if event_type == "timer.ship_by_reminder" and self._ship_by_passed(now):
+            # Fired late (the service was down): "send it by <a past day>" would only mislead the buyer.
+            self.timeline.append(TimelineEntry(now, "result", "timer_lapsed", {"timer": event_type, "late": True}))
+            return []
         return self.apply_internal(event_type, event_id, now, {"due_at": timer["due_at"]}, decide)
+
+    def _ship_by_passed(self, now: datetime) -> bool:
+        ship_by = (self.facts.get("deadlines") or {}).get("return_ship_by")
+        return bool(ship_by) and now >= datetime.fromisoformat(ship_by)
 
     # --- actions -----------------------------------------------------------------------------
 
