@@ -1763,6 +1763,9 @@ class ReturnCase:
             # Late details of the order's page (`order.delivered`) never take back the return id that joined it.
             incoming = replace(incoming, id=self.return_.id)
         self.return_ = _merge(self.return_, incoming)
+        if event.items and event.type == "order.delivered":
+            # The whole order as delivered: a later return of only some of it is a partial one (issue 18 §2).
+            self.facts["ordered_lines"] = {item.sku: item.quantity for item in event.items}
         if event.items:
             self.items = event.items
         if event.type == "return.shipped" and event.tracking and event.tracking.number:
