@@ -1264,7 +1264,7 @@ class ReturnCase:
 
     def _ship_by_passed(self, now: datetime) -> bool:
         ship_by = (self.facts.get("deadlines") or {}).get("return_ship_by")
-        return bool(ship_by) and now >= datetime.fromisoformat(ship_by)
+        return ship_by is not None and now >= datetime.fromisoformat(ship_by)
 
     # --- actions -----------------------------------------------------------------------------
 
