@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FLASK := $(PY) -m flask --app wsgi
 
-.PHONY: install run web worker test lint format demo bench catalogs i18n-extract i18n-update i18n-compile clean
+.PHONY: install run web worker migrate test lint format demo bench catalogs i18n-extract i18n-update i18n-compile clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +39,14 @@ run: install
 	$(FLASK) serve
 
 ## Production halves, against RB_BROKER_URL (RabbitMQ) and RB_DATABASE_URL.
+# A database that does not answer yet is said, not fatal: gunicorn starts and answers 503 until it does.
 web: install
 	$(FLASK) migrate
 	$(VENV)/bin/gunicorn -c config/gunicorn.conf.py 'wsgi:create_app(migrate=False)'
+
+## Bring the schema up to date (make run, make web and make worker also do it as they start).
+migrate: install
+	$(FLASK) migrate
 
 # The worker's metrics join the web's /metrics through the same multiprocess directory.
 worker: install

@@ -127,5 +127,13 @@ def worker() -> None:
 
 @click.command("migrate")
 def migrate_command() -> None:
-    """Bring the database schema up to date (also done at every start)."""
-    click.echo(f"schema up to date: {current_app.extensions['returnbridge'].settings.database_url.split('@')[-1]}")
+    """Bring the database schema up to date (also done at every start).
+
+    An unreachable database is said and is not a failure: `make web` goes on to start gunicorn, which answers
+    503 until the database is back; `flask migrate` (or `make migrate`) then, or a `make worker` that waits."""
+    container = current_app.extensions["returnbridge"]
+    where = container.settings.database_url.split("@")[-1]
+    if container.schema_current:
+        click.echo(f"schema up to date: {where}")
+    else:
+        click.echo(f"database unreachable, schema not migrated: {where}; run `make migrate` once it answers", err=True)

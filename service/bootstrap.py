@@ -8,6 +8,7 @@ in-process broker, or with RabbitMQ and PostgreSQL under CI.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -19,7 +20,7 @@ from adapters.http import HttpClient, register_secrets
 from adapters.notifiers import NOTIFIERS
 from adapters.storage.access_store import ApiKeys, WebSessions
 from adapters.storage.checkpoints import DatabaseCheckpoints
-from adapters.storage.database import make_engine, make_session_factory, migrate
+from adapters.storage.database import DatabaseUnreachable, make_engine, make_session_factory, migrate
 from adapters.storage.fx_store import SqlRateStore
 from adapters.storage.outbox_store import OutboxStore
 from adapters.storage.unit_of_work import UnitOfWork
@@ -56,6 +57,8 @@ from service.tracking import TrackingIntake, TrackingPoller
 
 DEFAULT_TRACKING_POLL_SECONDS = 900.0
 DEAD_LETTER_SWEEP_SECONDS = 60.0
+# How often a process that started without its database tries the migration again.
+SCHEMA_RETRY_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +78,11 @@ class Container:
         self.settings = settings
         self.clock = clock
         register_secrets(secrets_of(dict(settings.env)))  # never stored in a recorded request (adapters/http.py)
+        # Whether this process brought the schema up to date; False while a migration waits for the database.
+        self.schema_current = not run_migrations
+        self._schema_wait = threading.Event()
         if run_migrations:
-            migrate(settings.database_url)
+            self._migrate_or_wait()
         self.engine = make_engine(
             settings.database_url, settings.db_connect_timeout_seconds, settings.db_statement_timeout_seconds
         )
@@ -272,7 +278,32 @@ class Container:
             log.info("re-publishing %d messages the previous run left unhandled", count)
         return count
 
+    def _migrate_or_wait(self) -> None:
+        """Migrate now, or, while the database is unreachable, start anyway and migrate as soon as it answers.
+
+        The process serves meanwhile: requests that need the database answer 503 with Retry-After (issue 16)."""
+        url, timeout = self.settings.database_url, self.settings.db_connect_timeout_seconds
+        try:
+            migrate(url, timeout)
+            self.schema_current = True
+            return
+        except DatabaseUnreachable as exc:
+            log.warning("database unreachable (%s): starting without it; the schema is migrated when it answers", exc)
+
+        def keep_trying() -> None:
+            while not self._schema_wait.wait(SCHEMA_RETRY_SECONDS):
+                try:
+                    migrate(url, timeout)
+                except DatabaseUnreachable:
+                    continue
+                self.schema_current = True
+                log.info("database answers again: schema up to date")
+                return
+
+        threading.Thread(target=keep_trying, name="schema-catch-up", daemon=True).start()
+
     def close(self) -> None:
+        self._schema_wait.set()
         self.rate_refresher.stop()
         self.relay.stop()
         self.publisher.close()

@@ -49,9 +49,11 @@ PURGED_PAYLOAD = {"purged": True}
 PURGED_TEXT = json.dumps(PURGED_PAYLOAD)  # how SQLAlchemy's JSON type stores it, on SQLite and PostgreSQL
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-# Not an IPv4 address (the client address of an access-log line) nor an access-log time (29/Nov/2026:23:19:42).
+# Not an IPv4 address (the client address of an access-log line), an access-log time (29/Nov/2026:23:19:42),
+# nor the status and size that follow an access-log request line (`HTTP/1.1" 401 5543`).
 _PHONE = re.compile(
-    r"(?<![\w.:/-])(?!\d{1,3}(?:\.\d{1,3}){3}(?![\d.]))(?!\d{1,2}/\w{3}/\d{4})\+?\d[\d ()./-]{6,}\d(?![\w.:-])"
+    r"(?<![\w.:/-])(?<!HTTP/1\.0\" )(?<!HTTP/1\.1\" )(?<!HTTP/2\.0\" )(?<!HTTP/2\" )"
+    r"(?!\d{1,3}(?:\.\d{1,3}){3}(?![\d.]))(?!\d{1,2}/\w{3}/\d{4})\+?\d[\d ()./-]{6,}\d(?![\w.:-])"
 )
 # A buyer page's token (GET /r/<token>) opens that buyer's return: an access log must not keep it.
 _BUYER_LINK = re.compile(r"(/r/)[\w-]+\.[\w-]+")

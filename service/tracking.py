@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from adapters.canonical import YEARS
 from adapters.carriers.base import CARRIERS, CarrierRejected, PayloadError
 from adapters.carriers.gateway import CarrierGateway
 from adapters.http import TransientHttpError
@@ -98,6 +99,10 @@ class TrackingIntake:
         """Store new scans per parcel, each parcel in one transaction with the events it causes."""
         by_parcel: dict[str, list[TrackingUpdate]] = defaultdict(list)
         for update in updates:
+            if update.occurred_at.year not in YEARS:  # the events it would cause could never be processed
+                log.warning("%s scan %s of %s dated %s is left out: outside %s-%s", carrier, update.code,
+                            update.tracking_number, update.occurred_at.isoformat(), YEARS.start, YEARS.stop - 1)  # fmt: skip
+                continue
             by_parcel[update.tracking_number].append(update)
         receipt = TrackingReceipt()
         for number, scans in by_parcel.items():

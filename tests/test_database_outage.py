@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import OPS_TOKEN, example, make_settings, operator_client, sign_generic
+from tests.conftest import OPS_TOKEN, example, make_settings, operator_client, sign_generic, wait_for
 
 REFUSED = "postgresql+psycopg://postgres@127.0.0.1:1/returnbridge"  # nothing listens on port 1
 
@@ -115,3 +115,45 @@ def test_a_slow_statement_is_cut_by_the_statement_timeout_and_answered_503(postg
         assert client.get("/returns").status_code == 200, "the pool recovers once the database answers"
     finally:
         container.close()
+
+
+def test_a_process_started_without_its_database_migrates_once_it_answers(postgres_url: str) -> None:
+    """Issue 16 §7: `make run` / `make worker` start with the database down and catch up when it is back."""
+    import psycopg
+    from sqlalchemy import inspect
+
+    from adapters.storage.database import make_engine
+    from service import bootstrap
+
+    later = postgres_url.rsplit("/", 1)[0] + "/" + postgres_url.rsplit("/", 1)[1] + "_later"
+    settings = make_settings(RB_DATABASE_URL=later, RB_DB_CONNECT_TIMEOUT_SECONDS="1")
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    retry, bootstrap.SCHEMA_RETRY_SECONDS = bootstrap.SCHEMA_RETRY_SECONDS, 0.2
+    container = bootstrap.Container(settings)  # the database does not exist yet: no exception
+    try:
+        assert container.schema_current is False
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{later.rsplit("/", 1)[1]}"')
+        assert wait_for(lambda: container.schema_current, timeout=20)
+        engine = make_engine(later)
+        assert "cases" in inspect(engine).get_table_names()
+        engine.dispose()
+    finally:
+        bootstrap.SCHEMA_RETRY_SECONDS = retry
+        container.close()
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{later.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def test_migrate_says_the_database_is_unreachable_and_lets_make_web_go_on() -> None:
+    """`make web` runs `flask migrate` before gunicorn: with the database down it must not stop there."""
+    from wsgi import create_app
+
+    app = create_app(make_settings(RB_DATABASE_URL=REFUSED, RB_DB_CONNECT_TIMEOUT_SECONDS="1"))
+    try:
+        with app.app_context():  # as the `flask` command runs it
+            result = app.test_cli_runner().invoke(args=["migrate"])
+        assert result.exit_code == 0
+        assert "database unreachable, schema not migrated" in result.stderr
+    finally:
+        app.extensions["returnbridge"].close()

@@ -153,6 +153,9 @@ def test_personal_data_of_cases_closed_past_retention_is_purged_and_cases_still_
     [
         '203.0.113.7 - - [29/Nov/2026:23:19:42 +0000] "GET /healthz HTTP/1.1" 200 16 "-" "curl/8"',
         '10.1.22.133 - - [29/Nov/2026 23:52:32] "GET /returns HTTP/1.1" 401 -',
+        # gunicorn's status and size: "401 5543" looked like a phone number and both were erased
+        '127.0.0.1 - - [30/Nov/2026:01:03:06 +0000] "GET /ops HTTP/1.1" 401 5543 "-" "curl/7.88.1"',
+        '127.0.0.1 - - [30/Nov/2026:01:03:06 +0000] "POST /webhooks/generic HTTP/1.0" 202 12345 "-" "x"',
     ],
 )
 def test_access_log_lines_keep_the_client_address_and_time(line: str) -> None:

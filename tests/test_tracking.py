@@ -236,3 +236,78 @@ def test_an_sf_push_replayed_later_is_refused_at_the_webhook(client, container, 
     assert answer.status_code == status, answer.json
     if status == 401:
         assert "replay" in answer.json["error"]["message"]
+
+
+def _authentic(carrier: str, body: bytes) -> dict[str, str]:
+    import base64
+    import hashlib
+    import hmac
+
+    headers = {"Content-Type": "application/json"}
+    if carrier == "fedex":
+        return {
+            **headers,
+            "fdx-signature": base64.b64encode(hmac.new(b"aiv-token", body, hashlib.sha256).digest()).decode(),
+        }
+    if carrier == "ups":
+        return {**headers, "credential": "ups-credential"}
+    return {**headers, "DHL-Push-Token": CARRIER_ENV["RB_DHL_EXPRESS_WEBHOOK_SECRET"]}
+
+
+_FEDEX_SCAN = {"output": {"completeTrackResults": [{"trackingNumber": "1", "trackResults": [{"scanEvents": []}]}]}}
+
+
+@pytest.mark.parametrize(
+    ("carrier", "push"),
+    [
+        # Issue 16 item 8, seen against `make web`: authentic pushes of another shape were answered 500.
+        ("dhl_express", {"shipments": [1]}),
+        ("dhl_express", {"shipments": [{"id": "1", "events": "x"}]}),
+        (
+            "dhl_express",
+            {"shipments": [{"id": "1", "events": [{"timestamp": "2026-11-30T01:00:00", "location": "x"}]}]},
+        ),
+        ("fedex", {"output": {"completeTrackResults": [1]}}),
+        ("fedex", {"output": {"completeTrackResults": [{"trackingNumber": "1", "trackResults": [1]}]}}),
+        ("ups", {"trackingNumber": "1", "activityStatus": 1, "gmtActivityDate": "20261130"}),
+        ("ups", {"trackingNumber": "1", "gmtActivityDate": "20261130", "activityLocation": [1]}),
+    ],
+)
+def test_an_authentic_push_of_another_shape_is_a_400_naming_it(client, carrier, push):
+    body = json.dumps(push).encode()
+    answer = client.post(f"/carriers/{carrier}/tracking", data=body, headers=_authentic(carrier, body))
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert answer.json["error"]["code"] == "invalid_payload"
+    assert "shape" in answer.json["error"]["message"]
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"])
+def test_a_scan_time_beyond_the_calendar_is_left_out_and_the_other_scans_are_kept(client, container, moment):
+    """An offset that pushes a time out of datetime's range raised OverflowError: a 500 for the whole push."""
+    seeded(container, "dhl_express", "1234567890")
+    good = {"timestamp": "2026-11-15T08:00:00+00:00", "statusCode": "transit"}
+    for push in (
+        {"shipments": [{"id": "1234567890", "events": [{"timestamp": moment}, good]}]},
+        {"output": {"completeTrackResults": [{"trackingNumber": "1", "trackResults": [
+            {"scanEvents": [{"date": moment, "eventType": "PU"}]}]}]}},
+    ):  # fmt: skip
+        carrier = "dhl_express" if "shipments" in push else "fedex"
+        body = json.dumps(push).encode()
+        answer = client.post(f"/carriers/{carrier}/tracking", data=body, headers=_authentic(carrier, body))
+        assert answer.status_code == 202, answer.get_data(as_text=True)
+        if carrier == "dhl_express":
+            assert answer.json["recorded"] == 1, answer.json  # the good scan beside the impossible one
+
+
+@pytest.mark.parametrize("day", ["99991231", "19000101"])
+def test_a_scan_dated_outside_the_contracts_years_moves_nothing_and_is_not_recorded(client, container, running, day):
+    """Issue 16 item 9 for carriers: a UPS scan of year 9999 was recorded and sent `return.shipped`, which the
+    canonical schema (1990-2199) then refused in the worker: the case stayed `approved` with a dead letter."""
+    case_id = seeded(container, "ups", "1Z12345E0205271688")
+    body = json.dumps({"trackingNumber": "1Z12345E0205271688", "gmtActivityDate": day, "gmtActivityTime": "120000",
+                       "activityStatus": {"type": "I", "code": "DP", "description": "Departed"}}).encode()  # fmt: skip
+    answer = client.post("/carriers/ups/tracking", data=body, headers=_authentic("ups", body))
+    assert answer.status_code == 202 and answer.json["recorded"] == 0 and answer.json["events"] == []
+    with container.uow() as uow:
+        case = uow.cases.get(case_id)
+        assert (case.state, case.needs_attention) == ("approved", False)

@@ -14,6 +14,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from adapters.carriers import CARRIERS
 from adapters.carriers.base import InboundRequest, PayloadError, SignatureError
+from adapters.marketplaces._support import SHAPE_ERRORS
 from adapters.registry import accepts_media_type
 from web.errors import error_response
 
@@ -72,5 +73,9 @@ def tracking_push(carrier: str):  # type: ignore[no-untyped-def]
         updates = adapter.parse_tracking_push(inbound, settings)
     except PayloadError as exc:
         return error_response(400, "invalid_payload", str(exc), exc.fields)
+    except SHAPE_ERRORS as exc:  # authentic, but a list where an object was documented, a number for a text, ...
+        return error_response(
+            400, "invalid_payload", f"the push does not have the documented shape: {type(exc).__name__}: {exc}"
+        )
     receipt = container.tracking.record(carrier, updates, "push")
     return jsonify({"carrier": carrier, **receipt.to_json()}), 202

@@ -464,7 +464,10 @@ def _push_time(event: dict[str, Any]) -> datetime | None:
         country = str(address.get("countryCode") or "")
         local = read_local(moment, country, None, address.get("addressLocality")) if len(country) == 2 else None
         moment = local or moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 with an offset that leaves the calendar: only this event is left out
+        return None
 
 
 def _instant(text: str) -> datetime:

@@ -390,7 +390,10 @@ def _scan_time(text: str, location: dict[str, Any]) -> datetime | None:
         if local is None:
             return None
         moment = local
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 with an offset that leaves the calendar: only this scan is left out
+        return None
 
 
 CARRIERS.register("fedex", FedEx())

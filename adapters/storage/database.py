@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -60,11 +61,21 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def migrate(url: str) -> None:
-    """Bring the schema to the newest revision; run by `make run`, `make web` and `make worker` before serving."""
-    engine = make_engine(url, statement_timeout=None)
+class DatabaseUnreachable(Exception):
+    """The database did not take a connection: nothing was migrated, and a later attempt may succeed."""
+
+
+def migrate(url: str, connect_timeout: float = 5.0) -> None:
+    """Bring the schema to the newest revision; run by `make run`, `make web` and `make worker` before serving.
+
+    Only a failure to connect is `DatabaseUnreachable`; a migration that fails once connected raises as it is."""
+    engine = make_engine(url, connect_timeout=connect_timeout, statement_timeout=None)
     try:
-        with engine.begin() as connection:
+        try:
+            connection = engine.connect()
+        except OperationalError as exc:
+            raise DatabaseUnreachable(str(exc.orig or exc).splitlines()[0]) from exc
+        with connection, connection.begin():
             config = alembic_config(url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
