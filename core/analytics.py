@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.cases import ReturnCase
+from core.lifecycle import FINAL_STATES, CaseState
 from core.money import Money, MoneyError
 
 # Events by which a buyer asks for something back (the return, an exchange, a cancellation).
@@ -26,6 +27,15 @@ REQUEST_MILESTONE = "requested_at"
 # Dimensions the figures are broken down by; each is a column of ReturnFacts.
 DIMENSIONS: tuple[str, ...] = ("reason", "marketplace", "category", "lane", "jurisdiction")
 UNKNOWN = "unknown"
+
+# States in which an unpaid refund deadline is not a breach: the case is over, or no refund is owed while it stays
+# there (a rejected request, a return the buyer never sent, an exchange or repair instead of money).
+NO_REFUND_OWED: frozenset[str] = FINAL_STATES | {
+    CaseState.REJECTED,
+    CaseState.EXPIRED,
+    CaseState.EXCHANGE_PROCESSING,
+    CaseState.REPAIR_PROCESSING,
+}
 
 # Serial returners (seed 001 §7.3(5) 预防欺诈行为): defaults an operator may change per request.
 SIGNAL_WINDOW_DAYS = 90

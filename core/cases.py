@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from core.events import Order, ReturnEvent, ReturnRequest
+from core.events import Inspection, Order, ReturnEvent, ReturnRequest
 from core.ledger import COUNTED, PAYOUTS, AmountOverCap, entry, total
 from core.lifecycle import (
     CONDITIONS,
@@ -427,6 +427,10 @@ class ReturnCase:
                 "carrier": detail.get("carrier"),
                 "tracking_number": detail["tracking_number"],
             }
+        if event_type == "return.inspected" and detail.get("inspection_passed") is not None:
+            # An operator's inspection is the return's inspection: the buyer's notice names its outcome.
+            inspection = Inspection(passed=detail["inspection_passed"], note=detail.get("note"))
+            self.return_ = replace(self.return_, inspection=inspection)
         refund_amount = detail.get("refund_amount")
         occurrence = Occurrence(
             type=event_type,
@@ -638,7 +642,15 @@ class ReturnCase:
                 TimelineEntry(now, "result", "timer_lapsed", {"timer": event_type, "state": self.state})
             )
             return []
+        if event_type == "timer.ship_by_reminder" and self._ship_by_passed(now):
+            # Fired late (the service was down): "send it by <a past day>" would only mislead the buyer.
+            self.timeline.append(TimelineEntry(now, "result", "timer_lapsed", {"timer": event_type, "late": True}))
+            return []
         return self.apply_internal(event_type, event_id, now, {"due_at": timer["due_at"]}, decide)
+
+    def _ship_by_passed(self, now: datetime) -> bool:
+        ship_by = (self.facts.get("deadlines") or {}).get("return_ship_by")
+        return ship_by is not None and now >= datetime.fromisoformat(ship_by)
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -1137,6 +1149,9 @@ class ReturnCase:
             # Late details of the order's page (`order.delivered`) never take back the return id that joined it.
             incoming = replace(incoming, id=self.return_.id)
         self.return_ = _merge(self.return_, incoming)
+        if event.items and event.type == "order.delivered":
+            # The whole order as delivered: a later return of only some of it is a partial one (issue 18 §2).
+            self.facts["ordered_lines"] = {item.sku: item.quantity for item in event.items}
         if event.items:
             self.items = event.items
         if event.type == "return.shipped" and event.tracking and event.tracking.number:

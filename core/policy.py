@@ -293,8 +293,12 @@ def evaluate(
     marketplace: str | None = None,
     merchant: str | None = None,
     milestones: Milestones | None = None,
+    ordered_lines: Mapping[str, int] | None = None,
 ) -> Decision:
-    """Decide a return request: the right that grants what the buyer asked, its window, who pays, deadlines, refund."""
+    """Decide a return request: the right that grants what the buyer asked, its window, who pays, deadlines, refund.
+
+    `ordered_lines` (sku: quantity of the whole order, when known) tells a partial return from a full one; without
+    it the request's lines are taken as the whole order."""
     at = as_of or event.as_of or event.occurred_at
     who = parties(event, tables, marketplace, merchant)
     asked = event.return_.resolution or REFUND
@@ -340,7 +344,7 @@ def evaluate(
     # What is owed if the request goes ahead: under the right that grants it, else (the merchant agreeing to
     # what no right obliges) under the most generous right still open for these lines.
     owed_under = chosen or _most_generous(rights)
-    refund = _refund(event, owed_under, cause, who, tables, rates, at, rules) if owed_under else None
+    refund = _refund(event, owed_under, cause, who, tables, rates, at, rules, ordered_lines) if owed_under else None
     lines = _lines(event, rights, asked)
     refused = [line["sku"] for line in lines if not line["eligible"]]
     if chosen is not None and refused:
@@ -1159,6 +1163,17 @@ def _refund_limits(
 # --- the refund ------------------------------------------------------------------------------
 
 
+def _covers(lines: list[Item], ordered_lines: Mapping[str, int] | None) -> bool:
+    """Whether the lines asked for are the whole order: the outbound delivery is refunded only on a full
+    withdrawal (contract, `refund.amount`; Directive 2011/83 art. 13(1))."""
+    if not ordered_lines:
+        return True
+    asked: dict[str, int] = {}
+    for item in lines:
+        asked[item.sku] = asked.get(item.sku, 0) + item.quantity
+    return all(asked.get(sku, 0) >= quantity for sku, quantity in ordered_lines.items())
+
+
 def _refund(
     event: ReturnEvent,
     right: Right,
@@ -1168,6 +1183,7 @@ def _refund(
     rates: RateSource | None,
     at: datetime,
     rules: list[RuleApplied],
+    ordered_lines: Mapping[str, int] | None = None,
 ) -> Refund | None:
     currency = event.order.currency
     if not currency:
@@ -1176,7 +1192,7 @@ def _refund(
     goods = Money.zero(currency)
     for item in lines:
         goods = goods + Money.of(item.unit_price, currency) * item.quantity
-    whole_order = len(lines) == len(event.items)
+    whole_order = len(lines) == len(event.items) and _covers(lines, ordered_lines)
     delivery = Money.zero(currency)
     if right.includes_original_delivery and whole_order and event.order.shipping_paid:
         delivery = Money.of(event.order.shipping_paid, currency)

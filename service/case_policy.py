@@ -101,6 +101,7 @@ class CasePolicy:
             marketplace=case.marketplace,
             merchant=self.merchant,
             milestones=milestones,
+            ordered_lines=case.facts.get("ordered_lines"),
         )
         return decision.to_json()
 

@@ -304,3 +304,34 @@ def test_cases_stored_before_the_analytics_are_backfilled_once(served, clock) ->
     assert "0 cases" in runner.invoke(args=["analytics-backfill"]).output
     with container.uow() as uow:
         assert {r.case_id for r in uow.session.query(ReturnFactsRow)} == set(cases)
+
+
+def _state(container: Container, case_id: str) -> str:
+    with container.uow() as uow:
+        return uow.cases.get(case_id).state
+
+
+def test_a_rejected_or_expired_return_owes_no_refund_and_is_no_breach(served, clock) -> None:  # type: ignore[no-untyped-def]
+    """Found driving the console (qa2): a perishable return rejected under art 16(d) and a return the buyer never
+    sent were listed as refund deadlines 'passed unpaid', beside the one case really owed its refund."""
+    client, container = served
+    now = clock()
+    rejected = _send(client, container, _event("return.requested", "r1", "eve@example.com", now))
+    _command(client, rejected, "reject", {"rejection_reason": "excluded_item"})
+    owed = _send(client, container, _event("return.requested", "r2", "fay@example.com", now))
+    _command(client, owed, "approve")
+    _command(client, owed, "mark_received")  # the goods are back: the refund is owed
+    # Asked 40 days ago: approved on the merchant's silence, never sent back, so the case expires.
+    expired = _send(client, container, _event("return.requested", "r3", "gus@example.com", now - timedelta(days=40)))
+    clock.advance(days=40)  # every refund deadline has passed
+    container.timers.fire_due()  # merchant silence, then the return not shipped in time
+    container.timers.fire_due()
+    assert wait_for(lambda: _state(container, expired) == "expired", timeout=10)
+    with container.uow() as uow:
+        states = {c: uow.cases.get(c).state for c in (rejected, owed, expired)}
+    assert states == {rejected: "rejected", owed: "refund_processing", expired: "expired"}, states
+    period = {"from": (now - timedelta(days=60)).date().isoformat(), "to": clock().date().isoformat()}
+    timing = _report(client, **period)["refund_timing"]
+
+    assert {b["case_id"] for b in timing["breaches"]} == {owed}
+    assert timing["deadlines"]["passed_unpaid"] == 1

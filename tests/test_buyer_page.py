@@ -255,3 +255,25 @@ def test_the_link_keys_never_reach_a_log_line() -> None:
 
     secrets = secrets_of({"RB_BUYER_LINK_KEYS": f"{KEY_NEW}, {KEY_OLD}"})
     assert redact(f"keys {KEY_OLD} and {KEY_NEW}", secrets) == "keys [redacted] and [redacted]"
+
+
+@pytest.mark.parametrize(("lines", "goods", "delivery"), [({"line-0": "1"}, "49.90", "0.00"),
+                                                         ({"line-0": "1", "line-1": "1"}, "69.80", "4.99")])  # fmt: skip
+def test_the_outbound_delivery_is_refunded_only_when_the_whole_order_is_withdrawn(  # type: ignore[no-untyped-def]
+    client, running, lines, goods, delivery
+) -> None:
+    """Found from outside (qa2): withdrawing from the scarf and keeping the hat refunded the whole outbound
+    delivery too; the contract's `refund.amount` adds it only for a full withdrawal (art. 13(1))."""
+    case_id = post_event(client, delivered("part")).json["case_id"]
+    assert wait_for(lambda: case_json(client, case_id)["timeline"], timeout=20)
+    path = page_path(client, case_id)
+    form = {"csrf": _form_field(client.get(path).text), "name": "Anna Schmidt", "email": "a@example.com", **lines}
+    check = client.post(f"{path}/withdraw", data=form)
+    assert client.post(f"{path}/withdraw/confirm", data={**form, "csrf": _form_field(check.text)}).status_code == 303
+
+    def refunded() -> dict | None:
+        case = case_json(client, case_id)
+        return case["refund"] if case["state"] != "new" and (case["refund"] or {}).get("amount") else None
+
+    refund = wait_for(refunded, timeout=20)
+    assert (refund["goods"], refund["original_delivery"]) == (goods, delivery), refund

@@ -229,3 +229,28 @@ def test_dispute_resolved_with_a_refund_award_pays_the_award(flow):
         assert uow.cases.get(flow.case_id).facts["agreed_refund"] == {"amount": "30.00", "currency": "EUR"}
     case = flow.command("mark_refunded", "refunded")
     assert case["deadlines"]["window_ends_at"] and case["refund"]["currency"] == "EUR"
+
+
+def _notice_kinds(flow: Flow) -> list[str]:
+    answer = flow.client.get(f"/returns/{flow.case_id}/notices?locale=de-DE", headers=AUTH)
+    return [notice["kind"] for notice in answer.get_json()["notices"]]
+
+
+def test_a_ship_by_reminder_fires_before_the_deadline_and_names_it(flow: Flow) -> None:
+    flow.event("return.requested", "requested")
+    case = flow.command("approve", "approved")
+    flow.timer("timer.ship_by_reminder", "approved")
+    assert "ship_by_reminder" in _notice_kinds(flow), case["timers"]
+
+
+def test_a_reminder_whose_deadline_has_passed_is_not_sent(flow: Flow) -> None:
+    """Found from outside (qa2): a service that came back after the ship-by day sent 'you have 0 days left,
+    send it by 24 November' on 30 November, then closed the return; the late reminder must lapse."""
+    flow.event("return.requested", "requested")
+    case = flow.command("approve", "approved")
+    ship_by = datetime.fromisoformat(case["timers"]["timer.return_not_shipped"]["due_at"])
+    flow.clock.set(ship_by + timedelta(days=6))  # both the reminder and the deadline are long due
+    while flow.container.timers.fire_due():
+        pass
+    assert case_of(flow.client, flow.case_id)["state"] == "expired"
+    assert "ship_by_reminder" not in _notice_kinds(flow)

@@ -108,3 +108,18 @@ def test_the_route_is_in_the_openapi_document_with_its_bearer_security(client):
     assert operation["security"] == [{"opsToken": []}]
     assert {"401", "404", "409"} <= set(operation["responses"])
     assert spec["components"]["securitySchemes"]["opsToken"]["scheme"] == "bearer"
+
+
+@pytest.mark.parametrize(
+    ("passed", "words"),
+    [(True, "passed inspection on"), (False, "did not pass inspection on")],
+)
+def test_an_inspection_recorded_by_an_operator_tells_the_buyer_its_outcome(ops, passed, words):
+    """Found from outside (qa2): `record_inspection` sent the buyer an inspection notice with an empty body,
+    because the outcome was read only from a marketplace's `return.inspected`, never from the command."""
+    case_id = requested(ops)
+    for action, body in (("approve", {}), ("mark_received", {}), ("record_inspection", {"inspection_passed": passed})):
+        assert ops.post(f"/returns/{case_id}/commands/{action}", json=body, headers=AUTH).status_code == 200
+    answer = ops.get(f"/returns/{case_id}/notices?locale=en-GB", headers=AUTH)
+    notice = next(n for n in answer.get_json()["notices"] if n["kind"] == "inspection_result")
+    assert notice["incomplete"] == [] and words in notice["body"], notice

@@ -17,8 +17,7 @@ from sqlalchemy import and_, case, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from adapters.storage.models import CustomsClaimRow, ReturnFactsRow
-from core.analytics import DIMENSIONS, Period, rank
-from core.lifecycle import FINAL_STATES
+from core.analytics import DIMENSIONS, NO_REFUND_OWED, Period, rank
 
 F = ReturnFactsRow
 
@@ -115,7 +114,7 @@ class AnalyticsStore:
             F.refund_due_by >= period.start,
             F.refund_due_by < min(period.end, now),
             F.refunded_at.is_(None),
-            F.state.not_in(FINAL_STATES),
+            F.state.not_in(NO_REFUND_OWED),
         )
 
     def breaches(self, period: Period, now: datetime, limit: int) -> list[ReturnFactsRow]:
