@@ -28,15 +28,8 @@ BROKER_URL = os.environ.get("RB_BENCH_BROKER_URL", "amqp://guest:guest@127.0.0.1
 POSTGRES_ADMIN = os.environ.get("RB_BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def _examples() -> Path:
-    for parent in ROOT.parents:
-        candidate = parent / "shared" / "contract" / "examples"
-        if candidate.is_dir():
-            return candidate
-    raise SystemExit("bench needs shared/contract/examples (the contract's example events) beside the checkout")
-
-
-TEMPLATE: dict[str, Any] = json.loads((_examples() / "return-requested-de.json").read_text())
+# The contract's example, kept in the project (examples/): the bench reads nothing outside the repository.
+TEMPLATE: dict[str, Any] = json.loads((ROOT / "examples" / "return-requested-de.json").read_text())
 
 
 def fresh_event(n: int, run: str) -> dict[str, Any]:
