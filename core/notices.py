@@ -1,7 +1,7 @@
 """What the buyer is told, and which facts each notice needs: pure data, no words.
 
-The words live in the gettext catalogs (locales/); the renderer in
-adapters/notifiers/render.py formats these facts for one locale and time zone.
+The words live in adapters/notifiers/notice_texts.py and the gettext catalogs (locales/);
+the renderer in adapters/notifiers/render.py formats these facts for one locale and time zone.
 The moments are the buyer-visible statuses of DOMAIN.md §5 (seed 000 "status"
 list: review result, return received, refund paid, exchange shipped; seed 002:
 interception and platform intervention; seed 004: disputes), plus the

@@ -20,8 +20,8 @@ from werkzeug.serving import make_server
 
 from adapters.marketplaces.base import ParsedDelivery
 from adapters.notifiers import page_texts as T
+from adapters.notifiers.catalogs import translations_for
 from adapters.notifiers.negotiation import negotiate
-from adapters.notifiers.render import translations_for
 from adapters.storage.models import NoticeDeliveryRow, ReceivedEventRow, ShipmentRow, TrackingScanRow
 from queues.worker import Worker
 from service.bootstrap import Container

@@ -13,8 +13,9 @@ from babel import Locale
 from babel.messages.pofile import read_po
 
 from adapters.notifiers import page_texts as T
+from adapters.notifiers.catalogs import LOCALES_DIR, translations_for
+from adapters.notifiers.local_formats import format_deadline, format_money
 from adapters.notifiers.negotiation import CATALOGS, EXPLICIT_FALLBACKS, negotiate
-from adapters.notifiers.render import LOCALES_DIR, format_deadline, format_money, translations_for
 
 DEADLINE = datetime(2026, 12, 7, 22, 59, tzinfo=UTC)
 

@@ -7,8 +7,8 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
+from adapters.notifiers.catalogs import LOCALES_DIR
 from adapters.notifiers.negotiation import CATALOGS
-from adapters.notifiers.render import LOCALES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")

@@ -16,8 +16,9 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from adapters.notifiers.base import Outgoing, TransientNotifyError
+from adapters.notifiers.local_formats import buyer_zone
 from adapters.notifiers.negotiation import negotiate
-from adapters.notifiers.render import buyer_zone, render
+from adapters.notifiers.render import render
 from adapters.notifiers.smtp import build_email, message_id
 from adapters.notifiers.webhook import build_request
 from adapters.storage.models import NoticeDeliveryRow

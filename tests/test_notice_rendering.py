@@ -3,8 +3,10 @@ from datetime import UTC, datetime
 import pytest
 from babel import Locale
 
+from adapters.notifiers.local_formats import format_money
 from adapters.notifiers.negotiation import CATALOGS, negotiate
-from adapters.notifiers.render import NOTICE_TEXTS, format_money, render, render_notice
+from adapters.notifiers.notice_texts import NOTICE_TEXTS
+from adapters.notifiers.render import render, render_notice
 from core.notices import NOTICE_KINDS
 from tests.notice_contexts import FULL_CONTEXTS, VARIANTS
 

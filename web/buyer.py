@@ -22,16 +22,11 @@ from markupsafe import Markup, escape
 
 from adapters.carriers.base import display_name as carrier_display_name
 from adapters.notifiers import page_texts as T
+from adapters.notifiers.catalogs import translations_for
+from adapters.notifiers.local_formats import buyer_zone, format_deadline, format_money, last_day_shown
 from adapters.notifiers.negotiation import CATALOGS, Negotiated, buyer_preferences, negotiate
-from adapters.notifiers.render import (
-    CODE_TEXTS,
-    buyer_zone,
-    format_deadline,
-    format_money,
-    last_day_shown,
-    render,
-    translations_for,
-)
+from adapters.notifiers.notice_texts import CODE_TEXTS
+from adapters.notifiers.render import render
 from adapters.storage.models import ShipmentRow, TrackingScanRow
 from core.cases import ReturnCase
 from core.notices import DEFAULT_REFUND_ROUTE, NOTICE_KINDS, resolve

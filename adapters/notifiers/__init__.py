@@ -1,4 +1,5 @@
-"""Buyer notices: rendering in the buyer's language (render.py) and delivery channels, one module each."""
+"""Buyer notices: their words (notice_texts.py), rendering in the buyer's language (render.py, with
+catalogs.py and local_formats.py) and delivery channels, one module each."""
 
 from adapters.notifiers.base import NOTIFIERS
 

@@ -7,7 +7,7 @@ with values already formatted for the locale (web/buyer.py), as in the notices.
 
 from __future__ import annotations
 
-from adapters.notifiers.render import N_
+from adapters.notifiers.notice_texts import N_
 
 TITLE_RETURN = N_("Your return %(return_id)s for order %(order_id)s")
 TITLE_ORDER = N_("Your order %(order_id)s")
