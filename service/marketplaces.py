@@ -24,8 +24,16 @@ from typing import Any
 from marshmallow import ValidationError
 
 from adapters.http import HttpClient, TransientHttpError
-from adapters.marketplaces import _support as support
-from adapters.marketplaces.base import MARKETPLACES, Enriches, ParsedDelivery, Responds
+from adapters.marketplaces.base import (
+    MARKETPLACES,
+    Decision,
+    DecisionAnswer,
+    DecisionRefused,
+    Enriches,
+    Enrichment,
+    ParsedDelivery,
+    Responds,
+)
 from adapters.messages import IncomingMessage, Reject
 from adapters.registry import declared_capability
 from adapters.storage.unit_of_work import UnitOfWork, new_id
@@ -93,7 +101,7 @@ class MarketplaceDetails:
         with self.uow() as uow:
             if uow.processed.seen(self.consumer, message.message_id):
                 return
-        result: support.Enrichment = enriching.enrich(event, self.http, self.clock())  # transient errors: retried
+        result: Enrichment = enriching.enrich(event, self.http, self.clock())  # transient errors: retried
         try:
             refined = load_event(result.event)
         except ValidationError as exc:
@@ -111,9 +119,7 @@ class MarketplaceDetails:
         except InvalidEvent as exc:
             log.warning("details of %s gave an invalid event: %s", marketplace, exc.fields)
 
-    def _record(
-        self, message: IncomingMessage, case_id: str, refined: Any, result: support.Enrichment, problem: dict
-    ) -> None:
+    def _record(self, message: IncomingMessage, case_id: str, refined: Any, result: Enrichment, problem: dict) -> None:
         with self.uow() as uow:
             if uow.processed.seen(self.consumer, message.message_id):
                 return
@@ -165,11 +171,11 @@ class MarketplaceDecisions:
         row_id, decision = prepared
         try:
             answer = self.adapter.respond(decision, self.http, self.clock())
-        except support.DecisionRefused as exc:
-            answer = support.DecisionAnswer(action, sent=False, accepted=False, detail=str(exc))
+        except DecisionRefused as exc:
+            answer = DecisionAnswer(action, sent=False, accepted=False, detail=str(exc))
         except TransientHttpError as exc:
             if getattr(exc, "maybe_delivered", False):
-                answer = support.DecisionAnswer(action, sent=True, accepted=False, detail=f"{exc}: may have arrived")
+                answer = DecisionAnswer(action, sent=True, accepted=False, detail=f"{exc}: may have arrived")
                 self._finish(message, row_id, UNKNOWN, answer)
                 return
             self._release(row_id)
@@ -178,7 +184,7 @@ class MarketplaceDecisions:
 
     def _prepare(
         self, message: IncomingMessage, case_id: str, action: str, key: str, payload: dict[str, Any]
-    ) -> tuple[str, support.Decision] | None:
+    ) -> tuple[str, Decision] | None:
         with self.uow() as uow:
             now = self.clock()
             row = uow.marketplace_decisions.by_key(key)
@@ -221,7 +227,7 @@ class MarketplaceDecisions:
             if uow.marketplace_decisions.set_status(row_id, "retrying", self.clock()) is not None:
                 uow.commit()
 
-    def _finish(self, message: IncomingMessage, row_id: str, status: str, answer: support.DecisionAnswer) -> None:
+    def _finish(self, message: IncomingMessage, row_id: str, status: str, answer: DecisionAnswer) -> None:
         with self.uow() as uow:
             now = self.clock()
             row = uow.marketplace_decisions.set_status(row_id, status, now, answer.as_record())
@@ -243,9 +249,7 @@ class MarketplaceDecisions:
             uow.processed.mark_once(self.consumer, message.message_id, now)
             uow.commit()
 
-    def _opened(
-        self, uow: UnitOfWork, case: ReturnCase, answer: support.DecisionAnswer, status: str, now: datetime
-    ) -> None:
+    def _opened(self, uow: UnitOfWork, case: ReturnCase, answer: DecisionAnswer, status: str, now: datetime) -> None:
         """The withdrawal told: the marketplace's return joins the case (its webhook then finds it by that id)."""
         if answer.accepted and answer.created_id:
             case.link_marketplace_return(answer.created_id, now)
@@ -256,7 +260,7 @@ class MarketplaceDecisions:
             outcome = UNKNOWN if status == UNKNOWN else ("not_sent" if not answer.sent else "refused")
             case.facts["marketplace_return"] = {**told, "status": outcome}
 
-    def _refund_failed(self, uow: UnitOfWork, case: ReturnCase, answer: support.DecisionAnswer, now: datetime) -> None:
+    def _refund_failed(self, uow: UnitOfWork, case: ReturnCase, answer: DecisionAnswer, now: datetime) -> None:
         """The marketplace refused the refund: the case's `refund.failed` (retried by timer, the buyer told)."""
         if case.allowed("refund.failed") is None:
             return
@@ -269,14 +273,14 @@ class MarketplaceDecisions:
                            message_id=message_id, correlation_id=case.id)  # fmt: skip
 
 
-def decision_for(case: ReturnCase, action: str, key: str, payload: dict[str, Any]) -> support.Decision:
+def decision_for(case: ReturnCase, action: str, key: str, payload: dict[str, Any]) -> Decision:
     amount = payload.get("amount") or {}
     lines = tuple(
         (str(line["sku"]), int(line["quantity"]))
         for line in payload.get("lines") or []
         if isinstance(line, dict) and line.get("sku") and line.get("quantity")
     )
-    return support.Decision(
+    return Decision(
         action=action,
         order_id=str(payload.get("order_id") or case.order_id),
         return_id=str(payload.get("return_id") or case.return_id),

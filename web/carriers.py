@@ -14,7 +14,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from adapters.carriers import CARRIERS
 from adapters.carriers.base import InboundRequest, PayloadError, SignatureError
-from adapters.marketplaces._support import SHAPE_ERRORS
+from adapters.marketplaces.payloads import SHAPE_ERRORS
 from adapters.registry import accepts_media_type
 from web.errors import error_response
 

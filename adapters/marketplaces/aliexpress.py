@@ -33,8 +33,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from adapters.http import HttpClient, OutboundRequest
-from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import MARKETPLACES, PayloadError, Polls, Responds
+from adapters.marketplaces import api_calls, canonical_events, code_tables, payloads, signing, times
+from adapters.marketplaces.base import MARKETPLACES, PayloadError, PollBatch, Polls, Responds, ReturnRequestApi
+from adapters.marketplaces.configured import PolledOnly
 from adapters.registry import Setting
 
 NAME = "aliexpress"
@@ -59,10 +60,10 @@ REASONS: dict[str, str] = {}
 
 def sign(params: dict[str, str], secret: str) -> str:
     pairs = "".join(f"{k}{params[k]}" for k in sorted(params) if params[k] not in (None, ""))
-    return s.hmac_sha256(secret, pairs.encode()).hex().upper()
+    return signing.hmac_sha256(secret, pairs.encode()).hex().upper()
 
 
-class AliExpressAdapter(s.PolledOnly):
+class AliExpressAdapter(PolledOnly):
     name = NAME
     display_name = "AliExpress"
     capabilities: frozenset[type] = frozenset({Polls, Responds})
@@ -73,17 +74,17 @@ class AliExpressAdapter(s.PolledOnly):
             "IOP gateway (`https://api-sg.aliexpress.com/sync`), app credentials, seller token, the zone of its times",
         ),
     )
-    return_request = s.ReturnRequestApi(
+    return_request = ReturnRequestApi(
         opens_returns=False,
         source="AliExpress Open Platform issue (纠纷) APIs, aliexpress.issue.issuelist.get and the AE-Refund&return "
         "API list, research note §4",
         why_not="returns are issues the buyer opens; the seller API lists and answers them, none opens one",
     )
 
-    def poll(self, checkpoint: dict[str, Any] | None, http: HttpClient, now: datetime) -> s.PollBatch:
-        creds, missing = s.credentials(self.settings, *CREDENTIALS)
+    def poll(self, checkpoint: dict[str, Any] | None, http: HttpClient, now: datetime) -> PollBatch:
+        creds, missing = api_calls.credentials(self.settings, *CREDENTIALS)
         if creds is None:
-            return s.PollBatch([], checkpoint, missing)
+            return PollBatch([], checkpoint, missing)
         zone = self.settings.get("TIMEZONE", DEFAULT_ZONE) or DEFAULT_ZONE
         since = datetime.fromisoformat(checkpoint["since"]) - OVERLAP if checkpoint else None
         events: list[dict[str, Any]] = []
@@ -93,18 +94,18 @@ class AliExpressAdapter(s.PolledOnly):
             for page in range(1, MAX_PAGES + 1):
                 request = build_list(creds, status, page, now)
                 sent.append(request.describe())
-                issues, total = list_issues(s.send(http, request).body)
+                issues, total = list_issues(api_calls.send(http, request).body)
                 for issue in issues:
                     try:
                         event = issue_event(issue, zone)
-                    except s.ROW_ERRORS as exc:
+                    except payloads.ROW_ERRORS as exc:
                         rejected.append(str(exc))
                         continue
                     if since is None or datetime.fromisoformat(event["occurred_at"]) >= since:
                         events.append(event)
                 if page * PAGE_SIZE >= total or not issues:
                     break
-        return s.PollBatch(events, {"since": now.isoformat()}, requests=sent, rejected=rejected)
+        return PollBatch(events, {"since": now.isoformat()}, requests=sent, rejected=rejected)
 
 
 def build_list(creds: dict[str, str], status: str, page: int, now: datetime) -> OutboundRequest:
@@ -137,14 +138,14 @@ def issue_event(issue: dict[str, Any], zone: str = DEFAULT_ZONE) -> dict[str, An
     if not (issue.get("issue_id") and issue.get("order_id") and status and modified):
         raise PayloadError("an issue lacks issue_id, order_id, issue_status or gmt_modified")
     raw_reason = issue.get("reason_english") or issue.get("reason_chinese")
-    return s.canonical_event(
-        event_type=s.canonical_type(STATUS_EVENTS, status),
+    return canonical_events.canonical_event(
+        event_type=code_tables.canonical_type(STATUS_EVENTS, status),
         event_id=f"{issue['issue_id']}:{status}:{modified}",
-        occurred_at=s.local_time(str(modified), zone),
+        occurred_at=times.local_time(str(modified), zone),
         order_id=str(issue["order_id"]),
         return_id=str(issue["issue_id"]),
         raw_status=status,
-        reason=s.canonical_reason(REASONS, raw_reason),
+        reason=code_tables.canonical_reason(REASONS, raw_reason),
         reason_detail=issue.get("reason_chinese") if issue.get("reason_english") else None,
     )
 

@@ -41,8 +41,9 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from adapters.http import HttpClient, OutboundRequest
-from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import MARKETPLACES, PayloadError, Polls, Responds
+from adapters.marketplaces import api_calls, canonical_events, code_tables, payloads
+from adapters.marketplaces.base import MARKETPLACES, PayloadError, PollBatch, Polls, Responds, ReturnRequestApi
+from adapters.marketplaces.configured import PolledOnly
 from adapters.registry import Setting
 from core.money import minor_unit
 
@@ -103,7 +104,7 @@ RESOLUTIONS: dict[str, str] = {"StandardRefund": "refund", "Replacement": "excha
 DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d", "%d-%b-%Y", "%m/%d/%Y", "%d/%m/%Y")
 
 
-class AmazonAdapter(s.PolledOnly):
+class AmazonAdapter(PolledOnly):
     name = NAME
     display_name = "Amazon"
     capabilities: frozenset[type] = frozenset({Polls, Responds})
@@ -119,23 +120,23 @@ class AmazonAdapter(s.PolledOnly):
             "token endpoint; how far the first poll looks back",
         ),
     )
-    return_request = s.ReturnRequestApi(
+    return_request = ReturnRequestApi(
         opens_returns=False,
         source="Selling Partner API (Reports API returns reports; Notifications API has no return topic), "
         "developer-docs.amazon.com/sp-api, research note §3",
         why_not="no SP-API operation opens a return authorization; buyers open returns in Amazon's returns centre",
     )
 
-    def poll(self, checkpoint: dict[str, Any] | None, http: HttpClient, now: datetime) -> s.PollBatch:
-        creds, missing = s.credentials(self.settings, *CREDENTIALS)
+    def poll(self, checkpoint: dict[str, Any] | None, http: HttpClient, now: datetime) -> PollBatch:
+        creds, missing = api_calls.credentials(self.settings, *CREDENTIALS)
         if creds is None:
-            return s.PollBatch([], checkpoint, missing)
+            return PollBatch([], checkpoint, missing)
         since = self.poll_start(checkpoint, now)
         sent: list[dict[str, Any]] = []
 
         def call(request: OutboundRequest) -> Any:
             sent.append(request.describe())
-            result = s.send(http, request)
+            result = api_calls.send(http, request)
             if not result.ok:
                 raise PayloadError(f"{request.method} {request.url} answered {result.status}: {result.body}")
             return result.body
@@ -151,18 +152,18 @@ class AmazonAdapter(s.PolledOnly):
         report = call(build_get_report(creds, token, report_id))
         status = report.get("processingStatus")
         if status in WAITING:
-            return s.PollBatch([], waiting, requests=sent)
+            return PollBatch([], waiting, requests=sent)
         if status == NO_DATA:  # "an automatic cancellation if there is no data to return": the window is done
-            return s.PollBatch([], {"since": (until or now).isoformat()}, requests=sent)
+            return PollBatch([], {"since": (until or now).isoformat()}, requests=sent)
         if status != "DONE":  # FATAL (or unknown): ask again for the same window next time
-            return s.PollBatch([], {"since": since.isoformat()}, requests=sent, rejected=[f"report {status}"])
+            return PollBatch([], {"since": since.isoformat()}, requests=sent, rejected=[f"report {status}"])
         document = call(build_get_document(creds, token, report["reportDocumentId"]))
         sent.append(OutboundRequest("GET", document["url"]).describe())
-        result = s.send(http, OutboundRequest("GET", document["url"]))
+        result = api_calls.send(http, OutboundRequest("GET", document["url"]))
         if not result.ok:
             raise PayloadError(f"GET report document answered {result.status}")
         events, rejected = report_events(document_text(result.content, document.get("compressionAlgorithm")))
-        return s.PollBatch(events, {"since": (until or now).isoformat()}, requests=sent, rejected=rejected)
+        return PollBatch(events, {"since": (until or now).isoformat()}, requests=sent, rejected=rejected)
 
 
 def document_text(content: bytes, compression: str | None) -> str:
@@ -250,7 +251,7 @@ def row_event(row: dict[str, str]) -> dict[str, Any]:
         raise PayloadError(f"row for order {order_id or '?'} lacks Amazon RMA ID, status or request date")
     currency = (row.get("Currency code") or "").strip() or None
     code = (row.get("Return Reason") or "").strip()
-    reason = s.canonical_reason(REASONS, code.removeprefix("CR-")) if code else (None, None)
+    reason = code_tables.canonical_reason(REASONS, code.removeprefix("CR-")) if code else (None, None)
     if reason[1]:
         reason = (reason[0], code)
     items = []
@@ -261,8 +262,8 @@ def row_event(row: dict[str, str]) -> dict[str, Any]:
             {"sku": sku, "title": row.get("Item Name") or None, "quantity": int(quantity), "unit_price": price}
         )
     refunded = (row.get("Refunded Amount") or "").strip()
-    return s.canonical_event(
-        event_type=s.canonical_type(STATUS_EVENTS, status),
+    return canonical_events.canonical_event(
+        event_type=code_tables.canonical_type(STATUS_EVENTS, status),
         event_id=f"{rma}:{status}",
         occurred_at=_date(row["Return request date"]),
         order_id=order_id,
@@ -293,7 +294,7 @@ def report_events(text: str) -> tuple[list[dict[str, Any]], list[str]]:
     for row in csv.DictReader(io.StringIO(text), delimiter="\t"):
         try:
             events.append(row_event(row))
-        except s.ROW_ERRORS as exc:
+        except payloads.ROW_ERRORS as exc:
             rejected.append(str(exc))
     return events, rejected
 

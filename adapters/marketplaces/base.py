@@ -7,7 +7,11 @@ dicts; the service validates them with the one canonical schema.
 Every module declares what the rest of the system shows about it (display
 name, webhook content types, `RB_<NAME>_*` settings) and its optional
 capabilities, one protocol each (`Enriches`, `Responds`, `Polls`), checked
-when it registers (adapters/registry.py).
+when it registers (adapters/registry.py); the values those exchange
+(`Enrichment`, `Decision`, `DecisionAnswer`, `PollBatch`) are declared here too.
+What the modules share in code is one module per idea: `signing`, `times`,
+`payloads`, `code_tables`, `canonical_events`, `api_calls` and the base classes
+in `configured`. The registry imports those with the adapters; they register nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from adapters.registry import AdapterDeclarationError, Registry, Setting, check_
 
 if TYPE_CHECKING:
     from adapters.http import HttpClient
-    from adapters.marketplaces._support import Decision, DecisionAnswer, Enrichment
     from config.settings import AdapterSettings
 
 JSON = ("application/json",)
@@ -71,6 +74,79 @@ class ReturnRequestApi:
     opens_returns: bool
     source: str
     why_not: str | None = None
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    """The event after asking the marketplace; `missing` names settings or facts still absent."""
+
+    event: dict[str, Any]
+    missing: list[str] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A decision Returnbridge made, to be told to the marketplace (`marketplace.<name>.<action>`)."""
+
+    action: str  # approve | reject | refund
+    order_id: str
+    return_id: str
+    idempotency_key: str
+    note: str | None = None
+    reason_code: str | None = None
+    amount: str | None = None
+    currency: str | None = None
+    lines: tuple[tuple[str, int], ...] = ()  # open_return: (sku, quantity) of each line the buyer withdrew from
+    reason: str | None = None  # open_return: the canonical reason (a withdrawal is `changed_mind`)
+
+
+@dataclass(frozen=True)
+class DecisionAnswer:
+    """What the marketplace answered, recorded on the case; `sent` is False when credentials are missing."""
+
+    action: str
+    sent: bool
+    accepted: bool
+    status: int | None = None
+    detail: Any = None
+    request: dict[str, Any] | None = None
+    missing: list[str] = field(default_factory=list)
+    created_id: str | None = None  # open_return: the return id the marketplace gave, as its webhooks name it
+
+    def as_record(self) -> dict[str, Any]:
+        record = {
+            "action": self.action,
+            "sent": self.sent,
+            "accepted": self.accepted,
+            "status": self.status,
+            "detail": self.detail,
+            "request": self.request,
+            "missing": self.missing,
+        }
+        if self.created_id is not None:
+            record["created_id"] = self.created_id
+        return record
+
+
+@dataclass(frozen=True)
+class PollBatch:
+    """One poll of a pulled marketplace: canonical events, and the checkpoint to store once they are taken in.
+
+    Events carry deterministic `marketplace_event_id`s, so a poll repeated from an
+    older checkpoint (a crash between intake and storing the checkpoint) only finds
+    duplicates. `missing` names settings without which nothing could be asked.
+    """
+
+    events: list[dict[str, Any]]
+    checkpoint: dict[str, Any] | None
+    missing: list[str] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+
+
+class DecisionRefused(Exception):
+    """The action is not one this marketplace can take through its API."""
 
 
 class MarketplaceAdapter(Protocol):

@@ -53,16 +53,22 @@ from typing import Any
 from urllib.parse import quote
 
 from adapters.http import HttpClient, OutboundRequest
-from adapters.marketplaces import _support as s
+from adapters.marketplaces import api_calls, canonical_events, code_tables, payloads, signing, times
 from adapters.marketplaces.base import (
     MARKETPLACES,
+    Decision,
+    DecisionAnswer,
+    DecisionRefused,
     Enriches,
+    Enrichment,
     InboundRequest,
     ParsedDelivery,
     PayloadError,
     Responds,
+    ReturnRequestApi,
     SignatureError,
 )
+from adapters.marketplaces.configured import Configured
 from adapters.registry import Setting
 from adapters.safe_xml import UnsafeXml, parse_untrusted
 
@@ -169,7 +175,7 @@ def notification_signature(timestamp: str, keyset: str) -> str:
     return base64.b64encode(hashlib.md5((timestamp + keyset).encode()).digest()).decode()
 
 
-class EbayAdapter(s.Configured):
+class EbayAdapter(Configured):
     name = NAME
     display_name = "eBay"
     capabilities: frozenset[type] = frozenset({Enriches, Responds})
@@ -185,7 +191,7 @@ class EbayAdapter(s.Configured):
             "Post-Order API base (`https://api.ebay.com`) and the seller's user token",
         ),
     )
-    return_request = s.ReturnRequestApi(
+    return_request = ReturnRequestApi(
         opens_returns=False,
         source="Post-Order API v2 'Create Return Request' (POST /post-order/v2/return) and the Post-Order user guide, "
         "developer.ebay.com, read 2026-11-30",
@@ -195,7 +201,7 @@ class EbayAdapter(s.Configured):
     content_types = ("text/xml", "application/xml", "application/soap+xml")  # Platform Notifications are SOAP
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
-        keyset = s.require_secret(secret, NAME)
+        keyset = signing.require_secret(secret, NAME)
         try:
             root = _xml(request.body)
         except PayloadError as exc:
@@ -206,12 +212,12 @@ class EbayAdapter(s.Configured):
         if not hmac.compare_digest(notification_signature(timestamp, keyset), given):
             raise SignatureError("NotificationSignature does not match Timestamp + keyset")
         try:
-            sent_at = s.iso(timestamp)
+            sent_at = times.iso(timestamp)
         except PayloadError:
             raise SignatureError("Timestamp is not a time") from None
-        s.check_fresh(sent_at, now, REPLAY_WINDOW, "Timestamp")
+        signing.check_fresh(sent_at, now, REPLAY_WINDOW, "Timestamp")
 
-    @s.body_shape
+    @payloads.body_shape
     def parse(self, request: InboundRequest) -> ParsedDelivery:
         root = _xml(request.body)
         name = _text(root, "NotificationEventName")
@@ -223,11 +229,11 @@ class EbayAdapter(s.Configured):
         stamp = _text(root, "Timestamp") or _text(root, "CreationDate")
         if not stamp:
             raise PayloadError("neither Timestamp nor CreationDate is present", {"Timestamp": ["is required"]})
-        event = s.canonical_event(
-            event_type=s.canonical_type(NOTIFICATION_EVENTS, name),
+        event = canonical_events.canonical_event(
+            event_type=code_tables.canonical_type(NOTIFICATION_EVENTS, name),
             event_id=f"{return_id}:{name}:{stamp}",
-            occurred_at=s.iso(_text(root, "CreationDate") or stamp),
-            order_id=_text(root, "OrderId") or f"{s.PENDING_ORDER}{return_id}",
+            occurred_at=times.iso(_text(root, "CreationDate") or stamp),
+            order_id=_text(root, "OrderId") or f"{canonical_events.PENDING_ORDER}{return_id}",
             return_id=return_id,
             raw_status=_status(root) or name,
         )
@@ -236,25 +242,27 @@ class EbayAdapter(s.Configured):
         delivery_id = f"signature:{signature}" if signature else event["marketplace_event_id"]
         return ParsedDelivery(delivery_id=delivery_id, events=[event])
 
-    def enrich(self, event: dict[str, Any], http: HttpClient, now: datetime) -> s.Enrichment:
-        creds, missing = s.credentials(self.settings, *CREDENTIALS)
+    def enrich(self, event: dict[str, Any], http: HttpClient, now: datetime) -> Enrichment:
+        creds, missing = api_calls.credentials(self.settings, *CREDENTIALS)
         if creds is None:
-            pending = ["order.id"] if event["order"]["id"].startswith(s.PENDING_ORDER) else []
-            return s.Enrichment(event, missing + pending + s.missing_facts(event))
+            pending = ["order.id"] if event["order"]["id"].startswith(canonical_events.PENDING_ORDER) else []
+            return Enrichment(event, missing + pending + canonical_events.missing_facts(event))
         if not RETURN_ID.fullmatch(event["return"]["id"]):
-            return s.Enrichment(event, ["return.id (not a numeric eBay return id)", *s.missing_facts(event)])
+            return Enrichment(
+                event, ["return.id (not a numeric eBay return id)", *canonical_events.missing_facts(event)]
+            )
         request = build_fetch(creds, self._marketplace(), event["return"]["id"])
-        result = s.send(http, request)
-        enriched = s.merge_event(event, parse_return(result.body) if result.ok else {})
-        return s.Enrichment(enriched, s.missing_facts(enriched), [request.describe()])
+        result = api_calls.send(http, request)
+        enriched = canonical_events.merge_event(event, parse_return(result.body) if result.ok else {})
+        return Enrichment(enriched, canonical_events.missing_facts(enriched), [request.describe()])
 
-    def respond(self, decision: s.Decision, http: HttpClient, now: datetime) -> s.DecisionAnswer:
-        creds, missing = s.credentials(self.settings, *CREDENTIALS)
+    def respond(self, decision: Decision, http: HttpClient, now: datetime) -> DecisionAnswer:
+        creds, missing = api_calls.credentials(self.settings, *CREDENTIALS)
         if creds is None:
-            return s.not_sent(decision.action, None, missing)
+            return api_calls.not_sent(decision.action, None, missing)
         request = build_decision(creds, self._marketplace(), decision)
-        result = s.send(http, request)
-        return s.answer_from(decision.action, request, result, result.ok)
+        result = api_calls.send(http, request)
+        return api_calls.answer_from(decision.action, request, result, result.ok)
 
     def _marketplace(self) -> str:
         return self.settings.get("MARKETPLACE_ID", "EBAY_US") or "EBAY_US"
@@ -283,9 +291,9 @@ def build_fetch(creds: dict[str, str], marketplace: str, return_id: str) -> Outb
     return _call(creds, marketplace, "GET", f"{_return_path(return_id)}?fieldgroups=FULL")
 
 
-def build_decision(creds: dict[str, str], marketplace: str, decision: s.Decision) -> OutboundRequest:
+def build_decision(creds: dict[str, str], marketplace: str, decision: Decision) -> OutboundRequest:
     if not RETURN_ID.fullmatch(decision.return_id):
-        raise s.DecisionRefused(f"{decision.return_id[:40]!r} is not an eBay return id (digits)")
+        raise DecisionRefused(f"{decision.return_id[:40]!r} is not an eBay return id (digits)")
     comments = {"content": decision.note} if decision.note else None
     if decision.action in DECISIONS:
         body: dict[str, Any] = {"decision": DECISIONS[decision.action]}
@@ -294,7 +302,7 @@ def build_decision(creds: dict[str, str], marketplace: str, decision: s.Decision
         return _call(creds, marketplace, "POST", _return_path(decision.return_id, "decide"), body)
     if decision.action == "refund":
         if not (decision.amount and decision.currency):
-            raise s.DecisionRefused("an eBay refund needs the amount and currency")
+            raise DecisionRefused("an eBay refund needs the amount and currency")
         money = {"value": decision.amount, "currency": decision.currency}
         body = {
             "refundDetail": {
@@ -305,13 +313,13 @@ def build_decision(creds: dict[str, str], marketplace: str, decision: s.Decision
         if comments:
             body["comments"] = comments
         return _call(creds, marketplace, "POST", _return_path(decision.return_id, "issue_refund"), body)
-    raise s.DecisionRefused(f"eBay has no Post-Order action for {decision.action!r}")
+    raise DecisionRefused(f"eBay has no Post-Order action for {decision.action!r}")
 
 
 def state_type(state: str, refunded: bool) -> str:
     if state == "CLOSED" and not refunded:
         return "return.cancelled"
-    return s.canonical_type(STATES, state)
+    return code_tables.canonical_type(STATES, state)
 
 
 def parse_return(body: Any) -> dict[str, Any]:
@@ -323,7 +331,7 @@ def parse_return(body: Any) -> dict[str, Any]:
     refund = summary.get("sellerTotalRefund") or summary.get("buyerTotalRefund") or {}
     actual = refund.get("actualRefundAmount") or {}
     money = actual or refund.get("estimatedRefundAmount") or {}
-    canonical, raw = s.canonical_reason(REASONS, creation.get("reason"))
+    canonical, raw = code_tables.canonical_reason(REASONS, creation.get("reason"))
     detail: dict[str, Any] = {
         "order": {"id": summary.get("orderId"), "currency": money.get("currency")},
         "return": {

@@ -36,8 +36,20 @@ from typing import Any
 from urllib.parse import urlencode
 
 from adapters.http import HttpClient, OutboundRequest
-from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import MARKETPLACES, Enriches, InboundRequest, ParsedDelivery, Responds
+from adapters.marketplaces import api_calls, canonical_events, code_tables, payloads, signing, times
+from adapters.marketplaces.base import (
+    MARKETPLACES,
+    Decision,
+    DecisionAnswer,
+    DecisionRefused,
+    Enriches,
+    Enrichment,
+    InboundRequest,
+    ParsedDelivery,
+    Responds,
+    ReturnRequestApi,
+)
+from adapters.marketplaces.configured import Configured
 from adapters.registry import Setting
 
 NAME = "lazada"
@@ -80,7 +92,7 @@ ACTIONS: dict[str, str] = {"approve": "agreeReturn", "reject": "refuseReturn", "
 def sign(path: str, params: dict[str, str], secret: str) -> str:
     """LazOP request signature: HMAC-SHA256 over path + sorted key/value pairs, upper hex."""
     base = path + "".join(f"{key}{params[key]}" for key in sorted(params) if params[key] not in (None, ""))
-    return s.hmac_sha256(secret, base.encode()).hex().upper()
+    return signing.hmac_sha256(secret, base.encode()).hex().upper()
 
 
 def signed_call(
@@ -100,7 +112,7 @@ def signed_call(
     return OutboundRequest("POST", url, form=query)
 
 
-class LazadaAdapter(s.Configured):
+class LazadaAdapter(Configured):
     name = NAME
     display_name = "Lazada"
     capabilities: frozenset[type] = frozenset({Enriches, Responds})
@@ -116,7 +128,7 @@ class LazadaAdapter(s.Configured):
             "regional API base (`https://api.lazada.sg/rest`) and the seller's token",
         ),
     )
-    return_request = s.ReturnRequestApi(
+    return_request = ReturnRequestApi(
         opens_returns=False,
         source="LazOP reverse-order API (GetReverseOrdersForSeller, GetReverseOrderDetail, ReverseOrderReturnUpdate, "
         "InitReverseOrderCancel for unshipped orders), open.lazada.com, read 2026-11-30",
@@ -124,64 +136,66 @@ class LazadaAdapter(s.Configured):
     )
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
-        s.verify_app_key_signature(request, secret, self.settings.get("APP_KEY"), NAME, REPLAY_WINDOW, now)
+        signing.verify_app_key_signature(request, secret, self.settings.get("APP_KEY"), NAME, REPLAY_WINDOW, now)
 
-    @s.body_shape
+    @payloads.body_shape
     def parse(self, request: InboundRequest) -> ParsedDelivery:
-        payload = s.json_object(request)
+        payload = payloads.json_object(request)
         data = payload.get("data") or {}
         if payload.get("message_type") not in REVERSE_MESSAGE_TYPES or "reverse_order_id" not in data:
             kind = str(payload.get("message_type"))[:20]
             return ParsedDelivery(
                 None, [], ignored=f"Lazada message_type {kind} is a trade-order message, not a reverse order"
             )
-        raw_status = str(s.field_of(payload, "data.reverse_status"))
-        return_id = str(s.field_of(payload, "data.reverse_order_id"))
+        raw_status = str(payloads.field_of(payload, "data.reverse_status"))
+        return_id = str(payloads.field_of(payload, "data.reverse_order_id"))
         line_id = str(data.get("reverse_order_line_id") or return_id)
-        updated = s.field_of(payload, "data.status_update_time")
+        updated = payloads.field_of(payload, "data.status_update_time")
         event_id = f"{line_id}:{raw_status}:{updated}"
-        event = s.canonical_event(
-            event_type=s.canonical_type(STATUS_EVENTS, raw_status),
+        event = canonical_events.canonical_event(
+            event_type=code_tables.canonical_type(STATUS_EVENTS, raw_status),
             event_id=event_id,
-            occurred_at=s.epoch(updated),
-            order_id=str(s.field_of(payload, "data.trade_order_id")),
+            occurred_at=times.epoch(updated),
+            order_id=str(payloads.field_of(payload, "data.trade_order_id")),
             return_id=return_id,
             raw_status=raw_status,
             resolution=RESOLUTIONS.get(raw_status.split("_", 1)[0]),
         )
         return ParsedDelivery(delivery_id=event_id, events=[event])
 
-    def enrich(self, event: dict[str, Any], http: HttpClient, now: datetime) -> s.Enrichment:
-        creds, missing = s.credentials(self.settings, "BASE_URL", "APP_KEY", "WEBHOOK_SECRET", "ACCESS_TOKEN")
+    def enrich(self, event: dict[str, Any], http: HttpClient, now: datetime) -> Enrichment:
+        creds, missing = api_calls.credentials(self.settings, "BASE_URL", "APP_KEY", "WEBHOOK_SECRET", "ACCESS_TOKEN")
         if creds is None:
-            return s.Enrichment(event, missing + s.missing_facts(event))
+            return Enrichment(event, missing + canonical_events.missing_facts(event))
         request = build_detail(creds, event["return"]["id"], now)
-        result = s.send(http, request)
+        result = api_calls.send(http, request)
         detail = parse_detail(result.body) if result.ok else {}
-        enriched = s.merge_event(event, detail)
-        return s.Enrichment(enriched, s.missing_facts(enriched), [request.describe()])
+        enriched = canonical_events.merge_event(event, detail)
+        return Enrichment(enriched, canonical_events.missing_facts(enriched), [request.describe()])
 
-    def respond(self, decision: s.Decision, http: HttpClient, now: datetime) -> s.DecisionAnswer:
-        creds, missing = s.credentials(self.settings, "BASE_URL", "APP_KEY", "WEBHOOK_SECRET", "ACCESS_TOKEN")
+    def respond(self, decision: Decision, http: HttpClient, now: datetime) -> DecisionAnswer:
+        creds, missing = api_calls.credentials(self.settings, "BASE_URL", "APP_KEY", "WEBHOOK_SECRET", "ACCESS_TOKEN")
         if creds is None:
-            return s.not_sent(decision.action, None, missing)
+            return api_calls.not_sent(decision.action, None, missing)
         if decision.action == "reject" and not decision.reason_code:
-            return s.not_sent(decision.action, None, ["reason_code: a reason_id from GetReverseOrderReasonList"])
+            return api_calls.not_sent(
+                decision.action, None, ["reason_code: a reason_id from GetReverseOrderReasonList"]
+            )
         lookup = build_detail(creds, decision.return_id, now)
-        lines = line_ids(s.send(http, lookup).body)
+        lines = line_ids(api_calls.send(http, lookup).body)
         request = build_decision(creds, decision, lines, now)
-        result = s.send(http, request)
-        return s.answer_from(decision.action, request, result, result.ok and _succeeded(result.body))
+        result = api_calls.send(http, request)
+        return api_calls.answer_from(decision.action, request, result, result.ok and _succeeded(result.body))
 
 
 def build_detail(creds: dict[str, str], reverse_order_id: str, now: datetime) -> OutboundRequest:
     return signed_call(creds, "GET", DETAIL_PATH, {"reverse_order_id": reverse_order_id}, now)
 
 
-def build_decision(creds: dict[str, str], decision: s.Decision, lines: list[str], now: datetime) -> OutboundRequest:
+def build_decision(creds: dict[str, str], decision: Decision, lines: list[str], now: datetime) -> OutboundRequest:
     action = ACTIONS.get(decision.action)
     if action is None:
-        raise s.DecisionRefused(f"Lazada has no reverse-order action for {decision.action!r}")
+        raise DecisionRefused(f"Lazada has no reverse-order action for {decision.action!r}")
     params = {
         "action": action,
         "reverse_order_id": decision.return_id,
@@ -225,7 +239,7 @@ def parse_detail(body: Any) -> dict[str, Any]:
             except InvalidOperation:
                 continue
     detail: dict[str, Any] = {"items": items, "order": {"currency": data.get("currency")}}
-    canonical, raw = s.canonical_reason(REASONS, reason_text)
+    canonical, raw = code_tables.canonical_reason(REASONS, reason_text)
     detail["return"] = {"reason": canonical, "raw_reason": raw, "refund_amount": str(total) if refunded else None}
     return detail
 

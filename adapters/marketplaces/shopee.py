@@ -34,17 +34,24 @@ from typing import Any
 from urllib.parse import urlencode
 
 from adapters.http import HttpClient, OutboundRequest
-from adapters.marketplaces import _support as s
+from adapters.marketplaces import api_calls, canonical_events, code_tables, payloads, signing, times
 from adapters.marketplaces.base import (
     MARKETPLACES,
+    Decision,
+    DecisionAnswer,
+    DecisionRefused,
     Enriches,
+    Enrichment,
     InboundRequest,
     ParsedDelivery,
     PayloadError,
+    PollBatch,
     Polls,
     Responds,
+    ReturnRequestApi,
     SignatureError,
 )
+from adapters.marketplaces.configured import Configured
 from adapters.registry import Setting
 
 NAME = "shopee"
@@ -98,7 +105,7 @@ Only", get_return_list); the guide's ReturnSolution names are accepted too."""
 
 
 def sign(partner_key: str, partner_id: str, path: str, timestamp: int, access_token: str, shop_id: str) -> str:
-    return s.hmac_sha256(partner_key, f"{partner_id}{path}{timestamp}{access_token}{shop_id}".encode()).hex()
+    return signing.hmac_sha256(partner_key, f"{partner_id}{path}{timestamp}{access_token}{shop_id}".encode()).hex()
 
 
 def signed_call(
@@ -118,7 +125,7 @@ def signed_call(
     return OutboundRequest(method, url, headers={"Content-Type": "application/json"}, json_body=body)
 
 
-class ShopeeAdapter(s.Configured):
+class ShopeeAdapter(Configured):
     name = NAME
     display_name = "Shopee"
     capabilities: frozenset[type] = frozenset({Enriches, Responds, Polls})
@@ -134,7 +141,7 @@ class ShopeeAdapter(s.Configured):
             "`https://partner.shopeemobile.com`; webhook secret = partner key (also signs calls)",
         ),
     )
-    return_request = s.ReturnRequestApi(
+    return_request = ReturnRequestApi(
         opens_returns=False,
         source="Open Platform v2 returns module (get_return_list, get_return_detail, confirm, dispute, offer), "
         "open.shopee.com developer guide 'Return/Refund management', read 2026-11-30",
@@ -142,73 +149,77 @@ class ShopeeAdapter(s.Configured):
     )
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
-        key = s.require_secret(secret, NAME)
+        key = signing.require_secret(secret, NAME)
         url = self.settings.get("CALLBACK_URL") or request.url
-        if not s.same_hex(s.hmac_sha256(key, url.encode() + b"|" + request.body), request.header("Authorization")):
+        if not signing.same_hex(
+            signing.hmac_sha256(key, url.encode() + b"|" + request.body), request.header("Authorization")
+        ):
             raise SignatureError("Authorization does not match callback URL | body")
         try:
-            sent_at = s.epoch(s.json_object(request).get("timestamp"))
+            sent_at = times.epoch(payloads.json_object(request).get("timestamp"))
         except PayloadError:
             raise SignatureError("the signed body carries no timestamp") from None
-        s.check_fresh(sent_at, now, REPLAY_WINDOW, "push timestamp")
+        signing.check_fresh(sent_at, now, REPLAY_WINDOW, "push timestamp")
 
-    @s.body_shape
+    @payloads.body_shape
     def parse(self, request: InboundRequest) -> ParsedDelivery:
-        payload = s.json_object(request)
+        payload = payloads.json_object(request)
         if payload.get("code") != ORDER_STATUS_PUSH:
             code = str(payload.get("code"))[:20]
             return ParsedDelivery(None, [], ignored=f"push code {code} is not the order status push (3)")
-        status = str(s.field_of(payload, "data.status"))
+        status = str(payloads.field_of(payload, "data.status"))
         if status not in ORDER_STATUS_EVENTS:
             why = f"order status {status[:40]} concerns no return or cancellation request"
             return ParsedDelivery(None, [], ignored=why)
-        order_sn = str(s.field_of(payload, "data.ordersn"))
-        updated = payload["data"].get("update_time") or s.field_of(payload, "timestamp")
+        order_sn = str(payloads.field_of(payload, "data.ordersn"))
+        updated = payload["data"].get("update_time") or payloads.field_of(payload, "timestamp")
         event_id = f"{order_sn}:{status}:{updated}"
-        event = s.canonical_event(
+        event = canonical_events.canonical_event(
             event_type=ORDER_STATUS_EVENTS[status],
             event_id=event_id,
-            occurred_at=s.epoch(updated),
+            occurred_at=times.epoch(updated),
             order_id=order_sn,
             return_id=order_sn,
             raw_status=status,
         )
         return ParsedDelivery(delivery_id=event_id, events=[event])
 
-    def enrich(self, event: dict[str, Any], http: HttpClient, now: datetime) -> s.Enrichment:
-        creds, missing = s.credentials(self.settings, *CREDENTIALS)
+    def enrich(self, event: dict[str, Any], http: HttpClient, now: datetime) -> Enrichment:
+        creds, missing = api_calls.credentials(self.settings, *CREDENTIALS)
         if creds is None:
-            return s.Enrichment(event, missing + s.missing_facts(event))
+            return Enrichment(event, missing + canonical_events.missing_facts(event))
         listing = build_list(creds, now - LIST_SPAN, now, 0, now)
-        row = find_return(s.send(http, listing).body, event["order"]["id"])
+        row = find_return(api_calls.send(http, listing).body, event["order"]["id"])
         if row is None:
-            return s.Enrichment(event, s.missing_facts(event), [listing.describe()])
-        enriched = s.merge_event(event, return_detail(row))
-        return s.Enrichment(enriched, s.missing_facts(enriched), [listing.describe()])
+            return Enrichment(event, canonical_events.missing_facts(event), [listing.describe()])
+        enriched = canonical_events.merge_event(event, return_detail(row))
+        return Enrichment(enriched, canonical_events.missing_facts(enriched), [listing.describe()])
 
-    def respond(self, decision: s.Decision, http: HttpClient, now: datetime) -> s.DecisionAnswer:
-        creds, missing = s.credentials(self.settings, *CREDENTIALS)
+    def respond(self, decision: Decision, http: HttpClient, now: datetime) -> DecisionAnswer:
+        creds, missing = api_calls.credentials(self.settings, *CREDENTIALS)
         if creds is None:
-            return s.not_sent(decision.action, None, missing)
+            return api_calls.not_sent(decision.action, None, missing)
         email = self.settings.get("DISPUTE_EMAIL")
         if decision.action == "reject" and not (decision.reason_code and email):
-            return s.not_sent(decision.action, None, ["reason_code (a dispute_reason id)", "RB_SHOPEE_DISPUTE_EMAIL"])
+            return api_calls.not_sent(
+                decision.action, None, ["reason_code (a dispute_reason id)", "RB_SHOPEE_DISPUTE_EMAIL"]
+            )
         listing = build_list(creds, now - LIST_SPAN, now, 0, now)
-        row = find_return(s.send(http, listing).body, decision.order_id)
+        row = find_return(api_calls.send(http, listing).body, decision.order_id)
         if row is None:
-            return s.DecisionAnswer(
+            return DecisionAnswer(
                 decision.action, False, False, detail="no return found for this order", request=listing.describe()
             )
         request = build_decision(creds, decision, str(row["return_sn"]), email, now)
-        result = s.send(http, request)
+        result = api_calls.send(http, request)
         accepted = result.ok and isinstance(result.body, dict) and not result.body.get("error")
-        return s.answer_from(decision.action, request, result, accepted)
+        return api_calls.answer_from(decision.action, request, result, accepted)
 
-    def poll(self, checkpoint: dict[str, Any] | None, http: HttpClient, now: datetime) -> s.PollBatch:
+    def poll(self, checkpoint: dict[str, Any] | None, http: HttpClient, now: datetime) -> PollBatch:
         """Read the return list Shopee does not push: every return updated since the checkpoint."""
-        creds, missing = s.credentials(self.settings, *CREDENTIALS)
+        creds, missing = api_calls.credentials(self.settings, *CREDENTIALS)
         if creds is None:
-            return s.PollBatch([], checkpoint, missing)
+            return PollBatch([], checkpoint, missing)
         since = datetime.fromisoformat(checkpoint["since"]) - POLL_OVERLAP if checkpoint else now - LIST_SPAN
         since = max(since, now - LIST_SPAN)
         events: list[dict[str, Any]] = []
@@ -217,15 +228,15 @@ class ShopeeAdapter(s.Configured):
         for page_no in range(MAX_PAGES):
             request = build_list(creds, since, now, page_no, now)
             sent.append(request.describe())
-            rows, more = list_rows(s.send(http, request).body)
+            rows, more = list_rows(api_calls.send(http, request).body)
             for row in rows:
                 try:
                     events.append(polled_event(row))
-                except s.ROW_ERRORS as exc:
+                except payloads.ROW_ERRORS as exc:
                     rejected.append(str(exc))
             if not more:
                 break
-        return s.PollBatch(events, {"since": now.isoformat()}, requests=sent, rejected=rejected)
+        return PollBatch(events, {"since": now.isoformat()}, requests=sent, rejected=rejected)
 
 
 def build_list(creds: dict[str, str], since: datetime, until: datetime, page_no: int, now: datetime) -> OutboundRequest:
@@ -239,7 +250,7 @@ def build_list(creds: dict[str, str], since: datetime, until: datetime, page_no:
 
 
 def build_decision(
-    creds: dict[str, str], decision: s.Decision, return_sn: str, email: str | None, now: datetime
+    creds: dict[str, str], decision: Decision, return_sn: str, email: str | None, now: datetime
 ) -> OutboundRequest:
     if decision.action in ("approve", "refund"):
         return signed_call(creds, "POST", "/api/v2/returns/confirm", now, body={"return_sn": return_sn})
@@ -251,7 +262,7 @@ def build_decision(
             "dispute_text_reason": (decision.note or "")[:1000],
         }
         return signed_call(creds, "POST", "/api/v2/returns/dispute", now, body=body)
-    raise s.DecisionRefused(f"Shopee has no returns action for {decision.action!r}")
+    raise DecisionRefused(f"Shopee has no returns action for {decision.action!r}")
 
 
 def list_rows(body: Any) -> tuple[list[dict[str, Any]], bool]:
@@ -279,7 +290,7 @@ def return_detail(row: dict[str, Any]) -> dict[str, Any]:
         for item in row.get("item") or []
         if (item.get("variation_sku") or item.get("item_sku")) and item.get("item_price") is not None
     ]
-    canonical, raw = s.canonical_reason(REASONS, row.get("reason"))
+    canonical, raw = code_tables.canonical_reason(REASONS, row.get("reason"))
     status = str(row.get("status") or "")
     detail: dict[str, Any] = {
         "order": {"currency": row.get("currency")},
@@ -295,7 +306,7 @@ def return_detail(row: dict[str, Any]) -> dict[str, Any]:
     }
     if status:
         detail["raw_status"] = status
-        detail["type"] = s.canonical_type(STATUS_EVENTS, status)
+        detail["type"] = code_tables.canonical_type(STATUS_EVENTS, status)
     return detail
 
 
@@ -304,15 +315,15 @@ def polled_event(row: dict[str, Any]) -> dict[str, Any]:
     missing = [key for key in ("return_sn", "order_sn", "status", "update_time") if row.get(key) in (None, "")]
     if missing:
         raise PayloadError(f"a get_return_list row lacks {', '.join(missing)}")
-    thin = s.canonical_event(
-        event_type=s.canonical_type(STATUS_EVENTS, str(row["status"])),
+    thin = canonical_events.canonical_event(
+        event_type=code_tables.canonical_type(STATUS_EVENTS, str(row["status"])),
         event_id=f"{row['return_sn']}:{row['status']}:{row['update_time']}",
-        occurred_at=s.epoch(row["update_time"]),
+        occurred_at=times.epoch(row["update_time"]),
         order_id=str(row["order_sn"]),
         return_id=str(row["order_sn"]),
         raw_status=str(row["status"]),
     )
-    return s.merge_event(thin, return_detail(row))
+    return canonical_events.merge_event(thin, return_detail(row))
 
 
 MARKETPLACES.register(NAME, ShopeeAdapter())

@@ -46,16 +46,22 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from adapters.http import HttpClient, OutboundRequest
-from adapters.marketplaces import _support as s
+from adapters.marketplaces import api_calls, canonical_events, code_tables, payloads, signing, times
 from adapters.marketplaces.base import (
     MARKETPLACES,
+    Decision,
+    DecisionAnswer,
+    DecisionRefused,
     Enriches,
+    Enrichment,
     InboundRequest,
     ParsedDelivery,
     PayloadError,
     Responds,
+    ReturnRequestApi,
     SignatureError,
 )
+from adapters.marketplaces.configured import Configured
 from adapters.registry import Setting
 
 NAME = "shopify"
@@ -180,7 +186,7 @@ def _header(request: InboundRequest, name: str) -> str | None:
     return request.header(f"X-Shopify-{name}") or request.header(f"shopify-{name}")
 
 
-class ShopifyAdapter(s.Configured):
+class ShopifyAdapter(Configured):
     name = NAME
     display_name = "Shopify"
     capabilities: frozenset[type] = frozenset({Enriches, Responds})
@@ -191,34 +197,34 @@ class ShopifyAdapter(s.Configured):
             "`https://<shop>.myshopify.com` and an Admin API token (read/write_returns); webhook secret = app client secret",
         ),
     )
-    return_request = s.ReturnRequestApi(
+    return_request = ReturnRequestApi(
         opens_returns=True,
         source="GraphQL Admin API mutation returnRequest (ReturnRequestInput, ReturnRequestLineItemInput), "
         "shopify.dev/docs/api/admin-graphql/2025-07/mutations/returnRequest, read 2026-11-30",
     )
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
-        key = s.require_secret(secret, NAME)
-        if not s.same_base64(s.hmac_sha256(key, request.body), _header(request, "Hmac-Sha256")):
+        key = signing.require_secret(secret, NAME)
+        if not signing.same_base64(signing.hmac_sha256(key, request.body), _header(request, "Hmac-Sha256")):
             raise SignatureError("X-Shopify-Hmac-Sha256 does not match the body")
         triggered = _header(request, "Triggered-At")
         if not triggered:
             raise SignatureError("X-Shopify-Triggered-At is missing: Shopify sends it with every delivery")
         try:
-            sent_at = s.iso(triggered)
+            sent_at = times.iso(triggered)
         except PayloadError:
             raise SignatureError("X-Shopify-Triggered-At is not a time") from None
-        s.check_fresh(sent_at, now, REPLAY_WINDOW, "X-Shopify-Triggered-At")
+        signing.check_fresh(sent_at, now, REPLAY_WINDOW, "X-Shopify-Triggered-At")
 
-    @s.body_shape
+    @payloads.body_shape
     def parse(self, request: InboundRequest) -> ParsedDelivery:
         topic = (_header(request, "Topic") or "").lower()
         if topic in ACKNOWLEDGED_TOPICS:
-            s.json_object(request)  # still a JSON body, or a 400
+            payloads.json_object(request)  # still a JSON body, or a 400
             return ParsedDelivery(None, [], ignored=f"{topic}: {ACKNOWLEDGED_TOPICS[topic]}")
         if topic not in TOPICS:
             raise PayloadError(f"topic {topic!r} is not a returns or refunds topic", {"X-Shopify-Topic": ["unknown"]})
-        payload = s.json_object(request)
+        payload = payloads.json_object(request)
         if topic == REFUND_TOPIC:
             event = _refund_event(payload, request)
         else:
@@ -242,58 +248,56 @@ class ShopifyAdapter(s.Configured):
 
     # enrich / respond: pure builders below, sending through HttpClient only
 
-    def enrich(self, event: dict[str, Any], http: HttpClient, now: datetime) -> s.Enrichment:
-        creds, missing = s.credentials(self.settings, "BASE_URL", "ACCESS_TOKEN")
+    def enrich(self, event: dict[str, Any], http: HttpClient, now: datetime) -> Enrichment:
+        creds, missing = api_calls.credentials(self.settings, "BASE_URL", "ACCESS_TOKEN")
         if creds is None:
-            pending = ["order.id"] if event["order"]["id"].startswith(s.PENDING_ORDER) else []
-            return s.Enrichment(event, missing + pending + s.missing_facts(event))
+            pending = ["order.id"] if event["order"]["id"].startswith(canonical_events.PENDING_ORDER) else []
+            return Enrichment(event, missing + pending + canonical_events.missing_facts(event))
         request = build_return_query(creds, self.settings.get("API_VERSION", API_VERSION), event["return"]["id"])
-        result = s.send(http, request)
+        result = api_calls.send(http, request)
         detail = parse_return_detail(result.body) if result.ok else {}
-        enriched = s.merge_event(event, detail)
-        return s.Enrichment(enriched, s.missing_facts(enriched), [request.describe()])
+        enriched = canonical_events.merge_event(event, detail)
+        return Enrichment(enriched, canonical_events.missing_facts(enriched), [request.describe()])
 
-    def respond(self, decision: s.Decision, http: HttpClient, now: datetime) -> s.DecisionAnswer:
-        creds, missing = s.credentials(self.settings, "BASE_URL", "ACCESS_TOKEN")
+    def respond(self, decision: Decision, http: HttpClient, now: datetime) -> DecisionAnswer:
+        creds, missing = api_calls.credentials(self.settings, "BASE_URL", "ACCESS_TOKEN")
         version = self.settings.get("API_VERSION", API_VERSION) or API_VERSION
         if creds is None:
-            return s.not_sent(decision.action, None, missing)
+            return api_calls.not_sent(decision.action, None, missing)
         if decision.action == "refund":
             return self._refund(creds, version, decision, http)
         if decision.action == "open_return":
             return self._open_return(creds, version, decision, http)
         request = build_decision(creds, version, decision)
-        result = s.send(http, request)
-        return s.answer_from(decision.action, request, result, result.ok and not _user_errors(result.body))
+        result = api_calls.send(http, request)
+        return api_calls.answer_from(decision.action, request, result, result.ok and not _user_errors(result.body))
 
-    def _refund(self, creds: dict[str, str], version: str, decision: s.Decision, http: HttpClient) -> s.DecisionAnswer:
+    def _refund(self, creds: dict[str, str], version: str, decision: Decision, http: HttpClient) -> DecisionAnswer:
         """A refund goes back through the order's own payment: find it, then `refundCreate` against it."""
         if not decision.amount:
-            return s.not_sent("refund", None, ["the refund amount"])
+            return api_calls.not_sent("refund", None, ["the refund amount"])
         lookup = build_transactions_query(creds, version, decision.order_id)
-        parent = refundable_transaction(s.send(http, lookup).body)
+        parent = refundable_transaction(api_calls.send(http, lookup).body)
         if parent is None:
-            return s.DecisionAnswer("refund", False, False, detail="no successful sale or capture on the order",
+            return DecisionAnswer("refund", False, False, detail="no successful sale or capture on the order",
                                     request=lookup.describe())  # fmt: skip
         request = build_refund(creds, version, decision, parent)
-        result = s.send(http, request)
-        return s.answer_from("refund", request, result, result.ok and not _user_errors(result.body))
+        result = api_calls.send(http, request)
+        return api_calls.answer_from("refund", request, result, result.ok and not _user_errors(result.body))
 
-    def _open_return(
-        self, creds: dict[str, str], version: str, decision: s.Decision, http: HttpClient
-    ) -> s.DecisionAnswer:
+    def _open_return(self, creds: dict[str, str], version: str, decision: Decision, http: HttpClient) -> DecisionAnswer:
         """A withdrawal told to Shopify: its lines are found among the order's returnable fulfillment line items
         (`returnRequest` takes those ids, not SKUs), then `returnRequest` opens a REQUESTED return."""
         lookup = build_returnable_query(creds, version, decision.order_id)
-        found = s.send(http, lookup)
+        found = api_calls.send(http, lookup)
         chosen, unmatched = match_returnable(decision.lines, returnable_lines(found.body) if found.ok else [])
         if unmatched:
-            return s.DecisionAnswer("open_return", False, False, status=found.status, request=lookup.describe(),
+            return DecisionAnswer("open_return", False, False, status=found.status, request=lookup.describe(),
                                     detail=f"no returnable fulfillment line for {', '.join(unmatched)}")  # fmt: skip
         request = build_return_request(creds, version, decision, chosen)
-        result = s.send(http, request)
+        result = api_calls.send(http, request)
         created = requested_return_id(result.body)
-        answer = s.answer_from("open_return", request, result, result.ok and not _user_errors(result.body))
+        answer = api_calls.answer_from("open_return", request, result, result.ok and not _user_errors(result.body))
         return replace(answer, created_id=created if answer.accepted else None)
 
 
@@ -301,7 +305,7 @@ def _occurred_at(request: InboundRequest, payload: dict[str, Any]) -> datetime:
     stamp = payload.get("updated_at") or payload.get("created_at") or _header(request, "Triggered-At")
     if not stamp:
         raise PayloadError("no X-Shopify-Triggered-At header nor created_at", {"created_at": ["is required"]})
-    return s.iso(str(stamp))
+    return times.iso(str(stamp))
 
 
 def signed_identity(kind: str, resource_id: str, status: str, body: bytes) -> str:
@@ -313,23 +317,23 @@ def _order_id(payload: dict[str, Any], return_id: str) -> str:
     order = payload.get("order")
     if isinstance(order, dict) and order.get("id") not in (None, ""):
         return str(order["id"])
-    return f"{s.PENDING_ORDER}{return_id}"  # decline/cancel/close/reopen samples name no order
+    return f"{canonical_events.PENDING_ORDER}{return_id}"  # decline/cancel/close/reopen samples name no order
 
 
 def _return_event(topic: str, status: str, payload: dict[str, Any], request: InboundRequest) -> dict:
-    return_id = str(s.field_of(payload, "id"))
+    return_id = str(payloads.field_of(payload, "id"))
     lines = payload.get("return_line_items") or []
     first = lines[0] if lines and isinstance(lines[0], dict) else {}
     decline = payload.get("decline") or {}
     detail = first.get("return_reason_note") or first.get("customer_note") or decline.get("note")
-    return s.canonical_event(
-        event_type=s.canonical_type(STATUS_EVENTS, status),
+    return canonical_events.canonical_event(
+        event_type=code_tables.canonical_type(STATUS_EVENTS, status),
         event_id=signed_identity("return", return_id, status, request.body),
         occurred_at=_occurred_at(request, payload),
         order_id=_order_id(payload, return_id),
         return_id=return_id,
         raw_status=status,
-        reason=s.canonical_reason(REASONS, _reason_code(first.get("return_reason"))),
+        reason=code_tables.canonical_reason(REASONS, _reason_code(first.get("return_reason"))),
         reason_detail=detail,
     )
 
@@ -341,12 +345,12 @@ def _reason_code(raw: Any) -> str | None:
 
 def _refund_event(payload: dict[str, Any], request: InboundRequest) -> dict:
     """A refund names its return when it came from one (Refund.return); otherwise it is order-level."""
-    refund_id = str(s.field_of(payload, "id"))
-    order_id = str(s.field_of(payload, "order_id"))
+    refund_id = str(payloads.field_of(payload, "id"))
+    order_id = str(payloads.field_of(payload, "order_id"))
     linked = payload.get("return") or {}
     return_id = str(linked.get("id") or f"refund-{refund_id}")
     amount, currency = _refund_total(payload)
-    return s.canonical_event(
+    return canonical_events.canonical_event(
         event_type="refund.completed",
         event_id=signed_identity("refund", refund_id, "CREATED", request.body),
         occurred_at=_occurred_at(request, payload),
@@ -389,7 +393,7 @@ def build_return_query(creds: dict[str, str], version: str | None, return_id: st
     return _graphql(creds, version or API_VERSION, RETURN_QUERY, {"id": return_gid(return_id)})
 
 
-def build_decision(creds: dict[str, str], version: str, decision: s.Decision) -> OutboundRequest:
+def build_decision(creds: dict[str, str], version: str, decision: Decision) -> OutboundRequest:
     gid = return_gid(decision.return_id)
     if decision.action == "approve":
         return _graphql(creds, version, APPROVE_MUTATION, {"input": {"id": gid}})
@@ -401,7 +405,7 @@ def build_decision(creds: dict[str, str], version: str, decision: s.Decision) ->
         if decision.note:
             decline["declineNote"] = decision.note[:500]  # ReturnDecline.note is at most 500 characters
         return _graphql(creds, version, DECLINE_MUTATION, {"input": decline})
-    raise s.DecisionRefused(f"Shopify takes {decision.action!r} through refundCreate, not a return mutation")
+    raise DecisionRefused(f"Shopify takes {decision.action!r} through refundCreate, not a return mutation")
 
 
 def order_gid(order_id: str) -> str:
@@ -421,7 +425,7 @@ def refundable_transaction(body: Any) -> dict[str, Any] | None:
     return None
 
 
-def build_refund(creds: dict[str, str], version: str, decision: s.Decision, parent: dict[str, Any]) -> OutboundRequest:
+def build_refund(creds: dict[str, str], version: str, decision: Decision, parent: dict[str, Any]) -> OutboundRequest:
     refund = {
         "orderId": order_gid(decision.order_id),
         "note": (decision.note or f"Returnbridge refund {decision.idempotency_key}")[:255],
@@ -481,7 +485,7 @@ def match_returnable(
 
 
 def build_return_request(
-    creds: dict[str, str], version: str, decision: s.Decision, lines: list[tuple[str, int]]
+    creds: dict[str, str], version: str, decision: Decision, lines: list[tuple[str, int]]
 ) -> OutboundRequest:
     """`returnRequest(input: ReturnRequestInput!)`: orderId and one ReturnRequestLineItemInput per line."""
     reason = RETURN_REASON_OF.get(decision.reason or "", "OTHER")
@@ -538,7 +542,7 @@ def parse_return_detail(body: Any) -> dict[str, Any]:
         "items": items,
     }
     if reasons:
-        canonical, raw = s.canonical_reason(REASONS, reasons[0][0])
+        canonical, raw = code_tables.canonical_reason(REASONS, reasons[0][0])
         detail["return"] = {"reason": canonical, "raw_reason": raw, "reason_detail": reasons[0][1]}
     status = ret.get("status")
     if status:

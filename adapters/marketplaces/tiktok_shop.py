@@ -44,8 +44,21 @@ from typing import Any
 from urllib.parse import urlencode
 
 from adapters.http import HttpClient, OutboundRequest
-from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import MARKETPLACES, Enriches, InboundRequest, ParsedDelivery, PayloadError, Responds
+from adapters.marketplaces import api_calls, canonical_events, code_tables, payloads, signing, times
+from adapters.marketplaces.base import (
+    MARKETPLACES,
+    Decision,
+    DecisionAnswer,
+    DecisionRefused,
+    Enriches,
+    Enrichment,
+    InboundRequest,
+    ParsedDelivery,
+    PayloadError,
+    Responds,
+    ReturnRequestApi,
+)
+from adapters.marketplaces.configured import Configured
 from adapters.registry import Setting
 
 NAME = "tiktok_shop"
@@ -100,7 +113,7 @@ DECISIONS: dict[str, tuple[str, str]] = {
 
 def sign(path: str, query: dict[str, str], body: str, secret: str) -> str:
     pairs = "".join(f"{k}{query[k]}" for k in sorted(query) if k not in ("sign", "access_token"))
-    return s.hmac_sha256(secret, f"{secret}{path}{pairs}{body}{secret}".encode()).hex()
+    return signing.hmac_sha256(secret, f"{secret}{path}{pairs}{body}{secret}".encode()).hex()
 
 
 def signed_call(creds: dict[str, str], path: str, body: dict[str, Any], now: datetime, **extra: str) -> OutboundRequest:
@@ -120,7 +133,7 @@ def signed_call(creds: dict[str, str], path: str, body: dict[str, Any], now: dat
     )
 
 
-class TikTokShopAdapter(s.Configured):
+class TikTokShopAdapter(Configured):
     name = NAME
     display_name = "TikTok Shop"
     capabilities: frozenset[type] = frozenset({Enriches, Responds})
@@ -141,7 +154,7 @@ class TikTokShopAdapter(s.Configured):
             "the `return_reason` name Create Return is sent for a buyer's withdrawal (TikTok publishes no list for sellers)",
         ),
     )
-    return_request = s.ReturnRequestApi(
+    return_request = ReturnRequestApi(
         opens_returns=True,
         source="Return and Refund API 202309 'Create Return', POST /return_refund/202309/returns (order_id, "
         "order_line_item_ids, return_reason, return_type: the seller creates the request), with Get Order Detail "
@@ -149,11 +162,11 @@ class TikTokShopAdapter(s.Configured):
     )
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
-        s.verify_app_key_signature(request, secret, self.settings.get("APP_KEY"), NAME, REPLAY_WINDOW, now)
+        signing.verify_app_key_signature(request, secret, self.settings.get("APP_KEY"), NAME, REPLAY_WINDOW, now)
 
-    @s.body_shape
+    @payloads.body_shape
     def parse(self, request: InboundRequest) -> ParsedDelivery:
-        payload = s.json_object(request)
+        payload = payloads.json_object(request)
         kind = payload.get("type")
         if kind == RETURN_STATUS_CHANGE:
             event = _return_event(payload)
@@ -165,59 +178,59 @@ class TikTokShopAdapter(s.Configured):
         delivery_id = str(payload.get("tts_notification_id") or event["marketplace_event_id"])
         return ParsedDelivery(delivery_id=delivery_id, events=[event])
 
-    def enrich(self, event: dict[str, Any], http: HttpClient, now: datetime) -> s.Enrichment:
-        creds, missing = s.credentials(self.settings, *CREDENTIALS)
+    def enrich(self, event: dict[str, Any], http: HttpClient, now: datetime) -> Enrichment:
+        creds, missing = api_calls.credentials(self.settings, *CREDENTIALS)
         if creds is None:
-            return s.Enrichment(event, missing + s.missing_facts(event))
+            return Enrichment(event, missing + canonical_events.missing_facts(event))
         request = build_search(creds, {"return_ids": [event["return"]["id"]]}, now)
-        result = s.send(http, request)
+        result = api_calls.send(http, request)
         returns = search_results(result.body) if result.ok else []
         detail = return_detail(returns[0]) if returns else {}
-        enriched = s.merge_event(event, detail)
-        return s.Enrichment(enriched, s.missing_facts(enriched), [request.describe()])
+        enriched = canonical_events.merge_event(event, detail)
+        return Enrichment(enriched, canonical_events.missing_facts(enriched), [request.describe()])
 
-    def respond(self, decision: s.Decision, http: HttpClient, now: datetime) -> s.DecisionAnswer:
-        creds, missing = s.credentials(self.settings, *CREDENTIALS)
+    def respond(self, decision: Decision, http: HttpClient, now: datetime) -> DecisionAnswer:
+        creds, missing = api_calls.credentials(self.settings, *CREDENTIALS)
         if creds is None:
-            return s.not_sent(decision.action, None, missing)
+            return api_calls.not_sent(decision.action, None, missing)
         if decision.action == "open_return":
             return self._open_return(creds, decision, http, now)
         request = build_decision(creds, decision, now)
-        result = s.send(http, request)
+        result = api_calls.send(http, request)
         accepted = result.ok and isinstance(result.body, dict) and result.body.get("code") == 0
-        return s.answer_from(decision.action, request, result, accepted)
+        return api_calls.answer_from(decision.action, request, result, accepted)
 
     def _open_return(
-        self, creds: dict[str, str], decision: s.Decision, http: HttpClient, now: datetime
-    ) -> s.DecisionAnswer:
+        self, creds: dict[str, str], decision: Decision, http: HttpClient, now: datetime
+    ) -> DecisionAnswer:
         """A withdrawal told to TikTok Shop: the order's line items (one per unit) are read with Get Order Detail,
         the withdrawn ones are named by id, and Create Return opens a RETURN_AND_REFUND request for them."""
         reason = self.settings.get("WITHDRAWAL_REASON")
         if not reason:
-            return s.not_sent("open_return", None, ["RB_TIKTOK_SHOP_WITHDRAWAL_REASON"])
+            return api_calls.not_sent("open_return", None, ["RB_TIKTOK_SHOP_WITHDRAWAL_REASON"])
         lookup = build_order_detail(creds, decision.order_id, now)
-        found = s.send(http, lookup)
+        found = api_calls.send(http, lookup)
         line_ids, unmatched = line_items_for(decision.lines, order_line_items(found.body) if found.ok else [])
         if unmatched:
-            return s.DecisionAnswer("open_return", False, False, status=found.status, request=lookup.describe(),
+            return DecisionAnswer("open_return", False, False, status=found.status, request=lookup.describe(),
                                     detail=f"no order line item for {', '.join(unmatched)}")  # fmt: skip
         request = build_create_return(creds, decision, line_ids, reason, now)
-        result = s.send(http, request)
+        result = api_calls.send(http, request)
         body = result.body if isinstance(result.body, dict) else {}
-        answer = s.answer_from("open_return", request, result, result.ok and body.get("code") == 0)
+        answer = api_calls.answer_from("open_return", request, result, result.ok and body.get("code") == 0)
         created = (body.get("data") or {}).get("return_id") if answer.accepted else None
         return replace(answer, created_id=str(created) if created else None)
 
 
 def _return_event(payload: dict[str, Any]) -> dict[str, Any]:
-    raw_status = str(s.field_of(payload, "data.return_status"))
-    return_id = str(s.field_of(payload, "data.return_id"))
-    updated = s.field_of(payload, "data.update_time")
-    return s.canonical_event(
-        event_type=s.canonical_type(STATUS_EVENTS, raw_status),
+    raw_status = str(payloads.field_of(payload, "data.return_status"))
+    return_id = str(payloads.field_of(payload, "data.return_id"))
+    updated = payloads.field_of(payload, "data.update_time")
+    return canonical_events.canonical_event(
+        event_type=code_tables.canonical_type(STATUS_EVENTS, raw_status),
         event_id=f"{return_id}:{raw_status}:{updated}",
-        occurred_at=s.epoch(updated),
-        order_id=str(s.field_of(payload, "data.order_id")),
+        occurred_at=times.epoch(updated),
+        order_id=str(payloads.field_of(payload, "data.order_id")),
         return_id=return_id,
         raw_status=raw_status,
         resolution=RESOLUTIONS.get(str(payload["data"].get("return_type") or "")),
@@ -227,16 +240,16 @@ def _return_event(payload: dict[str, Any]) -> dict[str, Any]:
 def _cancellation_event(payload: dict[str, Any]) -> dict[str, Any]:
     """The documented body has `create_time` but no `update_time`: the change is dated by the signed
     push `timestamp`, and a cancellation passes through each status once, so id + status identify it."""
-    raw_status = str(s.field_of(payload, "data.cancel_status"))
-    cancel_id = str(s.field_of(payload, "data.cancel_id"))
+    raw_status = str(payloads.field_of(payload, "data.cancel_status"))
+    cancel_id = str(payloads.field_of(payload, "data.cancel_id"))
     data = payload["data"]
-    changed = data.get("update_time") or payload.get("timestamp") or s.field_of(payload, "data.create_time")
+    changed = data.get("update_time") or payload.get("timestamp") or payloads.field_of(payload, "data.create_time")
     suffix = f":{data['update_time']}" if data.get("update_time") else ""
-    return s.canonical_event(
-        event_type=s.canonical_type(CANCEL_STATUS_EVENTS, raw_status, fallback="order.cancel_requested"),
+    return canonical_events.canonical_event(
+        event_type=code_tables.canonical_type(CANCEL_STATUS_EVENTS, raw_status, fallback="order.cancel_requested"),
         event_id=f"{cancel_id}:{raw_status}{suffix}",
-        occurred_at=s.epoch(changed),
-        order_id=str(s.field_of(payload, "data.order_id")),
+        occurred_at=times.epoch(changed),
+        order_id=str(payloads.field_of(payload, "data.order_id")),
         return_id=cancel_id,
         raw_status=raw_status,
         resolution="refund_only",
@@ -250,9 +263,9 @@ def build_search(creds: dict[str, str], body: dict[str, Any], now: datetime, pag
     return signed_call(creds, SEARCH_PATH, body, now, **extra)
 
 
-def build_decision(creds: dict[str, str], decision: s.Decision, now: datetime) -> OutboundRequest:
+def build_decision(creds: dict[str, str], decision: Decision, now: datetime) -> OutboundRequest:
     if decision.action not in DECISIONS:
-        raise s.DecisionRefused(f"TikTok Shop has no return action for {decision.action!r}")
+        raise DecisionRefused(f"TikTok Shop has no return action for {decision.action!r}")
     endpoint, value = DECISIONS[decision.action]
     body: dict[str, Any] = {"decision": value}
     if endpoint == "reject":
@@ -301,7 +314,7 @@ def line_items_for(wanted: tuple[tuple[str, int], ...], lines: list[tuple[str, s
 
 
 def build_create_return(
-    creds: dict[str, str], decision: s.Decision, line_ids: list[str], reason: str, now: datetime
+    creds: dict[str, str], decision: Decision, line_ids: list[str], reason: str, now: datetime
 ) -> OutboundRequest:
     """Create Return, `POST /return_refund/202309/returns`, once per idempotency key (the API takes one)."""
     body = {
@@ -338,7 +351,7 @@ def return_detail(ret: dict[str, Any]) -> dict[str, Any]:
                     "unit_price": str(price),
                 }
             )
-    canonical, raw = s.canonical_reason(REASONS, ret.get("return_reason") or ret.get("return_reason_text"))
+    canonical, raw = code_tables.canonical_reason(REASONS, ret.get("return_reason") or ret.get("return_reason_text"))
     total = refund.get("refund_total")
     try:
         amount = str(Decimal(str(total))) if total is not None else None
@@ -358,7 +371,7 @@ def return_detail(ret: dict[str, Any]) -> dict[str, Any]:
     status = ret.get("return_status")
     if status:
         detail["raw_status"] = status
-        detail["type"] = s.canonical_type(STATUS_EVENTS, status)
+        detail["type"] = code_tables.canonical_type(STATUS_EVENTS, status)
     return detail
 
 
@@ -368,15 +381,15 @@ def search_event(ret: dict[str, Any]) -> dict[str, Any]:
     updated = ret.get("update_time") or ret.get("create_time")
     if not (ret.get("return_id") and ret.get("order_id") and status and updated):
         raise PayloadError("a returns/search row lacks return_id, order_id, return_status or update_time")
-    thin = s.canonical_event(
-        event_type=s.canonical_type(STATUS_EVENTS, status),
+    thin = canonical_events.canonical_event(
+        event_type=code_tables.canonical_type(STATUS_EVENTS, status),
         event_id=f"{ret['return_id']}:{status}:{updated}",
-        occurred_at=s.epoch(updated),
+        occurred_at=times.epoch(updated),
         order_id=str(ret["order_id"]),
         return_id=str(ret["return_id"]),
         raw_status=status,
     )
-    return s.merge_event(thin, return_detail(ret))
+    return canonical_events.merge_event(thin, return_detail(ret))
 
 
 MARKETPLACES.register(NAME, TikTokShopAdapter())

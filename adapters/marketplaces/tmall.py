@@ -34,8 +34,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapters.http import HttpClient, OutboundRequest
-from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import MARKETPLACES, PayloadError, Polls, Responds
+from adapters.marketplaces import api_calls, canonical_events, code_tables, payloads, times
+from adapters.marketplaces.base import MARKETPLACES, PayloadError, PollBatch, Polls, Responds, ReturnRequestApi
+from adapters.marketplaces.configured import PolledOnly
 from adapters.registry import Setting
 
 NAME = "tmall"
@@ -109,7 +110,7 @@ def beijing(moment: datetime) -> str:
     return moment.astimezone(ZoneInfo(ZONE)).strftime("%Y-%m-%d %H:%M:%S")
 
 
-class TmallAdapter(s.PolledOnly):
+class TmallAdapter(PolledOnly):
     name = NAME
     display_name = "Tmall"
     capabilities: frozenset[type] = frozenset({Polls, Responds})
@@ -120,17 +121,17 @@ class TmallAdapter(s.PolledOnly):
             "TOP gateway (`https://eco.taobao.com/router/rest`), app credentials and the seller's session key",
         ),
     )
-    return_request = s.ReturnRequestApi(
+    return_request = ReturnRequestApi(
         opens_returns=False,
         source="Taobao Open Platform refund APIs (taobao.refunds.receive.get, taobao.refund.get, agree/refuse "
         "calls), open.taobao.com, research note §8",
         why_not="TOP's seller refund calls answer a refund the buyer applied for (退款申请); none creates one",
     )
 
-    def poll(self, checkpoint: dict[str, Any] | None, http: HttpClient, now: datetime) -> s.PollBatch:
-        creds, missing = s.credentials(self.settings, *CREDENTIALS)
+    def poll(self, checkpoint: dict[str, Any] | None, http: HttpClient, now: datetime) -> PollBatch:
+        creds, missing = api_calls.credentials(self.settings, *CREDENTIALS)
         if creds is None:
-            return s.PollBatch([], checkpoint, missing)
+            return PollBatch([], checkpoint, missing)
         since = self.poll_start(checkpoint, now)
         events: list[dict[str, Any]] = []
         rejected: list[str] = []
@@ -138,17 +139,17 @@ class TmallAdapter(s.PolledOnly):
         for page in range(1, MAX_PAGES + 1):
             request = build_list(creds, since - OVERLAP, now, page, now)
             sent.append(request.describe())
-            result = s.send(http, request)
+            result = api_calls.send(http, request)
             refunds, has_next = list_refunds(result.body)
             for refund in refunds:
                 try:
                     detail = self._line(creds, refund, now, http, sent)
                     events.append(refund_event({**detail, **refund}))
-                except s.ROW_ERRORS as exc:
+                except payloads.ROW_ERRORS as exc:
                     rejected.append(str(exc))
             if not has_next:
                 break
-        return s.PollBatch(events, {"since": now.isoformat()}, requests=sent, rejected=rejected)
+        return PollBatch(events, {"since": now.isoformat()}, requests=sent, rejected=rejected)
 
     def _line(
         self, creds: dict[str, str], refund: dict[str, Any], now: datetime, http: HttpClient, sent: list
@@ -158,7 +159,7 @@ class TmallAdapter(s.PolledOnly):
             return {}
         request = build_detail(creds, str(refund["refund_id"]), now)
         sent.append(request.describe())
-        body = s.send(http, request).body
+        body = api_calls.send(http, request).body
         answer = (body or {}).get("refund_get_response") if isinstance(body, dict) else None
         line = (answer or {}).get("refund") if isinstance(answer, dict) else None
         return {k: v for k, v in (line or {}).items() if k in DETAIL_FIELDS.split(",")}
@@ -224,14 +225,14 @@ def refund_event(refund: dict[str, Any]) -> dict[str, Any]:
                 "unit_price": str(refund["price"]),
             }
         )
-    return s.canonical_event(
-        event_type=s.canonical_type(STATUS_EVENTS, status),
+    return canonical_events.canonical_event(
+        event_type=code_tables.canonical_type(STATUS_EVENTS, status),
         event_id=f"{refund['refund_id']}:{status}:{modified}",
-        occurred_at=s.local_time(str(modified), ZONE),
+        occurred_at=times.local_time(str(modified), ZONE),
         order_id=str(refund["tid"]),
         return_id=str(refund["refund_id"]),
         raw_status=status,
-        reason=s.canonical_reason(REASONS, refund.get("reason"), REASON_KEYWORDS),
+        reason=code_tables.canonical_reason(REASONS, refund.get("reason"), REASON_KEYWORDS),
         reason_detail=refund.get("desc"),
         resolution="refund" if refund.get("has_good_return") in (True, "true") else "refund_only",
         currency="CNY",

@@ -10,8 +10,7 @@ import pytest
 import responses
 
 from adapters.http import HttpClient
-from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import PayloadError, SignatureError
+from adapters.marketplaces.base import Decision, DecisionRefused, PayloadError, SignatureError
 from adapters.marketplaces.ebay import (
     NOTIFICATION_EVENTS,
     REASONS,
@@ -213,7 +212,7 @@ def test_without_credentials_the_case_shows_the_order_is_pending():
 def test_a_rejection_is_sent_as_decline_to_decide():
     responses.post("https://api.ebay.test/post-order/v2/return/5000012345/decide", status=200, json={})
     answer = EbayAdapter(CONFIGURED).respond(
-        s.Decision("reject", "o", "5000012345", "k", note="used item"), HttpClient(), NOW
+        Decision("reject", "o", "5000012345", "k", note="used item"), HttpClient(), NOW
     )
     assert answer.sent and answer.accepted
     assert json.loads(responses.calls[0].request.body) == {"decision": "DECLINE", "comments": {"content": "used item"}}
@@ -224,7 +223,7 @@ def test_a_refund_is_issued_with_the_amount():
     responses.post(
         "https://api.ebay.test/post-order/v2/return/5000012345/issue_refund", json={"refundStatus": "SUCCESS"}
     )
-    decision = s.Decision("refund", "o", "5000012345", "k", amount="24.99", currency="USD")
+    decision = Decision("refund", "o", "5000012345", "k", amount="24.99", currency="USD")
     answer = EbayAdapter(CONFIGURED).respond(decision, HttpClient(), NOW)
     assert answer.accepted
     body = json.loads(responses.calls[0].request.body)
@@ -238,8 +237,8 @@ def test_a_decision_for_a_return_id_that_is_not_digits_is_never_sent(return_id):
     """Issue 16 item 4: the worker was steered to /sell/finances with the seller's token."""
     creds = {"BASE_URL": "https://api.ebay.com", "ACCESS_TOKEN": "v^1.1#seller"}
     for action in ("approve", "reject", "refund"):
-        with pytest.raises(s.DecisionRefused, match="not an eBay return id"):
-            build_decision(creds, "EBAY_US", s.Decision(action, "o", return_id, "k", amount="1", currency="USD"))
+        with pytest.raises(DecisionRefused, match="not an eBay return id"):
+            build_decision(creds, "EBAY_US", Decision(action, "o", return_id, "k", amount="1", currency="USD"))
     with pytest.raises(PayloadError):
         build_fetch(creds, "EBAY_US", return_id)
 
@@ -247,7 +246,7 @@ def test_a_decision_for_a_return_id_that_is_not_digits_is_never_sent(return_id):
 def test_post_order_paths_are_built_from_the_checked_id_only():
     creds = {"BASE_URL": "https://api.ebay.com", "ACCESS_TOKEN": "t"}
     fetched = build_fetch(creds, "EBAY_US", "5000012345")
-    decided = build_decision(creds, "EBAY_US", s.Decision("approve", "o", "5000012345", "k"))
+    decided = build_decision(creds, "EBAY_US", Decision("approve", "o", "5000012345", "k"))
     assert fetched.url == "https://api.ebay.com/post-order/v2/return/5000012345?fieldgroups=FULL"
     assert decided.url == "https://api.ebay.com/post-order/v2/return/5000012345/decide"
 

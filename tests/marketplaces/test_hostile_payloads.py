@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.marketplaces import _support as s
+from adapters.marketplaces import code_tables
 from adapters.marketplaces.base import MARKETPLACES, PayloadError, SignatureError
 from service.canonical import load_event
 from tests.marketplaces import test_lazada, test_shopee, test_shopify, test_tiktok_shop
@@ -97,4 +97,4 @@ BUYER_REASON_TEXTS = {
 
 @pytest.mark.parametrize(("text", "reason"), sorted(BUYER_REASON_TEXTS.items()))
 def test_a_buyers_own_words_map_to_what_they_mean_and_are_kept(text, reason):
-    assert s.canonical_reason({}, text) == (reason, text)
+    assert code_tables.canonical_reason({}, text) == (reason, text)

@@ -11,8 +11,8 @@ import pytest
 import responses
 
 from adapters.http import HttpClient
-from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import SignatureError
+from adapters.marketplaces import code_tables
+from adapters.marketplaces.base import Decision, SignatureError
 from adapters.marketplaces.lazada import STATUS_EVENTS, LazadaAdapter, sign
 from tests.marketplaces.conftest import NOW, inbound, settings, valid
 
@@ -120,7 +120,7 @@ def test_every_pushed_reverse_status_maps(status, expected):
 def test_an_unknown_reverse_status_keeps_the_raw_value():
     payload = {**REVERSE_PUSH, "data": {**REVERSE_PUSH["data"], "reverse_status": "RTX_NEW"}}
     (event,) = valid(ADAPTER.parse(signed(payload)).events)
-    assert (event.type, event.raw_status) == (s.UNKNOWN_STATUS_EVENT, "RTX_NEW")
+    assert (event.type, event.raw_status) == (code_tables.UNKNOWN_STATUS_EVENT, "RTX_NEW")
 
 
 def test_a_trade_order_message_carries_no_return():
@@ -193,7 +193,7 @@ def test_an_approval_becomes_agree_return_for_every_line():
     responses.get("https://api.lazada.test/rest/order/reverse/return/detail/list", json=DETAIL)
     responses.post("https://api.lazada.test/rest/order/reverse/return/update", json={"code": "0", "data": {}})
     answer = LazadaAdapter(CONFIGURED).respond(
-        s.Decision("approve", "416557324702006", "658960600102006", "k"), HttpClient(), NOW
+        Decision("approve", "416557324702006", "658960600102006", "k"), HttpClient(), NOW
     )
     assert answer.sent and answer.accepted
     form = parse_qs(responses.calls[1].request.body)
@@ -201,5 +201,5 @@ def test_an_approval_becomes_agree_return_for_every_line():
 
 
 def test_a_rejection_without_lazadas_reason_id_is_not_sent():
-    answer = LazadaAdapter(CONFIGURED).respond(s.Decision("reject", "1", "2", "k"), HttpClient(), NOW)
+    answer = LazadaAdapter(CONFIGURED).respond(Decision("reject", "1", "2", "k"), HttpClient(), NOW)
     assert not answer.sent and "reason_id" in answer.missing[0]

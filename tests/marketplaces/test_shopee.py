@@ -11,8 +11,8 @@ import pytest
 import responses
 
 from adapters.http import HttpClient
-from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import SignatureError
+from adapters.marketplaces import code_tables
+from adapters.marketplaces.base import Decision, SignatureError
 from adapters.marketplaces.shopee import ORDER_STATUS_EVENTS, REASONS, STATUS_EVENTS, ShopeeAdapter, polled_event, sign
 from tests.marketplaces.conftest import NOW, inbound, settings, valid
 
@@ -146,7 +146,7 @@ def test_a_polled_return_carries_items_money_and_tracking():
 def test_an_unknown_reason_and_status_keep_their_raw_values():
     (event,) = valid([polled_event(row(reason="ALIEN_ABDUCTION", status="FROZEN"))])
     assert (event.return_.reason, event.return_.raw_reason) == ("other", "ALIEN_ABDUCTION")
-    assert (event.type, event.raw_status) == (s.UNKNOWN_STATUS_EVENT, "FROZEN")
+    assert (event.type, event.raw_status) == (code_tables.UNKNOWN_STATUS_EVENT, "FROZEN")
 
 
 CONFIGURED = settings(
@@ -168,7 +168,7 @@ def test_an_approval_finds_the_return_of_the_order_and_confirms_it_once():
     )
     responses.post("https://partner.shopee.test/api/v2/returns/confirm", json={"error": "", "response": {}})
     answer = ShopeeAdapter(CONFIGURED).respond(
-        s.Decision("approve", "2611230ABCDEF", "2611230ABCDEF", "k"), HttpClient(), NOW
+        Decision("approve", "2611230ABCDEF", "2611230ABCDEF", "k"), HttpClient(), NOW
     )
     assert answer.sent and answer.accepted
     assert json.loads(responses.calls[1].request.body) == {"return_sn": "2611230RET001"}
@@ -193,5 +193,5 @@ def test_enrich_fills_a_pushed_order_with_its_return():
 
 
 def test_a_dispute_without_a_reason_is_not_sent():
-    answer = ShopeeAdapter(CONFIGURED).respond(s.Decision("reject", "o", "o", "k"), HttpClient(), NOW)
+    answer = ShopeeAdapter(CONFIGURED).respond(Decision("reject", "o", "o", "k"), HttpClient(), NOW)
     assert not answer.sent and answer.missing

@@ -12,8 +12,8 @@ import pytest
 import responses
 
 from adapters.http import HttpClient
-from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import MARKETPLACES, PayloadError, SignatureError
+from adapters.marketplaces import code_tables
+from adapters.marketplaces.base import MARKETPLACES, Decision, PayloadError, SignatureError
 from adapters.marketplaces.shopify import REASONS, STATUS_EVENTS, ShopifyAdapter
 from tests.marketplaces.conftest import NOW, inbound, settings, valid
 
@@ -173,7 +173,7 @@ def test_an_unknown_reason_becomes_other_and_keeps_the_raw_value():
 def test_an_unknown_status_keeps_the_raw_value():
     payload = {**RETURN_REQUEST, "status": "teleported"}
     (event,) = valid(ShopifyAdapter().parse(signed(payload, topic="returns/update")).events)
-    assert (event.type, event.raw_status) == (s.UNKNOWN_STATUS_EVENT, "TELEPORTED")
+    assert (event.type, event.raw_status) == (code_tables.UNKNOWN_STATUS_EVENT, "TELEPORTED")
 
 
 def test_a_refund_for_a_return_completes_it_with_the_refunded_money():
@@ -259,7 +259,7 @@ def test_without_credentials_enrich_names_what_is_missing():
 @responses.activate
 def test_an_approval_is_sent_as_return_approve_request():
     responses.post(GRAPHQL, json={"data": {"returnApproveRequest": {"return": {"status": "OPEN"}, "userErrors": []}}})
-    decision = s.Decision("approve", "123", "246", "case-1:approve")
+    decision = Decision("approve", "123", "246", "case-1:approve")
     answer = ShopifyAdapter(CONFIGURED).respond(decision, HttpClient(), NOW)
     assert answer.sent and answer.accepted
     body = json.loads(responses.calls[0].request.body)
@@ -273,7 +273,7 @@ def test_a_rejection_is_sent_as_decline_with_shopifys_reason():
         GRAPHQL,
         json={"data": {"returnDeclineRequest": {"return": None, "userErrors": [{"field": "id", "message": "closed"}]}}},
     )
-    decision = s.Decision("reject", "123", "246", "k", note="Outside the window", reason_code="window_expired")
+    decision = Decision("reject", "123", "246", "k", note="Outside the window", reason_code="window_expired")
     answer = ShopifyAdapter(CONFIGURED).respond(decision, HttpClient(), NOW)
     body = json.loads(responses.calls[0].request.body)
     assert body["variables"]["input"] == {
@@ -285,7 +285,7 @@ def test_a_rejection_is_sent_as_decline_with_shopifys_reason():
 
 
 def test_a_decision_without_credentials_is_not_sent_and_says_why():
-    answer = ShopifyAdapter(settings("shopify")).respond(s.Decision("approve", "1", "2", "k"), HttpClient(), NOW)
+    answer = ShopifyAdapter(settings("shopify")).respond(Decision("approve", "1", "2", "k"), HttpClient(), NOW)
     assert not answer.sent and "RB_SHOPIFY_BASE_URL" in answer.missing
 
 
@@ -312,7 +312,7 @@ def test_a_refund_goes_back_through_the_orders_own_payment_once():
         )
 
     responses.add_callback(responses.POST, GRAPHQL, callback=answer)
-    decision = s.Decision("refund", "123", "246", "case-1:refund:1", amount="49.90", currency="EUR")
+    decision = Decision("refund", "123", "246", "case-1:refund:1", amount="49.90", currency="EUR")
     result = ShopifyAdapter(CONFIGURED).respond(decision, HttpClient(), NOW)
     assert result.sent and result.accepted and len(responses.calls) == 2
     refund = json.loads(responses.calls[1].request.body)["variables"]["input"]
@@ -324,7 +324,7 @@ def test_a_refund_goes_back_through_the_orders_own_payment_once():
 
 
 def test_a_refund_without_an_amount_is_not_sent():
-    answer = ShopifyAdapter(CONFIGURED).respond(s.Decision("refund", "123", "246", "k"), HttpClient(), NOW)
+    answer = ShopifyAdapter(CONFIGURED).respond(Decision("refund", "123", "246", "k"), HttpClient(), NOW)
     assert not answer.sent and answer.missing == ["the refund amount"]
 
 

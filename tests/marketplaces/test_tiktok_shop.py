@@ -11,8 +11,8 @@ import pytest
 import responses
 
 from adapters.http import HttpClient
-from adapters.marketplaces import _support as s
-from adapters.marketplaces.base import SignatureError
+from adapters.marketplaces import code_tables
+from adapters.marketplaces.base import Decision, SignatureError
 from adapters.marketplaces.tiktok_shop import CANCEL_STATUS_EVENTS, STATUS_EVENTS, TikTokShopAdapter, sign
 from tests.marketplaces.conftest import NOW, inbound, settings, valid
 
@@ -124,7 +124,7 @@ def test_every_cancellation_status_maps(status, expected):
 def test_an_unknown_return_status_keeps_the_raw_value():
     payload = {**RETURN_CHANGE, "data": {**RETURN_CHANGE["data"], "return_status": "SOMETHING_NEW"}}
     (event,) = valid(ADAPTER.parse(signed(payload)).events)
-    assert (event.type, event.raw_status) == (s.UNKNOWN_STATUS_EVENT, "SOMETHING_NEW")
+    assert (event.type, event.raw_status) == (code_tables.UNKNOWN_STATUS_EVENT, "SOMETHING_NEW")
 
 
 def test_other_webhook_types_carry_no_return():
@@ -181,7 +181,7 @@ def test_enrich_searches_the_return_with_a_signed_call():
 def test_an_approval_is_sent_once_with_its_idempotency_key():
     url = "https://open-api.tiktok.test/return_refund/202309/returns/4035318504086512345/approve"
     responses.post(url, json={"code": 0, "message": "Success"})
-    decision = s.Decision("approve", "576461413038785752", "4035318504086512345", "case-7:approve")
+    decision = Decision("approve", "576461413038785752", "4035318504086512345", "case-7:approve")
     answer = TikTokShopAdapter(CONFIGURED).respond(decision, HttpClient(), NOW)
     assert answer.sent and answer.accepted and len(responses.calls) == 1
     assert "idempotency_key=case-7%3Aapprove" in responses.calls[0].request.url

@@ -25,9 +25,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from adapters.marketplaces import _support as s
 from adapters.marketplaces import shopify, tiktok_shop
-from adapters.marketplaces.base import MARKETPLACES, ParsedDelivery
+from adapters.marketplaces.base import MARKETPLACES, Decision, ParsedDelivery, ReturnRequestApi
 from queues.worker import Worker
 from service.bootstrap import Container
 from tests.conftest import example, make_settings, operator_client, wait_for
@@ -50,7 +49,7 @@ LINK_KEY = "link-key-0123456789abcdef0123456789abcdef"
 
 def test_every_marketplace_declares_whether_its_platform_can_be_told_of_a_withdrawal():
     declared = {name: adapter.return_request for name, adapter in MARKETPLACES}
-    assert all(isinstance(d, s.ReturnRequestApi) and d.source for d in declared.values())
+    assert all(isinstance(d, ReturnRequestApi) and d.source for d in declared.values())
     assert {name for name, d in declared.items() if d.opens_returns} == {"shopify", "tiktok_shop"}
     assert all(d.why_not for d in declared.values() if not d.opens_returns), "each 'no' says why"
 
@@ -58,8 +57,8 @@ def test_every_marketplace_declares_whether_its_platform_can_be_told_of_a_withdr
 # --- the documented request shapes -------------------------------------------------------------
 
 
-def decision(lines: tuple[tuple[str, int], ...] = (("SCARF-RED", 1),), note: str = "Ich widerrufe") -> s.Decision:
-    return s.Decision("open_return", ORDER, "W-" + ORDER, "case_1:open_return", note=note, lines=lines,
+def decision(lines: tuple[tuple[str, int], ...] = (("SCARF-RED", 1),), note: str = "Ich widerrufe") -> Decision:
+    return Decision("open_return", ORDER, "W-" + ORDER, "case_1:open_return", note=note, lines=lines,
                       reason="changed_mind")  # fmt: skip
 
 
