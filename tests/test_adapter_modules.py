@@ -193,6 +193,22 @@ def test_the_openapi_document_names_a_new_module_in_its_route(throwaway, app) ->
     assert "bazaar" in marketplace["schema"]["enum"] and "generic" in marketplace["schema"]["enum"]
 
 
+def test_the_openapi_document_takes_the_media_types_a_new_module_declares(throwaway, app) -> None:  # type: ignore[no-untyped-def]
+    paths = app.test_client().get("/openapi.json").json["paths"]
+    pushed = paths["/carriers/{carrier}/tracking"]["post"]["requestBody"]["content"]
+    posted = paths["/webhooks/{marketplace}"]["post"]["requestBody"]["content"]
+    assert pushed[PUSH_TYPE]["schema"] == {"type": "string", "description": "the raw body of `parcelwing`"}
+    assert posted[BAZAAR_TYPE]["schema"] == {"type": "string", "description": "the raw body of `bazaar`"}
+    assert posted["application/json"]["schema"] == {"$ref": "#/components/schemas/ReturnEvent"}  # the view's own
+    assert {"text/xml", "application/soap+xml"} <= posted.keys() and "text/plain" in pushed  # eBay's, SF Express's
+
+
+def test_without_the_throwaway_modules_their_media_types_are_not_in_the_document(app) -> None:  # type: ignore[no-untyped-def]
+    paths = app.test_client().get("/openapi.json").json["paths"]
+    assert PUSH_TYPE not in paths["/carriers/{carrier}/tracking"]["post"]["requestBody"]["content"]
+    assert BAZAAR_TYPE not in paths["/webhooks/{marketplace}"]["post"]["requestBody"]["content"]
+
+
 def test_a_buyer_notice_names_a_new_carrier_by_the_name_its_module_declares(throwaway) -> None:
     context = {"order_id": "O-1", "return_id": "R-1", "method": "pickup", "carrier": "parcelwing",
                "pickup_at": "2026-12-02T09:00:00+00:00", "ship_by": "2026-12-04T22:59:00+00:00"}  # fmt: skip

@@ -47,7 +47,7 @@ def tracking_push(carrier: str):  # type: ignore[no-untyped-def]
         401: {description: "Missing or forged signature, or an SF Express push too old to be fresh (a replay)", content: {application/json: {schema: Error}}}
         404: {description: Unknown carrier, content: {application/json: {schema: Error}}}
         413: {description: Body over the limit, content: {application/json: {schema: Error}}}
-        415: {description: Not JSON, content: {application/json: {schema: Error}}}
+        415: {description: Not a media type the carrier declares, content: {application/json: {schema: Error}}}
     """
     container = current_app.extensions["returnbridge"]
     if carrier not in CARRIERS:

@@ -80,9 +80,28 @@ def build_spec(app: Flask) -> dict[str, Any]:
 
 
 def _name_adapters(document: dict[str, Any], path: str, parameter: str, registry: Registry[Any]) -> None:
-    """The path parameter's enum is the registry's names: a new adapter module appears here with no edit."""
+    """The path parameter's enum is the registry's names, and the request body's media types are the ones the
+    modules declare (`content_types`): a new adapter module appears here with no edit."""
     for operation in document["paths"].get(path, {}).values():
         for described in operation.get("parameters", []):
             if described["in"] == "path" and described["name"] == parameter:
                 described["schema"]["enum"] = registry.names()
                 described["description"] = ", ".join(f"`{name}`: {adapter.display_name}" for name, adapter in registry)
+        content = operation.get("requestBody", {}).get("content")
+        if content is not None:
+            for media_type in declared_media_types(registry):
+                content.setdefault(
+                    media_type, {"schema": {"type": "string", "description": _posted_as(registry, media_type)}}
+                )
+
+
+def declared_media_types(registry: Registry[Any]) -> list[str]:
+    """Every media type an adapter of `registry` declares it is posted as, in registry order, each once."""
+    return list(dict.fromkeys(media_type for _, adapter in registry for media_type in adapter.content_types))
+
+
+def _posted_as(registry: Registry[Any], media_type: str) -> str:
+    """Which adapters are posted as `media_type`: the raw body is theirs to read (the schema cannot say more)."""
+    return "the raw body of " + ", ".join(
+        f"`{name}`" for name, adapter in registry if media_type in adapter.content_types
+    )
