@@ -11,7 +11,8 @@ A handler with `handle_batch(messages) -> outcomes` (one `None` or exception per
 gets up to `batch` deliveries at once: those waiting now, collected until the batch is full
 or no other arrives within `BATCH_LINGER_SECONDS`. It commits them in one transaction; the
 consumer then settles each failure as above and acks the rest together. If the batch itself
-fails (its commit), nothing of it was kept, and each message is handled alone.
+fails (its commit), nothing of it was kept, and each message is handled alone; so are
+redelivered messages.
 Publishing (retry, dead letter) uses its own connection, as kombu's
 ConsumerProducerMixin does, so a confirm wait never runs inside a delivery callback.
 """
@@ -140,6 +141,12 @@ class QueueConsumer(ConsumerProducerMixin):
         waiting, self._waiting = self._waiting, []
         started = time.monotonic()
         incoming = [self._incoming(body, message) for body, message in waiting]
+        if any(one.redelivered for one in incoming):
+            # Back after a consumer died holding them: one of them may be what killed it, so each goes alone
+            # and only that one climbs to the queue's delivery limit, not the whole batch with it.
+            for body, message in waiting:
+                self._handle_one(body, message)
+            return
         try:
             outcomes = self.batch_handler(incoming)  # set whenever deliveries are collected
         except Exception:

@@ -146,3 +146,31 @@ def test_a_handler_without_batches_gets_one_message_at_a_time(broker) -> None:  
         consumer.stop()
         thread.join(10)
         consumer.close()
+
+
+@pytest.mark.rabbitmq
+def test_redelivered_messages_are_handled_alone(rabbit_url: str) -> None:
+    """A consumer that died holding a batch: whichever message killed it must not take the others to the limit."""
+    import pika
+
+    from queues.inspection import pika_parameters
+
+    topology = Topology(f"b{uuid.uuid4().hex[:8]}", delivery_limit=3, retry_delays=(1, 1))
+    topology.add(QueueSpec("work", "events", ("#",)))
+    publish(rabbit_url, topology, ["m0", "m1", "m2"])
+    work = topology.queue_name(topology.specs["work"])
+    try:
+        with contextlib.closing(pika.BlockingConnection(pika_parameters(rabbit_url))) as connection:
+            channel = connection.channel()
+            for _ in range(3):  # taken and never acked: back with `redelivered` when the channel closes
+                method, _, _ = channel.basic_get(work, auto_ack=False)
+                assert method is not None
+        handler = Recorder()
+        with consuming(rabbit_url, topology, handler):
+            assert wait_for(lambda: sorted(handler.singles) == ["m0", "m1", "m2"], timeout=15)
+        assert handler.batches == []
+    finally:
+        from tests.faults.stack import delete_queues
+
+        names = [q.name for q in inspector_for(rabbit_url, topology).queues()]
+        delete_queues(rabbit_url, topology.prefix, names)
