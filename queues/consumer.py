@@ -7,14 +7,15 @@ to a delay queue of growing delay, and dead-lettered when the delays are used up
 The handlers themselves are idempotent by message id (the consumers' inbox), so a
 redelivery after a crash between commit and ack changes nothing.
 
+Publishing (retry, dead letter) uses its own connection, as kombu's
+ConsumerProducerMixin does, so a confirm wait never runs inside a delivery callback.
+
 A handler with `handle_batch(messages) -> outcomes` (one `None` or exception per message)
 gets up to `batch` deliveries at once: those waiting now, collected until the batch is full
 or no other arrives within `BATCH_LINGER_SECONDS`. It commits them in one transaction; the
 consumer then settles each failure as above and acks the rest together. If the batch itself
 fails (its commit), nothing of it was kept, and each message is handled alone; so are
 redelivered messages.
-Publishing (retry, dead letter) uses its own connection, as kombu's
-ConsumerProducerMixin does, so a confirm wait never runs inside a delivery callback.
 """
 
 from __future__ import annotations
