@@ -121,6 +121,7 @@ class Settings:
     webhook_tolerance_seconds: int = 300
     delivery_limit: int = 5
     prefetch: int = 20
+    consumer_batch: int = 20
     relay_batch: int = 100
     relay_interval_seconds: float = 0.5
     relay_linger_seconds: float = 0.02
@@ -165,6 +166,7 @@ class Settings:
             webhook_tolerance_seconds=_int(env, "RB_WEBHOOK_TOLERANCE_SECONDS", 300),
             delivery_limit=_int(env, "RB_DELIVERY_LIMIT", 5),
             prefetch=_int(env, "RB_PREFETCH", 20),
+            consumer_batch=_int(env, "RB_CONSUMER_BATCH", 20),
             relay_batch=_int(env, "RB_RELAY_BATCH", 100),
             relay_interval_seconds=_float(env, "RB_RELAY_INTERVAL_SECONDS", 0.5),
             relay_linger_seconds=_float(env, "RB_RELAY_LINGER_SECONDS", 0.02),

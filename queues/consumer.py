@@ -6,8 +6,16 @@ else for a transient failure: the message is republished, with the same message 
 to a delay queue of growing delay, and dead-lettered when the delays are used up.
 The handlers themselves are idempotent by message id (the consumers' inbox), so a
 redelivery after a crash between commit and ack changes nothing.
+
 Publishing (retry, dead letter) uses its own connection, as kombu's
 ConsumerProducerMixin does, so a confirm wait never runs inside a delivery callback.
+
+A handler with `handle_batch(messages) -> outcomes` (one `None` or exception per message)
+gets up to `batch` deliveries at once: those waiting now, collected until the batch is full
+or no other arrives within `BATCH_LINGER_SECONDS`. It commits them in one transaction; the
+consumer then settles each failure as above and acks the rest together. If the batch itself
+fails (its commit), nothing of it was kept, and each message is handled alone; so are
+redelivered messages.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +39,10 @@ log = logging.getLogger(__name__)
 
 
 Handler = Callable[[IncomingMessage], None]
+BatchHandler = Callable[[Sequence[IncomingMessage]], Sequence[Exception | None]]
+
+# How long a partial batch waits for one more delivery: a few ms, so a lone message is not held up.
+BATCH_LINGER_SECONDS = 0.005
 
 
 class QueueConsumer(ConsumerProducerMixin):
@@ -46,6 +58,7 @@ class QueueConsumer(ConsumerProducerMixin):
         on_outcome: Callable[[str, str, float], None] | None = None,
         on_dead_letter: Callable[[str, str, str, str | None], None] | None = None,
         max_deferrals: int = 30,
+        batch: int = 1,
     ) -> None:
         self.connection: Connection = connection_for(broker_url)
         self.broker_url = broker_url
@@ -54,6 +67,10 @@ class QueueConsumer(ConsumerProducerMixin):
         self.handler = handler
         self.prefetch = prefetch
         self.max_deferrals = max_deferrals
+        # Batches only for handlers that take them, and never more than the broker lets us hold unacked.
+        self.batch_handler: BatchHandler | None = getattr(handler, "handle_batch", None) if batch > 1 else None
+        self.batch = min(batch, prefetch)
+        self._waiting: list[tuple[Any, Any]] = []  # (body, message) of the batch being collected
         self.queue_name = topology.queue_name(spec)
         self.on_outcome = on_outcome or (lambda queue, outcome, seconds: None)
         # Told (queue, message id, reason, case id or None) once a dead letter is confirmed by the broker.
@@ -79,35 +96,107 @@ class QueueConsumer(ConsumerProducerMixin):
         """kombu would ack and drop an undecodable message; keep it in the dead letters instead."""
         self._dead_letter_raw(message, f"undecodable: {exc}")
 
+    def consume(self, limit: int | None = None, timeout: float | None = None, safety_interval: float = 1,
+                **kwargs: Any) -> Iterator[None]:  # fmt: skip
+        """ConsumerMixin's loop, except that while a batch is being collected the wait for the next delivery
+        is `BATCH_LINGER_SECONDS`, and a wait that ends empty hands the batch to the handler."""
+        self._waiting = []  # after a reconnect, deliveries of the old channel come again from the broker
+        with self.consumer_context(**kwargs) as (connection, _channel, _consumers):
+            while not self.should_stop:
+                self.on_iteration()
+                try:
+                    connection.drain_events(timeout=BATCH_LINGER_SECONDS if self._waiting else safety_interval)
+                except TimeoutError:
+                    if self._waiting:
+                        self._flush()
+                    else:
+                        connection.heartbeat_check()
+                except OSError:
+                    if not self.should_stop:
+                        raise
+                yield
+            if self._waiting:  # stopping: finish the batch in hand, as a single message would be
+                self._flush()
+
     def on_message(self, body: Any, message: Any) -> None:
+        if self.batch_handler is None:
+            self._handle_one(body, message)
+            return
+        self._waiting.append((body, message))
+        if len(self._waiting) >= self.batch:
+            self._flush()
+
+    def _handle_one(self, body: Any, message: Any) -> None:
         started = time.monotonic()
         incoming = self._incoming(body, message)
         try:
             self.handler(incoming)
-        except Reject as rejected:
-            reason = str(rejected)
-            self._settle(message, incoming, "dead_lettered", lambda: self._dead_letter(incoming, reason))
-        except Defer as deferred:
-            waiting: Exception = deferred
-            if incoming.deferrals < self.max_deferrals:
-                log.info("%s: message %s deferred: %s", self.queue_name, incoming.message_id, waiting)
-                self._settle(message, incoming, "deferred", lambda: self._delay(incoming, waiting, defer=True))
-            else:
-                self._settle(message, incoming, "retried", lambda: self._retry(incoming, waiting))
         except Exception as failure:
+            self._settle_failure(message, incoming, failure)
+        else:
+            message.ack()
+            self.on_outcome(self.queue_name, "processed", time.monotonic() - started)
+
+    def _flush(self) -> None:
+        """Hand the collected deliveries to the batch handler; settle failures one by one, ack the rest together."""
+        waiting, self._waiting = self._waiting, []
+        started = time.monotonic()
+        incoming = [self._incoming(body, message) for body, message in waiting]
+        if any(one.redelivered for one in incoming):
+            # Back after a consumer died holding them: one of them may be what killed it, so each goes alone
+            # and only that one climbs to the queue's delivery limit, not the whole batch with it.
+            for body, message in waiting:
+                self._handle_one(body, message)
+            return
+        try:
+            outcomes = self.batch_handler(incoming)  # set whenever deliveries are collected
+        except Exception:
+            log.warning("%s: a batch of %d failed; handling each alone", self.queue_name, len(waiting), exc_info=True)
+            for body, message in waiting:
+                self._handle_one(body, message)
+            return
+        each = (time.monotonic() - started) / len(waiting)
+        for (_, message), one, outcome in zip(waiting, incoming, outcomes, strict=True):
+            if outcome is not None:
+                self._settle_failure(message, one, outcome)
+        processed = [message for (_, message), outcome in zip(waiting, outcomes, strict=True) if outcome is None]
+        self._ack_together(processed)
+        for _ in processed:
+            self.on_outcome(self.queue_name, "processed", each)
+
+    def _ack_together(self, messages: list[Any]) -> None:
+        """One `basic.ack multiple` for the batch: every other delivery up to the last is settled already.
+
+        The in-process broker ignores `multiple`, so there each is acked."""
+        if not messages:
+            return
+        if self.broker_url.startswith("memory") or len(messages) == 1:
+            for message in messages:
+                message.ack()
+            return
+        messages[-1].ack(multiple=True)
+
+    def _settle_failure(self, message: Any, incoming: IncomingMessage, failure: Exception) -> None:
+        """`Reject`: dead letter now; `Defer`: wait in the first delay queue; anything else: retry later."""
+        if isinstance(failure, Reject):
+            reason = str(failure)
+            self._settle(message, incoming, "dead_lettered", lambda: self._dead_letter(incoming, reason))
+        elif isinstance(failure, Defer):
+            if incoming.deferrals < self.max_deferrals:
+                log.info("%s: message %s deferred: %s", self.queue_name, incoming.message_id, failure)
+                self._settle(message, incoming, "deferred", lambda: self._delay(incoming, failure, defer=True))
+            else:
+                self._settle(message, incoming, "retried", lambda: self._retry(incoming, failure))
+        else:
             log.warning(
                 "%s: message %s failed (attempt %d): %s",
                 self.queue_name,
                 incoming.message_id,
                 incoming.attempts + 1,
                 failure,
-                exc_info=True,
+                exc_info=failure,
             )
-            error = failure
-            self._settle(message, incoming, "retried", lambda: self._retry(incoming, error))
-        else:
-            message.ack()
-            self.on_outcome(self.queue_name, "processed", time.monotonic() - started)
+            self._settle(message, incoming, "retried", lambda: self._retry(incoming, failure))
 
     def _settle(self, message: Any, incoming: IncomingMessage, outcome: str, action: Callable[[], object]) -> None:
         """Ack only once the retry or dead-letter copy is confirmed; else let the broker redeliver."""

@@ -181,6 +181,13 @@ class PikaInspector(_Inspector):
                 except pika.exceptions.ChannelClosedByBroker:  # 404: not declared yet
                     states.append(QueueState(name, role, None, None))
                     channel = connection.channel()
+            for spec in self.topology.specs.values():
+                for name in self.topology.former_retry_queue_names(spec):  # shown while they exist, to drain
+                    try:
+                        ok = channel.queue_declare(name, passive=True).method
+                        states.append(QueueState(name, "retry", ok.message_count, ok.consumer_count))
+                    except pika.exceptions.ChannelClosedByBroker:
+                        channel = connection.channel()
         return states
 
     def dead_letters(self, work_queue: str, limit: int = 100) -> list[DeadLetter]:

@@ -271,6 +271,7 @@ class Container:
                 self.handlers[name],
                 self.settings.prefetch,
                 on_dead_letter=self.operations.record_dead_letter,
+                batch=self.settings.consumer_batch,
             )
             for name, spec in self.topology.specs.items()
         ]

@@ -178,37 +178,71 @@ class CaseEvents:
         self.returns_country = returns_country  # RB_RETURNS_ADDRESS_COUNTRY: where returns go, when configured
 
     def __call__(self, message: IncomingMessage) -> None:
+        with self.uow() as uow:
+            if uow.processed.seen(self.consumer, message.message_id):
+                return
+            sent = self._apply(uow, message)
+            uow.processed.mark(self.consumer, message.message_id, self.clock())
+            uow.commit()
+        if sent:
+            self.on_commit()
+
+    def handle_batch(self, messages: Sequence[IncomingMessage]) -> list[Exception | None]:
+        """Apply a batch in one transaction, each message in its own savepoint; one outcome per message.
+
+        None: applied (or handled before), to be acked; else the message's own `Reject`, `Defer` or
+        failure, whose writes alone were rolled back. The inbox marks go in one INSERT with the commit;
+        a failing commit raises, and the consumer then handles the messages one by one. An event applied
+        earlier in the batch counts as handled for the per-case order check of the ones after it.
+        """
+        outcomes: list[Exception | None] = [None] * len(messages)
+        applied: list[str] = []
+        sent = 0
+        with self.uow() as uow:
+            handled = uow.processed.seen_among(self.consumer, [m.message_id for m in messages])
+            for position, message in enumerate(messages):
+                if message.message_id in handled:
+                    continue
+                try:
+                    with uow.savepoint():
+                        sent += self._apply(uow, message, handled_here=applied)
+                except Exception as failure:  # this message's alone: the others of the batch go on
+                    outcomes[position] = failure
+                else:
+                    applied.append(message.message_id)
+                    handled.add(message.message_id)
+            uow.processed.mark_all(self.consumer, applied, self.clock())
+            uow.commit()
+        if sent:
+            self.on_commit()
+        return outcomes
+
+    def _apply(self, uow: UnitOfWork, message: IncomingMessage, handled_here: Sequence[str] = ()) -> int:
+        """Apply one event to its case (not committed); returns how many commands went to the outbox."""
         body = message.body
         try:
             event = load_event(body.get("event"))
             event_id, case_id = str(body["event_id"]), str(body["case_id"])
         except (ValidationError, KeyError, TypeError) as exc:
             raise Reject(f"not a valid event envelope: {exc}") from exc
-        with self.uow() as uow:
-            if uow.processed.seen(self.consumer, message.message_id):
-                return
-            case = uow.cases.get(case_id)
-            if case is None:
-                raise Reject(f"case {case_id} does not exist")
-            earlier = uow.received.earlier_unhandled(
-                case_id, event_id, (self.consumer, DEAD_LETTER_MARK + self.consumer)
-            )
-            if earlier:
-                raise Defer(f"{earlier}, received earlier for case {case_id}, is not handled yet")
-            now = self.clock()
-            self._route(case, event)
-            previous = case.state
-            self.moves.prepare(case)
-            commands = case.apply(event, event_id, now, self.moves.decide)
-            if self.fx is not None:
-                ledger = self.fx.record(case, event, now).ledger
-                if ledger is not None:
-                    uow.fx_ledger.put(case.id, ledger, now)
-            sent = self.moves.settle(uow, case, commands, now, previous)
-            uow.processed.mark(self.consumer, message.message_id, now)
-            uow.commit()
-        if sent:
-            self.on_commit()
+        case = uow.cases.get(case_id)
+        if case is None:
+            raise Reject(f"case {case_id} does not exist")
+        earlier = uow.received.earlier_unhandled(
+            case_id, event_id, (self.consumer, DEAD_LETTER_MARK + self.consumer), handled_here
+        )
+        if earlier:
+            raise Defer(f"{earlier}, received earlier for case {case_id}, is not handled yet")
+        now = self.clock()
+        self._route(case, event)
+        previous = case.state
+        self.moves.prepare(case)
+        commands = case.apply(event, event_id, now, self.moves.decide)
+        if self.fx is not None:
+            ledger = self.fx.record(case, event, now).ledger
+            if ledger is not None:
+                uow.fx_ledger.put(case.id, ledger, now)
+        return self.moves.settle(uow, case, commands, now, previous)
 
     def _route(self, case: ReturnCase, event: ReturnEvent) -> None:
         """Which carrier brings the return home: the one named, else the lane table's (config/carrier_routes.json)."""

@@ -52,7 +52,7 @@ def test_queues_show_every_work_retry_and_dead_queue(client, running) -> None:  
     prefix = client.application.extensions["returnbridge"].topology.prefix
     assert roles[f"{prefix}.cases"] == "work"
     assert roles[f"{prefix}.cases.dead"] == "dead"
-    assert roles[f"{prefix}.cases.retry.1s"] == "retry"
+    assert roles[f"{prefix}.cases.retry.1s.v2"] == "retry"
     cases = next(q for q in response.json["queues"] if q["name"] == f"{prefix}.cases")
     assert cases["messages"] == 0
 

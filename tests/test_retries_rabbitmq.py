@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pika
 import pytest
 
+from adapters.messages import Defer
 from queues.consumer import IncomingMessage, QueueConsumer
 from queues.inspection import PikaInspector, pika_parameters
 from queues.publisher import ConfirmedPublisher, OutgoingMessage
@@ -145,3 +146,73 @@ def test_replay_of_one_leaves_the_others_dead(rabbit_url: str, topology: Topolog
     assert sorted(inspector.replay(work)) == ["d0", "d2"]
     assert inspector.dead_letters(work) == []
     assert {q.name: q.messages for q in inspector.queues()}[work] == 3
+
+
+def test_a_deferred_message_comes_back_from_the_classic_delay_queue(rabbit_url: str, topology: Topology) -> None:
+    seen: list[tuple[float, int]] = []
+
+    def waits_once(message: IncomingMessage) -> None:
+        seen.append((time.monotonic(), message.deferrals))
+        if len(seen) == 1:
+            raise Defer("an earlier event of the case is not handled yet")
+
+    consumer, thread = run_consumer(rabbit_url, topology, waits_once)
+    try:
+        publish(rabbit_url, topology, "m-defer")
+        assert wait_for(lambda: len(seen) == 2, timeout=15)
+    finally:
+        consumer.stop()
+        thread.join(10)
+        consumer.close()
+    assert [d for _, d in seen] == [0, 1]
+    assert seen[1][0] - seen[0][0] >= 0.9, "it waited the shortest delay"
+    depths = {q.name: q.messages for q in PikaInspector(rabbit_url, topology).queues()}
+    assert depths[topology.retry_queue_name(topology.specs["work"], 1)] == 0
+
+
+def test_delay_queues_are_classic_and_declaring_the_topology_again_changes_nothing(
+    rabbit_url: str, topology: Topology
+) -> None:
+    """Classic, so their TTL expiry survives a broker restart (rabbitmq-server #10718 hits quorum queues on 3.x)."""
+    spec = topology.specs["work"]
+    with contextlib.closing(pika.BlockingConnection(pika_parameters(rabbit_url))) as connection:
+        channel = connection.channel()
+        for delay in topology.retry_delays:  # the broker refuses a declaration whose x-queue-type differs
+            channel.queue_declare(topology.retry_queue_name(spec, delay), durable=True, arguments={
+                "x-queue-type": "classic", "x-message-ttl": delay * 1000, "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": topology.queue_name(spec)})  # fmt: skip
+    for _ in range(2):
+        publisher = ConfirmedPublisher(rabbit_url, topology)
+        publisher._ensure()  # declares the whole topology, as every process does at start
+        publisher.close()
+
+
+def test_former_quorum_delay_queues_stay_beside_the_new_ones_and_drain_into_the_work_queue(
+    rabbit_url: str, topology: Topology
+) -> None:
+    """A deployment from before the classic delay queues: its quorum `.retry.<n>s` queues keep their messages."""
+    spec = topology.specs["work"]
+    work = topology.queue_name(spec)
+    former = topology.former_retry_queue_names(spec)[0]
+    with contextlib.closing(pika.BlockingConnection(pika_parameters(rabbit_url))) as connection:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.queue_declare(former, durable=True, arguments={
+            "x-queue-type": "quorum", "x-message-ttl": 1000, "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": work, "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish"})  # fmt: skip
+        channel.basic_publish("", former, b'{"n": 1}', pika.BasicProperties(
+            delivery_mode=2, message_id="m-former", content_type="application/json"))  # fmt: skip
+    publisher = ConfirmedPublisher(rabbit_url, topology)
+    publisher._ensure()  # a redeploy: no PRECONDITION_FAILED, the old queue is not redeclared
+    publisher.close()
+    handled: list[str] = []
+    consumer, thread = run_consumer(rabbit_url, topology, lambda message: handled.append(message.message_id))
+    try:
+        assert wait_for(lambda: handled == ["m-former"], timeout=15)
+    finally:
+        consumer.stop()
+        thread.join(10)
+        consumer.close()
+    roles = {q.name: q.role for q in PikaInspector(rabbit_url, topology).queues()}
+    assert roles[former] == "retry", "operators see the former queue until they delete it"

@@ -12,7 +12,9 @@ the loser rolls back (`ConcurrentUpdate`) and its message is retried.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -75,6 +77,10 @@ class PendingWrites:
             same = [row for t, row in rows if t is table]
             rows = [(t, row) for t, row in rows if t is not table]
             self.session.execute(insert(table), same)
+
+    def discard(self) -> None:
+        """Forget the rows not written yet: their savepoint was rolled back."""
+        self._rows = []
 
 
 class CaseRepository:
@@ -404,8 +410,13 @@ class ReceivedEvents:
             )
         )
 
-    def earlier_unhandled(self, case_id: str, event_id: str, handled_by: tuple[str, ...]) -> str | None:
-        """An event of the same case received before `event_id` that none of `handled_by` has handled yet."""
+    def earlier_unhandled(
+        self, case_id: str, event_id: str, handled_by: tuple[str, ...], handled_here: Collection[str] = ()
+    ) -> str | None:
+        """An event of the same case received before `event_id` that none of `handled_by` has handled yet.
+
+        `handled_here`: events handled earlier in this transaction whose inbox marks are not written yet
+        (a batch marks them all in one INSERT at its end)."""
         received_at = (
             select(ReceivedEventRow.received_at).where(ReceivedEventRow.event_id == event_id).scalar_subquery()
         )
@@ -417,12 +428,12 @@ class ReceivedEvents:
             )
             .exists()
         )
-        return self.session.scalar(
-            select(ReceivedEventRow.event_id)
-            .where(ReceivedEventRow.case_id == case_id, ReceivedEventRow.received_at < received_at, ~handled)
-            .order_by(ReceivedEventRow.received_at)
-            .limit(1)
+        query = select(ReceivedEventRow.event_id).where(
+            ReceivedEventRow.case_id == case_id, ReceivedEventRow.received_at < received_at, ~handled
         )
+        if handled_here:
+            query = query.where(ReceivedEventRow.event_id.not_in(list(handled_here)))
+        return self.session.scalar(query.order_by(ReceivedEventRow.received_at).limit(1))
 
     def add(self, receipt: Receipt, marketplace: str, marketplace_event_id: str, delivery_id: str | None,
             event_type: str, payload: dict[str, Any], now: datetime) -> None:  # fmt: skip
@@ -445,11 +456,33 @@ class ReceivedEvents:
 class ProcessedMessages:
     """The consumers' inbox (microservices.io "Idempotent Consumer"): one effect per (consumer, message id)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, pending: PendingWrites | None = None) -> None:
         self.session = session
+        self.pending = pending
 
     def seen(self, consumer: str, message_id: str) -> bool:
         return self.session.get(ProcessedMessageRow, {"consumer": consumer, "message_id": message_id}) is not None
+
+    def seen_among(self, consumer: str, message_ids: Collection[str]) -> set[str]:
+        """Which of a batch's messages this consumer has handled already: one query for the batch."""
+        if not message_ids:
+            return set()
+        return set(
+            self.session.scalars(
+                select(ProcessedMessageRow.message_id).where(
+                    ProcessedMessageRow.consumer == consumer, ProcessedMessageRow.message_id.in_(list(message_ids))
+                )
+            )
+        )
+
+    def mark_all(self, consumer: str, message_ids: Collection[str], now: datetime) -> None:
+        """A batch's marks, written at commit as one multi-row INSERT."""
+        for message_id in message_ids:
+            row = {"consumer": consumer, "message_id": message_id, "processed_at": now}
+            if self.pending is None:
+                self.session.add(ProcessedMessageRow(**row))
+            else:
+                self.pending.add(ProcessedMessageRow.__table__, row)
 
     def mark(self, consumer: str, message_id: str, now: datetime) -> None:
         self.session.add(ProcessedMessageRow(consumer=consumer, message_id=message_id, processed_at=now))
@@ -768,9 +801,14 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
         self.pending = PendingWrites(self.session)
+        self._open_repositories()
+        return self
+
+    def _open_repositories(self) -> None:
+        """Fresh repositories over the session: what they cache (versions read, outbox ids) starts empty."""
         self.cases = CaseRepository(self.session, self.pending)
         self.received = ReceivedEvents(self.session, self.pending)
-        self.processed = ProcessedMessages(self.session)
+        self.processed = ProcessedMessages(self.session, self.pending)
         self.outbox = Outbox(self.session, self.pending)
         self.shipments = Shipments(self.session)
         self.notice_deliveries = NoticeDeliveries(self.session)
@@ -780,7 +818,27 @@ class UnitOfWork:
         self.marketplace_decisions = MarketplaceDecisions(self.session)
         self.fx_ledger = FxLedger(self.session)
         self.analytics = AnalyticsStore(self.session)
-        return self
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """One message of a batch: its writes are kept if the block ends normally, else only they are undone.
+
+        Rows held for the commit are written first, so what rolls back is this block's alone; on rollback
+        the repositories forget what they cached (a case's version, outbox ids), which may be undone too.
+        """
+        self.flush()
+        nested = self.session.begin_nested()
+        try:
+            yield
+            self.flush()
+        except BaseException:
+            self.pending.discard()
+            if nested.is_active:
+                nested.rollback()
+            self.session.expire_all()
+            self._open_repositories()
+            raise
+        nested.commit()
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         try:
