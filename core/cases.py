@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from core.case_parts import TableStates, Timer
 from core.events import Inspection, Order, ReturnEvent, ReturnRequest
 from core.ledger import COUNTED, PAYOUTS, AmountOverCap, entry, total
 from core.lifecycle import (
@@ -22,13 +23,13 @@ from core.lifecycle import (
     FINAL_STATES,
     LIFECYCLE,
     LIFECYCLES,
-    ORDER_PAGE,
     CaseState,
     Occurrence,
     Transition,
 )
 from core.money import Money
 from core.notices import CHANNELS, delivery_key, notice_context
+from core.routing import CarrierRoute
 
 # Operator commands sent through our own API, and the event each stands for.
 OPERATOR_COMMANDS: dict[str, str] = {
@@ -86,7 +87,7 @@ TIMER_FOR_DEADLINE: dict[str, str] = {
     "return_ship_by": "timer.return_not_shipped",
     "inspection_due_by": "timer.inspection_overdue",
     "refund_due_by": "timer.refund_overdue",
-    # The case's own deadlines (facts["case_deadlines"]), set by its actions rather than by the policy.
+    # The case's own deadlines (ReturnCase.case_deadlines), set by its actions rather than by the policy.
     "payment_due_by": "timer.payment_overdue",
     "warehouse_answer_due_by": "timer.warehouse_answer_overdue",
     "refund_retry_at": "timer.refund_retry",
@@ -184,8 +185,17 @@ class ReturnCase:
     needs_attention: bool = False
     timeline: list[TimelineEntry] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)  # derived facts kept with the case (deadlines, refund, …)
+    facts: dict[str, Any] = field(default_factory=dict)  # what the policy and adapters recorded (refund, fees, …)
     created_at: datetime | None = None
+    tables: TableStates = field(default_factory=TableStates)
+    timers: dict[str, Timer] = field(default_factory=dict)  # by the event each fires
+    # Whether timers were ever scheduled: a case saved before they existed has no record of them
+    # (service.operations shows its past deadlines as overdue), one whose timers all lapsed has an empty one.
+    keeps_timers: bool = False
+    case_deadlines: dict[str, datetime] = field(default_factory=dict)  # deadlines of its own (TIMER_FOR_DEADLINE)
+    milestones: dict[str, datetime] = field(default_factory=dict)  # MILESTONE_OF: when each moment was first reached
+    carrier_route: CarrierRoute | None = None  # the lane table's answer when the marketplace names no carrier
+    order_page: bool = False  # opened by `order.delivered`: an order's page until a return joins it
     # The occurrence being applied, for the actions it causes (not stored).
     _occurrence: Occurrence | None = field(default=None, init=False, repr=False, compare=False)
     _before: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -209,8 +219,8 @@ class ReturnCase:
 
     @property
     def order_state(self) -> str:
-        if self.facts.get("order_state"):
-            return self.facts["order_state"]
+        if self.tables.order:
+            return self.tables.order
         if self.order.paid is False:
             return "unpaid"
         return "delivered" if self.order.delivered_at else "paid"
@@ -311,7 +321,14 @@ class ReturnCase:
 
     def _case_deadline(self, name: str, due: datetime) -> None:
         """A deadline of the case's own (not the policy's), armed as a timer by `_schedule_timers`."""
-        self.facts.setdefault("case_deadlines", {})[name] = due.isoformat()
+        self.case_deadlines[name] = due
+
+    def route_return(self, route: CarrierRoute) -> None:
+        """The lane table's answer (core.routing.carrier_route), for when the marketplace names no carrier."""
+        self.carrier_route = route
+
+    def _routed_carrier(self) -> str | None:
+        return self.carrier_route.carrier if self.carrier_route else None
 
     @property
     def awaiting_return(self) -> bool:
@@ -321,11 +338,11 @@ class ReturnCase:
     @property
     def requested(self) -> bool:
         """Whether a return, exchange or cancellation was asked for on this case."""
-        return "requested_at" in (self.facts.get("milestones") or {})
+        return "requested_at" in self.milestones
 
     @property
     def refund_state(self) -> str:
-        return self.facts.get("refund_state", "none")
+        return self.tables.refund
 
     def under_auto_refund_limit(self) -> bool:
         """Seed 002 §1: refund-only requests under the merchant's configured amount are refunded at once."""
@@ -453,9 +470,9 @@ class ReturnCase:
         self._before = {name: self._state_of(name) for name in LIFECYCLES}
         if decide is not None and MILESTONE_OF.get(occurrence.type) == "requested_at":
             # Conditions read the policy's judgement of a request (eligibility, issue 19): decide before they do.
-            self.facts.setdefault("milestones", {}).setdefault("requested_at", occurred_at.isoformat())
+            self.milestones.setdefault("requested_at", occurred_at)
             self.record_decision(decide(self), now, note=False)
-        own_deadlines = dict(self.facts.get("case_deadlines") or {})
+        own_deadlines = dict(self.case_deadlines)
         for name in ("order", "refund", "case"):
             transition = self._match(LIFECYCLES[name], self._state_of(name), occurrence)
             if transition is None:
@@ -470,7 +487,7 @@ class ReturnCase:
             if name == "case":
                 milestone = MILESTONE_OF.get(occurrence.type)
                 if milestone:
-                    self.facts.setdefault("milestones", {}).setdefault(milestone, occurred_at.isoformat())
+                    self.milestones.setdefault(milestone, occurred_at)
             actions += transition.actions
         if not moved:
             self.needs_attention = True
@@ -488,7 +505,7 @@ class ReturnCase:
         if decide is not None:
             self.record_decision(decide(self), now)
         commands = [c for action in actions for c in self._perform(action, event_id, now)]
-        if (self.facts.get("case_deadlines") or {}) != own_deadlines:
+        if self.case_deadlines != own_deadlines:
             self._schedule_timers()  # an action set a deadline of the case's own
         return commands
 
@@ -499,7 +516,7 @@ class ReturnCase:
         if name == "case":
             self.state = target
         else:
-            self.facts[f"{name}_state"] = target
+            self.tables = replace(self.tables, **{name: target})
 
     def _match(self, table: tuple[Transition, ...], state: str, occurrence: Occurrence) -> Transition | None:
         for transition in table:
@@ -540,9 +557,6 @@ class ReturnCase:
 
     # --- policy results and timers ----------------------------------------------------------
 
-    def milestones(self) -> dict[str, datetime]:
-        return {k: datetime.fromisoformat(v) for k, v in self.facts.get("milestones", {}).items()}
-
     def record_decision(self, decision: dict[str, Any], now: datetime, note: bool = True) -> None:
         """Keep a policy decision's deadlines and refund on the case and schedule one timer per deadline.
 
@@ -575,13 +589,13 @@ class ReturnCase:
         is dropped once the state no longer takes its event (the merchant answered, the goods arrived), so
         it is armed again only when that state comes back. In a final state nothing is pending.
         """
-        timers = self.facts.setdefault("timers", {})
-        deadlines = {**(self.facts.get("deadlines") or {}), **(self.facts.get("case_deadlines") or {})}
+        timers, self.keeps_timers = self.timers, True
+        deadlines: dict[str, datetime | None] = {**self._policy_deadlines(), **self.case_deadlines}
         if self.order_state == "unpaid":
             # Seed 004 §3.1.1: an unpaid order is closed once its payment deadline passes.
             placed = self.order.placed_at or self.created_at
             due = self.order.payment_due_by or (placed + self._period("payment_timeout_hours") if placed else None)
-            deadlines["payment_due_by"] = due.isoformat() if due else None
+            deadlines["payment_due_by"] = due
         else:
             deadlines.pop("payment_due_by", None)
         wanted = {
@@ -589,21 +603,24 @@ class ReturnCase:
             for name, due in deadlines.items()
             if name in TIMER_FOR_DEADLINE and due is not None
         }
-        if deadlines.get("return_ship_by"):
-            reminder = datetime.fromisoformat(deadlines["return_ship_by"]) - SHIP_BY_REMINDER_BEFORE
-            wanted["timer.ship_by_reminder"] = reminder.isoformat()
+        ship_by = deadlines.get("return_ship_by")
+        if ship_by:
+            wanted["timer.ship_by_reminder"] = ship_by - SHIP_BY_REMINDER_BEFORE
         for event_type, timer in list(timers.items()):
-            pending = timer["fired_at"] is None and not timer["cancelled"]
-            if pending and (event_type not in wanted or not self._accepts(event_type)):
+            if timer.pending and (event_type not in wanted or not self._accepts(event_type)):
                 del timers[event_type]
         if self.state in FINAL_STATES:
             return
         for event_type, due in wanted.items():
-            timer = timers.get(event_type)
-            if timer is None and self._accepts(event_type):
-                timers[event_type] = {"due_at": due, "fired_at": None, "cancelled": False}
-            elif timer is not None and timer["fired_at"] is None and not timer["cancelled"]:
-                timer["due_at"] = due
+            current = timers.get(event_type)
+            if current is None and self._accepts(event_type):
+                timers[event_type] = Timer(due)
+            elif current is not None and current.pending:
+                timers[event_type] = current.moved_to(due)
+
+    def _policy_deadlines(self) -> dict[str, datetime | None]:
+        """The deadlines of the recorded policy decision (its JSON, `facts["deadlines"]`), as instants."""
+        return {name: _instant(at) for name, at in (self.facts.get("deadlines") or {}).items()}
 
     def _accepts(self, event_type: str) -> bool:
         """Whether some row of the case, order or refund table takes `event_type` in the present states."""
@@ -615,28 +632,21 @@ class ReturnCase:
 
     def due_timers(self, now: datetime) -> list[str]:
         """Timers due and not yet fired or cancelled, earliest first."""
-        pending = [
-            (datetime.fromisoformat(t["due_at"]), name)
-            for name, t in self.facts.get("timers", {}).items()
-            if t["fired_at"] is None and not t["cancelled"]
-        ]
+        pending = [(t.due_at, name) for name, t in self.timers.items() if t.pending]
         return [name for due, name in sorted(pending) if due <= now]
 
     def next_timer_due(self) -> datetime | None:
-        pending = [
-            datetime.fromisoformat(t["due_at"])
-            for t in self.facts.get("timers", {}).values()
-            if t["fired_at"] is None and not t["cancelled"]
-        ]
+        pending = [t.due_at for t in self.timers.values() if t.pending]
         return min(pending) if pending else None
 
     def fire_timer(self, event_type: str, now: datetime, decide: Decide | None = None) -> list[Command]:
         """Fire a due timer once, as an event on the case; one outliving its state lapses quietly."""
-        timer = self.facts.get("timers", {}).get(event_type)
-        if timer is None or timer["fired_at"] is not None or timer["cancelled"]:
+        timer = self.timers.get(event_type)
+        if timer is None or not timer.pending:
             return []
-        timer["fired_at"] = now.isoformat()
-        event_id = f"{self.id}:{event_type}:{timer['due_at']}"
+        self.timers[event_type] = timer.fired(now)
+        due_at = timer.due_at.isoformat()  # the event's id and detail name the due time as stored
+        event_id = f"{self.id}:{event_type}:{due_at}"
         if not self._accepts(event_type):
             self.timeline.append(
                 TimelineEntry(now, "result", "timer_lapsed", {"timer": event_type, "state": self.state})
@@ -646,11 +656,11 @@ class ReturnCase:
             # Fired late (the service was down): "send it by <a past day>" would only mislead the buyer.
             self.timeline.append(TimelineEntry(now, "result", "timer_lapsed", {"timer": event_type, "late": True}))
             return []
-        return self.apply_internal(event_type, event_id, now, {"due_at": timer["due_at"]}, decide)
+        return self.apply_internal(event_type, event_id, now, {"due_at": due_at}, decide)
 
     def _ship_by_passed(self, now: datetime) -> bool:
-        ship_by = (self.facts.get("deadlines") or {}).get("return_ship_by")
-        return ship_by is not None and now >= datetime.fromisoformat(ship_by)
+        ship_by = self._policy_deadlines().get("return_ship_by")
+        return ship_by is not None and now >= ship_by
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -663,7 +673,7 @@ class ReturnCase:
         return handler(self, now)
 
     def _book_return_shipment(self, now: datetime) -> list[Command]:
-        """The event's carrier, else the one the lane routing table chose (`facts["carrier_route"]`, issue 8)."""
+        """The event's carrier, else the one the lane routing table chose (`carrier_route`, issue 8)."""
         claim = self._open_carrier_claim(now)
         fees = self.facts.get("fees") or {}
         buyer_pays = fees.get("return_shipping_payer") == "buyer" and not fees.get("insurance_covers_return_shipping")
@@ -675,7 +685,7 @@ class ReturnCase:
             self.record_result("buyer_ships_with_own_label", {"return_address": self.facts.get("returns_address")},
                                now)  # fmt: skip
             return claim
-        carrier = self.return_.carrier or (self.facts.get("carrier_route") or {}).get("carrier")
+        carrier = self.return_.carrier or self._routed_carrier()
         if not carrier:
             return claim
         return [
@@ -703,7 +713,7 @@ class ReturnCase:
         if any(e["kind"] in PAYOUTS and e["status"] == "requested" for e in lines):
             self.record_result("refund_outstanding", {"message": "a refund is already on its way"}, now)
             return []
-        self.facts["refund_state"] = "requested"
+        self.tables = replace(self.tables, refund="requested")
         attempt = sum(1 for e in self.timeline if e.kind == "result" and e.name == "refund_issued")
         self.timeline.append(TimelineEntry(now, "result", "refund_issued", {"attempt": attempt + 1}))
         key = f"{self.id}:refund:{attempt + 1}"
@@ -721,7 +731,7 @@ class ReturnCase:
         elif amount is not None and cap is not None and already + amount > cap:
             amount = self._over_cap(amount, cap - already, now)
         if amount is not None and amount.amount <= 0:
-            self.facts["refund_state"] = "paid" if lines else "none"
+            self.tables = replace(self.tables, refund="paid" if lines else "none")
             self.record_result("nothing_left_to_refund", {"paid_out": already.to_json()}, now)
             return []
         if amount is not None:
@@ -785,8 +795,8 @@ class ReturnCase:
         for line in self.ledger():
             if line["kind"] in PAYOUTS and line["status"] == "requested":
                 line["status"] = "failed"
-        self.facts["refund_state"] = "failed"
-        self.facts.get("timers", {}).pop("timer.refund_retry", None)
+        self.tables = replace(self.tables, refund="failed")
+        self.timers.pop("timer.refund_retry", None)
         self._case_deadline("refund_retry_at", now + self._period("refund_retry_hours"))
         return []
 
@@ -819,7 +829,7 @@ class ReturnCase:
         none by the deadline puts the case before a person (timer.warehouse_answer_overdue).
         """
         if self.order_state == "paid":
-            self.facts["order_state"] = "cancel_requested"
+            self.tables = replace(self.tables, order="cancel_requested")
         self._case_deadline("warehouse_answer_due_by", now + self._period("warehouse_answer_hours"))
         commands = _marketplace_command(self, "cancel_order")
         commands[0].payload["lines"] = [{"sku": i.sku, "quantity": i.quantity} for i in self.items]
@@ -898,7 +908,7 @@ class ReturnCase:
             "escalations": (previous or {}).get("escalations", []),
             "objection_after_completion": previous is not None or self._completed_before(),
         }
-        self.facts.get("timers", {}).pop("timer.evidence_overdue", None)
+        self.timers.pop("timer.evidence_overdue", None)
         self._case_deadline("evidence_due_by", due)
         return []
 
@@ -921,7 +931,7 @@ class ReturnCase:
         carrier = (
             self.rule("outbound_carrier")
             or self.return_.carrier
-            or (self.facts.get("carrier_route") or {}).get("carrier")
+            or self._routed_carrier()
             or self.facts.get("outbound_carrier")
         )
         if not carrier:
@@ -1020,8 +1030,7 @@ class ReturnCase:
         """Damage or loss in transit is claimed from the carrier (seed 003; DOMAIN §6), and tracked on the case."""
         if not (self.facts.get("fees") or {}).get("carrier_claim") or self.facts.get("carrier_claim"):
             return []
-        carrier = self.facts.get("outbound_carrier") or self.return_.carrier or (
-            self.facts.get("carrier_route") or {}).get("carrier")  # fmt: skip
+        carrier = self.facts.get("outbound_carrier") or self.return_.carrier or self._routed_carrier()
         self.facts["carrier_claim"] = {"carrier": carrier, "status": "open", "opened_at": now.isoformat()}
         if not carrier:
             self.record_result("carrier_claim_needs_carrier", {}, now, attention=True)
@@ -1040,9 +1049,9 @@ class ReturnCase:
         return [Command("carrier", carrier, "intercept", f"{self.id}:intercept", payload)]
 
     def _cancel_timers(self, now: datetime) -> list[Command]:
-        for timer in self.facts.get("timers", {}).values():
-            if timer["fired_at"] is None:
-                timer["cancelled"] = True
+        for event_type, timer in self.timers.items():
+            if timer.fired_at is None:
+                self.timers[event_type] = timer.cancel()
         return []
 
     def _flag_attention(self, now: datetime) -> list[Command]:
@@ -1093,7 +1102,7 @@ class ReturnCase:
             "refund_amount": {"amount": refund["amount"], "currency": refund.get("currency") or self.order.currency}
             if refund.get("amount") and (refund.get("currency") or self.order.currency)
             else None,
-            "carrier": self.return_.carrier or (self.facts.get("carrier_route") or {}).get("carrier"),
+            "carrier": self.return_.carrier or self._routed_carrier(),
             "pickup": self.return_.pickup,
             "passed": inspection.passed if inspection else None,
             "note": inspection.note if inspection else None,
@@ -1102,7 +1111,8 @@ class ReturnCase:
             "tracking_number": self.facts.get("return_tracking"),
             "deadlines": self.facts.get("deadlines") or {},
             "last_days": (self.facts.get("policy") or {}).get("last_days") or {},
-            "milestones": self.facts.get("milestones") or {},
+            # A notice keeps its facts as the text it shows (its context is stored as it is).
+            "milestones": {name: at.isoformat() for name, at in self.milestones.items()},
             **self._decision_notice_facts(),
         }
 
@@ -1160,7 +1170,7 @@ class ReturnCase:
         if event.type == "return.requested" and event.tracking and self.order_state == "paid":
             # Asked before delivery with the outbound parcel's tracking: the goods are on their way
             # (seed 002 §2 货在途), so the order is shipped and that parcel is the one to intercept.
-            self.facts["order_state"] = "shipped"
+            self.tables = replace(self.tables, order="shipped")
             self.facts["outbound_carrier"] = event.tracking.carrier
             self.facts["outbound_tracking"] = event.tracking.number
 
@@ -1259,5 +1269,5 @@ def open_case(case_id: str, marketplace: str, event: ReturnEvent, now: datetime)
         created_at=now,
     )
     if event.type == "order.delivered":
-        case.facts[ORDER_PAGE] = True
+        case.order_page = True
     return case

@@ -19,9 +19,6 @@ from core.ledger import PAYOUTS
 if TYPE_CHECKING:
     from core.cases import ReturnCase
 
-# The fact that marks a case opened by `order.delivered` as an order's page (core.cases, "Buyer pages").
-ORDER_PAGE = "order_page"
-
 
 class CaseState:
     """Buyer-visible statuses of seed 000 plus those the other seeds name (DOMAIN.md §5)."""
@@ -619,7 +616,7 @@ CONDITIONS: dict[str, Callable[[ReturnCase, Occurrence], bool]] = {
     "failed": lambda case, o: o.inspection_passed is False,
     "refund_awarded": lambda case, o: o.refund_amount is not None and o.refund_amount > 0,
     # An order's page (opened by order.delivered) whose window closed before any return was asked for.
-    "order_page_without_request": lambda case, o: bool(case.facts.get(ORDER_PAGE)) and not case.requested,
+    "order_page_without_request": lambda case, o: case.order_page and not case.requested,
     # Issue 19: the policy's eligibility decides what merchant silence does; merchant policy what is automatic.
     "eligible": lambda case, o: case.eligible(),
     "ineligible": lambda case, o: not case.eligible(),

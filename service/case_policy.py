@@ -58,7 +58,7 @@ def request_of(case: ReturnCase) -> ReturnEvent:
 
 def requested_at(case: ReturnCase) -> datetime:
     """When the buyer asked; a case opened by a later event (approval, dispute) counts from its opening."""
-    stones = case.milestones()
+    stones = case.milestones
     known = stones.get("requested_at") or case.created_at
     if known is None:
         raise ValueError(f"case {case.id} has neither a request time nor an opening time")
@@ -83,7 +83,7 @@ class CasePolicy:
         self.returns_address = returns_address  # one line, for a buyer who ships with their own label
 
     def __call__(self, case: ReturnCase) -> dict[str, Any]:
-        stones = case.milestones()
+        stones = case.milestones
         asked = requested_at(case)
         milestones = Milestones(
             requested_at=asked,

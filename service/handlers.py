@@ -102,9 +102,10 @@ class CaseMoves:
         """
         books = previous is not None and case.state == CaseState.APPROVED and previous != CaseState.APPROVED
         if books and not any(c.kind == "carrier" for c in commands):
-            route = case.facts.get("carrier_route") or {}
-            case.record_result("no_carrier_route", {"lane": route.get("lane"), "message": route.get("reason")
-                               or "no carrier is named and none is routed"}, now, attention=True)  # fmt: skip
+            route = case.carrier_route
+            why = (route.reason if route else None) or "no carrier is named and none is routed"
+            case.record_result("no_carrier_route", {"lane": route.lane if route else None, "message": why}, now,
+                               attention=True)  # fmt: skip
         if self.customs is not None and previous is not None:
             commands = commands + self.customs.plan(uow, case, now, file=books)
         sent = 0
@@ -216,9 +217,7 @@ class CaseEvents:
         ship_from = event.order.ship_from or case.order.ship_from
         merchant_country = self.returns_country or (ship_from.country if ship_from else None)
         named = event.return_.carrier or case.return_.carrier
-        case.facts["carrier_route"] = carrier_route(
-            self.routes, ship_to.country if ship_to else None, merchant_country, named
-        )
+        case.route_return(carrier_route(self.routes, ship_to.country if ship_to else None, merchant_country, named))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from adapters.notifiers.negotiation import buyer_preferences as negotiation_order
 from adapters.notifiers.negotiation import negotiate
 from adapters.notifiers.render import render_notice
+from adapters.storage.case_record import route_json, timers_json
 from adapters.storage.models import CustomsClaimRow, NoticeDeliveryRow, ShipmentRow, TrackingScanRow
 from core.cases import ReturnCase
 from core.ledger import summary as ledger_summary
@@ -136,12 +137,12 @@ def case_view(
             "refund": case.facts.get("refund"),
             "policy": case.facts.get("policy"),
             "fees": case.facts.get("fees"),
-            "timers": case.facts.get("timers", {}),
+            "timers": timers_json(case.timers),
             "fx": case.facts.get("fx"),
             "shipments": [_shipment(s) for s in shipments],
             "customs": customs_view(case, claims or []),
             "tracking": tracking_view(scans or []),
-            "carrier_route": case.facts.get("carrier_route"),
+            "carrier_route": route_json(case.carrier_route),
             "notices": rendered_notices(case, None),
             "notice_deliveries": [_delivery(d) for d in deliveries or []],
             "missing": case.facts.get("missing", []),

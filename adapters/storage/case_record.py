@@ -1,0 +1,107 @@
+"""A case's typed parts as the JSON of its `facts` column, and back: the one place their times become text.
+
+The stored format is the one cases were saved in before these parts were typed: beside what the policy and
+the adapters recorded, the keys below hold the table states, timers, the case's own deadlines, milestones,
+the carrier route and the order-page mark, times as ISO 8601 text. Rows saved by any version load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from core.case_parts import TableStates, Timer
+from core.cases import ReturnCase
+from core.routing import CarrierRoute
+
+ORDER_STATE, REFUND_STATE, TIMERS = "order_state", "refund_state", "timers"
+CASE_DEADLINES, MILESTONES, CARRIER_ROUTE, ORDER_PAGE = "case_deadlines", "milestones", "carrier_route", "order_page"
+TYPED_KEYS = (ORDER_STATE, REFUND_STATE, TIMERS, CASE_DEADLINES, MILESTONES, CARRIER_ROUTE, ORDER_PAGE)
+
+
+def facts_json(case: ReturnCase) -> dict[str, Any]:
+    """The `facts` column of `case`: its recorded facts with its typed parts in their stored shape.
+
+    `timers` is written once the case keeps timers, empty or not (service.operations.still_pending).
+    """
+    facts = {k: v for k, v in case.facts.items() if k not in TYPED_KEYS}
+    if case.keeps_timers or case.timers:
+        facts[TIMERS] = timers_json(case.timers)
+    if case.tables.order:
+        facts[ORDER_STATE] = case.tables.order
+    if case.tables.refund != TableStates().refund:
+        facts[REFUND_STATE] = case.tables.refund
+    if case.case_deadlines:
+        facts[CASE_DEADLINES] = _texts(case.case_deadlines)
+    if case.milestones:
+        facts[MILESTONES] = _texts(case.milestones)
+    if case.carrier_route is not None:
+        facts[CARRIER_ROUTE] = route_json(case.carrier_route)
+    if case.order_page:
+        facts[ORDER_PAGE] = True
+    return facts
+
+
+def typed_parts(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The ReturnCase fields a stored `facts` column holds: `facts` (the rest) and each typed part."""
+    route = stored.get(CARRIER_ROUTE)
+    return {
+        "facts": {k: v for k, v in stored.items() if k not in TYPED_KEYS},
+        "tables": TableStates(stored.get(ORDER_STATE) or None, stored.get(REFUND_STATE) or TableStates().refund),
+        "timers": {name: _timer(t) for name, t in (stored.get(TIMERS) or {}).items()},
+        "keeps_timers": TIMERS in stored,
+        "case_deadlines": _instants(stored.get(CASE_DEADLINES)),
+        "milestones": _instants(stored.get(MILESTONES)),
+        "carrier_route": _route(route) if route else None,
+        "order_page": bool(stored.get(ORDER_PAGE)),
+    }
+
+
+def timers_json(timers: Mapping[str, Timer]) -> dict[str, dict[str, Any]]:
+    """Timers as stored and as the case view shows them (`GET /returns/<id>`, `timers`)."""
+    return {
+        name: {
+            "due_at": _text(t.due_at),
+            "fired_at": _text(t.fired_at) if t.fired_at else None,
+            "cancelled": t.cancelled,
+        }
+        for name, t in timers.items()
+    }
+
+
+def route_json(route: CarrierRoute | None) -> dict[str, Any] | None:
+    """The carrier route as stored and as the case view shows it; `reason` only where there is one."""
+    if route is None:
+        return None
+    shown: dict[str, Any] = {"carrier": route.carrier, "lane": route.lane, "source": route.source}
+    if route.reason is not None:
+        shown["reason"] = route.reason
+    return shown
+
+
+def _route(stored: Mapping[str, Any]) -> CarrierRoute:
+    return CarrierRoute(stored.get("carrier"), stored.get("lane", ""), stored.get("source", ""), stored.get("reason"))
+
+
+def _timer(stored: Mapping[str, Any]) -> Timer:
+    fired = stored.get("fired_at")
+    return Timer(_instant(stored["due_at"]), _instant(fired) if fired else None, bool(stored.get("cancelled")))
+
+
+def _instants(stored: Mapping[str, str] | None) -> dict[str, datetime]:
+    return {name: _instant(at) for name, at in (stored or {}).items()}
+
+
+def _instant(text: str) -> datetime:
+    """ISO 8601 text as written by `datetime.isoformat`; one without an offset is UTC (time is kept in UTC)."""
+    at = datetime.fromisoformat(text)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _text(at: datetime) -> str:
+    return at.isoformat()
+
+
+def _texts(instants: Mapping[str, datetime]) -> dict[str, str]:
+    return {name: _text(at) for name, at in instants.items()}
