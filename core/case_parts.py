@@ -41,3 +41,17 @@ class Timer:
 
     def moved_to(self, due_at: datetime) -> Timer:
         return replace(self, due_at=due_at)
+
+
+@dataclass(frozen=True)
+class MarketplaceReturn:
+    """What became of telling the marketplace of a buyer's withdrawal (issue 18 §2).
+
+    `status`: asked (a command is out), unknown (its answer is), accepted (the marketplace opened `return_id`),
+    not_sent, refused, or not_told (its platform cannot be told; `reason` says why).
+    """
+
+    status: str
+    return_id: str | None = None
+    withdrawal_return_id: str | None = None  # the case's return number before the marketplace's joined it
+    reason: str | None = None

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from core.case_parts import TableStates, Timer
+from core.case_parts import MarketplaceReturn, TableStates, Timer
 from core.events import Inspection, Order, ReturnEvent, ReturnRequest
 from core.ledger import COUNTED, PAYOUTS, AmountOverCap, entry, total
 from core.lifecycle import (
@@ -194,6 +194,7 @@ class ReturnCase:
     keeps_timers: bool = False
     case_deadlines: dict[str, datetime] = field(default_factory=dict)  # deadlines of its own (TIMER_FOR_DEADLINE)
     milestones: dict[str, datetime] = field(default_factory=dict)  # MILESTONE_OF: when each moment was first reached
+    marketplace_return: MarketplaceReturn | None = None  # a withdrawal told to the marketplace (issue 18 §2)
     carrier_route: CarrierRoute | None = None  # the lane table's answer when the marketplace names no carrier
     order_page: bool = False  # opened by `order.delivered`: an order's page until a return joins it
     # The occurrence being applied, for the actions it causes (not stored).
@@ -359,7 +360,7 @@ class ReturnCase:
         milestones are recorded, before the actions run, so a refund command carries the decided amount.
         """
         withdrawal = event.type == "return.requested" and event.marketplace_event_id.startswith(WITHDRAWAL_EVENT_PREFIX)
-        if event.type == "return.requested" and not withdrawal and self.facts.get("marketplace_return"):
+        if event.type == "return.requested" and not withdrawal and self.marketplace_return is not None:
             return self._marketplace_echo(event, event_id, now)
         self._merge_facts(event)
         if withdrawal:
@@ -386,14 +387,14 @@ class ReturnCase:
             # The marketplace shipped the new item itself: its parcel is the one the buyer hears about.
             self.facts["outbound_leg"] = {"carrier": event.tracking.carrier, "tracking_number": event.tracking.number}
         commands = self._take(occurrence, event_id, event.occurred_at, now, decide)
-        if withdrawal and self.marketplace != "generic" and "marketplace_return" not in self.facts:
+        if withdrawal and self.marketplace != "generic" and self.marketplace_return is None:
             commands.append(self._open_return(event))
         return commands
 
     def _open_return(self, event: ReturnEvent) -> Command:
         """Issue 18 §2: the marketplace is told of the withdrawal through its adapter, once per case (the key).
         Whether its platform can be told is the adapter's declared capability, judged by the service layer."""
-        self.facts["marketplace_return"] = {"status": "asked"}
+        self.marketplace_return = MarketplaceReturn("asked")
         payload = {
             "case_id": self.id,
             "order_id": self.order_id,
@@ -418,14 +419,31 @@ class ReturnCase:
     def link_marketplace_return(self, return_id: str, now: datetime) -> None:
         """The marketplace's own return for the withdrawal: its id becomes the case's, so its later events and our
         decisions (approve, decline) name the return the marketplace knows."""
-        told = dict(self.facts.get("marketplace_return") or {})
-        if told.get("return_id") == return_id:
+        told = self.marketplace_return or MarketplaceReturn("accepted")
+        if told.return_id == return_id:
             return
-        told.update(status="accepted", return_id=return_id, withdrawal_return_id=told.get("withdrawal_return_id")
-                    or self.return_id)  # fmt: skip
-        self.facts["marketplace_return"] = told
+        withdrawal_return_id = told.withdrawal_return_id or self.return_id
+        self.marketplace_return = replace(told, status="accepted", return_id=return_id,
+                                          withdrawal_return_id=withdrawal_return_id)  # fmt: skip
         self.return_ = replace(self.return_, id=return_id)
         self.timeline.append(TimelineEntry(now, "result", "marketplace_return_opened", {"return_id": return_id}))
+
+    def marketplace_answered(self, outcome: str) -> None:
+        """The marketplace's answer to `open_return` (unknown, not_sent, refused); a return its webhook
+        already joined to the case (accepted) stays so."""
+        told = self.marketplace_return or MarketplaceReturn(outcome)
+        if told.status != "accepted":
+            self.marketplace_return = replace(told, status=outcome)
+
+    def marketplace_not_told(self, reason: str) -> None:
+        """Its platform cannot be told of the withdrawal: a person tells it by hand (issue 18 §2)."""
+        self.marketplace_return = MarketplaceReturn("not_told", reason=reason)
+
+    @property
+    def marketplace_return_pending(self) -> bool:
+        """The marketplace was asked to open a return and has not (knowingly) answered yet."""
+        told = self.marketplace_return
+        return told is not None and told.status in MARKETPLACE_RETURN_PENDING
 
     def apply_internal(
         self,

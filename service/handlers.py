@@ -136,7 +136,7 @@ class CaseMoves:
             why_not = untellable(command)
             if why_not is not None:
                 # Issue 18 §2: the marketplace could not be told of the withdrawal; a person tells it by hand.
-                case.facts["marketplace_return"] = {"status": "not_told", "reason": why_not}
+                case.marketplace_not_told(why_not)
                 case.record_result("marketplace_not_told", {"command": command.routing_key, "message": why_not}, now,
                                    attention=True)  # fmt: skip
             elif self.known_adapters(f"{command.kind}.{command.adapter}"):

@@ -251,10 +251,7 @@ class MarketplaceDecisions:
             case.link_marketplace_return(answer.created_id, now)
             uow.cases.rekey(case.id, answer.created_id)
             return
-        told = dict(case.facts.get("marketplace_return") or {})
-        if told.get("status") != "accepted":  # its webhook may have joined the case first
-            outcome = UNKNOWN if status == UNKNOWN else ("not_sent" if not answer.sent else "refused")
-            case.facts["marketplace_return"] = {**told, "status": outcome}
+        case.marketplace_answered(UNKNOWN if status == UNKNOWN else ("not_sent" if not answer.sent else "refused"))
 
     def _refund_failed(self, uow: UnitOfWork, case: ReturnCase, answer: support.DecisionAnswer, now: datetime) -> None:
         """The marketplace refused the refund: the case's `refund.failed` (retried by timer, the buyer told)."""

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from adapters.storage.case_record import facts_json, typed_parts
 from adapters.storage.models import CaseRow, CaseTimerRow
 from adapters.storage.unit_of_work import new_id
-from core.case_parts import TableStates, Timer
+from core.case_parts import MarketplaceReturn, TableStates, Timer
 from core.cases import open_case
 from core.routing import CarrierRoute
 from service.canonical import load_event
@@ -35,6 +35,7 @@ STORED_BEFORE = {
     "milestones": {"requested_at": "2026-11-09T08:00:00+00:00", "approved_at": "2026-11-09T10:00:00+00:00"},
     "carrier_route": {"carrier": None, "lane": "US->CN", "source": "routing_table", "reason": "no carrier route"},
     "order_page": True,
+    "marketplace_return": {"status": "accepted", "return_id": "RMA-9", "withdrawal_return_id": "W-O-1"},
     "deadlines": {"refund_due_by": "2026-11-24T09:30:00+00:00"},
     "refund": {"amount": "40.00", "currency": "EUR"},
 }
@@ -49,6 +50,7 @@ def test_stored_facts_from_before_the_typed_parts_load_as_typed_values_and_save_
     assert parts["case_deadlines"] == {"refund_retry_at": NOW + timedelta(hours=4)}
     assert parts["milestones"]["requested_at"] == datetime(2026, 11, 9, 8, tzinfo=UTC)
     assert parts["carrier_route"] == CarrierRoute(None, "US->CN", "routing_table", "no carrier route")
+    assert parts["marketplace_return"] == MarketplaceReturn("accepted", "RMA-9", "W-O-1")
     assert parts["facts"] == {"deadlines": STORED_BEFORE["deadlines"], "refund": STORED_BEFORE["refund"]}
     case = open_case("case_old", "generic", load_event(unique_event()), NOW)
     for name, value in parts.items():

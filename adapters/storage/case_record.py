@@ -8,16 +8,27 @@ the carrier route and the order-page mark, times as ISO 8601 text. Rows saved by
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from core.case_parts import TableStates, Timer
+from core.case_parts import MarketplaceReturn, TableStates, Timer
 from core.cases import ReturnCase
 from core.routing import CarrierRoute
 
 ORDER_STATE, REFUND_STATE, TIMERS = "order_state", "refund_state", "timers"
 CASE_DEADLINES, MILESTONES, CARRIER_ROUTE, ORDER_PAGE = "case_deadlines", "milestones", "carrier_route", "order_page"
-TYPED_KEYS = (ORDER_STATE, REFUND_STATE, TIMERS, CASE_DEADLINES, MILESTONES, CARRIER_ROUTE, ORDER_PAGE)
+MARKETPLACE_RETURN = "marketplace_return"
+TYPED_KEYS = (
+    ORDER_STATE,
+    REFUND_STATE,
+    TIMERS,
+    CASE_DEADLINES,
+    MILESTONES,
+    CARRIER_ROUTE,
+    ORDER_PAGE,
+    MARKETPLACE_RETURN,
+)
 
 
 def facts_json(case: ReturnCase) -> dict[str, Any]:
@@ -40,6 +51,8 @@ def facts_json(case: ReturnCase) -> dict[str, Any]:
         facts[CARRIER_ROUTE] = route_json(case.carrier_route)
     if case.order_page:
         facts[ORDER_PAGE] = True
+    if case.marketplace_return is not None:
+        facts[MARKETPLACE_RETURN] = {k: v for k, v in asdict(case.marketplace_return).items() if v is not None}
     return facts
 
 
@@ -55,6 +68,7 @@ def typed_parts(stored: Mapping[str, Any]) -> dict[str, Any]:
         "milestones": _instants(stored.get(MILESTONES)),
         "carrier_route": _route(route) if route else None,
         "order_page": bool(stored.get(ORDER_PAGE)),
+        "marketplace_return": _told(stored[MARKETPLACE_RETURN]) if stored.get(MARKETPLACE_RETURN) else None,
     }
 
 
@@ -82,6 +96,12 @@ def route_json(route: CarrierRoute | None) -> dict[str, Any] | None:
 
 def _route(stored: Mapping[str, Any]) -> CarrierRoute:
     return CarrierRoute(stored.get("carrier"), stored.get("lane", ""), stored.get("source", ""), stored.get("reason"))
+
+
+def _told(stored: Mapping[str, Any]) -> MarketplaceReturn:
+    return MarketplaceReturn(
+        stored["status"], stored.get("return_id"), stored.get("withdrawal_return_id"), stored.get("reason")
+    )
 
 
 def _timer(stored: Mapping[str, Any]) -> Timer:
