@@ -9,7 +9,7 @@ for attention: marketplaces resend what is refused, so refusing would lose it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -231,6 +231,18 @@ class ReturnCase:
     def state_before(self, name: str) -> str:
         """The state of table `name` before the event being applied moved any table."""
         return self._before.get(name) or self._state_of(name)
+
+    def adopt_merchant_policy(
+        self, rules: Mapping[str, Any], auto_refund_under: Mapping[str, Any] | None, returns_address: str | None
+    ) -> None:
+        """The merchant's settings the lifecycle reads (service.case_policy.MERCHANT_RULES), copied onto the case;
+        rules the merchant dropped are dropped, a limit or an address once known is kept."""
+        if auto_refund_under:
+            self.facts["auto_refund_under"] = dict(auto_refund_under)
+        if rules or self.facts.get("merchant_rules"):
+            self.facts["merchant_rules"] = dict(rules)
+        if returns_address:
+            self.facts["returns_address"] = returns_address
 
     def rule(self, name: str) -> Any:
         """A merchant-policy setting the service copied onto the case (service.case_policy.MERCHANT_RULES)."""
@@ -1156,6 +1168,22 @@ class ReturnCase:
         if payouts:
             facts["payout_amount"] = {"amount": payouts[-1]["amount"], "currency": payouts[-1]["currency"]}
         return facts
+
+    def record_missing_details(self, missing: Iterable[str]) -> list[str]:
+        """Fields the marketplace's API could not give (issue 4), shown on the case; sorted, each once."""
+        self.facts["missing"] = sorted(set(missing))
+        return list(self.facts["missing"])
+
+    def record_fx(self, fx: dict[str, Any]) -> None:
+        """The conversions of the case's money (service.fx), as the case view shows them."""
+        self.facts["fx"] = fx
+
+    def tracking_moves(self) -> list[str]:
+        """The events the carrier's scans already moved the case by (service.tracking): each is sent once."""
+        return list(self.facts.get("tracking_events") or [])
+
+    def record_tracking_move(self, event_type: str) -> None:
+        self.facts.setdefault("tracking_events", []).append(event_type)
 
     def refine(self, event: ReturnEvent, now: datetime, detail: dict[str, Any]) -> None:
         """Facts the marketplace's API added to a thin notification (issue 4); the state does not move."""

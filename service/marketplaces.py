@@ -123,9 +123,9 @@ class MarketplaceDetails:
             now = self.clock()
             if refined is not None and result.requests:
                 case.refine(refined, now, {"requests": len(result.requests)})
-            case.facts["missing"] = sorted(set(result.missing))
-            if result.missing or problem:
-                case.record_result("details_missing", {"missing": case.facts["missing"], **problem}, now)
+            missing = case.record_missing_details(result.missing)
+            if missing or problem:
+                case.record_result("details_missing", {"missing": missing, **problem}, now)
             uow.cases.save(case, now)
             uow.processed.mark(self.consumer, message.message_id, now)
             uow.commit()
