@@ -17,7 +17,7 @@ from typing import Any
 
 from core.case_parts import MarketplaceReturn, TableStates, Timer
 from core.events import Inspection, Order, ReturnEvent, ReturnRequest
-from core.ledger import COUNTED, PAYOUTS, AmountOverCap, entry, total
+from core.ledger import COUNTED, PAYOUTS, AmountOverCap, LedgerLine, entry, total
 from core.lifecycle import (
     CONDITIONS,
     FINAL_STATES,
@@ -194,6 +194,7 @@ class ReturnCase:
     keeps_timers: bool = False
     case_deadlines: dict[str, datetime] = field(default_factory=dict)  # deadlines of its own (TIMER_FOR_DEADLINE)
     milestones: dict[str, datetime] = field(default_factory=dict)  # MILESTONE_OF: when each moment was first reached
+    ledger: list[LedgerLine] = field(default_factory=list)  # every amount that moved on the case (core.ledger)
     marketplace_return: MarketplaceReturn | None = None  # a withdrawal told to the marketplace (issue 18 §2)
     carrier_route: CarrierRoute | None = None  # the lane table's answer when the marketplace names no carrier
     order_page: bool = False  # opened by `order.delivered`: an order's page until a return joins it
@@ -271,9 +272,6 @@ class ReturnCase:
 
     # --- money: one ledger per case (core.ledger) ------------------------------------------------------
 
-    def ledger(self) -> list[dict[str, Any]]:
-        return self.facts.setdefault("ledger", [])
-
     def refund_cap(self) -> Money | None:
         """What the buyer paid for the lines, plus the delivery the policy refunds; None while unknown."""
         value = self.return_value()
@@ -287,7 +285,7 @@ class ReturnCase:
     def paid_out(self) -> Money | None:
         """Payouts asked for or paid and not failed, in the payment currency."""
         currency = self.order.currency
-        return total(self.ledger(), currency, PAYOUTS, COUNTED) if currency else None
+        return total(self.ledger, currency, PAYOUTS, COUNTED) if currency else None
 
     def check_payout(self, amount: Decimal, award: bool = False) -> None:
         """Refuse a payout above the cap (raises core.ledger.AmountOverCap).
@@ -311,16 +309,20 @@ class ReturnCase:
 
     def refund_retryable(self) -> bool:
         """A payout failed and nothing is on its way: a retry may go out."""
-        lines = self.ledger()
-        return any(e["kind"] in PAYOUTS and e["status"] == "failed" for e in lines) and not any(
-            e["kind"] in PAYOUTS and e["status"] == "requested" for e in lines
-        )
+        return bool(self._payouts("failed")) and not self._payouts("requested")
 
-    def _add_entry(self, kind: str, amount: Money | None, now: datetime, status: str, **detail: Any) -> dict:
-        line = entry(kind, amount, now.isoformat(), status, **detail)
-        self.ledger().append(line)
-        self.timeline.append(TimelineEntry(now, "result", f"ledger_{kind}", {k: v for k, v in line.items()}))
-        return line
+    def _payouts(self, status: str) -> list[int]:
+        """Where in the ledger the payouts in `status` are, oldest first."""
+        return [i for i, line in enumerate(self.ledger) if line.payout and line.status == status]
+
+    def _set_status(self, where: list[int], status: str) -> None:
+        for i in where:
+            self.ledger[i] = self.ledger[i].with_status(status)
+
+    def _add_entry(self, kind: str, amount: Money | None, now: datetime, status: str, **detail: Any) -> None:
+        line = entry(kind, amount, now, status, **detail)
+        self.ledger.append(line)
+        self.timeline.append(TimelineEntry(now, "result", f"ledger_{kind}", line.to_json()))
 
     def record_recovery(self, kind: str, amount: Money, now: datetime, status: str, **detail: Any) -> None:
         """Money coming back to the merchant (duty/VAT recovery filed with customs; seed 003 carrier claims)."""
@@ -739,8 +741,8 @@ class ReturnCase:
         """
         occurrence = self._occurrence
         award = occurrence is not None and occurrence.type == "dispute.resolved" and occurrence.refund_amount
-        lines = self.ledger()
-        if any(e["kind"] in PAYOUTS and e["status"] == "requested" for e in lines):
+        lines = self.ledger
+        if self._payouts("requested"):
             self.record_result("refund_outstanding", {"message": "a refund is already on its way"}, now)
             return []
         self.tables = replace(self.tables, refund="requested")
@@ -773,15 +775,16 @@ class ReturnCase:
         """The refund before the cap, and its kind; pending deductions are applied to it here."""
         agreed = self.facts.get("agreed_refund")
         refund = self.facts.get("refund") or {}
-        retry = next((e for e in reversed(self.ledger()) if e["kind"] in PAYOUTS and e["status"] == "failed"), None)
-        if retry is not None and retry.get("amount"):
-            return Money.of(retry["amount"], currency), retry["kind"]
+        failed = self._payouts("failed")
+        retry = self.ledger[failed[-1]] if failed else None
+        if retry is not None and retry.amount is not None:
+            return Money.of(retry.amount.amount, currency), retry.kind
         if agreed and agreed.get("currency") == currency:
             amount, kind = Money.of(agreed["amount"], currency), "partial_refund"
         elif refund.get("amount") and refund.get("currency") == currency:
             amount, kind = Money.of(refund["amount"], currency), "refund"
             fee = Money.of(refund.get("restocking_fee") or "0", currency)
-            if not fee.is_zero() and not any(e.get("reason") == "restocking_fee" for e in self.ledger()):
+            if not fee.is_zero() and not any(e.detail.get("reason") == "restocking_fee" for e in self.ledger):
                 # Already taken off the policy's amount (core.fees.restocking_fee): recorded as applied.
                 self._add_entry("deduction", fee, now, "applied", reason="restocking_fee")
         else:
@@ -789,10 +792,15 @@ class ReturnCase:
             if value is None:
                 return None, "refund"
             amount, kind = value, "refund"
-        for line in self.ledger():
-            if line["kind"] == "deduction" and line["status"] == "pending" and line.get("currency") == currency:
-                amount = amount - Money.of(line["amount"], currency)
-                line["status"] = "applied"
+        for i, line in enumerate(self.ledger):
+            if (
+                line.kind == "deduction"
+                and line.status == "pending"
+                and line.amount is not None
+                and line.in_currency(currency)
+            ):
+                amount = amount - line.amount
+                self.ledger[i] = line.with_status("applied")
         return (amount if amount.amount > 0 else Money.zero(currency)), kind
 
     def _over_cap(self, asked: Money, left: Money, now: datetime) -> Money:
@@ -805,14 +813,13 @@ class ReturnCase:
     def _record_refund_paid(self, now: datetime) -> list[Command]:
         """The refund on its way is paid (or the one that failed, paid after all); a refund the marketplace
         made on its own joins the ledger as paid, so a later payout is held to the cap with it."""
-        outstanding = [e for e in self.ledger() if e["kind"] in PAYOUTS and e["status"] == "requested"]
-        for line in outstanding:
-            line["status"] = "paid"
+        outstanding = self._payouts("requested")
+        self._set_status(outstanding, "paid")
         currency = self.order.currency
         o = self._occurrence
-        failed = [e for e in self.ledger() if e["kind"] in PAYOUTS and e["status"] == "failed"]
+        failed = self._payouts("failed")
         if not outstanding and failed:
-            failed[-1]["status"] = "paid"  # the marketplace paid it after all
+            self._set_status(failed[-1:], "paid")  # the marketplace paid it after all
         elif not outstanding and currency:
             refund = self.facts.get("refund") or {}
             amount = o.refund_amount if o is not None and o.refund_amount is not None else refund.get("amount")
@@ -822,9 +829,7 @@ class ReturnCase:
 
     def _record_refund_failed(self, now: datetime) -> list[Command]:
         """The payout failed: it no longer counts against the cap, and a retry is armed (seed 003)."""
-        for line in self.ledger():
-            if line["kind"] in PAYOUTS and line["status"] == "requested":
-                line["status"] = "failed"
+        self._set_status(self._payouts("requested"), "failed")
         self.tables = replace(self.tables, refund="failed")
         self.timers.pop("timer.refund_retry", None)
         self._case_deadline("refund_retry_at", now + self._period("refund_retry_hours"))
@@ -1161,12 +1166,15 @@ class ReturnCase:
         if self.facts.get("return_method"):
             facts["method"] = self.facts["return_method"]
             facts["return_address"] = self.facts.get("returns_address")
-        payouts = [e for e in self.ledger() if e["kind"] in PAYOUTS and e.get("amount")]
-        failed = next((e for e in reversed(payouts) if e["status"] == "failed"), None)
+        payouts = [e.amount for e in self.ledger if e.payout and e.amount is not None]
+        failed = next(
+            (e.amount for e in reversed(self.ledger) if e.payout and e.amount is not None and e.status == "failed"),
+            None,
+        )
         if failed is not None:
-            facts["failed_amount"] = {"amount": failed["amount"], "currency": failed["currency"]}
+            facts["failed_amount"] = failed.to_json()
         if payouts:
-            facts["payout_amount"] = {"amount": payouts[-1]["amount"], "currency": payouts[-1]["currency"]}
+            facts["payout_amount"] = payouts[-1].to_json()
         return facts
 
     def record_missing_details(self, missing: Iterable[str]) -> list[str]:

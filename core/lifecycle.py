@@ -14,8 +14,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from core.ledger import PAYOUTS
-
 if TYPE_CHECKING:
     from core.cases import ReturnCase
 
@@ -624,7 +622,7 @@ CONDITIONS: dict[str, Callable[[ReturnCase, Occurrence], bool]] = {
     "auto_approve": lambda case, o: case.auto_approvable(),
     "unpaid_order": lambda case, o: case.state_before("order") == "unpaid",
     "after_final_check": lambda case, o: case.order.warehouse_checked_at is not None,
-    "refund_already_issued": lambda case, o: any(e["kind"] in PAYOUTS for e in case.ledger()),
+    "refund_already_issued": lambda case, o: any(line.payout for line in case.ledger),
     "refund_retryable": lambda case, o: case.refund_retryable(),
     "award_covered": lambda case, o: (
         o.refund_amount is not None and o.refund_amount > 0 and case.award_already_paid(o.refund_amount)

@@ -12,6 +12,8 @@ from adapters.storage.models import CaseRow, CaseTimerRow
 from adapters.storage.unit_of_work import new_id
 from core.case_parts import MarketplaceReturn, TableStates, Timer
 from core.cases import open_case
+from core.ledger import LedgerLine
+from core.money import Money
 from core.routing import CarrierRoute
 from service.canonical import load_event
 from tests.conftest import unique_event
@@ -36,6 +38,25 @@ STORED_BEFORE = {
     "carrier_route": {"carrier": None, "lane": "US->CN", "source": "routing_table", "reason": "no carrier route"},
     "order_page": True,
     "marketplace_return": {"status": "accepted", "return_id": "RMA-9", "withdrawal_return_id": "W-O-1"},
+    "ledger": [
+        {
+            "kind": "refund",
+            "amount": "40.00",
+            "currency": "EUR",
+            "at": "2026-11-10T09:30:00+00:00",
+            "status": "failed",
+            "key": "case_old:refund:1",
+        },
+        {
+            "kind": "deduction",
+            "amount": "4.50",
+            "currency": "EUR",
+            "at": "2026-11-10T09:30:00+00:00",
+            "status": "applied",
+            "reason": "return_label",
+        },
+        {"kind": "refund", "amount": None, "currency": None, "at": "2026-11-10T09:30:00+00:00", "status": "requested"},
+    ],
     "deadlines": {"refund_due_by": "2026-11-24T09:30:00+00:00"},
     "refund": {"amount": "40.00", "currency": "EUR"},
 }
@@ -51,6 +72,10 @@ def test_stored_facts_from_before_the_typed_parts_load_as_typed_values_and_save_
     assert parts["milestones"]["requested_at"] == datetime(2026, 11, 9, 8, tzinfo=UTC)
     assert parts["carrier_route"] == CarrierRoute(None, "US->CN", "routing_table", "no carrier route")
     assert parts["marketplace_return"] == MarketplaceReturn("accepted", "RMA-9", "W-O-1")
+    assert parts["ledger"][0] == LedgerLine(
+        "refund", Money.of("40.00", "EUR"), NOW, "failed", {"key": "case_old:refund:1"}
+    )
+    assert parts["ledger"][2].amount is None
     assert parts["facts"] == {"deadlines": STORED_BEFORE["deadlines"], "refund": STORED_BEFORE["refund"]}
     case = open_case("case_old", "generic", load_event(unique_event()), NOW)
     for name, value in parts.items():

@@ -147,7 +147,7 @@ def case_view(
             "notice_deliveries": [_delivery(d) for d in deliveries or []],
             "missing": case.facts.get("missing", []),
             # Issue 19: the case's money ledger against its cap, and what decisions recorded.
-            "ledger": ledger_summary(case.facts.get("ledger", []), case.order.currency, case.refund_cap()),
+            "ledger": ledger_summary(case.ledger, case.order.currency, case.refund_cap()),
             "decisions": {name: case.facts.get(name) for name in DECISION_FACTS if case.facts.get(name) is not None},
             "buyer_url": buyer_url,
         }

@@ -14,11 +14,13 @@ from typing import Any
 
 from core.case_parts import MarketplaceReturn, TableStates, Timer
 from core.cases import ReturnCase
+from core.ledger import LedgerLine
+from core.money import Money
 from core.routing import CarrierRoute
 
 ORDER_STATE, REFUND_STATE, TIMERS = "order_state", "refund_state", "timers"
 CASE_DEADLINES, MILESTONES, CARRIER_ROUTE, ORDER_PAGE = "case_deadlines", "milestones", "carrier_route", "order_page"
-MARKETPLACE_RETURN = "marketplace_return"
+MARKETPLACE_RETURN, LEDGER = "marketplace_return", "ledger"
 TYPED_KEYS = (
     ORDER_STATE,
     REFUND_STATE,
@@ -28,6 +30,7 @@ TYPED_KEYS = (
     CARRIER_ROUTE,
     ORDER_PAGE,
     MARKETPLACE_RETURN,
+    LEDGER,
 )
 
 
@@ -51,6 +54,8 @@ def facts_json(case: ReturnCase) -> dict[str, Any]:
         facts[CARRIER_ROUTE] = route_json(case.carrier_route)
     if case.order_page:
         facts[ORDER_PAGE] = True
+    if case.ledger:
+        facts[LEDGER] = [line.to_json() for line in case.ledger]
     if case.marketplace_return is not None:
         facts[MARKETPLACE_RETURN] = {k: v for k, v in asdict(case.marketplace_return).items() if v is not None}
     return facts
@@ -68,6 +73,7 @@ def typed_parts(stored: Mapping[str, Any]) -> dict[str, Any]:
         "milestones": _instants(stored.get(MILESTONES)),
         "carrier_route": _route(route) if route else None,
         "order_page": bool(stored.get(ORDER_PAGE)),
+        "ledger": [_ledger_line(line) for line in stored.get(LEDGER) or []],
         "marketplace_return": _told(stored[MARKETPLACE_RETURN]) if stored.get(MARKETPLACE_RETURN) else None,
     }
 
@@ -96,6 +102,14 @@ def route_json(route: CarrierRoute | None) -> dict[str, Any] | None:
 
 def _route(stored: Mapping[str, Any]) -> CarrierRoute:
     return CarrierRoute(stored.get("carrier"), stored.get("lane", ""), stored.get("source", ""), stored.get("reason"))
+
+
+def _ledger_line(stored: Mapping[str, Any]) -> LedgerLine:
+    """A line as `LedgerLine.to_json` wrote it: its own fields, then what it was for."""
+    amount, currency = stored.get("amount"), stored.get("currency")
+    money = Money.of(amount, currency) if amount is not None and currency else None
+    detail = {k: v for k, v in stored.items() if k not in ("kind", "amount", "currency", "at", "status")}
+    return LedgerLine(stored["kind"], money, _instant(stored["at"]), stored["status"], detail)
 
 
 def _told(stored: Mapping[str, Any]) -> MarketplaceReturn:

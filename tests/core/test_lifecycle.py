@@ -10,16 +10,18 @@ import pytest
 from core.case_parts import TableStates
 from core.cases import OPERATOR_COMMANDS, CommandRefused, ReturnCase
 from core.events import Item, Order, ReturnRequest
+from core.ledger import LedgerLine
 from core.lifecycle import LIFECYCLES, CaseState, Transition
 from core.lifecycle_diagram import document
+from core.money import Money
 
 NOW = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
 
 _LIMIT = {"amount": "100", "currency": "EUR"}
 
 
-def _PAYOUT(status: str) -> dict:
-    return {"kind": "refund", "amount": "40.00", "currency": "EUR", "status": status, "at": "2026-11-10T09:00:00"}
+def _PAYOUT(status: str) -> LedgerLine:
+    return LedgerLine("refund", Money.of("40.00", "EUR"), NOW, status)
 
 
 # How to make each named condition hold: (resolution, order_state, facts, detail)
@@ -89,6 +91,7 @@ def make_case(state: str, resolution: str, order_state: str, facts: dict) -> Ret
         state=state,
         tables=TableStates(order=order_state, refund=facts.pop("refund_state", "none")),
         order_page=facts.pop("order_page", False),
+        ledger=list(facts.pop("ledger", [])),
     )
     case.facts.update(facts)
     return case
