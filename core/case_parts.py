@@ -55,3 +55,42 @@ class MarketplaceReturn:
     return_id: str | None = None
     withdrawal_return_id: str | None = None  # the case's return number before the marketplace's joined it
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One piece of evidence an operator submitted in a dispute, judged when it came in (seed 002 FAQ 3, 5)."""
+
+    kind: str | None
+    url: str | None
+    at: datetime
+    valid: bool
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """A dispute taken beyond the platform (core.cases.ESCALATIONS)."""
+
+    to: str
+    at: datetime
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Dispute:
+    """A dispute on the case (seed 001 §6.1) and its evidence period (举证期, seed 002 FAQ 5)."""
+
+    type: str | None
+    opened_at: datetime
+    evidence_due_by: datetime
+    evidence: tuple[Evidence, ...] = ()
+    escalations: tuple[Escalation, ...] = ()
+    objection_after_completion: bool = False
+    evidence_outcome: str | None = None  # once the period ended: valid_evidence_in_time | no_valid_evidence
+
+    def with_evidence(self, item: Evidence) -> Dispute:
+        return replace(self, evidence=(*self.evidence, item))
+
+    def escalated(self, escalation: Escalation) -> Dispute:
+        return replace(self, escalations=(*self.escalations, escalation))

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from core.case_parts import MarketplaceReturn, TableStates, Timer
+from core.case_parts import Dispute, Escalation, Evidence, MarketplaceReturn, TableStates, Timer
 from core.events import Inspection, Order, ReturnEvent, ReturnRequest
 from core.ledger import COUNTED, PAYOUTS, AmountOverCap, LedgerLine, entry, total
 from core.lifecycle import (
@@ -194,7 +194,10 @@ class ReturnCase:
     keeps_timers: bool = False
     case_deadlines: dict[str, datetime] = field(default_factory=dict)  # deadlines of its own (TIMER_FOR_DEADLINE)
     milestones: dict[str, datetime] = field(default_factory=dict)  # MILESTONE_OF: when each moment was first reached
-    ledger: list[LedgerLine] = field(default_factory=list)  # every amount that moved on the case (core.ledger)
+    ledger: list[LedgerLine] = field(default_factory=list)
+    dispute: Dispute | None = (
+        None  # the latest dispute, with the escalations of any before it  # every amount that moved on the case (core.ledger)
+    )
     marketplace_return: MarketplaceReturn | None = None  # a withdrawal told to the marketplace (issue 18 §2)
     carrier_route: CarrierRoute | None = None  # the lane table's answer when the marketplace names no carrier
     order_page: bool = False  # opened by `order.delivered`: an order's page until a return joins it
@@ -934,15 +937,14 @@ class ReturnCase:
         """Seed 001 §6.1 type, the evidence deadline (举证期, seed 002 FAQ 5), and a timer on it."""
         o = self._occurrence or Occurrence(type="")
         due = o.evidence_due_by or now + self._period("evidence_hours")
-        previous = self.facts.get("dispute")
-        self.facts["dispute"] = {
-            "type": o.dispute_type or (previous or {}).get("type"),
-            "opened_at": now.isoformat(),
-            "evidence_due_by": due.isoformat(),
-            "evidence": [],
-            "escalations": (previous or {}).get("escalations", []),
-            "objection_after_completion": previous is not None or self._completed_before(),
-        }
+        previous = self.dispute
+        self.dispute = Dispute(
+            type=o.dispute_type or (previous.type if previous else None),
+            opened_at=now,
+            evidence_due_by=due,
+            escalations=previous.escalations if previous else (),
+            objection_after_completion=previous is not None or self._completed_before(),
+        )
         self.timers.pop("timer.evidence_overdue", None)
         self._case_deadline("evidence_due_by", due)
         return []
@@ -952,11 +954,11 @@ class ReturnCase:
 
     def _evidence_overdue(self, now: datetime) -> list[Command]:
         """At the end of the 举证期 without valid evidence the merchant's side is unsupported (seed 002 FAQ 5)."""
-        dispute = self.facts.get("dispute") or {}
-        valid = [e for e in dispute.get("evidence", []) if e.get("valid")]
-        dispute["evidence_outcome"] = "valid_evidence_in_time" if valid else "no_valid_evidence"
-        self.record_result("evidence_period_ended", {"outcome": dispute["evidence_outcome"]}, now,
-                           attention=not valid)  # fmt: skip
+        valid = self.dispute is not None and any(e.valid for e in self.dispute.evidence)
+        outcome = "valid_evidence_in_time" if valid else "no_valid_evidence"
+        if self.dispute is not None:
+            self.dispute = replace(self.dispute, evidence_outcome=outcome)
+        self.record_result("evidence_period_ended", {"outcome": outcome}, now, attention=not valid)
         return []
 
     def _book_outbound_shipment(self, now: datetime) -> list[Command]:
@@ -1018,11 +1020,9 @@ class ReturnCase:
         if action == "submit_evidence":
             self._submit_evidence(detail, now)
         elif action == "escalate_dispute":
-            dispute = self.facts.get("dispute")
-            if dispute is None:
+            if self.dispute is None:
                 raise CommandRefused(action, self.state)
-            dispute["escalations"].append({"to": detail["escalate_to"], "at": now.isoformat(),
-                                           "note": detail.get("note")})  # fmt: skip
+            self.dispute = self.dispute.escalated(Escalation(detail["escalate_to"], now, detail.get("note")))
             self.record_result("dispute_escalated", {"to": detail["escalate_to"]}, now)
         elif action == "record_claim_outcome":
             claim = self.facts.get("carrier_claim")
@@ -1041,13 +1041,13 @@ class ReturnCase:
     def _submit_evidence(self, detail: dict[str, Any], now: datetime) -> None:
         """Evidence in a dispute: late evidence does not count (seed 002 FAQ 5); a swap is proven only by a
         first-unboxing video showing all six sides and meeting the four tests (seed 002 FAQ 3)."""
-        dispute = self.facts.get("dispute")
+        dispute = self.dispute
         if dispute is None or self.state != CaseState.PLATFORM_INTERVENTION:
             raise CommandRefused("submit_evidence", self.state)
         problems = []
-        if now > datetime.fromisoformat(dispute["evidence_due_by"]):
+        if now > dispute.evidence_due_by:
             problems.append("after the evidence deadline (举证期)")
-        if dispute.get("type") == "swapped_item" or detail.get("evidence_kind") == "unboxing_video":
+        if dispute.type == "swapped_item" or detail.get("evidence_kind") == "unboxing_video":
             if detail.get("evidence_kind") != "unboxing_video":
                 problems.append("a swapped item is proven only by an unboxing video")
             else:
@@ -1056,9 +1056,8 @@ class ReturnCase:
                 if not detail.get("first_opening"):
                     problems.append("not recorded at the first opening of the return")
                 problems.extend(f"fails the {t} test" for t in UNBOXING_TESTS if t not in detail.get("passes", []))
-        item = {"kind": detail.get("evidence_kind"), "url": detail.get("evidence_url"), "at": now.isoformat(),
-                "valid": not problems, "problems": problems}  # fmt: skip
-        dispute["evidence"].append(item)
+        item = Evidence(detail.get("evidence_kind"), detail.get("evidence_url"), now, not problems, tuple(problems))
+        self.dispute = dispute.with_evidence(item)
         self.record_result("evidence_recorded", {"valid": not problems, "problems": problems}, now)
 
     def _open_carrier_claim(self, now: datetime) -> list[Command]:
@@ -1160,9 +1159,8 @@ class ReturnCase:
             facts.update(reason=rejection.get("reason"), appeal_by=rejection.get("appeal_by"))
             if rejection.get("note"):
                 facts["note"] = rejection["note"]
-        dispute = self.facts.get("dispute") or {}
-        if dispute.get("evidence_due_by"):
-            facts["respond_by"] = dispute["evidence_due_by"]
+        if self.dispute is not None:
+            facts["respond_by"] = self.dispute.evidence_due_by.isoformat()  # the notice keeps the text it shows
         if self.facts.get("return_method"):
             facts["method"] = self.facts["return_method"]
             facts["return_address"] = self.facts.get("returns_address")

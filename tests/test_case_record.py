@@ -57,6 +57,22 @@ STORED_BEFORE = {
         },
         {"kind": "refund", "amount": None, "currency": None, "at": "2026-11-10T09:30:00+00:00", "status": "requested"},
     ],
+    "dispute": {
+        "type": "swapped_item",
+        "opened_at": "2026-11-10T09:30:00+00:00",
+        "evidence_due_by": "2026-11-13T09:30:00+00:00",
+        "evidence": [
+            {
+                "kind": "photo",
+                "url": None,
+                "at": "2026-11-11T09:30:00+00:00",
+                "valid": False,
+                "problems": ["a swapped item is proven only by an unboxing video"],
+            },
+        ],
+        "escalations": [{"to": "court", "at": "2026-11-12T09:30:00+00:00", "note": None}],
+        "objection_after_completion": False,
+    },
     "deadlines": {"refund_due_by": "2026-11-24T09:30:00+00:00"},
     "refund": {"amount": "40.00", "currency": "EUR"},
 }
@@ -76,6 +92,7 @@ def test_stored_facts_from_before_the_typed_parts_load_as_typed_values_and_save_
         "refund", Money.of("40.00", "EUR"), NOW, "failed", {"key": "case_old:refund:1"}
     )
     assert parts["ledger"][2].amount is None
+    assert parts["dispute"].evidence_due_by == NOW + timedelta(days=3) and parts["dispute"].evidence_outcome is None
     assert parts["facts"] == {"deadlines": STORED_BEFORE["deadlines"], "refund": STORED_BEFORE["refund"]}
     case = open_case("case_old", "generic", load_event(unique_event()), NOW)
     for name, value in parts.items():

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from core.case_parts import MarketplaceReturn, TableStates, Timer
+from core.case_parts import Dispute, Escalation, Evidence, MarketplaceReturn, TableStates, Timer
 from core.cases import ReturnCase
 from core.ledger import LedgerLine
 from core.money import Money
@@ -20,7 +20,7 @@ from core.routing import CarrierRoute
 
 ORDER_STATE, REFUND_STATE, TIMERS = "order_state", "refund_state", "timers"
 CASE_DEADLINES, MILESTONES, CARRIER_ROUTE, ORDER_PAGE = "case_deadlines", "milestones", "carrier_route", "order_page"
-MARKETPLACE_RETURN, LEDGER = "marketplace_return", "ledger"
+MARKETPLACE_RETURN, LEDGER, DISPUTE = "marketplace_return", "ledger", "dispute"
 TYPED_KEYS = (
     ORDER_STATE,
     REFUND_STATE,
@@ -31,6 +31,7 @@ TYPED_KEYS = (
     ORDER_PAGE,
     MARKETPLACE_RETURN,
     LEDGER,
+    DISPUTE,
 )
 
 
@@ -56,6 +57,8 @@ def facts_json(case: ReturnCase) -> dict[str, Any]:
         facts[ORDER_PAGE] = True
     if case.ledger:
         facts[LEDGER] = [line.to_json() for line in case.ledger]
+    if case.dispute is not None:
+        facts[DISPUTE] = dispute_json(case.dispute)
     if case.marketplace_return is not None:
         facts[MARKETPLACE_RETURN] = {k: v for k, v in asdict(case.marketplace_return).items() if v is not None}
     return facts
@@ -73,6 +76,7 @@ def typed_parts(stored: Mapping[str, Any]) -> dict[str, Any]:
         "milestones": _instants(stored.get(MILESTONES)),
         "carrier_route": _route(route) if route else None,
         "order_page": bool(stored.get(ORDER_PAGE)),
+        "dispute": _dispute(stored[DISPUTE]) if stored.get(DISPUTE) else None,
         "ledger": [_ledger_line(line) for line in stored.get(LEDGER) or []],
         "marketplace_return": _told(stored[MARKETPLACE_RETURN]) if stored.get(MARKETPLACE_RETURN) else None,
     }
@@ -102,6 +106,43 @@ def route_json(route: CarrierRoute | None) -> dict[str, Any] | None:
 
 def _route(stored: Mapping[str, Any]) -> CarrierRoute:
     return CarrierRoute(stored.get("carrier"), stored.get("lane", ""), stored.get("source", ""), stored.get("reason"))
+
+
+def dispute_json(dispute: Dispute) -> dict[str, Any]:
+    """The dispute as stored and as the case view shows it (`decisions.dispute`)."""
+    shown: dict[str, Any] = {
+        "type": dispute.type,
+        "opened_at": _text(dispute.opened_at),
+        "evidence_due_by": _text(dispute.evidence_due_by),
+        "evidence": [
+            {"kind": e.kind, "url": e.url, "at": _text(e.at), "valid": e.valid, "problems": list(e.problems)}
+            for e in dispute.evidence
+        ],
+        "escalations": [{"to": e.to, "at": _text(e.at), "note": e.note} for e in dispute.escalations],
+        "objection_after_completion": dispute.objection_after_completion,
+    }
+    if dispute.evidence_outcome is not None:
+        shown["evidence_outcome"] = dispute.evidence_outcome
+    return shown
+
+
+def _dispute(stored: Mapping[str, Any]) -> Dispute:
+    return Dispute(
+        type=stored.get("type"),
+        opened_at=_instant(stored["opened_at"]),
+        evidence_due_by=_instant(stored["evidence_due_by"]),
+        evidence=tuple(
+            Evidence(
+                e.get("kind"), e.get("url"), _instant(e["at"]), bool(e.get("valid")), tuple(e.get("problems") or ())
+            )
+            for e in stored.get("evidence") or ()
+        ),
+        escalations=tuple(
+            Escalation(e["to"], _instant(e["at"]), e.get("note")) for e in stored.get("escalations") or ()
+        ),
+        objection_after_completion=bool(stored.get("objection_after_completion")),
+        evidence_outcome=stored.get("evidence_outcome"),
+    )
 
 
 def _ledger_line(stored: Mapping[str, Any]) -> LedgerLine:
