@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.case_parts import Dispute, Escalation, Evidence, MarketplaceReturn, TableStates, Timer
-from core.events import Inspection, Order, ReturnEvent, ReturnRequest
+from core.events import Inspection, Item, Order, ReturnEvent, ReturnRequest
 from core.ledger import COUNTED, PAYOUTS, AmountOverCap, LedgerLine, entry, total
 from core.lifecycle import (
     CONDITIONS,
@@ -180,7 +180,7 @@ class ReturnCase:
     marketplace: str
     order: Order
     return_: ReturnRequest
-    items: tuple = ()
+    items: tuple[Item, ...] = ()
     state: str = CaseState.NEW
     needs_attention: bool = False
     timeline: list[TimelineEntry] = field(default_factory=list)
