@@ -190,7 +190,7 @@ def facts_of(case: ReturnCase, now: datetime, before: ReturnFacts | None = None)
     The reason the buyer gave at the request and the order's value as first reported are not
     kept on the case itself (later events refine its reason and its lines), so they carry over.
     """
-    milestones = case.milestones()
+    milestones = case.milestones
     requested_at = milestones.get(REQUEST_MILESTONE)
     reason = case.return_.reason or UNKNOWN
     items = case.items

@@ -9,26 +9,27 @@ for attention: marketplaces resend what is refused, so refusing would lose it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from core.events import Inspection, Order, ReturnEvent, ReturnRequest
-from core.ledger import COUNTED, PAYOUTS, AmountOverCap, entry, total
+from core.case_parts import Dispute, Escalation, Evidence, MarketplaceReturn, TableStates, Timer
+from core.events import Inspection, Item, Order, ReturnEvent, ReturnRequest
+from core.ledger import COUNTED, PAYOUTS, AmountOverCap, LedgerLine, entry, total
 from core.lifecycle import (
     CONDITIONS,
     FINAL_STATES,
     LIFECYCLE,
     LIFECYCLES,
-    ORDER_PAGE,
     CaseState,
     Occurrence,
     Transition,
 )
 from core.money import Money
 from core.notices import CHANNELS, delivery_key, notice_context
+from core.routing import CarrierRoute
 
 # Operator commands sent through our own API, and the event each stands for.
 OPERATOR_COMMANDS: dict[str, str] = {
@@ -86,7 +87,7 @@ TIMER_FOR_DEADLINE: dict[str, str] = {
     "return_ship_by": "timer.return_not_shipped",
     "inspection_due_by": "timer.inspection_overdue",
     "refund_due_by": "timer.refund_overdue",
-    # The case's own deadlines (facts["case_deadlines"]), set by its actions rather than by the policy.
+    # The case's own deadlines (ReturnCase.case_deadlines), set by its actions rather than by the policy.
     "payment_due_by": "timer.payment_overdue",
     "warehouse_answer_due_by": "timer.warehouse_answer_overdue",
     "refund_retry_at": "timer.refund_retry",
@@ -179,13 +180,27 @@ class ReturnCase:
     marketplace: str
     order: Order
     return_: ReturnRequest
-    items: tuple = ()
+    items: tuple[Item, ...] = ()
     state: str = CaseState.NEW
     needs_attention: bool = False
     timeline: list[TimelineEntry] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)  # derived facts kept with the case (deadlines, refund, …)
+    facts: dict[str, Any] = field(default_factory=dict)  # what the policy and adapters recorded (refund, fees, …)
     created_at: datetime | None = None
+    tables: TableStates = field(default_factory=TableStates)
+    timers: dict[str, Timer] = field(default_factory=dict)  # by the event each fires
+    # Whether timers were ever scheduled: a case saved before they existed has no record of them
+    # (service.operations shows its past deadlines as overdue), one whose timers all lapsed has an empty one.
+    keeps_timers: bool = False
+    case_deadlines: dict[str, datetime] = field(default_factory=dict)  # deadlines of its own (TIMER_FOR_DEADLINE)
+    milestones: dict[str, datetime] = field(default_factory=dict)  # MILESTONE_OF: when each moment was first reached
+    ledger: list[LedgerLine] = field(default_factory=list)
+    dispute: Dispute | None = (
+        None  # the latest dispute, with the escalations of any before it  # every amount that moved on the case (core.ledger)
+    )
+    marketplace_return: MarketplaceReturn | None = None  # a withdrawal told to the marketplace (issue 18 §2)
+    carrier_route: CarrierRoute | None = None  # the lane table's answer when the marketplace names no carrier
+    order_page: bool = False  # opened by `order.delivered`: an order's page until a return joins it
     # The occurrence being applied, for the actions it causes (not stored).
     _occurrence: Occurrence | None = field(default=None, init=False, repr=False, compare=False)
     _before: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -209,8 +224,8 @@ class ReturnCase:
 
     @property
     def order_state(self) -> str:
-        if self.facts.get("order_state"):
-            return self.facts["order_state"]
+        if self.tables.order:
+            return self.tables.order
         if self.order.paid is False:
             return "unpaid"
         return "delivered" if self.order.delivered_at else "paid"
@@ -220,6 +235,18 @@ class ReturnCase:
     def state_before(self, name: str) -> str:
         """The state of table `name` before the event being applied moved any table."""
         return self._before.get(name) or self._state_of(name)
+
+    def adopt_merchant_policy(
+        self, rules: Mapping[str, Any], auto_refund_under: Mapping[str, Any] | None, returns_address: str | None
+    ) -> None:
+        """The merchant's settings the lifecycle reads (service.case_policy.MERCHANT_RULES), copied onto the case;
+        rules the merchant dropped are dropped, a limit or an address once known is kept."""
+        if auto_refund_under:
+            self.facts["auto_refund_under"] = dict(auto_refund_under)
+        if rules or self.facts.get("merchant_rules"):
+            self.facts["merchant_rules"] = dict(rules)
+        if returns_address:
+            self.facts["returns_address"] = returns_address
 
     def rule(self, name: str) -> Any:
         """A merchant-policy setting the service copied onto the case (service.case_policy.MERCHANT_RULES)."""
@@ -248,9 +275,6 @@ class ReturnCase:
 
     # --- money: one ledger per case (core.ledger) ------------------------------------------------------
 
-    def ledger(self) -> list[dict[str, Any]]:
-        return self.facts.setdefault("ledger", [])
-
     def refund_cap(self) -> Money | None:
         """What the buyer paid for the lines, plus the delivery the policy refunds; None while unknown."""
         value = self.return_value()
@@ -264,7 +288,7 @@ class ReturnCase:
     def paid_out(self) -> Money | None:
         """Payouts asked for or paid and not failed, in the payment currency."""
         currency = self.order.currency
-        return total(self.ledger(), currency, PAYOUTS, COUNTED) if currency else None
+        return total(self.ledger, currency, PAYOUTS, COUNTED) if currency else None
 
     def check_payout(self, amount: Decimal, award: bool = False) -> None:
         """Refuse a payout above the cap (raises core.ledger.AmountOverCap).
@@ -288,16 +312,20 @@ class ReturnCase:
 
     def refund_retryable(self) -> bool:
         """A payout failed and nothing is on its way: a retry may go out."""
-        lines = self.ledger()
-        return any(e["kind"] in PAYOUTS and e["status"] == "failed" for e in lines) and not any(
-            e["kind"] in PAYOUTS and e["status"] == "requested" for e in lines
-        )
+        return bool(self._payouts("failed")) and not self._payouts("requested")
 
-    def _add_entry(self, kind: str, amount: Money | None, now: datetime, status: str, **detail: Any) -> dict:
-        line = entry(kind, amount, now.isoformat(), status, **detail)
-        self.ledger().append(line)
-        self.timeline.append(TimelineEntry(now, "result", f"ledger_{kind}", {k: v for k, v in line.items()}))
-        return line
+    def _payouts(self, status: str) -> list[int]:
+        """Where in the ledger the payouts in `status` are, oldest first."""
+        return [i for i, line in enumerate(self.ledger) if line.payout and line.status == status]
+
+    def _set_status(self, where: list[int], status: str) -> None:
+        for i in where:
+            self.ledger[i] = self.ledger[i].with_status(status)
+
+    def _add_entry(self, kind: str, amount: Money | None, now: datetime, status: str, **detail: Any) -> None:
+        line = entry(kind, amount, now, status, **detail)
+        self.ledger.append(line)
+        self.timeline.append(TimelineEntry(now, "result", f"ledger_{kind}", line.to_json()))
 
     def record_recovery(self, kind: str, amount: Money, now: datetime, status: str, **detail: Any) -> None:
         """Money coming back to the merchant (duty/VAT recovery filed with customs; seed 003 carrier claims)."""
@@ -311,7 +339,14 @@ class ReturnCase:
 
     def _case_deadline(self, name: str, due: datetime) -> None:
         """A deadline of the case's own (not the policy's), armed as a timer by `_schedule_timers`."""
-        self.facts.setdefault("case_deadlines", {})[name] = due.isoformat()
+        self.case_deadlines[name] = due
+
+    def route_return(self, route: CarrierRoute) -> None:
+        """The lane table's answer (core.routing.carrier_route), for when the marketplace names no carrier."""
+        self.carrier_route = route
+
+    def _routed_carrier(self) -> str | None:
+        return self.carrier_route.carrier if self.carrier_route else None
 
     @property
     def awaiting_return(self) -> bool:
@@ -321,11 +356,11 @@ class ReturnCase:
     @property
     def requested(self) -> bool:
         """Whether a return, exchange or cancellation was asked for on this case."""
-        return "requested_at" in (self.facts.get("milestones") or {})
+        return "requested_at" in self.milestones
 
     @property
     def refund_state(self) -> str:
-        return self.facts.get("refund_state", "none")
+        return self.tables.refund
 
     def under_auto_refund_limit(self) -> bool:
         """Seed 002 §1: refund-only requests under the merchant's configured amount are refunded at once."""
@@ -342,7 +377,7 @@ class ReturnCase:
         milestones are recorded, before the actions run, so a refund command carries the decided amount.
         """
         withdrawal = event.type == "return.requested" and event.marketplace_event_id.startswith(WITHDRAWAL_EVENT_PREFIX)
-        if event.type == "return.requested" and not withdrawal and self.facts.get("marketplace_return"):
+        if event.type == "return.requested" and not withdrawal and self.marketplace_return is not None:
             return self._marketplace_echo(event, event_id, now)
         self._merge_facts(event)
         if withdrawal:
@@ -369,14 +404,14 @@ class ReturnCase:
             # The marketplace shipped the new item itself: its parcel is the one the buyer hears about.
             self.facts["outbound_leg"] = {"carrier": event.tracking.carrier, "tracking_number": event.tracking.number}
         commands = self._take(occurrence, event_id, event.occurred_at, now, decide)
-        if withdrawal and self.marketplace != "generic" and "marketplace_return" not in self.facts:
+        if withdrawal and self.marketplace != "generic" and self.marketplace_return is None:
             commands.append(self._open_return(event))
         return commands
 
     def _open_return(self, event: ReturnEvent) -> Command:
         """Issue 18 §2: the marketplace is told of the withdrawal through its adapter, once per case (the key).
         Whether its platform can be told is the adapter's declared capability, judged by the service layer."""
-        self.facts["marketplace_return"] = {"status": "asked"}
+        self.marketplace_return = MarketplaceReturn("asked")
         payload = {
             "case_id": self.id,
             "order_id": self.order_id,
@@ -401,14 +436,31 @@ class ReturnCase:
     def link_marketplace_return(self, return_id: str, now: datetime) -> None:
         """The marketplace's own return for the withdrawal: its id becomes the case's, so its later events and our
         decisions (approve, decline) name the return the marketplace knows."""
-        told = dict(self.facts.get("marketplace_return") or {})
-        if told.get("return_id") == return_id:
+        told = self.marketplace_return or MarketplaceReturn("accepted")
+        if told.return_id == return_id:
             return
-        told.update(status="accepted", return_id=return_id, withdrawal_return_id=told.get("withdrawal_return_id")
-                    or self.return_id)  # fmt: skip
-        self.facts["marketplace_return"] = told
+        withdrawal_return_id = told.withdrawal_return_id or self.return_id
+        self.marketplace_return = replace(told, status="accepted", return_id=return_id,
+                                          withdrawal_return_id=withdrawal_return_id)  # fmt: skip
         self.return_ = replace(self.return_, id=return_id)
         self.timeline.append(TimelineEntry(now, "result", "marketplace_return_opened", {"return_id": return_id}))
+
+    def marketplace_answered(self, outcome: str) -> None:
+        """The marketplace's answer to `open_return` (unknown, not_sent, refused); a return its webhook
+        already joined to the case (accepted) stays so."""
+        told = self.marketplace_return or MarketplaceReturn(outcome)
+        if told.status != "accepted":
+            self.marketplace_return = replace(told, status=outcome)
+
+    def marketplace_not_told(self, reason: str) -> None:
+        """Its platform cannot be told of the withdrawal: a person tells it by hand (issue 18 §2)."""
+        self.marketplace_return = MarketplaceReturn("not_told", reason=reason)
+
+    @property
+    def marketplace_return_pending(self) -> bool:
+        """The marketplace was asked to open a return and has not (knowingly) answered yet."""
+        told = self.marketplace_return
+        return told is not None and told.status in MARKETPLACE_RETURN_PENDING
 
     def apply_internal(
         self,
@@ -453,9 +505,9 @@ class ReturnCase:
         self._before = {name: self._state_of(name) for name in LIFECYCLES}
         if decide is not None and MILESTONE_OF.get(occurrence.type) == "requested_at":
             # Conditions read the policy's judgement of a request (eligibility, issue 19): decide before they do.
-            self.facts.setdefault("milestones", {}).setdefault("requested_at", occurred_at.isoformat())
+            self.milestones.setdefault("requested_at", occurred_at)
             self.record_decision(decide(self), now, note=False)
-        own_deadlines = dict(self.facts.get("case_deadlines") or {})
+        own_deadlines = dict(self.case_deadlines)
         for name in ("order", "refund", "case"):
             transition = self._match(LIFECYCLES[name], self._state_of(name), occurrence)
             if transition is None:
@@ -470,7 +522,7 @@ class ReturnCase:
             if name == "case":
                 milestone = MILESTONE_OF.get(occurrence.type)
                 if milestone:
-                    self.facts.setdefault("milestones", {}).setdefault(milestone, occurred_at.isoformat())
+                    self.milestones.setdefault(milestone, occurred_at)
             actions += transition.actions
         if not moved:
             self.needs_attention = True
@@ -488,7 +540,7 @@ class ReturnCase:
         if decide is not None:
             self.record_decision(decide(self), now)
         commands = [c for action in actions for c in self._perform(action, event_id, now)]
-        if (self.facts.get("case_deadlines") or {}) != own_deadlines:
+        if self.case_deadlines != own_deadlines:
             self._schedule_timers()  # an action set a deadline of the case's own
         return commands
 
@@ -499,7 +551,7 @@ class ReturnCase:
         if name == "case":
             self.state = target
         else:
-            self.facts[f"{name}_state"] = target
+            self.tables = replace(self.tables, **{name: target})
 
     def _match(self, table: tuple[Transition, ...], state: str, occurrence: Occurrence) -> Transition | None:
         for transition in table:
@@ -540,9 +592,6 @@ class ReturnCase:
 
     # --- policy results and timers ----------------------------------------------------------
 
-    def milestones(self) -> dict[str, datetime]:
-        return {k: datetime.fromisoformat(v) for k, v in self.facts.get("milestones", {}).items()}
-
     def record_decision(self, decision: dict[str, Any], now: datetime, note: bool = True) -> None:
         """Keep a policy decision's deadlines and refund on the case and schedule one timer per deadline.
 
@@ -575,13 +624,13 @@ class ReturnCase:
         is dropped once the state no longer takes its event (the merchant answered, the goods arrived), so
         it is armed again only when that state comes back. In a final state nothing is pending.
         """
-        timers = self.facts.setdefault("timers", {})
-        deadlines = {**(self.facts.get("deadlines") or {}), **(self.facts.get("case_deadlines") or {})}
+        timers, self.keeps_timers = self.timers, True
+        deadlines: dict[str, datetime | None] = {**self._policy_deadlines(), **self.case_deadlines}
         if self.order_state == "unpaid":
             # Seed 004 §3.1.1: an unpaid order is closed once its payment deadline passes.
             placed = self.order.placed_at or self.created_at
             due = self.order.payment_due_by or (placed + self._period("payment_timeout_hours") if placed else None)
-            deadlines["payment_due_by"] = due.isoformat() if due else None
+            deadlines["payment_due_by"] = due
         else:
             deadlines.pop("payment_due_by", None)
         wanted = {
@@ -589,21 +638,24 @@ class ReturnCase:
             for name, due in deadlines.items()
             if name in TIMER_FOR_DEADLINE and due is not None
         }
-        if deadlines.get("return_ship_by"):
-            reminder = datetime.fromisoformat(deadlines["return_ship_by"]) - SHIP_BY_REMINDER_BEFORE
-            wanted["timer.ship_by_reminder"] = reminder.isoformat()
+        ship_by = deadlines.get("return_ship_by")
+        if ship_by:
+            wanted["timer.ship_by_reminder"] = ship_by - SHIP_BY_REMINDER_BEFORE
         for event_type, timer in list(timers.items()):
-            pending = timer["fired_at"] is None and not timer["cancelled"]
-            if pending and (event_type not in wanted or not self._accepts(event_type)):
+            if timer.pending and (event_type not in wanted or not self._accepts(event_type)):
                 del timers[event_type]
         if self.state in FINAL_STATES:
             return
         for event_type, due in wanted.items():
-            timer = timers.get(event_type)
-            if timer is None and self._accepts(event_type):
-                timers[event_type] = {"due_at": due, "fired_at": None, "cancelled": False}
-            elif timer is not None and timer["fired_at"] is None and not timer["cancelled"]:
-                timer["due_at"] = due
+            current = timers.get(event_type)
+            if current is None and self._accepts(event_type):
+                timers[event_type] = Timer(due)
+            elif current is not None and current.pending:
+                timers[event_type] = current.moved_to(due)
+
+    def _policy_deadlines(self) -> dict[str, datetime | None]:
+        """The deadlines of the recorded policy decision (its JSON, `facts["deadlines"]`), as instants."""
+        return {name: _instant(at) for name, at in (self.facts.get("deadlines") or {}).items()}
 
     def _accepts(self, event_type: str) -> bool:
         """Whether some row of the case, order or refund table takes `event_type` in the present states."""
@@ -615,28 +667,21 @@ class ReturnCase:
 
     def due_timers(self, now: datetime) -> list[str]:
         """Timers due and not yet fired or cancelled, earliest first."""
-        pending = [
-            (datetime.fromisoformat(t["due_at"]), name)
-            for name, t in self.facts.get("timers", {}).items()
-            if t["fired_at"] is None and not t["cancelled"]
-        ]
+        pending = [(t.due_at, name) for name, t in self.timers.items() if t.pending]
         return [name for due, name in sorted(pending) if due <= now]
 
     def next_timer_due(self) -> datetime | None:
-        pending = [
-            datetime.fromisoformat(t["due_at"])
-            for t in self.facts.get("timers", {}).values()
-            if t["fired_at"] is None and not t["cancelled"]
-        ]
+        pending = [t.due_at for t in self.timers.values() if t.pending]
         return min(pending) if pending else None
 
     def fire_timer(self, event_type: str, now: datetime, decide: Decide | None = None) -> list[Command]:
         """Fire a due timer once, as an event on the case; one outliving its state lapses quietly."""
-        timer = self.facts.get("timers", {}).get(event_type)
-        if timer is None or timer["fired_at"] is not None or timer["cancelled"]:
+        timer = self.timers.get(event_type)
+        if timer is None or not timer.pending:
             return []
-        timer["fired_at"] = now.isoformat()
-        event_id = f"{self.id}:{event_type}:{timer['due_at']}"
+        self.timers[event_type] = timer.fired(now)
+        due_at = timer.due_at.isoformat()  # the event's id and detail name the due time as stored
+        event_id = f"{self.id}:{event_type}:{due_at}"
         if not self._accepts(event_type):
             self.timeline.append(
                 TimelineEntry(now, "result", "timer_lapsed", {"timer": event_type, "state": self.state})
@@ -646,11 +691,11 @@ class ReturnCase:
             # Fired late (the service was down): "send it by <a past day>" would only mislead the buyer.
             self.timeline.append(TimelineEntry(now, "result", "timer_lapsed", {"timer": event_type, "late": True}))
             return []
-        return self.apply_internal(event_type, event_id, now, {"due_at": timer["due_at"]}, decide)
+        return self.apply_internal(event_type, event_id, now, {"due_at": due_at}, decide)
 
     def _ship_by_passed(self, now: datetime) -> bool:
-        ship_by = (self.facts.get("deadlines") or {}).get("return_ship_by")
-        return ship_by is not None and now >= datetime.fromisoformat(ship_by)
+        ship_by = self._policy_deadlines().get("return_ship_by")
+        return ship_by is not None and now >= ship_by
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -663,7 +708,7 @@ class ReturnCase:
         return handler(self, now)
 
     def _book_return_shipment(self, now: datetime) -> list[Command]:
-        """The event's carrier, else the one the lane routing table chose (`facts["carrier_route"]`, issue 8)."""
+        """The event's carrier, else the one the lane routing table chose (`carrier_route`, issue 8)."""
         claim = self._open_carrier_claim(now)
         fees = self.facts.get("fees") or {}
         buyer_pays = fees.get("return_shipping_payer") == "buyer" and not fees.get("insurance_covers_return_shipping")
@@ -675,7 +720,7 @@ class ReturnCase:
             self.record_result("buyer_ships_with_own_label", {"return_address": self.facts.get("returns_address")},
                                now)  # fmt: skip
             return claim
-        carrier = self.return_.carrier or (self.facts.get("carrier_route") or {}).get("carrier")
+        carrier = self.return_.carrier or self._routed_carrier()
         if not carrier:
             return claim
         return [
@@ -699,11 +744,11 @@ class ReturnCase:
         """
         occurrence = self._occurrence
         award = occurrence is not None and occurrence.type == "dispute.resolved" and occurrence.refund_amount
-        lines = self.ledger()
-        if any(e["kind"] in PAYOUTS and e["status"] == "requested" for e in lines):
+        lines = self.ledger
+        if self._payouts("requested"):
             self.record_result("refund_outstanding", {"message": "a refund is already on its way"}, now)
             return []
-        self.facts["refund_state"] = "requested"
+        self.tables = replace(self.tables, refund="requested")
         attempt = sum(1 for e in self.timeline if e.kind == "result" and e.name == "refund_issued")
         self.timeline.append(TimelineEntry(now, "result", "refund_issued", {"attempt": attempt + 1}))
         key = f"{self.id}:refund:{attempt + 1}"
@@ -721,7 +766,7 @@ class ReturnCase:
         elif amount is not None and cap is not None and already + amount > cap:
             amount = self._over_cap(amount, cap - already, now)
         if amount is not None and amount.amount <= 0:
-            self.facts["refund_state"] = "paid" if lines else "none"
+            self.tables = replace(self.tables, refund="paid" if lines else "none")
             self.record_result("nothing_left_to_refund", {"paid_out": already.to_json()}, now)
             return []
         if amount is not None:
@@ -733,15 +778,16 @@ class ReturnCase:
         """The refund before the cap, and its kind; pending deductions are applied to it here."""
         agreed = self.facts.get("agreed_refund")
         refund = self.facts.get("refund") or {}
-        retry = next((e for e in reversed(self.ledger()) if e["kind"] in PAYOUTS and e["status"] == "failed"), None)
-        if retry is not None and retry.get("amount"):
-            return Money.of(retry["amount"], currency), retry["kind"]
+        failed = self._payouts("failed")
+        retry = self.ledger[failed[-1]] if failed else None
+        if retry is not None and retry.amount is not None:
+            return Money.of(retry.amount.amount, currency), retry.kind
         if agreed and agreed.get("currency") == currency:
             amount, kind = Money.of(agreed["amount"], currency), "partial_refund"
         elif refund.get("amount") and refund.get("currency") == currency:
             amount, kind = Money.of(refund["amount"], currency), "refund"
             fee = Money.of(refund.get("restocking_fee") or "0", currency)
-            if not fee.is_zero() and not any(e.get("reason") == "restocking_fee" for e in self.ledger()):
+            if not fee.is_zero() and not any(e.detail.get("reason") == "restocking_fee" for e in self.ledger):
                 # Already taken off the policy's amount (core.fees.restocking_fee): recorded as applied.
                 self._add_entry("deduction", fee, now, "applied", reason="restocking_fee")
         else:
@@ -749,10 +795,15 @@ class ReturnCase:
             if value is None:
                 return None, "refund"
             amount, kind = value, "refund"
-        for line in self.ledger():
-            if line["kind"] == "deduction" and line["status"] == "pending" and line.get("currency") == currency:
-                amount = amount - Money.of(line["amount"], currency)
-                line["status"] = "applied"
+        for i, line in enumerate(self.ledger):
+            if (
+                line.kind == "deduction"
+                and line.status == "pending"
+                and line.amount is not None
+                and line.in_currency(currency)
+            ):
+                amount = amount - line.amount
+                self.ledger[i] = line.with_status("applied")
         return (amount if amount.amount > 0 else Money.zero(currency)), kind
 
     def _over_cap(self, asked: Money, left: Money, now: datetime) -> Money:
@@ -765,14 +816,13 @@ class ReturnCase:
     def _record_refund_paid(self, now: datetime) -> list[Command]:
         """The refund on its way is paid (or the one that failed, paid after all); a refund the marketplace
         made on its own joins the ledger as paid, so a later payout is held to the cap with it."""
-        outstanding = [e for e in self.ledger() if e["kind"] in PAYOUTS and e["status"] == "requested"]
-        for line in outstanding:
-            line["status"] = "paid"
+        outstanding = self._payouts("requested")
+        self._set_status(outstanding, "paid")
         currency = self.order.currency
         o = self._occurrence
-        failed = [e for e in self.ledger() if e["kind"] in PAYOUTS and e["status"] == "failed"]
+        failed = self._payouts("failed")
         if not outstanding and failed:
-            failed[-1]["status"] = "paid"  # the marketplace paid it after all
+            self._set_status(failed[-1:], "paid")  # the marketplace paid it after all
         elif not outstanding and currency:
             refund = self.facts.get("refund") or {}
             amount = o.refund_amount if o is not None and o.refund_amount is not None else refund.get("amount")
@@ -782,11 +832,9 @@ class ReturnCase:
 
     def _record_refund_failed(self, now: datetime) -> list[Command]:
         """The payout failed: it no longer counts against the cap, and a retry is armed (seed 003)."""
-        for line in self.ledger():
-            if line["kind"] in PAYOUTS and line["status"] == "requested":
-                line["status"] = "failed"
-        self.facts["refund_state"] = "failed"
-        self.facts.get("timers", {}).pop("timer.refund_retry", None)
+        self._set_status(self._payouts("requested"), "failed")
+        self.tables = replace(self.tables, refund="failed")
+        self.timers.pop("timer.refund_retry", None)
         self._case_deadline("refund_retry_at", now + self._period("refund_retry_hours"))
         return []
 
@@ -819,7 +867,7 @@ class ReturnCase:
         none by the deadline puts the case before a person (timer.warehouse_answer_overdue).
         """
         if self.order_state == "paid":
-            self.facts["order_state"] = "cancel_requested"
+            self.tables = replace(self.tables, order="cancel_requested")
         self._case_deadline("warehouse_answer_due_by", now + self._period("warehouse_answer_hours"))
         commands = _marketplace_command(self, "cancel_order")
         commands[0].payload["lines"] = [{"sku": i.sku, "quantity": i.quantity} for i in self.items]
@@ -889,16 +937,15 @@ class ReturnCase:
         """Seed 001 §6.1 type, the evidence deadline (举证期, seed 002 FAQ 5), and a timer on it."""
         o = self._occurrence or Occurrence(type="")
         due = o.evidence_due_by or now + self._period("evidence_hours")
-        previous = self.facts.get("dispute")
-        self.facts["dispute"] = {
-            "type": o.dispute_type or (previous or {}).get("type"),
-            "opened_at": now.isoformat(),
-            "evidence_due_by": due.isoformat(),
-            "evidence": [],
-            "escalations": (previous or {}).get("escalations", []),
-            "objection_after_completion": previous is not None or self._completed_before(),
-        }
-        self.facts.get("timers", {}).pop("timer.evidence_overdue", None)
+        previous = self.dispute
+        self.dispute = Dispute(
+            type=o.dispute_type or (previous.type if previous else None),
+            opened_at=now,
+            evidence_due_by=due,
+            escalations=previous.escalations if previous else (),
+            objection_after_completion=previous is not None or self._completed_before(),
+        )
+        self.timers.pop("timer.evidence_overdue", None)
         self._case_deadline("evidence_due_by", due)
         return []
 
@@ -907,11 +954,11 @@ class ReturnCase:
 
     def _evidence_overdue(self, now: datetime) -> list[Command]:
         """At the end of the 举证期 without valid evidence the merchant's side is unsupported (seed 002 FAQ 5)."""
-        dispute = self.facts.get("dispute") or {}
-        valid = [e for e in dispute.get("evidence", []) if e.get("valid")]
-        dispute["evidence_outcome"] = "valid_evidence_in_time" if valid else "no_valid_evidence"
-        self.record_result("evidence_period_ended", {"outcome": dispute["evidence_outcome"]}, now,
-                           attention=not valid)  # fmt: skip
+        valid = self.dispute is not None and any(e.valid for e in self.dispute.evidence)
+        outcome = "valid_evidence_in_time" if valid else "no_valid_evidence"
+        if self.dispute is not None:
+            self.dispute = replace(self.dispute, evidence_outcome=outcome)
+        self.record_result("evidence_period_ended", {"outcome": outcome}, now, attention=not valid)
         return []
 
     def _book_outbound_shipment(self, now: datetime) -> list[Command]:
@@ -921,7 +968,7 @@ class ReturnCase:
         carrier = (
             self.rule("outbound_carrier")
             or self.return_.carrier
-            or (self.facts.get("carrier_route") or {}).get("carrier")
+            or self._routed_carrier()
             or self.facts.get("outbound_carrier")
         )
         if not carrier:
@@ -973,11 +1020,9 @@ class ReturnCase:
         if action == "submit_evidence":
             self._submit_evidence(detail, now)
         elif action == "escalate_dispute":
-            dispute = self.facts.get("dispute")
-            if dispute is None:
+            if self.dispute is None:
                 raise CommandRefused(action, self.state)
-            dispute["escalations"].append({"to": detail["escalate_to"], "at": now.isoformat(),
-                                           "note": detail.get("note")})  # fmt: skip
+            self.dispute = self.dispute.escalated(Escalation(detail["escalate_to"], now, detail.get("note")))
             self.record_result("dispute_escalated", {"to": detail["escalate_to"]}, now)
         elif action == "record_claim_outcome":
             claim = self.facts.get("carrier_claim")
@@ -996,13 +1041,13 @@ class ReturnCase:
     def _submit_evidence(self, detail: dict[str, Any], now: datetime) -> None:
         """Evidence in a dispute: late evidence does not count (seed 002 FAQ 5); a swap is proven only by a
         first-unboxing video showing all six sides and meeting the four tests (seed 002 FAQ 3)."""
-        dispute = self.facts.get("dispute")
+        dispute = self.dispute
         if dispute is None or self.state != CaseState.PLATFORM_INTERVENTION:
             raise CommandRefused("submit_evidence", self.state)
         problems = []
-        if now > datetime.fromisoformat(dispute["evidence_due_by"]):
+        if now > dispute.evidence_due_by:
             problems.append("after the evidence deadline (举证期)")
-        if dispute.get("type") == "swapped_item" or detail.get("evidence_kind") == "unboxing_video":
+        if dispute.type == "swapped_item" or detail.get("evidence_kind") == "unboxing_video":
             if detail.get("evidence_kind") != "unboxing_video":
                 problems.append("a swapped item is proven only by an unboxing video")
             else:
@@ -1011,17 +1056,15 @@ class ReturnCase:
                 if not detail.get("first_opening"):
                     problems.append("not recorded at the first opening of the return")
                 problems.extend(f"fails the {t} test" for t in UNBOXING_TESTS if t not in detail.get("passes", []))
-        item = {"kind": detail.get("evidence_kind"), "url": detail.get("evidence_url"), "at": now.isoformat(),
-                "valid": not problems, "problems": problems}  # fmt: skip
-        dispute["evidence"].append(item)
+        item = Evidence(detail.get("evidence_kind"), detail.get("evidence_url"), now, not problems, tuple(problems))
+        self.dispute = dispute.with_evidence(item)
         self.record_result("evidence_recorded", {"valid": not problems, "problems": problems}, now)
 
     def _open_carrier_claim(self, now: datetime) -> list[Command]:
         """Damage or loss in transit is claimed from the carrier (seed 003; DOMAIN §6), and tracked on the case."""
         if not (self.facts.get("fees") or {}).get("carrier_claim") or self.facts.get("carrier_claim"):
             return []
-        carrier = self.facts.get("outbound_carrier") or self.return_.carrier or (
-            self.facts.get("carrier_route") or {}).get("carrier")  # fmt: skip
+        carrier = self.facts.get("outbound_carrier") or self.return_.carrier or self._routed_carrier()
         self.facts["carrier_claim"] = {"carrier": carrier, "status": "open", "opened_at": now.isoformat()}
         if not carrier:
             self.record_result("carrier_claim_needs_carrier", {}, now, attention=True)
@@ -1040,9 +1083,9 @@ class ReturnCase:
         return [Command("carrier", carrier, "intercept", f"{self.id}:intercept", payload)]
 
     def _cancel_timers(self, now: datetime) -> list[Command]:
-        for timer in self.facts.get("timers", {}).values():
-            if timer["fired_at"] is None:
-                timer["cancelled"] = True
+        for event_type, timer in self.timers.items():
+            if timer.fired_at is None:
+                self.timers[event_type] = timer.cancel()
         return []
 
     def _flag_attention(self, now: datetime) -> list[Command]:
@@ -1093,7 +1136,7 @@ class ReturnCase:
             "refund_amount": {"amount": refund["amount"], "currency": refund.get("currency") or self.order.currency}
             if refund.get("amount") and (refund.get("currency") or self.order.currency)
             else None,
-            "carrier": self.return_.carrier or (self.facts.get("carrier_route") or {}).get("carrier"),
+            "carrier": self.return_.carrier or self._routed_carrier(),
             "pickup": self.return_.pickup,
             "passed": inspection.passed if inspection else None,
             "note": inspection.note if inspection else None,
@@ -1102,7 +1145,8 @@ class ReturnCase:
             "tracking_number": self.facts.get("return_tracking"),
             "deadlines": self.facts.get("deadlines") or {},
             "last_days": (self.facts.get("policy") or {}).get("last_days") or {},
-            "milestones": self.facts.get("milestones") or {},
+            # A notice keeps its facts as the text it shows (its context is stored as it is).
+            "milestones": {name: at.isoformat() for name, at in self.milestones.items()},
             **self._decision_notice_facts(),
         }
 
@@ -1115,19 +1159,37 @@ class ReturnCase:
             facts.update(reason=rejection.get("reason"), appeal_by=rejection.get("appeal_by"))
             if rejection.get("note"):
                 facts["note"] = rejection["note"]
-        dispute = self.facts.get("dispute") or {}
-        if dispute.get("evidence_due_by"):
-            facts["respond_by"] = dispute["evidence_due_by"]
+        if self.dispute is not None:
+            facts["respond_by"] = self.dispute.evidence_due_by.isoformat()  # the notice keeps the text it shows
         if self.facts.get("return_method"):
             facts["method"] = self.facts["return_method"]
             facts["return_address"] = self.facts.get("returns_address")
-        payouts = [e for e in self.ledger() if e["kind"] in PAYOUTS and e.get("amount")]
-        failed = next((e for e in reversed(payouts) if e["status"] == "failed"), None)
+        payouts = [e.amount for e in self.ledger if e.payout and e.amount is not None]
+        failed = next(
+            (e.amount for e in reversed(self.ledger) if e.payout and e.amount is not None and e.status == "failed"),
+            None,
+        )
         if failed is not None:
-            facts["failed_amount"] = {"amount": failed["amount"], "currency": failed["currency"]}
+            facts["failed_amount"] = failed.to_json()
         if payouts:
-            facts["payout_amount"] = {"amount": payouts[-1]["amount"], "currency": payouts[-1]["currency"]}
+            facts["payout_amount"] = payouts[-1].to_json()
         return facts
+
+    def record_missing_details(self, missing: Iterable[str]) -> list[str]:
+        """Fields the marketplace's API could not give (issue 4), shown on the case; sorted, each once."""
+        self.facts["missing"] = sorted(set(missing))
+        return list(self.facts["missing"])
+
+    def record_fx(self, fx: dict[str, Any]) -> None:
+        """The conversions of the case's money (service.fx), as the case view shows them."""
+        self.facts["fx"] = fx
+
+    def tracking_moves(self) -> list[str]:
+        """The events the carrier's scans already moved the case by (service.tracking): each is sent once."""
+        return list(self.facts.get("tracking_events") or [])
+
+    def record_tracking_move(self, event_type: str) -> None:
+        self.facts.setdefault("tracking_events", []).append(event_type)
 
     def refine(self, event: ReturnEvent, now: datetime, detail: dict[str, Any]) -> None:
         """Facts the marketplace's API added to a thin notification (issue 4); the state does not move."""
@@ -1160,7 +1222,7 @@ class ReturnCase:
         if event.type == "return.requested" and event.tracking and self.order_state == "paid":
             # Asked before delivery with the outbound parcel's tracking: the goods are on their way
             # (seed 002 §2 货在途), so the order is shipped and that parcel is the one to intercept.
-            self.facts["order_state"] = "shipped"
+            self.tables = replace(self.tables, order="shipped")
             self.facts["outbound_carrier"] = event.tracking.carrier
             self.facts["outbound_tracking"] = event.tracking.number
 
@@ -1259,5 +1321,5 @@ def open_case(case_id: str, marketplace: str, event: ReturnEvent, now: datetime)
         created_at=now,
     )
     if event.type == "order.delivered":
-        case.facts[ORDER_PAGE] = True
+        case.order_page = True
     return case

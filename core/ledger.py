@@ -10,8 +10,9 @@ buyer is refunded in the currency they paid in).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import Any
 
 from core.money import Conversion, Money, RateSource, convert
@@ -97,7 +98,7 @@ def ledger_totals(entries: list[LedgerEntry], settlement_currency: str) -> Ledge
 
 # --- the case's money ledger (issue 19) ---------------------------------------------------------------------
 #
-# Every amount that moves on a case is one entry in `ReturnCase.facts["ledger"]`, in the payment currency:
+# Every amount that moves on a case is one line in `ReturnCase.ledger`, in the payment currency:
 # what goes to the buyer (refund, partial refund, compensation, dispute award), what is kept back from it
 # (deductions: a buyer-paid return label, diminished value, a restocking fee where the law allows it) and
 # what comes back to the merchant (return-shipping insurance 运费险, carrier claims, duty/VAT recovery).
@@ -122,36 +123,62 @@ class AmountOverCap(ValueError):
         self.asked, self.cap, self.already, self.left = asked, cap, already, left
 
 
-def entry(kind: str, amount: Money | None, at: str, status: str, **detail: Any) -> dict[str, Any]:
-    """One ledger line as stored on the case (JSON)."""
-    return {
-        "kind": kind,
-        "amount": str(amount.amount) if amount is not None else None,
-        "currency": amount.currency if amount is not None else None,
-        "at": at,
-        "status": status,
-        **{k: v for k, v in detail.items() if v is not None},
-    }
+@dataclass(frozen=True)
+class LedgerLine:
+    """One amount that moved on a case; `amount` is None where the payment currency is not known."""
+
+    kind: str  # one of PAYOUTS, DEDUCTIONS, RECOVERIES
+    amount: Money | None
+    at: datetime
+    status: str  # requested, agreed, paid, failed (payouts); pending, applied (deductions); claimed, recovered
+    detail: Mapping[str, Any] = field(default_factory=dict)  # what it was for: key, reason, source, carrier
+
+    @property
+    def payout(self) -> bool:
+        return self.kind in PAYOUTS
+
+    def with_status(self, status: str) -> LedgerLine:
+        return replace(self, status=status)
+
+    def in_currency(self, currency: str) -> bool:
+        return self.amount is not None and self.amount.currency == currency
+
+    def to_json(self) -> dict[str, Any]:
+        """As stored and shown (the case view's `ledger.entries`, the timeline's `ledger_<kind>`)."""
+        return {
+            "kind": self.kind,
+            "amount": str(self.amount.amount) if self.amount is not None else None,
+            "currency": self.amount.currency if self.amount is not None else None,
+            "at": self.at.isoformat(),
+            "status": self.status,
+            **self.detail,
+        }
 
 
-def total(entries: list[dict[str, Any]], currency: str, kinds: tuple[str, ...], statuses: tuple[str, ...]) -> Money:
-    """The sum of the entries of `kinds` in `statuses`, in `currency` (other currencies are not mixed in)."""
+def entry(kind: str, amount: Money | None, at: datetime, status: str, **detail: Any) -> LedgerLine:
+    """One ledger line; detail left out (None) is not kept."""
+    return LedgerLine(kind, amount, at, status, {k: v for k, v in detail.items() if v is not None})
+
+
+def total(lines: Sequence[LedgerLine], currency: str, kinds: tuple[str, ...], statuses: tuple[str, ...]) -> Money:
+    """The sum of the lines of `kinds` in `statuses`, in `currency` (other currencies are not mixed in)."""
     result = Money.zero(currency)
-    for line in entries:
-        if line["kind"] in kinds and line["status"] in statuses and line.get("currency") == currency:
-            result = result + Money.of(line["amount"], currency)
+    for line in lines:
+        if line.kind in kinds and line.status in statuses and line.amount is not None and line.in_currency(currency):
+            result = result + line.amount
     return result
 
 
-def summary(entries: list[dict[str, Any]], currency: str | None, cap: Money | None) -> dict[str, Any]:
+def summary(lines: Sequence[LedgerLine], currency: str | None, cap: Money | None) -> dict[str, Any]:
     """What the case view shows: the entries, and the totals a person checks against the cap."""
+    entries = [line.to_json() for line in lines]
     if currency is None:
         return {"entries": entries, "cap": None}
     return {
         "entries": entries,
         "cap": cap.to_json() if cap is not None else None,
-        "paid_out": total(entries, currency, PAYOUTS, ("paid", "agreed")).to_json(),
-        "pending": total(entries, currency, PAYOUTS, ("requested",)).to_json(),
-        "deducted": total(entries, currency, DEDUCTIONS, ("applied", "pending")).to_json(),
-        "recovered": total(entries, currency, RECOVERIES, ("claimed", "recovered")).to_json(),
+        "paid_out": total(lines, currency, PAYOUTS, ("paid", "agreed")).to_json(),
+        "pending": total(lines, currency, PAYOUTS, ("requested",)).to_json(),
+        "deducted": total(lines, currency, DEDUCTIONS, ("applied", "pending")).to_json(),
+        "recovered": total(lines, currency, RECOVERIES, ("claimed", "recovered")).to_json(),
     }

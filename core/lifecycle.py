@@ -14,13 +14,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from core.ledger import PAYOUTS
-
 if TYPE_CHECKING:
     from core.cases import ReturnCase
-
-# The fact that marks a case opened by `order.delivered` as an order's page (core.cases, "Buyer pages").
-ORDER_PAGE = "order_page"
 
 
 class CaseState:
@@ -619,7 +614,7 @@ CONDITIONS: dict[str, Callable[[ReturnCase, Occurrence], bool]] = {
     "failed": lambda case, o: o.inspection_passed is False,
     "refund_awarded": lambda case, o: o.refund_amount is not None and o.refund_amount > 0,
     # An order's page (opened by order.delivered) whose window closed before any return was asked for.
-    "order_page_without_request": lambda case, o: bool(case.facts.get(ORDER_PAGE)) and not case.requested,
+    "order_page_without_request": lambda case, o: case.order_page and not case.requested,
     # Issue 19: the policy's eligibility decides what merchant silence does; merchant policy what is automatic.
     "eligible": lambda case, o: case.eligible(),
     "ineligible": lambda case, o: not case.eligible(),
@@ -627,7 +622,7 @@ CONDITIONS: dict[str, Callable[[ReturnCase, Occurrence], bool]] = {
     "auto_approve": lambda case, o: case.auto_approvable(),
     "unpaid_order": lambda case, o: case.state_before("order") == "unpaid",
     "after_final_check": lambda case, o: case.order.warehouse_checked_at is not None,
-    "refund_already_issued": lambda case, o: any(e["kind"] in PAYOUTS for e in case.ledger()),
+    "refund_already_issued": lambda case, o: any(line.payout for line in case.ledger),
     "refund_retryable": lambda case, o: case.refund_retryable(),
     "award_covered": lambda case, o: (
         o.refund_amount is not None and o.refund_amount > 0 and case.award_already_paid(o.refund_amount)

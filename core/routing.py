@@ -47,21 +47,30 @@ def choose_carrier(routes: Sequence[Route], buyer_country: str, merchant_country
     raise NoRoute(f"no carrier route for {buyer_country}->{merchant_country}")
 
 
-def carrier_route(
-    routes: Sequence[Route], buyer_country: str | None, merchant_country: str | None, named: str | None = None
-) -> dict[str, Any]:
-    """The fact kept on the case (`facts["carrier_route"]`): who carries the return and why.
+@dataclass(frozen=True)
+class CarrierRoute:
+    """Who carries the return and why, kept on the case (`ReturnCase.carrier_route`).
 
     `carrier` is None when the lane is unknown or no row covers it; the case then
     needs an operator to choose, and `reason` says why.
     """
+
+    carrier: str | None
+    lane: str
+    source: str  # event | routing_table
+    reason: str | None = None
+
+
+def carrier_route(
+    routes: Sequence[Route], buyer_country: str | None, merchant_country: str | None, named: str | None = None
+) -> CarrierRoute:
+    """The carrier the event named, else the lane table's, else none with the reason."""
     lane = f"{buyer_country or '?'}->{merchant_country or '?'}"
     if named:
-        return {"carrier": named, "lane": lane, "source": "event"}
+        return CarrierRoute(named, lane, "event")
     if not buyer_country or not merchant_country:
-        return {"carrier": None, "lane": lane, "source": "routing_table", "reason": "the lane is not known"}
+        return CarrierRoute(None, lane, "routing_table", "the lane is not known")
     try:
-        return {"carrier": choose_carrier(routes, buyer_country, merchant_country), "lane": lane,
-                "source": "routing_table"}  # fmt: skip
+        return CarrierRoute(choose_carrier(routes, buyer_country, merchant_country), lane, "routing_table")
     except NoRoute as exc:
-        return {"carrier": None, "lane": lane, "source": "routing_table", "reason": str(exc)}
+        return CarrierRoute(None, lane, "routing_table", str(exc))

@@ -58,7 +58,7 @@ def request_of(case: ReturnCase) -> ReturnEvent:
 
 def requested_at(case: ReturnCase) -> datetime:
     """When the buyer asked; a case opened by a later event (approval, dispute) counts from its opening."""
-    stones = case.milestones()
+    stones = case.milestones
     known = stones.get("requested_at") or case.created_at
     if known is None:
         raise ValueError(f"case {case.id} has neither a request time nor an opening time")
@@ -83,7 +83,7 @@ class CasePolicy:
         self.returns_address = returns_address  # one line, for a buyer who ships with their own label
 
     def __call__(self, case: ReturnCase) -> dict[str, Any]:
-        stones = case.milestones()
+        stones = case.milestones
         asked = requested_at(case)
         milestones = Milestones(
             requested_at=asked,
@@ -109,11 +109,5 @@ class CasePolicy:
         """Merchant settings the lifecycle's conditions and actions read (seed 002 §1: refund at once under an
         amount; issue 19: automatic approval, silence on ineligible requests, who-pays handling, periods)."""
         policy = self.tables.merchants.get(self.merchant) if self.merchant else None
-        limit = (policy or {}).get("auto_refund_unshipped_under")
-        if limit:
-            case.facts["auto_refund_under"] = dict(limit)
         rules = {name: (policy or {})[name] for name in MERCHANT_RULES if name in (policy or {})}
-        if rules or case.facts.get("merchant_rules"):
-            case.facts["merchant_rules"] = rules
-        if self.returns_address:
-            case.facts["returns_address"] = self.returns_address
+        case.adopt_merchant_policy(rules, (policy or {}).get("auto_refund_unshipped_under"), self.returns_address)

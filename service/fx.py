@@ -152,5 +152,5 @@ class FxRecorder:
             conversions.append(conversion_record("ledger_refund_date", ledger.at_refund, now))
         fx["conversions"] = conversions
         fx["errors"] = list(errors)
-        case.facts["fx"] = fx
+        case.record_fx(fx)
         return FxOutcome(display, ledger, errors)

@@ -102,9 +102,10 @@ class CaseMoves:
         """
         books = previous is not None and case.state == CaseState.APPROVED and previous != CaseState.APPROVED
         if books and not any(c.kind == "carrier" for c in commands):
-            route = case.facts.get("carrier_route") or {}
-            case.record_result("no_carrier_route", {"lane": route.get("lane"), "message": route.get("reason")
-                               or "no carrier is named and none is routed"}, now, attention=True)  # fmt: skip
+            route = case.carrier_route
+            why = (route.reason if route else None) or "no carrier is named and none is routed"
+            case.record_result("no_carrier_route", {"lane": route.lane if route else None, "message": why}, now,
+                               attention=True)  # fmt: skip
         if self.customs is not None and previous is not None:
             commands = commands + self.customs.plan(uow, case, now, file=books)
         sent = 0
@@ -135,7 +136,7 @@ class CaseMoves:
             why_not = untellable(command)
             if why_not is not None:
                 # Issue 18 §2: the marketplace could not be told of the withdrawal; a person tells it by hand.
-                case.facts["marketplace_return"] = {"status": "not_told", "reason": why_not}
+                case.marketplace_not_told(why_not)
                 case.record_result("marketplace_not_told", {"command": command.routing_key, "message": why_not}, now,
                                    attention=True)  # fmt: skip
             elif self.known_adapters(f"{command.kind}.{command.adapter}"):
@@ -250,9 +251,7 @@ class CaseEvents:
         ship_from = event.order.ship_from or case.order.ship_from
         merchant_country = self.returns_country or (ship_from.country if ship_from else None)
         named = event.return_.carrier or case.return_.carrier
-        case.facts["carrier_route"] = carrier_route(
-            self.routes, ship_to.country if ship_to else None, merchant_country, named
-        )
+        case.route_return(carrier_route(self.routes, ship_to.country if ship_to else None, merchant_country, named))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from marshmallow import ValidationError
 from adapters.marketplaces.base import ParsedDelivery
 from adapters.storage.ports import DuplicateKey
 from adapters.storage.unit_of_work import Receipt, UnitOfWork, new_id
-from core.cases import MARKETPLACE_RETURN_PENDING, WITHDRAWAL_RETURN_PREFIX, open_case, order_page_key
+from core.cases import WITHDRAWAL_RETURN_PREFIX, open_case, order_page_key
 from core.events import ReturnEvent, ReturnRequest
 from service.canonical import dump_event, flatten_errors, load_event
 
@@ -170,8 +170,7 @@ def withdrawal_being_told(uow: UnitOfWork, marketplace: str, event: ReturnEvent)
         return None
     case_id = uow.cases.find_id(marketplace, WITHDRAWAL_RETURN_PREFIX + event.order.id[:190])
     case = uow.cases.get(case_id) if case_id is not None else None
-    told = (case.facts.get("marketplace_return") or {}) if case is not None else {}
-    return case_id if told.get("status") in MARKETPLACE_RETURN_PENDING else None
+    return case_id if case is not None and case.marketplace_return_pending else None
 
 
 def command_message_id(idempotency_key: str) -> str:

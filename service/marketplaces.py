@@ -129,9 +129,9 @@ class MarketplaceDetails:
             now = self.clock()
             if refined is not None and result.requests:
                 case.refine(refined, now, {"requests": len(result.requests)})
-            case.facts["missing"] = sorted(set(result.missing))
-            if result.missing or problem:
-                case.record_result("details_missing", {"missing": case.facts["missing"], **problem}, now)
+            missing = case.record_missing_details(result.missing)
+            if missing or problem:
+                case.record_result("details_missing", {"missing": missing, **problem}, now)
             uow.cases.save(case, now)
             uow.processed.mark(self.consumer, message.message_id, now)
             uow.commit()
@@ -255,10 +255,7 @@ class MarketplaceDecisions:
             case.link_marketplace_return(answer.created_id, now)
             uow.cases.rekey(case.id, answer.created_id)
             return
-        told = dict(case.facts.get("marketplace_return") or {})
-        if told.get("status") != "accepted":  # its webhook may have joined the case first
-            outcome = UNKNOWN if status == UNKNOWN else ("not_sent" if not answer.sent else "refused")
-            case.facts["marketplace_return"] = {**told, "status": outcome}
+        case.marketplace_answered(UNKNOWN if status == UNKNOWN else ("not_sent" if not answer.sent else "refused"))
 
     def _refund_failed(self, uow: UnitOfWork, case: ReturnCase, answer: DecisionAnswer, now: datetime) -> None:
         """The marketplace refused the refund: the case's `refund.failed` (retried by timer, the buyer told)."""

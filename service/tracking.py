@@ -162,7 +162,7 @@ class TrackingIntake:
             attention=reason is not None,
         )
         event_type = MOVES.get(scan.status)
-        sent: list[str] = case.facts.setdefault("tracking_events", [])
+        sent = case.tracking_moves()
         if event_type is None or event_type in sent or "return.received" in sent:
             return []
         if case.allowed(event_type) is None and not (event_type == "return.received" and "return.shipped" in sent):
@@ -177,7 +177,7 @@ class TrackingIntake:
             message_id=event_id,
             correlation_id=case.id,
         )  # fmt: skip
-        sent.append(event_type)
+        case.record_tracking_move(event_type)
         case.record_result("tracking_event_sent", {"event": event_type, "event_id": event_id}, now)
         return [event_type]
 

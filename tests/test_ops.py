@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings
+from core.case_parts import Timer
 from core.cases import open_case
 from queues.publisher import OutgoingMessage
 from service.canonical import load_event
@@ -128,16 +129,8 @@ def test_overdue_lists_open_cases_past_a_deadline_only(client, container) -> Non
         "case_timer_armed": ("requested", {"merchant_response_due_by": (now - timedelta(hours=1)).isoformat()}),
     }
     timers = {
-        "case_timer_fired": {
-            "timer.merchant_response_overdue": {
-                "due_at": now.isoformat(),
-                "fired_at": now.isoformat(),
-                "cancelled": False,
-            }
-        },
-        "case_timer_armed": {
-            "timer.merchant_response_overdue": {"due_at": now.isoformat(), "fired_at": None, "cancelled": False}
-        },
+        "case_timer_fired": {"timer.merchant_response_overdue": Timer(now, fired_at=now)},
+        "case_timer_armed": {"timer.merchant_response_overdue": Timer(now)},
     }
     with container.uow() as uow:
         for n, (case_id, (state, deadlines)) in enumerate(specs.items()):
@@ -145,7 +138,7 @@ def test_overdue_lists_open_cases_past_a_deadline_only(client, container) -> Non
             case.state = state
             case.facts["deadlines"] = deadlines
             if case_id in timers:
-                case.facts["timers"] = timers[case_id]
+                case.timers = timers[case_id]
             uow.cases.add(case, now)
         uow.commit()
     response = client.get("/ops/overdue", headers=AUTH)

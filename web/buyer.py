@@ -191,7 +191,7 @@ def _scan(row: TrackingScanRow) -> dict[str, Any]:
 
 def _steps(case: ReturnCase, requested_at: str | None = None) -> list[dict[str, Any]]:
     """The progress a buyer recognises, each done with its day, or still to come."""
-    stones = case.facts.get("milestones") or {}
+    stones = case.milestones
     reached = {
         "delivered": case.order.delivered_at,
         "requested": stones.get("requested_at") or requested_at,
@@ -280,7 +280,7 @@ def _page_view(token: str, case: ReturnCase, rows: dict[str, Any], words: Words)
         next_at = None  # the withdrawal section says the last day
     label = _label(rows["shipments"])
     tracking = _return_tracking(case, rows["shipments"])
-    carrier = case.return_.carrier or (case.facts.get("carrier_route") or {}).get("carrier")
+    carrier = case.return_.carrier or (case.carrier_route.carrier if case.carrier_route else None)
     receipt = received_statement(rows["withdrawal"]) if rows["withdrawal"] else None
     steps = _steps(case)
     if receipt and not case.requested:

@@ -10,6 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from adapters.notifiers.negotiation import buyer_preferences as negotiation_order
 from adapters.notifiers.negotiation import negotiate
 from adapters.notifiers.render import render_notice
+from adapters.storage.case_record import dispute_json, route_json, timers_json
 from adapters.storage.models import CustomsClaimRow, NoticeDeliveryRow, ShipmentRow, TrackingScanRow
 from core.cases import ReturnCase
 from core.ledger import summary as ledger_summary
@@ -136,18 +137,18 @@ def case_view(
             "refund": case.facts.get("refund"),
             "policy": case.facts.get("policy"),
             "fees": case.facts.get("fees"),
-            "timers": case.facts.get("timers", {}),
+            "timers": timers_json(case.timers),
             "fx": case.facts.get("fx"),
             "shipments": [_shipment(s) for s in shipments],
             "customs": customs_view(case, claims or []),
             "tracking": tracking_view(scans or []),
-            "carrier_route": case.facts.get("carrier_route"),
+            "carrier_route": route_json(case.carrier_route),
             "notices": rendered_notices(case, None),
             "notice_deliveries": [_delivery(d) for d in deliveries or []],
             "missing": case.facts.get("missing", []),
             # Issue 19: the case's money ledger against its cap, and what decisions recorded.
-            "ledger": ledger_summary(case.facts.get("ledger", []), case.order.currency, case.refund_cap()),
-            "decisions": {name: case.facts.get(name) for name in DECISION_FACTS if case.facts.get(name) is not None},
+            "ledger": ledger_summary(case.ledger, case.order.currency, case.refund_cap()),
+            "decisions": _decisions(case),
             "buyer_url": buyer_url,
         }
     )
@@ -155,6 +156,15 @@ def case_view(
 
 # Facts of the case's decisions shown as they are (issue 19).
 DECISION_FACTS = ("rejection", "late_accepted", "dispute", "carrier_claim", "outbound_leg", "released", "return_method")
+
+
+def _decisions(case: ReturnCase) -> dict[str, Any]:
+    """What decisions recorded on the case (issue 19), by name; the dispute is a typed part of its own."""
+    recorded = [name for name in DECISION_FACTS if name != "dispute"]
+    shown = {name: case.facts.get(name) for name in recorded if case.facts.get(name) is not None}
+    if case.dispute is not None:
+        shown["dispute"] = dispute_json(case.dispute)
+    return shown
 
 
 class MoneySchema(Schema):

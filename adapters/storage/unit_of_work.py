@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.canonical import ITEMS_SCHEMA, ORDER_SCHEMA, RETURN_SCHEMA
 from adapters.storage.analytics_store import AnalyticsStore
+from adapters.storage.case_record import facts_json, typed_parts
 from adapters.storage.fx_store import FxLedger
 from adapters.storage.models import (
     CaseRow,
@@ -133,10 +134,10 @@ class CaseRepository:
         values = {
             "id": case.id, "marketplace": case.marketplace, "order_id": case.order_id, "return_id": case.return_id,
             "state": case.state, "needs_attention": case.needs_attention, "order": order, "return": return_,
-            "items": items, "facts": dict(case.facts), "created_at": case.created_at or now, "updated_at": now,
+            "items": items, "facts": facts_json(case), "created_at": case.created_at or now, "updated_at": now,
             "version": 1,
         }  # fmt: skip
-        if pending is None or case.timeline or case.notices or case.facts.get("timers"):
+        if pending is None or case.timeline or case.notices or case.timers:
             return_json = values.pop("return")
             self.session.add(CaseRow(**values, return_=return_json))
         else:
@@ -176,7 +177,7 @@ class CaseRepository:
                 order=order,
                 return_=return_,
                 items=items,
-                facts=dict(case.facts),
+                facts=facts_json(case),
                 updated_at=now,
                 version=version + 1,
             )
@@ -223,14 +224,11 @@ class CaseRepository:
                 for row in self.session.scalars(select(CaseTimerRow).where(CaseTimerRow.case_id == case.id))
             }
         )
-        timers: dict[str, Any] = case.facts.get("timers") or {}
         for name, row in rows.items():
-            if name not in timers:
+            if name not in case.timers:
                 self.session.delete(row)
-        for name, timer in timers.items():
-            due = datetime.fromisoformat(timer["due_at"])
-            fired = datetime.fromisoformat(timer["fired_at"]) if timer.get("fired_at") else None
-            cancelled = bool(timer.get("cancelled"))
+        for name, timer in case.timers.items():
+            due, fired, cancelled = timer.due_at, timer.fired_at, timer.cancelled
             row = rows.get(name)
             if row is None:
                 self.session.add(
@@ -318,8 +316,8 @@ class CaseRepository:
             needs_attention=row.needs_attention,
             timeline=timeline,
             notices=notices,
-            facts=dict(row.facts or {}),
             created_at=row.created_at,
+            **typed_parts(row.facts or {}),
         )
         self._loaded[row.id] = (row.version, len(timeline), len(notices))
         self._stored[row.id] = ((case.order, row.order), (case.return_, row.return_), (case.items, row.items or []))

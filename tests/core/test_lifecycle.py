@@ -7,18 +7,21 @@ from decimal import Decimal
 
 import pytest
 
+from core.case_parts import TableStates
 from core.cases import OPERATOR_COMMANDS, CommandRefused, ReturnCase
 from core.events import Item, Order, ReturnRequest
+from core.ledger import LedgerLine
 from core.lifecycle import LIFECYCLES, CaseState, Transition
 from core.lifecycle_diagram import document
+from core.money import Money
 
 NOW = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
 
 _LIMIT = {"amount": "100", "currency": "EUR"}
 
 
-def _PAYOUT(status: str) -> dict:
-    return {"kind": "refund", "amount": "40.00", "currency": "EUR", "status": status, "at": "2026-11-10T09:00:00"}
+def _PAYOUT(status: str) -> LedgerLine:
+    return LedgerLine("refund", Money.of("40.00", "EUR"), NOW, status)
 
 
 # How to make each named condition hold: (resolution, order_state, facts, detail)
@@ -86,8 +89,11 @@ def make_case(state: str, resolution: str, order_state: str, facts: dict) -> Ret
         return_=ReturnRequest(id="R-1", resolution=resolution, carrier="dhl_express"),
         items=(Item(sku="A", quantity=1, unit_price=Decimal("40.00")),),
         state=state,
+        tables=TableStates(order=order_state, refund=facts.pop("refund_state", "none")),
+        order_page=facts.pop("order_page", False),
+        ledger=list(facts.pop("ledger", [])),
     )
-    case.facts.update(facts, order_state=order_state)
+    case.facts.update(facts)
     return case
 
 
@@ -97,7 +103,7 @@ def test_every_row_of_every_lifecycle_table_leads_where_it_says(table: str, row:
     states = {"case": CaseState.NEW, "order": order_state, "refund": "none"}
     states[table] = source
     case = make_case(states["case"], resolution, states["order"], facts)
-    case.facts["refund_state"] = states["refund"]
+    case.tables = TableStates(order=case.tables.order, refund=states["refund"])
     case.apply_internal(row.event, "evt-1", NOW, dict(detail))
     reached = {"case": case.state, "order": case.order_state, "refund": case.refund_state}[table]
     assert reached == row.target
@@ -183,7 +189,7 @@ def test_timer_outliving_its_state_lapses_without_attention():
     assert case.state == CaseState.PLATFORM_INTERVENTION
     # Gone or lapsed: the dispute armed a timer of its own (issue 19: evidence deadline), which drops it.
     assert not case.needs_attention and "timer.inspection_overdue" not in case.due_timers(NOW)
-    assert "timer.evidence_overdue" in case.facts["timers"]
+    assert "timer.evidence_overdue" in case.timers
     assert case.due_timers(NOW + timedelta(days=1)) == []
 
 
@@ -191,18 +197,18 @@ def test_a_timer_is_armed_only_while_the_state_takes_its_event():
     decision = {"deadlines": {"inspection_due_by": NOW.isoformat()}}
     case = make_case(CaseState.APPROVED, "refund", "delivered", {})
     case.record_decision(decision, NOW)
-    assert case.facts["timers"] == {}
+    assert case.timers == {}
     case.apply_internal("return.received", "evt-7", NOW, decide=lambda c: decision)
     assert case.state == CaseState.INSPECTING
     assert case.due_timers(NOW) == ["timer.inspection_overdue"]
     case.apply_internal("return.inspected", "evt-8", NOW, {"inspection_passed": True}, decide=lambda c: decision)
-    assert case.facts["timers"] == {}, "the merchant inspected in time: the timer is dropped"
+    assert case.timers == {}, "the merchant inspected in time: the timer is dropped"
 
 
 def test_no_timer_is_scheduled_in_a_final_state():
     case = make_case(CaseState.REFUNDED, "refund", "delivered", {})
     case.record_decision({"deadlines": {"inspection_due_by": NOW.isoformat()}}, NOW)
-    assert case.facts["timers"] == {} and case.next_timer_due() is None
+    assert case.timers == {} and case.next_timer_due() is None
 
 
 def test_a_cancelled_timer_stays_cancelled_when_its_deadline_moves():
@@ -239,7 +245,7 @@ def test_the_decision_is_taken_before_the_actions_so_the_refund_command_carries_
     [command] = [c for c in commands if c.kind != "notify"]
     assert seen == [CaseState.REFUND_PROCESSING]
     assert command.payload["amount"] == {"amount": "44.89", "currency": "EUR"}
-    assert case.facts["milestones"]["inspected_at"] == NOW.isoformat()
+    assert case.milestones["inspected_at"] == NOW
 
 
 def test_refund_paid_cancels_pending_timers():
@@ -259,7 +265,8 @@ def test_refund_overdue_sends_no_second_payout_while_one_is_on_its_way_and_retri
     assert [c.action for c in first + again if c.kind != "notify"] == ["refund"]
     assert case.needs_attention and "refund_outstanding" in [e.name for e in case.timeline]
     case.apply_internal("refund.failed", "evt-4", NOW)
-    retry_at = datetime.fromisoformat(case.facts["case_deadlines"]["refund_retry_at"])
+    retry_at = case.case_deadlines["refund_retry_at"]
+    assert retry_at == NOW + timedelta(hours=4)
     assert case.due_timers(retry_at) == ["timer.refund_retry"]
     retried = [c for c in case.fire_timer("timer.refund_retry", retry_at) if c.kind != "notify"]
     assert [c.action for c in retried] == ["refund"]
@@ -296,7 +303,7 @@ def test_a_request_before_delivery_with_the_outbound_tracking_means_the_parcel_i
     from core.events import ReturnEvent, Tracking
 
     case = make_case(CaseState.NEW, "refund", "paid", {})
-    del case.facts["order_state"]
+    case.tables = TableStates()  # the order's own facts say it is paid
     event = ReturnEvent(
         "return.requested", "e-1", NOW, case.order, case.return_, case.items, Tracking("sf_express", "SF123")
     )

@@ -1,7 +1,7 @@
 import pytest
 
 from config.routes import carrier_routes
-from core.routing import NoRoute, Route, carrier_route, choose_carrier
+from core.routing import CarrierRoute, NoRoute, Route, carrier_route, choose_carrier
 
 ROUTES = carrier_routes()
 
@@ -30,14 +30,14 @@ def test_a_lane_no_row_covers_needs_an_operator():
 
 
 def test_the_route_fact_names_the_table_as_its_source():
-    assert carrier_route(ROUTES, "DE", "CN") == {"carrier": "sf_express", "lane": "DE->CN", "source": "routing_table"}
-    assert carrier_route(ROUTES, "DE", "CN", named="fedex")["source"] == "event"
+    assert carrier_route(ROUTES, "DE", "CN") == CarrierRoute("sf_express", "DE->CN", "routing_table")
+    assert carrier_route(ROUTES, "DE", "CN", named="fedex").source == "event"
 
 
 def test_an_unknown_lane_leaves_the_carrier_to_an_operator():
     fact = carrier_route((Route("EU", "EU", "dhl_express"),), "US", "CN")
-    assert fact["carrier"] is None
-    assert "US->CN" in fact["reason"]
+    assert fact.carrier is None
+    assert fact.reason is not None and "US->CN" in fact.reason
 
 
 def test_approval_books_with_the_routed_carrier_when_the_event_names_none():
@@ -53,7 +53,7 @@ def test_approval_books_with_the_routed_carrier_when_the_event_names_none():
     requested = replace(requested, return_=replace(requested.return_, carrier=None))
     case = open_case("case_1", "generic", requested, now)
     case.apply(requested, "evt_1", now)
-    case.facts["carrier_route"] = carrier_route(ROUTES, "DE", "CN")
+    case.route_return(carrier_route(ROUTES, "DE", "CN"))
     commands = case.apply(load_event(example("return-approved")), "evt_2", now)
     assert [c.routing_key for c in commands if c.kind != "notify"] == ["carrier.sf_express.book_return"]
     assert case.notices[-1].context["carrier"] == "sf_express"  # the approval notice names the routed carrier

@@ -1,0 +1,182 @@
+"""A case's typed parts as the JSON of its `facts` column, and back: the one place their times become text.
+
+The stored format is the one cases were saved in before these parts were typed: beside what the policy and
+the adapters recorded, the keys below hold the table states, timers, the case's own deadlines, milestones,
+the carrier route and the order-page mark, times as ISO 8601 text. Rows saved by any version load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from core.case_parts import Dispute, Escalation, Evidence, MarketplaceReturn, TableStates, Timer
+from core.cases import ReturnCase
+from core.ledger import LedgerLine
+from core.money import Money
+from core.routing import CarrierRoute
+
+ORDER_STATE, REFUND_STATE, TIMERS = "order_state", "refund_state", "timers"
+CASE_DEADLINES, MILESTONES, CARRIER_ROUTE, ORDER_PAGE = "case_deadlines", "milestones", "carrier_route", "order_page"
+MARKETPLACE_RETURN, LEDGER, DISPUTE = "marketplace_return", "ledger", "dispute"
+TYPED_KEYS = (
+    ORDER_STATE,
+    REFUND_STATE,
+    TIMERS,
+    CASE_DEADLINES,
+    MILESTONES,
+    CARRIER_ROUTE,
+    ORDER_PAGE,
+    MARKETPLACE_RETURN,
+    LEDGER,
+    DISPUTE,
+)
+
+
+def facts_json(case: ReturnCase) -> dict[str, Any]:
+    """The `facts` column of `case`: its recorded facts with its typed parts in their stored shape.
+
+    `timers` is written once the case keeps timers, empty or not (service.operations.still_pending).
+    """
+    facts = {k: v for k, v in case.facts.items() if k not in TYPED_KEYS}
+    if case.keeps_timers or case.timers:
+        facts[TIMERS] = timers_json(case.timers)
+    if case.tables.order:
+        facts[ORDER_STATE] = case.tables.order
+    if case.tables.refund != TableStates().refund:
+        facts[REFUND_STATE] = case.tables.refund
+    if case.case_deadlines:
+        facts[CASE_DEADLINES] = _texts(case.case_deadlines)
+    if case.milestones:
+        facts[MILESTONES] = _texts(case.milestones)
+    if case.carrier_route is not None:
+        facts[CARRIER_ROUTE] = route_json(case.carrier_route)
+    if case.order_page:
+        facts[ORDER_PAGE] = True
+    if case.ledger:
+        facts[LEDGER] = [line.to_json() for line in case.ledger]
+    if case.dispute is not None:
+        facts[DISPUTE] = dispute_json(case.dispute)
+    if case.marketplace_return is not None:
+        facts[MARKETPLACE_RETURN] = {k: v for k, v in asdict(case.marketplace_return).items() if v is not None}
+    return facts
+
+
+def typed_parts(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The ReturnCase fields a stored `facts` column holds: `facts` (the rest) and each typed part."""
+    route = stored.get(CARRIER_ROUTE)
+    return {
+        "facts": {k: v for k, v in stored.items() if k not in TYPED_KEYS},
+        "tables": TableStates(stored.get(ORDER_STATE) or None, stored.get(REFUND_STATE) or TableStates().refund),
+        "timers": {name: _timer(t) for name, t in (stored.get(TIMERS) or {}).items()},
+        "keeps_timers": TIMERS in stored,
+        "case_deadlines": _instants(stored.get(CASE_DEADLINES)),
+        "milestones": _instants(stored.get(MILESTONES)),
+        "carrier_route": _route(route) if route else None,
+        "order_page": bool(stored.get(ORDER_PAGE)),
+        "dispute": _dispute(stored[DISPUTE]) if stored.get(DISPUTE) else None,
+        "ledger": [_ledger_line(line) for line in stored.get(LEDGER) or []],
+        "marketplace_return": _told(stored[MARKETPLACE_RETURN]) if stored.get(MARKETPLACE_RETURN) else None,
+    }
+
+
+def timers_json(timers: Mapping[str, Timer]) -> dict[str, dict[str, Any]]:
+    """Timers as stored and as the case view shows them (`GET /returns/<id>`, `timers`)."""
+    return {
+        name: {
+            "due_at": _text(t.due_at),
+            "fired_at": _text(t.fired_at) if t.fired_at else None,
+            "cancelled": t.cancelled,
+        }
+        for name, t in timers.items()
+    }
+
+
+def route_json(route: CarrierRoute | None) -> dict[str, Any] | None:
+    """The carrier route as stored and as the case view shows it; `reason` only where there is one."""
+    if route is None:
+        return None
+    shown: dict[str, Any] = {"carrier": route.carrier, "lane": route.lane, "source": route.source}
+    if route.reason is not None:
+        shown["reason"] = route.reason
+    return shown
+
+
+def _route(stored: Mapping[str, Any]) -> CarrierRoute:
+    return CarrierRoute(stored.get("carrier"), stored.get("lane", ""), stored.get("source", ""), stored.get("reason"))
+
+
+def dispute_json(dispute: Dispute) -> dict[str, Any]:
+    """The dispute as stored and as the case view shows it (`decisions.dispute`)."""
+    shown: dict[str, Any] = {
+        "type": dispute.type,
+        "opened_at": _text(dispute.opened_at),
+        "evidence_due_by": _text(dispute.evidence_due_by),
+        "evidence": [
+            {"kind": e.kind, "url": e.url, "at": _text(e.at), "valid": e.valid, "problems": list(e.problems)}
+            for e in dispute.evidence
+        ],
+        "escalations": [{"to": e.to, "at": _text(e.at), "note": e.note} for e in dispute.escalations],
+        "objection_after_completion": dispute.objection_after_completion,
+    }
+    if dispute.evidence_outcome is not None:
+        shown["evidence_outcome"] = dispute.evidence_outcome
+    return shown
+
+
+def _dispute(stored: Mapping[str, Any]) -> Dispute:
+    return Dispute(
+        type=stored.get("type"),
+        opened_at=_instant(stored["opened_at"]),
+        evidence_due_by=_instant(stored["evidence_due_by"]),
+        evidence=tuple(
+            Evidence(
+                e.get("kind"), e.get("url"), _instant(e["at"]), bool(e.get("valid")), tuple(e.get("problems") or ())
+            )
+            for e in stored.get("evidence") or ()
+        ),
+        escalations=tuple(
+            Escalation(e["to"], _instant(e["at"]), e.get("note")) for e in stored.get("escalations") or ()
+        ),
+        objection_after_completion=bool(stored.get("objection_after_completion")),
+        evidence_outcome=stored.get("evidence_outcome"),
+    )
+
+
+def _ledger_line(stored: Mapping[str, Any]) -> LedgerLine:
+    """A line as `LedgerLine.to_json` wrote it: its own fields, then what it was for."""
+    amount, currency = stored.get("amount"), stored.get("currency")
+    money = Money.of(amount, currency) if amount is not None and currency else None
+    detail = {k: v for k, v in stored.items() if k not in ("kind", "amount", "currency", "at", "status")}
+    return LedgerLine(stored["kind"], money, _instant(stored["at"]), stored["status"], detail)
+
+
+def _told(stored: Mapping[str, Any]) -> MarketplaceReturn:
+    return MarketplaceReturn(
+        stored["status"], stored.get("return_id"), stored.get("withdrawal_return_id"), stored.get("reason")
+    )
+
+
+def _timer(stored: Mapping[str, Any]) -> Timer:
+    fired = stored.get("fired_at")
+    return Timer(_instant(stored["due_at"]), _instant(fired) if fired else None, bool(stored.get("cancelled")))
+
+
+def _instants(stored: Mapping[str, str] | None) -> dict[str, datetime]:
+    return {name: _instant(at) for name, at in (stored or {}).items()}
+
+
+def _instant(text: str) -> datetime:
+    """ISO 8601 text as written by `datetime.isoformat`; one without an offset is UTC (time is kept in UTC)."""
+    at = datetime.fromisoformat(text)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _text(at: datetime) -> str:
+    return at.isoformat()
+
+
+def _texts(instants: Mapping[str, datetime]) -> dict[str, str]:
+    return {name: _text(at) for name, at in instants.items()}
