@@ -2,7 +2,7 @@
 
 The case records a notice and emits `notify.<channel>.send` with the idempotency key
 `<case>:notice:<kind>:<channel>` (core/notices.py). Here, as for carrier bookings
-(service/handlers.py), the intent is stored before the provider is called: a
+(service/carrier_bookings.py), the intent is stored before the provider is called: a
 `notice_deliveries` row per key. A redelivered command finds a final row and sends
 nothing; a failure that certainly sent nothing is retried through the queue's delay
 queues; one that may have sent (connection lost after DATA, read timeout) is left

@@ -35,7 +35,7 @@ CLOSED_STATES = FINAL_STATES
 DEPTH_SAMPLE_GAP = timedelta(seconds=10)
 DEPTH_HISTORY = timedelta(hours=1)
 
-# Shipment statuses an operator must look at (service/handlers.py).
+# Shipment statuses an operator must look at (service/carrier_bookings.py).
 FAILED_SHIPMENTS = ("unknown", "rejected", "retrying")
 
 __all__ = ["CLOSED_STATES", "DEAD_LETTER_MARK", "Operations", "UnknownQueue", "due_at"]
