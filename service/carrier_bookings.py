@@ -1,6 +1,9 @@
 """`returns.carrier.<name>`: return labels, pickups, interceptions and claims, each at most once per key.
 
-Split out of `service/handlers.py` (which keeps the case events).
+Each request is an outbound effect (service/effects.py): recorded under the command's idempotency key
+before the carrier is called, so a redelivered command finds it and books nothing more; one left
+`sending` by a crash becomes `unknown` for a person to check rather than booking twice. The parcel a
+booking makes (tracking number, label) is its `shipments` row, of the same id.
 """
 
 from __future__ import annotations
@@ -27,28 +30,25 @@ from adapters.carriers.gateway import CarrierGateway
 from adapters.http import HttpClient, HttpResult, OutboundRequest, TransientHttpError
 from adapters.messages import IncomingMessage, Reject
 from adapters.registry import declared_capability
-from adapters.storage.models import ShipmentRow
 from adapters.storage.ports import ConcurrentUpdate, ConnectionLost
 from adapters.storage.unit_of_work import UnitOfWork, new_id
 from config.settings import Settings
 from core.cases import Command, ReturnCase
+from core.effects import EffectKind, EffectState, OutboundEffect, Step, status_label
 from core.events import Address
-from core.shipments import ReturnShipmentOrder, ShipmentOrderError, outbound_shipment_order, return_shipment_order
+from core.shipments import (
+    ReturnShipmentOrder,
+    Shipment,
+    ShipmentOrderError,
+    outbound_shipment_order,
+    return_shipment_order,
+)
+from service.effects import Intent, OutboundEffectsFlow
 from service.intake import command_body, command_message_id
 
 log = logging.getLogger(__name__)
 
-# Shipment statuses: what a redelivered booking command finds, and why it then books nothing.
-BOOKED, NOT_SENT, SENDING, REJECTED, UNKNOWN, RETRYING, OPERATOR_TASK = (
-    "booked",
-    "not_sent",
-    "sending",
-    "rejected",
-    "unknown",
-    "retrying",
-    "operator_task",
-)
-FINAL = {BOOKED, NOT_SENT, REJECTED, UNKNOWN, OPERATOR_TASK}
+BOOKING = EffectKind.CARRIER_BOOKING
 
 
 @dataclass(frozen=True)
@@ -80,13 +80,7 @@ def outbound_tracking(payload: dict[str, Any], case: ReturnCase) -> str | None:
 
 
 class CarrierBookings:
-    """`returns.carrier.<name>`: return labels, pickups and interceptions, each at most once per idempotency key.
-
-    Every request is recorded in `shipments` (keyed by the command's idempotency key)
-    before the carrier is called, so a redelivered command finds it and sends
-    nothing more; a crash between sending and recording leaves it `sending`, which a
-    redelivery turns into `unknown` for a person to check rather than booking twice.
-    """
+    """`returns.carrier.<name>`: return labels, pickups and interceptions, each at most once per idempotency key."""
 
     def __init__(
         self,
@@ -111,6 +105,7 @@ class CarrierBookings:
         self.commands_exchange = commands_exchange
         self.on_commit = on_commit
         self.gateway = gateway or CarrierGateway(http, clock)  # adds OAuth tokens and signatures
+        self.effects = OutboundEffectsFlow(uow, clock)
 
     def __call__(self, message: IncomingMessage) -> None:
         body = message.body
@@ -132,15 +127,16 @@ class CarrierBookings:
             result = self.gateway.send(self.carrier, self.adapter_settings, prepared.request)
             answer = prepared.parse(result)
         except CarrierRejected as exc:
-            self._finish(message, prepared, REJECTED, error=str(exc))
+            self._finish(message, prepared, EffectState.REFUSED, error=str(exc))
             return
         except TransientHttpError as exc:
-            if exc.maybe_delivered and kinds[action] != "intercept":
-                self._finish(message, prepared, UNKNOWN, error=f"{exc}: it may exist; check before booking again")
+            if exc.maybe_delivered and kinds[action] != "intercept":  # asking to stop a parcel twice is harmless
+                self._finish(message, prepared, EffectState.UNKNOWN,
+                             error=f"{exc}: it may exist; check before booking again")  # fmt: skip
                 return
-            self._mark(prepared.shipment_id, RETRYING, error=str(exc))
+            self.effects.retrying(prepared.shipment_id, str(exc))
             raise
-        self._finish(message, prepared, BOOKED, answer=answer)
+        self._finish(message, prepared, EffectState.DONE, answer=answer)
 
     # -- building ---------------------------------------------------------------------------------------------
 
@@ -193,20 +189,19 @@ class CarrierBookings:
     ) -> Prepared | None:
         """Record the intent before calling the carrier; None when there is nothing (more) to send."""
         with self.uow() as uow:
-            existing = uow.shipments.by_key(key)
+            found = self.effects.find(uow, key)
             now = self.clock()
-            if existing is not None and existing.status in FINAL:
+            if found.step == Step.NOTHING:
                 uow.processed.mark_once(self.consumer, message.message_id, now)
                 uow.commit()
                 return None
             case = uow.cases.get(case_id)
             if case is None:
                 raise Reject(f"case {case_id} does not exist")
-            if existing is not None and existing.status == SENDING:
+            if found.step == Step.INTERRUPTED and found.effect is not None:
                 # A previous attempt died between sending and recording the answer: never send blindly again.
-                existing.status, existing.updated_at = UNKNOWN, now
-                existing.error = "interrupted while the carrier was being called; check before sending again"
-                case.record_result(f"{kind}_unknown", {"carrier": self.carrier.name, "shipment_id": existing.id},
+                effect = self.effects.interrupt(uow, found.effect, now)
+                case.record_result(f"{kind}_unknown", {"carrier": self.carrier.name, "shipment_id": effect.id},
                                    now, attention=True)  # fmt: skip
                 self._settled(uow, case, message, now)
                 return None
@@ -218,22 +213,20 @@ class CarrierBookings:
                 self._settled(uow, case, message, now)
                 return None
             if request is None:
-                self._operator_task(uow, case, message, key, kind, payload, now)
+                self._operator_task(uow, case, message, key, kind, payload, found.effect, now)
                 return None
-            if existing is None:
-                existing = uow.shipments.add(
-                    ShipmentRow(
-                        id=new_id("shp"), case_id=case_id, carrier=self.carrier.name, kind=kind,
-                        idempotency_key=key, status=SENDING if sendable else NOT_SENT,
-                        request=request.describe(), created_at=now, updated_at=now,
-                    )
-                )  # fmt: skip
+            intent = Intent(case_id, BOOKING, self.carrier.name, key, new_id("shp"))
+            if sendable:
+                effect = self.effects.send(uow, found.effect, intent, now, request.describe())
             else:
-                existing.status, existing.updated_at = SENDING, now
+                effect = self.effects.record_unsent(uow, found.effect, intent, EffectState.NOT_SENT, now,
+                                                    request.describe())  # fmt: skip
+            if found.effect is None:
+                uow.shipments.add(Shipment(effect.id, case_id, self.carrier.name, kind, now, effect))
             if not sendable:
                 case.record_result(
                     f"{kind}_not_sent",
-                    {"carrier": self.carrier.name, "shipment_id": existing.id,
+                    {"carrier": self.carrier.name, "shipment_id": effect.id,
                      "message": f"no credentials for {self.carrier.name}: the request is stored, not sent"},
                     now,
                 )  # fmt: skip
@@ -242,7 +235,7 @@ class CarrierBookings:
                 self._settled(uow, case, message, now)
                 return None
             uow.commit()
-            return Prepared(existing.id, request, parse, order)
+            return Prepared(effect.id, request, parse, order)
 
     def _settled(self, uow: UnitOfWork, case: ReturnCase, message: IncomingMessage, now: datetime) -> None:
         uow.cases.save(case, now)
@@ -252,7 +245,7 @@ class CarrierBookings:
 
     def _operator_task(
         self, uow: UnitOfWork, case: ReturnCase, message: IncomingMessage, key: str, kind: str,
-        payload: dict[str, Any], now: datetime,
+        payload: dict[str, Any], found: OutboundEffect | None, now: datetime,
     ) -> None:  # fmt: skip
         """The carrier's API cannot do this (interception at FedEx, UPS, DHL): a person must call the carrier."""
         number = outbound_tracking(payload, case)
@@ -265,12 +258,12 @@ class CarrierBookings:
                 f"{self.carrier.name} takes no claims through its API: file a claim for damage or loss in transit "
                 f"(parcel {number or 'of this order'}) with {self.carrier.name}, then record_claim_outcome"
             )
-        uow.shipments.add(
-            ShipmentRow(
-                id=new_id("shp"), case_id=case.id, carrier=self.carrier.name, kind=kind, idempotency_key=key,
-                status=OPERATOR_TASK, request={}, error=text, tracking_number=number, created_at=now, updated_at=now,
+        intent = Intent(case.id, BOOKING, self.carrier.name, key, new_id("shp"))
+        effect = self.effects.record_unsent(uow, found, intent, EffectState.OPERATOR_TASK, now, {}, error=text)
+        if found is None:
+            uow.shipments.add(
+                Shipment(effect.id, case.id, self.carrier.name, kind, now, effect, tracking_number=number)
             )
-        )  # fmt: skip
         case.record_result(f"{kind}_operator_task", {"carrier": self.carrier.name, "message": text}, now,
                            attention=True)  # fmt: skip
         return self._settled(uow, case, message, now)
@@ -322,15 +315,8 @@ class CarrierBookings:
 
     # -- recording the answer ---------------------------------------------------------------------------------
 
-    def _mark(self, shipment_id: str, status: str, error: str | None = None) -> None:
-        with self.uow() as uow:
-            row = uow.shipments.get(shipment_id)
-            if row is not None:
-                row.status, row.error, row.updated_at = status, error, self.clock()
-                uow.commit()
-
     def _finish(
-        self, message: IncomingMessage, prepared: Prepared, status: str, answer: Any = None, error: str | None = None
+        self, message: IncomingMessage, prepared: Prepared, state: str, answer: Any = None, error: str | None = None
     ) -> None:
         """Record the carrier's answer; a concurrent change to the case is merged by trying again.
 
@@ -340,7 +326,7 @@ class CarrierBookings:
         """
         for attempt in range(1, 6):
             try:
-                self._finish_once(message, prepared, status, answer, error)
+                self._finish_once(message, prepared, state, answer, error)
                 return
             except (ConcurrentUpdate, ConnectionLost) as exc:
                 if attempt == 5:
@@ -348,43 +334,43 @@ class CarrierBookings:
                 log.info("recording the answer for shipment %s again: %s", prepared.shipment_id, type(exc).__name__)
 
     def _finish_once(
-        self, message: IncomingMessage, prepared: Prepared, status: str, answer: Any, error: str | None
+        self, message: IncomingMessage, prepared: Prepared, state: str, answer: Any, error: str | None
     ) -> None:
         with self.uow() as uow:
-            row = uow.shipments.get(prepared.shipment_id)
-            case = uow.cases.get(row.case_id) if row else None
-            if row is None or case is None:
+            shipment = uow.shipments.get(prepared.shipment_id)
+            case = uow.cases.get(shipment.case_id) if shipment else None
+            if shipment is None or case is None:
                 raise Reject(f"shipment {prepared.shipment_id} vanished")
             now = self.clock()
-            row.status, row.error, row.updated_at = status, error, now
-            name = self.carrier.name
-            if isinstance(answer, BookedShipment) and row.kind == "outbound_label":
-                row.tracking_number = answer.tracking_number
-                row.label_pdf_base64 = answer.label_pdf_base64
-                row.response = answer.raw if isinstance(answer.raw, dict) else None
-                for command in case.outbound_booked(name, answer.tracking_number, now):
-                    self._send(uow, case, command, now)
-            elif isinstance(answer, BookedShipment):
-                case.label_booked(answer.cost, now)
-                row.tracking_number = answer.tracking_number
-                row.label_pdf_base64 = answer.label_pdf_base64
-                row.response = answer.raw if isinstance(answer.raw, dict) else None
-                case.record_result(
-                    "return_label_booked",
-                    {"carrier": name, "tracking_number": answer.tracking_number,
-                     "pickup_reference": answer.pickup_reference, "shipment_id": row.id},
-                    now,
-                )  # fmt: skip
-                if prepared.order is not None:
-                    self._queue_pickup(uow, case, prepared.order, answer.tracking_number, now)
+            if shipment.effect.final:  # recorded by an attempt whose commit was reported lost, yet happened
+                uow.processed.mark_once(self.consumer, message.message_id, now)
+                uow.commit()
+                return
+            name, result = self.carrier.name, None
+            if isinstance(answer, BookedShipment):
+                uow.shipments.record_parcel(shipment.id, answer.tracking_number, answer.label_pdf_base64)
+                result = answer.raw if isinstance(answer.raw, dict) else None
+                if shipment.kind == "outbound_label":
+                    for command in case.outbound_booked(name, answer.tracking_number, now):
+                        self._send(uow, case, command, now)
+                else:
+                    case.label_booked(answer.cost, now)
+                    case.record_result(
+                        "return_label_booked",
+                        {"carrier": name, "tracking_number": answer.tracking_number,
+                         "pickup_reference": answer.pickup_reference, "shipment_id": shipment.id},
+                        now,
+                    )  # fmt: skip
+                    if prepared.order is not None:
+                        self._queue_pickup(uow, case, prepared.order, answer.tracking_number, now)
             elif isinstance(answer, BookedPickup):
-                row.tracking_number = answer.reference
-                row.response = {"pickup_reference": answer.reference, **(answer.raw or {})}
+                uow.shipments.record_parcel(shipment.id, answer.reference, None)
+                result = {"pickup_reference": answer.reference, **(answer.raw or {})}
                 case.record_result("pickup_booked", {"carrier": name, "pickup_reference": answer.reference,
-                                                     "shipment_id": row.id}, now)  # fmt: skip
+                                                     "shipment_id": shipment.id}, now)  # fmt: skip
             elif isinstance(answer, InterceptOutcome):
-                row.status = BOOKED if answer.accepted else REJECTED
-                row.response = {"accepted": answer.accepted, "reference": answer.reference, "message": answer.message}
+                state = EffectState.DONE if answer.accepted else EffectState.REFUSED
+                result = {"accepted": answer.accepted, "reference": answer.reference, "message": answer.message}
                 case.record_result(
                     "intercept_requested" if answer.accepted else "intercept_refused",
                     {"carrier": name, "reference": answer.reference, "message": answer.message},
@@ -392,10 +378,11 @@ class CarrierBookings:
                     attention=not answer.accepted,
                 )
             else:
-                kind = row.kind
-                case.record_result(f"{kind}_{status}", {"carrier": name, "message": error}, now, attention=True)
-            if row.kind == "intercept" and row.status == REJECTED:
-                self._interception_failed(uow, case, row.error or (row.response or {}).get("message", ""), now)
+                case.record_result(f"{shipment.kind}_{status_label(BOOKING, state)}", {"carrier": name,
+                                   "message": error}, now, attention=True)  # fmt: skip
+            self.effects.settle(uow, shipment.id, state, now, result, error)
+            if shipment.kind == "intercept" and state == EffectState.REFUSED:
+                self._interception_failed(uow, case, error or (result or {}).get("message", ""), now)
             uow.cases.save(case, now)
             uow.processed.mark_once(self.consumer, message.message_id, now)
             uow.commit()
