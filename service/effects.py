@@ -3,14 +3,15 @@
 Carrier bookings, notice deliveries, marketplace decisions and customs filings all go through here
 (core/effects.py holds the states and moves; `outbound_effects` stores them). A consumer:
 
-1. `begin` in its own transaction: finds the effect under the command's idempotency key and says
-   what to do; for `Step.SEND` it records the intent (a new effect, or one more attempt) for the
-   consumer to commit before the call; `Step.INTERRUPTED` has already moved a `sending` effect to
-   `unknown`, for the consumer to flag its case.
+1. in its own transaction, `find`s the effect under the command's idempotency key: `Step.NOTHING`
+   (the outcome is recorded: send nothing), `Step.INTERRUPTED` (found `sending`: `interrupt` moves it
+   to `unknown`, and the consumer flags its case), or `Step.SEND`, when it records the intent (`send`:
+   a new effect, or one more attempt) or an outcome reached without a call (`record_unsent`), and
+   commits before calling the other side;
 2. calls the other side, outside any transaction;
 3. `settle`s the outcome in the transaction that records what the answer changes, or, for a failure,
-   `in_doubt` (may have arrived: `unknown` unless the other side is idempotent) or `retrying` (did
-   nothing: the queue's retry sends it again).
+   `in_doubt` (it may have arrived: `unknown`, unless the other side is idempotent) or `retrying` (it
+   did nothing: the queue's retry sends it again), each committed on its own.
 """
 
 from __future__ import annotations

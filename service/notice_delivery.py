@@ -197,8 +197,8 @@ class NoticeDeliveries:
     def _flag_case(self, case_id: str, status: str, kind: str, delivery_id: str, error: str | None) -> None:
         """A failed or uncertain delivery needs a person: it joins the timeline and flags the case.
 
-        Only these rare outcomes touch the case row. Routine outcomes live in `notice_deliveries`
-        (shown with the case), so delivery consumers do not contend with the case and carrier
+        Only these rare outcomes touch the case row. Routine outcomes live on the delivery's outbound
+        effect (shown with the case), so delivery consumers do not contend with the case and carrier
         handlers for the case's version.
         """
         detail = {"notice": kind, "channel": self.channel, "delivery_id": delivery_id, "message": error}
