@@ -100,10 +100,13 @@ class OutboundEffect:
     def settled(
         self, state: str, now: datetime, result: dict[str, Any] | None = None, error: str | None = None
     ) -> OutboundEffect:
-        """The outcome: a final state, with the other side's answer or what went wrong."""
+        """The outcome: a final state, with the other side's answer or what went wrong.
+
+        An effect given up as `unknown` (a redelivery found it `sending` while the call was still under way)
+        still takes the answer when it comes: what the other side did is then known."""
         if state in IN_FLIGHT:
             raise EffectMoveError(f"{state} is not an outcome")
-        if self.final:
+        if self.final and self.state != EffectState.UNKNOWN:
             raise EffectMoveError(f"effect {self.id} is already {self.state}")
         return replace(self, state=state, updated_at=now, error=error,
                        result=self.result if result is None else result)  # fmt: skip

@@ -342,7 +342,8 @@ class CarrierBookings:
             if shipment is None or case is None:
                 raise Reject(f"shipment {prepared.shipment_id} vanished")
             now = self.clock()
-            if shipment.effect.final:  # recorded by an attempt whose commit was reported lost, yet happened
+            if shipment.effect.final and shipment.effect.state != EffectState.UNKNOWN:
+                # recorded by an attempt whose commit was reported lost, yet happened
                 uow.processed.mark_once(self.consumer, message.message_id, now)
                 uow.commit()
                 return

@@ -58,6 +58,11 @@ def test_an_interrupted_effect_is_unknown_and_never_sent_again():
         unknown.sending(LATER)
 
 
+def test_an_answer_that_comes_after_the_effect_was_given_up_as_unknown_still_counts():
+    late = sending().interrupted(LATER).settled(EffectState.DONE, LATER, {"tracking": "T1"})
+    assert (late.state, late.result, late.error) == ("done", {"tracking": "T1"}, None)
+
+
 def test_a_failure_that_did_nothing_is_retried_with_one_more_attempt():
     retrying = sending().retrying("503 Service Unavailable", LATER)
     again = retrying.sending(LATER)
