@@ -25,6 +25,7 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 
+from core.effects import OutboundEffect
 from core.events import Item, Order
 from core.money import Money
 from core.places import zone_for
@@ -467,3 +468,22 @@ def facts_for_return(
         origin_countries=tuple(sorted({item.origin_country for item in items if item.origin_country})),
         return_reason=return_reason,
     )
+
+
+@dataclass(frozen=True)
+class LedgerClaim:
+    """A duty/VAT claim in the recovery ledger, with its filing's effect once it was filed (or stored unsent)."""
+
+    id: str
+    case_id: str
+    authority: str
+    basis: str
+    amount: Money
+    due_by: datetime
+    status: str  # planned | not_sent | filed | accepted | refused | expired
+    adapter: str
+    created_at: datetime
+    updated_at: datetime
+    reason: str | None = None
+    reference: str | None = None
+    filing: OutboundEffect | None = None  # once it was filed, or stored unsent

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any
 
+from core.effects import OutboundEffect
+
 # How each context value is shown: one table, read by the renderer.
 #   id: shown as given; money: Money JSON, formatted by CLDR; deadline: a UTC instant shown with
 #   date, time and zone in the buyer's time zone, or a plain date (an inclusive last day) shown as
@@ -331,3 +333,38 @@ def days_until(now: datetime, last_day: date, zone: tzinfo) -> int:
 def delivery_key(case_id: str, kind: str, channel: str) -> str:
     """One notice goes out once per channel: this key names that single message everywhere."""
     return f"{case_id}:notice:{kind}:{channel}"
+
+
+@dataclass(frozen=True)
+class NoticeDelivery:
+    """One notice on one channel as rendered for the buyer, with its sending's effect (state, attempts, answer)."""
+
+    id: str
+    case_id: str
+    kind: str
+    channel: str
+    created_at: datetime
+    effect: OutboundEffect
+    recipient: str | None = None
+    locale: str | None = None
+    message: Mapping[str, Any] | None = None
+
+    @property
+    def status(self) -> str:
+        return self.effect.status
+
+    @property
+    def attempts(self) -> int:
+        return self.effect.attempts
+
+    @property
+    def response(self) -> dict[str, Any] | None:
+        return self.effect.result
+
+    @property
+    def error(self) -> str | None:
+        return self.effect.error
+
+    @property
+    def updated_at(self) -> datetime:
+        return self.effect.updated_at

@@ -9,10 +9,12 @@ export reason "return" so the goods re-enter under returned-goods relief.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from core.cases import ReturnCase
+from core.effects import OutboundEffect
 from core.events import Address
 
 DEFAULT_ITEM_WEIGHT_KG = Decimal("0.5")
@@ -102,3 +104,41 @@ def outbound_shipment_order(case: ReturnCase, merchant_address: Address | None, 
     """The new parcel of an exchange, repair or reship: the same order with the parties the other way round."""
     back = return_shipment_order(case, merchant_address, ship_date)
     return replace(back, shipper=back.receiver, receiver=back.shipper, pickup=False, outbound=True)
+
+
+@dataclass(frozen=True)
+class Shipment:
+    """A carrier booking as stored: the parcel it made (tracking number, label) and its request's effect."""
+
+    id: str
+    case_id: str
+    carrier: str
+    kind: str  # return_label | pickup | intercept | outbound_label | claim
+    created_at: datetime
+    effect: OutboundEffect
+    tracking_number: str | None = None
+    label_pdf_base64: str | None = None
+
+    @property
+    def status(self) -> str:
+        return self.effect.status
+
+    @property
+    def idempotency_key(self) -> str:
+        return self.effect.idempotency_key
+
+    @property
+    def request(self) -> dict[str, Any]:
+        return self.effect.request or {}
+
+    @property
+    def response(self) -> dict[str, Any] | None:
+        return self.effect.result
+
+    @property
+    def error(self) -> str | None:
+        return self.effect.error
+
+    @property
+    def updated_at(self) -> datetime:
+        return self.effect.updated_at

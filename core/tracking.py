@@ -78,3 +78,20 @@ def furthest(updates: Iterable[TrackingUpdate]) -> TrackingUpdate | None:
     if not ordered:
         return None
     return max(reversed(ordered), key=lambda u: PROGRESS.get(u.status, 0))
+
+
+@dataclass(frozen=True)
+class TrackingScan:
+    """A scan as recorded for a case (`key`: carrier, number, code and time), and how it came (push or poll)."""
+
+    scan_key: str
+    case_id: str
+    carrier: str
+    tracking_number: str
+    code: str
+    status: str
+    occurred_at: datetime
+    received_via: str
+    received_at: datetime
+    description: str = ""
+    location: str = ""

@@ -37,10 +37,11 @@ from queues.relay import OutboxRelay
 from queues.scheduler import PeriodicTask
 from queues.topology import QueueSpec, Topology
 from service.buyer_links import BuyerLinks
+from service.carrier_bookings import CarrierBookings
 from service.case_policy import CasePolicy, one_line
 from service.customs import CustomsFilings, CustomsPlanning
 from service.fx import FxRecorder
-from service.handlers import CarrierBookings, CaseEvents, CaseMoves
+from service.handlers import CaseEvents, CaseMoves
 from service.intake import Intake
 from service.marketplaces import (
     MarketplaceDecisions,

@@ -6,27 +6,37 @@ so `GET /returns/<id>` shows the regime, documents and deadlines from the reques
 per authority where the buyer paid duty or import VAT (`order.duties_paid > 0`) go
 out as `customs.<adapter>.declare` / `customs.<adapter>.file_claim` commands; the
 consumer here builds each filing, stores it, and sends it only when the adapter has
-credentials (contract: built, stored and shown, not sent). The broker receives an
-`Idempotency-Key`, so a retried filing after a timeout is not filed twice.
+credentials (contract: built, stored and shown, not sent). Each filing is an outbound
+effect (service/effects.py) under the command's idempotency key; the broker receives that
+key as `Idempotency-Key`, so it is idempotent: a filing whose answer was lost (timeout,
+crash during the call) is sent again rather than left for a person.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from adapters.customs.base import CUSTOMS, CustomsAdapter, CustomsRejected, Filing
-from adapters.http import HttpClient, OutboundRequest
+from adapters.http import HttpClient, OutboundRequest, TransientHttpError
 from adapters.messages import IncomingMessage, Reject
-from adapters.storage.models import CustomsClaimRow
 from adapters.storage.unit_of_work import UnitOfWork, new_id
 from config.settings import Settings
 from core.cases import Command, ReturnCase
-from core.customs import RETURNED, CustomsPlan, DutyClaim, customs_plan, expire_claims, facts_for_return
-from core.money import Money
+from core.customs import (
+    RETURNED,
+    CustomsPlan,
+    DutyClaim,
+    LedgerClaim,
+    customs_plan,
+    expire_claims,
+    facts_for_return,
+)
+from core.effects import EffectKind, EffectState, OutboundEffect, Step
+from service.effects import Intent, OutboundEffectsFlow
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +52,26 @@ def plan_for(case: ReturnCase, returns_country: str | None, now: datetime) -> Cu
     return expire_claims(plan, now) if plan is not None else None
 
 
-def claim_view(row: CustomsClaimRow) -> dict[str, Any]:
+def claim_view(claim: LedgerClaim) -> dict[str, Any]:
+    filing = claim.filing
     return {
-        "id": row.id,
-        "authority": row.authority,
-        "basis": row.basis,
-        "reason": row.reason or RETURNED,
-        "amount": {"amount": row.amount, "currency": row.currency},
-        "due_by": row.due_by.isoformat(),
-        "status": row.status,
-        "adapter": row.adapter,
-        "sent": row.status not in (PLANNED, NOT_SENT, EXPIRED),
-        "reference": row.reference,
-        "request": row.request,
-        "error": row.error,
+        "id": claim.id,
+        "authority": claim.authority,
+        "basis": claim.basis,
+        "reason": claim.reason or RETURNED,
+        "amount": {"amount": str(claim.amount.amount), "currency": claim.amount.currency},
+        "due_by": claim.due_by.isoformat(),
+        "status": claim.status,
+        "adapter": claim.adapter,
+        "sent": claim.status not in (PLANNED, NOT_SENT, EXPIRED),
+        "reference": claim.reference,
+        "request": filing.request if filing else None,
+        "error": filing.error if filing else None,
     }
+
+
+def claim_key(case_id: str, claim_id: str) -> str:
+    return f"{case_id}:customs_claim:{claim_id}"
 
 
 class CustomsPlanning:
@@ -83,10 +98,10 @@ class CustomsPlanning:
             if uow.customs_claims.find(case.id, claim.authority) is not None:
                 continue
             row = uow.customs_claims.add(
-                CustomsClaimRow(
+                LedgerClaim(
                     id=new_id("clm"), case_id=case.id, authority=claim.authority, basis=claim.basis, reason=claim.reason,
-                    amount=str(claim.amount.amount), currency=claim.amount.currency, due_by=claim.due_by,
-                    status=claim.status, adapter=self.adapter, created_at=now, updated_at=now,
+                    amount=claim.amount, due_by=claim.due_by, status=claim.status, adapter=self.adapter,
+                    created_at=now, updated_at=now,
                 )
             )  # fmt: skip
             if claim.status == EXPIRED:
@@ -98,7 +113,7 @@ class CustomsPlanning:
                     "customs",
                     self.adapter,
                     "file_claim",
-                    f"{case.id}:customs_claim:{row.id}",
+                    claim_key(case.id, row.id),
                     {"case_id": case.id, "claim_id": row.id},
                 )
             )
@@ -124,6 +139,7 @@ class CustomsFilings:
         self.adapter_settings = settings.for_adapter(adapter_name)
         self.returns_country = settings.for_adapter("returns_address").get("COUNTRY")
         self.http = http
+        self.effects = OutboundEffectsFlow(uow, clock)
 
     def __call__(self, message: IncomingMessage) -> None:
         body = message.body
@@ -139,14 +155,25 @@ class CustomsFilings:
     def _sendable(self) -> bool:
         return self.adapter.credentials(self.adapter_settings) is not None
 
-    def _send(self, request: OutboundRequest) -> Filing | CustomsRejected:
-        """One filing; timeouts, 5xx and 429 raise for the queue to retry (the Idempotency-Key makes that safe)."""
+    def _send(self, effect: OutboundEffect, request: OutboundRequest) -> Filing | CustomsRejected:
+        """One filing; timeouts, 5xx and 429 leave the effect `retrying` and raise for the queue to send it
+        again: the broker takes the same Idempotency-Key twice as once."""
         try:
             return self.adapter.parse_filing(self.http.send(request))
         except CustomsRejected as exc:
             return exc
+        except TransientHttpError as exc:
+            self.effects.in_doubt(effect.id, str(exc), idempotent=True)
+            raise
+
+    @staticmethod
+    def _outcome(filing: Filing | None, outcome: Filing | CustomsRejected) -> tuple[str, dict[str, Any] | None]:
+        if filing is None:
+            return EffectState.REFUSED, None
+        return EffectState.DONE, filing.raw if isinstance(filing.raw, dict) else None
 
     def _declare(self, message: IncomingMessage, case_id: str) -> None:
+        key = f"{case_id}:customs_declaration"
         with self.uow() as uow:
             if uow.processed.seen(self.consumer, message.message_id):
                 return
@@ -155,7 +182,8 @@ class CustomsFilings:
                 raise Reject(f"case {case_id} does not exist")
             now = self.clock()
             state = case.facts.get("customs_declaration") or {}
-            if state.get("status") in SETTLED:
+            found = self.effects.find(uow, key, idempotent=True)
+            if state.get("status") in SETTLED or found.step == Step.NOTHING:
                 uow.processed.mark(self.consumer, message.message_id, now)
                 uow.commit()
                 return
@@ -163,7 +191,9 @@ class CustomsFilings:
             if plan is None:
                 raise Reject(f"case {case_id} crosses no border: nothing to declare")
             request = self.adapter.build_declaration(case.id, plan, self.adapter_settings)
+            intent = Intent(case_id, EffectKind.CUSTOMS_DECLARATION, self.adapter.name, key, new_id("dcl"))
             if not self._sendable():
+                self.effects.record_unsent(uow, found.effect, intent, EffectState.NOT_SENT, now, request.describe())
                 case.facts["customs_declaration"] = {"status": NOT_SENT, "adapter": self.adapter.name,
                                                      "request": request.describe()}  # fmt: skip
                 case.record_result("customs_declaration_not_sent", {"adapter": self.adapter.name, "message":
@@ -173,7 +203,9 @@ class CustomsFilings:
                 uow.processed.mark(self.consumer, message.message_id, now)
                 uow.commit()
                 return
-        outcome = self._send(request)
+            effect = self.effects.send(uow, found.effect, intent, now, request.describe())
+            uow.commit()
+        outcome = self._send(effect, request)
         with self.uow() as uow:
             case = uow.cases.get(case_id)
             if case is None:
@@ -181,6 +213,8 @@ class CustomsFilings:
             now = self.clock()
             filing = outcome if isinstance(outcome, Filing) else None
             refused = filing is None
+            outcome_state, result = self._outcome(filing, outcome)
+            self.effects.settle(uow, effect.id, outcome_state, now, result, str(outcome) if refused else None)
             case.facts["customs_declaration"] = {
                 "status": REFUSED if filing is None else filing.status,
                 "adapter": self.adapter.name,
@@ -200,33 +234,36 @@ class CustomsFilings:
             uow.commit()
 
     def _claim(self, message: IncomingMessage, case_id: str, claim_id: str) -> None:
+        key = claim_key(case_id, claim_id)
         with self.uow() as uow:
             row = uow.customs_claims.get(claim_id)
             case = uow.cases.get(case_id)
             if row is None or case is None:
                 raise Reject(f"claim {claim_id} of case {case_id} does not exist")
             now = self.clock()
-            if row.status in SETTLED:
+            found = self.effects.find(uow, key, idempotent=True)
+            if row.status in SETTLED or found.step == Step.NOTHING:
                 uow.processed.mark_once(self.consumer, message.message_id, now)
                 uow.commit()
                 return
-            claim = DutyClaim(row.authority, Money(Decimal(row.amount), row.currency), row.due_by, row.basis,
-                              reason=row.reason or RETURNED)  # fmt: skip
+            claim = DutyClaim(row.authority, row.amount, row.due_by, row.basis, reason=row.reason or RETURNED)
             if now >= row.due_by:
-                row.status, row.updated_at = EXPIRED, now
+                uow.customs_claims.update(replace(row, status=EXPIRED, updated_at=now))
                 case.record_result("duty_claim_expired", {"authority": row.authority, "due_by":
                                    row.due_by.isoformat()}, now, attention=True)  # fmt: skip
                 return self._close(uow, case, message, now)
             request = self.adapter.build_claim(case.id, claim, self.adapter_settings)
-            row.request, row.updated_at = request.describe(), now
+            intent = Intent(case_id, EffectKind.CUSTOMS_CLAIM, self.adapter.name, key, claim_id)
             if not self._sendable():
-                row.status = NOT_SENT
+                self.effects.record_unsent(uow, found.effect, intent, EffectState.NOT_SENT, now, request.describe())
+                uow.customs_claims.update(replace(row, status=NOT_SENT, updated_at=now))
                 case.record_result("duty_claim_not_sent", {"authority": row.authority, "message":
                                    f"no credentials for {self.adapter.name}: the claim is stored, not sent"},
                                    now)  # fmt: skip
                 return self._close(uow, case, message, now)
+            effect = self.effects.send(uow, found.effect, intent, now, request.describe())
             uow.commit()
-        outcome = self._send(request)
+        outcome = self._send(effect, request)
         with self.uow() as uow:
             row = uow.customs_claims.get(claim_id)
             case = uow.cases.get(case_id)
@@ -235,14 +272,14 @@ class CustomsFilings:
             now = self.clock()
             filing = outcome if isinstance(outcome, Filing) else None
             refused = filing is None
-            row.status = REFUSED if filing is None else filing.status
-            row.reference = None if filing is None else filing.reference
-            row.error = str(outcome) if refused else None
-            row.response = None if filing is None else (filing.raw if isinstance(filing.raw, dict) else None)
-            row.updated_at = now
+            outcome_state, result = self._outcome(filing, outcome)
+            self.effects.settle(uow, effect.id, outcome_state, now, result, str(outcome) if refused else None)
+            uow.customs_claims.update(replace(row, status=REFUSED if filing is None else filing.status,
+                                              reference=None if filing is None else filing.reference,
+                                              updated_at=now))  # fmt: skip
             if filing is not None:
                 # The case's money ledger (issue 19): what the claim should bring back, once the authority pays.
-                case.record_recovery("duty_vat_recovery", Money(Decimal(row.amount), row.currency), now, "claimed",
+                case.record_recovery("duty_vat_recovery", row.amount, now, "claimed",
                                      authority=row.authority, reference=filing.reference)  # fmt: skip
             case.record_result(
                 "duty_claim_refused" if refused else "duty_claim_filed",

@@ -9,9 +9,9 @@ cancellation when nothing was refunded), that status enters as one more event
 through the same intake, id `<notification id>:details`.
 
 Decisions (`returns.marketplace.<name>`, commands `marketplace.<name>.<action>`):
-approve, reject and refund are told to the marketplace once per idempotency key
-(the intent is stored before the call, as for carrier bookings), and the answer is
-recorded on the case. Actions an adapter cannot take put the case up for attention.
+approve, reject and refund are told to the marketplace once per idempotency key: each is
+an outbound effect (service/effects.py; the intent is stored before the call, as for
+carrier bookings), and the answer is recorded on the effect and the case. Actions an adapter cannot take put the case up for attention.
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ from adapters.registry import declared_capability
 from adapters.storage.unit_of_work import UnitOfWork, new_id
 from config.settings import Settings
 from core.cases import WITHDRAWAL_EVENT_PREFIX, Command, ReturnCase
+from core.effects import EffectKind, EffectState, Step
 from service.canonical import load_event
+from service.effects import Intent, OutboundEffectsFlow
 from service.intake import InvalidEvent, command_body, command_message_id
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,6 @@ log = logging.getLogger(__name__)
 DETAILS_SUFFIX = ":details"
 DECIDABLE = ("approve", "reject", "refund", "open_return")
 OPEN_RETURN = "open_return"
-SENDING, ANSWERED, NOT_SENT, UNKNOWN = "sending", "answered", "not_sent", "unknown"
 
 
 def untellable(command: Command) -> str | None:
@@ -159,6 +160,7 @@ class MarketplaceDecisions:
         self.consumer = f"marketplace.{name}"
         self.uow, self.clock, self.http = uow, clock, http
         self.commands_exchange, self.known_adapters = commands_exchange, known_adapters
+        self.effects = OutboundEffectsFlow(uow, clock)
 
     def __call__(self, message: IncomingMessage) -> None:
         body = message.body
@@ -176,24 +178,25 @@ class MarketplaceDecisions:
         except TransientHttpError as exc:
             if getattr(exc, "maybe_delivered", False):
                 answer = DecisionAnswer(action, sent=True, accepted=False, detail=f"{exc}: may have arrived")
-                self._finish(message, row_id, UNKNOWN, answer)
+                self._finish(message, row_id, EffectState.UNKNOWN, answer)
                 return
-            self._release(row_id)
+            self.effects.retrying(row_id, str(exc))
             raise
-        self._finish(message, row_id, ANSWERED if answer.sent else NOT_SENT, answer)
+        self._finish(message, row_id, EffectState.DONE if answer.sent else EffectState.NOT_SENT, answer)
 
     def _prepare(
         self, message: IncomingMessage, case_id: str, action: str, key: str, payload: dict[str, Any]
     ) -> tuple[str, Decision] | None:
         with self.uow() as uow:
             now = self.clock()
-            row = uow.marketplace_decisions.by_key(key)
+            found = self.effects.find(uow, key)
             case = uow.cases.get(case_id)
             if case is None:
                 raise Reject(f"case {case_id} does not exist")
-            if row is not None and row.status != "retrying":
-                if row.status == SENDING:  # died while the marketplace was being called: never send blindly again
-                    uow.marketplace_decisions.set_status(row.id, UNKNOWN, now)
+            if found.step != Step.SEND:
+                if found.step == Step.INTERRUPTED and found.effect is not None:
+                    # died while the marketplace was being called: never send blindly again
+                    self.effects.interrupt(uow, found.effect, now)
                     case.record_result(
                         f"marketplace_{action}_unknown",
                         {"marketplace": self.name, "message": "interrupted during the call; check the marketplace"},
@@ -215,24 +218,17 @@ class MarketplaceDecisions:
                 uow.processed.mark_once(self.consumer, message.message_id, now)
                 uow.commit()
                 return None
-            if row is None:
-                row = uow.marketplace_decisions.add(case_id, self.name, action, key, SENDING, now)
-            else:
-                uow.marketplace_decisions.set_status(row.id, SENDING, now)
+            intent = Intent(case_id, EffectKind.MARKETPLACE_DECISION, self.name, key, new_id("dec"))
+            effect = self.effects.send(uow, found.effect, intent, now, {"action": action})
             uow.commit()
-            return row.id, decision_for(case, action, key, payload)
+            return effect.id, decision_for(case, action, key, payload)
 
-    def _release(self, row_id: str) -> None:
-        with self.uow() as uow:
-            if uow.marketplace_decisions.set_status(row_id, "retrying", self.clock()) is not None:
-                uow.commit()
-
-    def _finish(self, message: IncomingMessage, row_id: str, status: str, answer: DecisionAnswer) -> None:
+    def _finish(self, message: IncomingMessage, row_id: str, state: str, answer: DecisionAnswer) -> None:
         with self.uow() as uow:
             now = self.clock()
-            row = uow.marketplace_decisions.set_status(row_id, status, now, answer.as_record())
-            case = uow.cases.get(row.case_id) if row else None
-            if row is None or case is None:
+            effect = self.effects.settle(uow, row_id, state, now, answer.as_record())
+            case = uow.cases.get(effect.case_id) if effect else None
+            if effect is None or case is None:
                 raise Reject(f"decision {row_id} vanished")
             outcome = "accepted" if answer.accepted else ("not_sent" if not answer.sent else "refused")
             case.record_result(
@@ -241,10 +237,10 @@ class MarketplaceDecisions:
                 now,
                 attention=not answer.accepted,
             )
-            if answer.action == "refund" and answer.sent and not answer.accepted and status == ANSWERED:
+            if answer.action == "refund" and answer.sent and not answer.accepted and state == EffectState.DONE:
                 self._refund_failed(uow, case, answer, now)
             if answer.action == OPEN_RETURN:
-                self._opened(uow, case, answer, status, now)
+                self._opened(uow, case, answer, state, now)
             uow.cases.save(case, now)
             uow.processed.mark_once(self.consumer, message.message_id, now)
             uow.commit()
@@ -255,7 +251,8 @@ class MarketplaceDecisions:
             case.link_marketplace_return(answer.created_id, now)
             uow.cases.rekey(case.id, answer.created_id)
             return
-        case.marketplace_answered(UNKNOWN if status == UNKNOWN else ("not_sent" if not answer.sent else "refused"))
+        outcome = "unknown" if status == EffectState.UNKNOWN else ("not_sent" if not answer.sent else "refused")
+        case.marketplace_answered(outcome)  # a return its webhook already joined to the case stays accepted
 
     def _refund_failed(self, uow: UnitOfWork, case: ReturnCase, answer: DecisionAnswer, now: datetime) -> None:
         """The marketplace refused the refund: the case's `refund.failed` (retried by timer, the buyer told)."""

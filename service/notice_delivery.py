@@ -1,18 +1,19 @@
 """`returns.notify.<channel>`: deliver each buyer notice once per channel, whatever is redelivered.
 
 The case records a notice and emits `notify.<channel>.send` with the idempotency key
-`<case>:notice:<kind>:<channel>` (core/notices.py). Here, as for carrier bookings
-(service/handlers.py), the intent is stored before the provider is called: a
-`notice_deliveries` row per key. A redelivered command finds a final row and sends
-nothing; a failure that certainly sent nothing is retried through the queue's delay
-queues; one that may have sent (connection lost after DATA, read timeout) is left
-for a person instead of risking a second message. Without configuration (the
-embedded default) the rendered message is recorded and shown, not sent.
+`<case>:notice:<kind>:<channel>` (core/notices.py). Each delivery is an outbound effect
+(service/effects.py), as carrier bookings are: the intent is stored under the key before
+the provider is called, with the message as rendered (`notice_deliveries`, same id). A
+redelivered command finds a final effect and sends nothing; a failure that certainly sent
+nothing is retried through the queue's delay queues; one that may have sent (connection
+lost after DATA, read timeout) is left `unknown` for a person instead of risking a second
+message. Without configuration (the embedded default) the rendered message is recorded
+and shown, not sent.
 
-Every outcome is recorded in `notice_deliveries` (shown with the case by
-`GET /returns/<id>`); only failed and uncertain ones also touch the case itself
-(timeline entry and attention flag), so that routine deliveries never contend
-with the case's other writers for its version.
+Every outcome is recorded on the effect (shown with the case by `GET /returns/<id>`);
+only failed and uncertain ones also touch the case itself (timeline entry and attention
+flag), so that routine deliveries never contend with the case's other writers for its
+version.
 """
 
 from __future__ import annotations
@@ -26,26 +27,17 @@ from adapters.notifiers import NOTIFIERS
 from adapters.notifiers.base import Notifier, Outgoing, PermanentNotifyError, Sent, TransientNotifyError
 from adapters.notifiers.negotiation import negotiate
 from adapters.notifiers.render import buyer_zone, render
-from adapters.storage.models import NoticeDeliveryRow
 from adapters.storage.ports import ConcurrentUpdate
 from adapters.storage.unit_of_work import UnitOfWork, new_id
 from config.settings import Settings
 from core.cases import Notice, ReturnCase
+from core.effects import EffectKind, EffectState, Step, status_label
+from core.notices import NoticeDelivery
 from service.buyer_links import BuyerLinks
+from service.effects import Intent, OutboundEffectsFlow
 
 log = logging.getLogger(__name__)
 
-# Delivery statuses. FINAL ones end the story for that key: a redelivery sends nothing.
-SENT, NOT_SENT, NO_RECIPIENT, SENDING, RETRYING, FAILED, UNKNOWN = (
-    "sent",
-    "not_sent",
-    "no_recipient",
-    "sending",
-    "retrying",
-    "failed",
-    "unknown",
-)
-FINAL = {SENT, NOT_SENT, NO_RECIPIENT, FAILED, UNKNOWN}
 _CASE_SAVE_ATTEMPTS = 5
 
 
@@ -93,6 +85,7 @@ class NoticeDeliveries:
         self.uow = uow
         self.clock = clock
         self.settings = settings
+        self.effects = OutboundEffectsFlow(uow, clock)
 
     def __call__(self, message: IncomingMessage) -> None:
         body = message.body
@@ -107,22 +100,23 @@ class NoticeDeliveries:
         try:
             sent = self.notifier.send(outgoing, self.settings)
         except PermanentNotifyError as exc:
-            self._finish(message, delivery_id, FAILED, error=str(exc))
+            self._finish(message, delivery_id, kind, EffectState.REFUSED, error=str(exc))
             return
         except TransientNotifyError as exc:
             if exc.maybe_delivered:
-                self._finish(message, delivery_id, UNKNOWN, error=f"{exc}: it may have been delivered; not resent")
+                self._finish(message, delivery_id, kind, EffectState.UNKNOWN,
+                             error=f"{exc}: it may have been delivered; not resent")  # fmt: skip
                 return
-            self._mark_retrying(delivery_id, str(exc))
+            self.effects.retrying(delivery_id, str(exc))
             raise
-        self._finish(message, delivery_id, SENT, sent=sent)
+        self._finish(message, delivery_id, kind, EffectState.DONE, sent=sent)
 
     def _prepare(self, message: IncomingMessage, case_id: str, kind: str, key: str) -> tuple[str, Outgoing] | None:
         """Record the intent to send before sending; None when there is nothing (more) to send."""
         with self.uow() as uow:
             now = self.clock()
-            existing: NoticeDeliveryRow | None = uow.notice_deliveries.by_key(key)
-            if existing is not None and existing.status in FINAL:
+            found = self.effects.find(uow, key)
+            if found.step == Step.NOTHING:
                 uow.processed.mark_once(self.consumer, message.message_id, now)
                 uow.commit()
                 return None
@@ -132,97 +126,83 @@ class NoticeDeliveries:
             notice = next((n for n in case.notices if n.kind == kind), None)
             if notice is None:
                 raise Reject(f"case {case_id} has no notice {kind!r}")
-            if existing is not None and existing.status == SENDING:
+            if found.step == Step.INTERRUPTED and found.effect is not None:
                 # A previous attempt died between sending and recording: never send blindly again.
-                error = "interrupted while sending; check with the provider before sending again"
-                existing.status, existing.error, existing.updated_at = UNKNOWN, error, now
+                effect = self.effects.interrupt(uow, found.effect, now)
                 uow.processed.mark(self.consumer, message.message_id, now)
                 uow.commit()
-                self._flag_case(case_id, UNKNOWN, existing.kind, existing.id, error)
+                self._flag_case(case_id, EffectState.UNKNOWN, kind, effect.id, effect.error)
                 return None
             page_url = self.links.url(case.id, case.created_at or now) if self.links else None
             outgoing = outgoing_for(
                 case, notice, self.channel, key, self.notifier, self.settings.default_locale, page_url
             )
-            status = self._initial_status(outgoing)
-            if existing is None:
-                existing = uow.notice_deliveries.add(
-                    NoticeDeliveryRow(
-                        id=new_id("ntc"),
-                        case_id=case_id,
-                        kind=kind,
-                        channel=self.channel,
-                        idempotency_key=key,
-                        status=status,
-                        attempts=0,
-                        recipient=outgoing.recipient or None,
-                        locale=outgoing.notice.locale,
-                        message=self.notifier.describe(outgoing, self.settings),
-                        created_at=now,
-                        updated_at=now,
+            state = self._initial_state(outgoing)
+            intent = Intent(case_id, EffectKind.NOTICE, self.channel, key, new_id("ntc"))
+            if state == EffectState.SENDING:
+                effect = self.effects.send(uow, found.effect, intent, now)
+            else:
+                error = (
+                    f"no RB_* settings for {self.channel}: recorded and shown, not sent"
+                    if state == EffectState.NOT_SENT
+                    else f"the order gives no address for {self.channel}"
+                )
+                effect = self.effects.record_unsent(uow, found.effect, intent, state, now, error=error)
+                uow.processed.mark(self.consumer, message.message_id, now)
+            if found.effect is None:
+                uow.notice_deliveries.add(
+                    NoticeDelivery(
+                        effect.id,
+                        case_id,
+                        kind,
+                        self.channel,
+                        now,
+                        effect,
+                        outgoing.recipient or None,
+                        outgoing.notice.locale,
+                        self.notifier.describe(outgoing, self.settings),
                     )
                 )
-            else:
-                existing.status, existing.updated_at = status, now
-            if status == SENDING:
-                existing.attempts += 1
-                uow.commit()
-                return existing.id, outgoing
-            existing.error = (
-                f"no RB_* settings for {self.channel}: recorded and shown, not sent"
-                if status == NOT_SENT
-                else f"the order gives no address for {self.channel}"
-            )
-            uow.processed.mark(self.consumer, message.message_id, now)
             uow.commit()
-            return None
+            return (effect.id, outgoing) if state == EffectState.SENDING else None
 
-    def _initial_status(self, outgoing: Outgoing) -> str:
+    def _initial_state(self, outgoing: Outgoing) -> str:
         if not self.notifier.configured(self.settings):
-            return NOT_SENT
+            return EffectState.NOT_SENT
         if not outgoing.recipient:
-            return NO_RECIPIENT
-        return SENDING
-
-    def _mark_retrying(self, delivery_id: str, error: str) -> None:
-        with self.uow() as uow:
-            row = uow.notice_deliveries.get(delivery_id)
-            if row is not None:
-                row.status, row.error, row.updated_at = RETRYING, error, self.clock()
-                uow.commit()
+            return EffectState.NO_RECIPIENT
+        return EffectState.SENDING
 
     def _finish(
         self,
         message: IncomingMessage,
         delivery_id: str,
-        status: str,
+        kind: str,
+        state: str,
         sent: Sent | None = None,
         error: str | None = None,
     ) -> None:
         """The delivery's outcome is committed first, on its own: a clash on the case must not make a sent
         message look unsent (a redelivery would then see `sending` and flag it unknown)."""
         with self.uow() as uow:
-            row = uow.notice_deliveries.get(delivery_id)
-            if row is None:
-                raise Reject(f"notice delivery {delivery_id} vanished")
             now = self.clock()
-            row.status, row.error, row.updated_at = status, error, now
-            if sent is not None:
-                row.response = sent.detail
-            case_id, kind = row.case_id, row.kind
+            effect = self.effects.settle(uow, delivery_id, state, now, sent.detail if sent is not None else None, error)
+            if effect is None:
+                raise Reject(f"notice delivery {delivery_id} vanished")
             uow.processed.mark_once(self.consumer, message.message_id, now)
             uow.commit()
-        if status in (FAILED, UNKNOWN):
-            self._flag_case(case_id, status, kind, delivery_id, error)
+        if state in (EffectState.REFUSED, EffectState.UNKNOWN):
+            self._flag_case(effect.case_id, state, kind, delivery_id, error)
 
     def _flag_case(self, case_id: str, status: str, kind: str, delivery_id: str, error: str | None) -> None:
         """A failed or uncertain delivery needs a person: it joins the timeline and flags the case.
 
-        Only these rare outcomes touch the case row. Routine outcomes live in `notice_deliveries`
-        (shown with the case), so delivery consumers do not contend with the case and carrier
+        Only these rare outcomes touch the case row. Routine outcomes live on the delivery's outbound
+        effect (shown with the case), so delivery consumers do not contend with the case and carrier
         handlers for the case's version.
         """
         detail = {"notice": kind, "channel": self.channel, "delivery_id": delivery_id, "message": error}
+        outcome = status_label(EffectKind.NOTICE, status)  # `notice_failed`, `notice_unknown`, as ever
         for _attempt in range(_CASE_SAVE_ATTEMPTS):
             try:
                 with self.uow() as uow:
@@ -230,7 +210,7 @@ class NoticeDeliveries:
                     if case is None:
                         return
                     now = self.clock()
-                    case.record_result(f"notice_{status}", detail, now, attention=True)
+                    case.record_result(f"notice_{outcome}", detail, now, attention=True)
                     uow.cases.save(case, now)
                     uow.commit()
                     return

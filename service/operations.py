@@ -17,6 +17,7 @@ from adapters.storage.operations_store import OperationsStore
 from adapters.storage.ports import ConcurrentUpdate, StorageError
 from adapters.storage.unit_of_work import UnitOfWork
 from core.cases import TIMER_FOR_DEADLINE
+from core.effects import NEEDS_A_PERSON
 from core.lifecycle import FINAL_STATES
 from queues.inspection import BrokerInspector, DepthRates, UnknownQueue
 from queues.topology import Topology
@@ -35,8 +36,9 @@ CLOSED_STATES = FINAL_STATES
 DEPTH_SAMPLE_GAP = timedelta(seconds=10)
 DEPTH_HISTORY = timedelta(hours=1)
 
-# Shipment statuses an operator must look at (service/handlers.py).
-FAILED_SHIPMENTS = ("unknown", "rejected", "retrying")
+# Outbound effects an operator must look at (core/effects.py): bookings, notices, decisions and filings in doubt,
+# refused, or waiting for a retry.
+FAILED_EFFECTS = tuple(sorted(NEEDS_A_PERSON))
 
 __all__ = ["CLOSED_STATES", "DEAD_LETTER_MARK", "Operations", "UnknownQueue", "due_at"]
 
@@ -212,10 +214,10 @@ class Operations:
         return overdue[:limit]
 
     def recent_failures(self, limit: int = 20) -> list[dict[str, Any]]:
-        """Cases flagged for attention, bookings in doubt and messages the relay could not publish."""
+        """Cases flagged for attention, outbound effects in doubt or refused, and messages the relay could not publish."""
         failures: list[dict[str, Any]] = [
             {"at": f.at.isoformat(), "kind": f.kind, "case_id": f.case_id, "detail": f.detail}
-            for f in self.store.recent_failures(FAILED_SHIPMENTS, limit)
+            for f in self.store.recent_failures(FAILED_EFFECTS, limit)
         ]
         failures.sort(key=lambda f: f["at"], reverse=True)
         return failures[:limit]

@@ -22,13 +22,12 @@ from adapters.canonical import YEARS
 from adapters.carriers.base import CARRIERS, CarrierRejected, PayloadError
 from adapters.carriers.gateway import CarrierGateway
 from adapters.http import TransientHttpError
-from adapters.storage.models import TrackingScanRow
 from adapters.storage.ports import ConcurrentUpdate, DuplicateKey
 from adapters.storage.unit_of_work import UnitOfWork, new_id
 from config.settings import Settings
 from core.cases import ReturnCase
 from core.events import ReturnEvent, Tracking
-from core.tracking import TrackingStatus, TrackingUpdate, in_scan_order
+from core.tracking import TrackingScan, TrackingStatus, TrackingUpdate, in_scan_order
 from service.intake import event_envelope
 
 log = logging.getLogger(__name__)
@@ -133,10 +132,10 @@ class TrackingIntake:
                     duplicates += 1
                     continue
                 uow.scans.add(
-                    TrackingScanRow(
+                    TrackingScan(
                         scan_key=scan.key(), case_id=case.id, carrier=carrier, tracking_number=number,
-                        code=scan.code[:40], status=scan.status, occurred_at=scan.occurred_at,
-                        description=scan.description, location=scan.location[:200], received_via=via, received_at=now,
+                        code=scan.code[:40], status=scan.status, occurred_at=scan.occurred_at, received_via=via,
+                        received_at=now, description=scan.description, location=scan.location[:200],
                     )
                 )  # fmt: skip
                 recorded += 1

@@ -22,7 +22,9 @@ from adapters.marketplaces.base import ParsedDelivery
 from adapters.notifiers import page_texts as T
 from adapters.notifiers.catalogs import translations_for
 from adapters.notifiers.negotiation import negotiate
-from adapters.storage.models import NoticeDeliveryRow, ReceivedEventRow, ShipmentRow, TrackingScanRow
+from adapters.storage.models import NoticeDeliveryRow, ReceivedEventRow, TrackingScanRow
+from core.effects import recorded
+from core.shipments import Shipment
 from queues.worker import Worker
 from service.bootstrap import Container
 from tests.browser import ARTIFACTS, CHROMIUM, FLAGS, need_chromium
@@ -116,12 +118,12 @@ def _returning(container: Container, locale: str) -> tuple[str, str]:
     assert wait_for(lambda: _state(container, case_id) == "approved", timeout=15)
     now = datetime.now(UTC)
     with container.uow() as uow:
-        label = ShipmentRow(
-            id=f"shp_{n}", case_id=case_id, carrier="dhl_express", kind="return_label", idempotency_key=f"k-{n}",
-            status="booked", request={}, tracking_number=f"JD0146{n.upper()}", created_at=now, updated_at=now,
-            label_pdf_base64=base64.b64encode(b"%PDF-1.4 label").decode(),
+        booked = recorded(f"shp_{n}", case_id, "carrier_booking", "dhl_express", f"k-{n}", "done", now, {})
+        uow.effects.add(booked)
+        uow.shipments.add(
+            Shipment(f"shp_{n}", case_id, "dhl_express", "return_label", now, booked, f"JD0146{n.upper()}",
+                     base64.b64encode(b"%PDF-1.4 label").decode())
         )  # fmt: skip
-        uow.shipments.add(label)
         uow.session.add(
             TrackingScanRow(
                 scan_key=f"scan-{n}", case_id=case_id, carrier="dhl_express", tracking_number=f"JD0146{n.upper()}",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -40,27 +39,3 @@ def test_a_driver_error_that_is_no_lost_connection_is_not_dressed_up_as_one(cont
     broken = DBAPIError("SELECT nonsense", {}, Exception("syntax error"))
     with pytest.raises(DBAPIError), container.uow():
         raise broken
-
-
-def test_marketplace_decisions_are_values_moved_by_status_and_one_per_idempotency_key(container):
-    event = load_event(unique_event())
-    now = datetime.now(UTC)
-    case_id = new_id("case")
-    with container.uow() as uow:
-        uow.cases.add(open_case(case_id, "generic", event, now), now)
-        uow.commit()
-    key = f"{case_id}:marketplace:approve"
-    with container.uow() as uow:
-        added = uow.marketplace_decisions.add(case_id, "generic", "approve", key, "sending", now)
-        uow.commit()
-    with container.uow() as uow:
-        assert uow.marketplace_decisions.by_key(key) == added
-        moved = uow.marketplace_decisions.set_status(added.id, "answered", now, {"accepted": True})
-        assert moved is not None and moved.status == "answered"
-        assert uow.marketplace_decisions.set_status("dec_missing", "answered", now) is None
-        uow.commit()
-    with container.uow() as uow:
-        assert uow.marketplace_decisions.get(added.id) == replace(added, status="answered")
-        uow.marketplace_decisions.add(case_id, "generic", "approve", key, "sending", now)
-        with pytest.raises(DuplicateKey):
-            uow.commit()

@@ -7,7 +7,6 @@ import json
 import pytest
 import responses
 
-from adapters.storage.models import ShipmentRow
 from queues.worker import Worker
 from service.bootstrap import Container
 from tests.carrier_flow import CARRIER_ENV
@@ -116,7 +115,8 @@ def test_a_redelivered_booking_command_books_no_second_label(dhl_service):
     from service.intake import command_message_id
 
     with container.uow() as uow:
-        key = uow.session.query(ShipmentRow).one().idempotency_key
+        [shipment] = uow.shipments.for_case(case_id)
+        key = shipment.idempotency_key
     body = {"case_id": case_id, "kind": "carrier", "adapter": "dhl_express", "action": "book_return",
             "idempotency_key": key, "payload": {}}  # fmt: skip
     for attempt in range(3):

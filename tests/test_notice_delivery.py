@@ -21,9 +21,9 @@ from adapters.notifiers.negotiation import negotiate
 from adapters.notifiers.render import render
 from adapters.notifiers.smtp import build_email, message_id
 from adapters.notifiers.webhook import build_request
-from adapters.storage.models import NoticeDeliveryRow
 from core.cases import Command, ReturnCase, open_case
 from core.events import Buyer, Item, Order, ReturnEvent, ReturnRequest
+from core.notices import NoticeDelivery
 from queues.consumer import IncomingMessage
 from service.bootstrap import Container
 from service.intake import command_body, command_message_id
@@ -101,11 +101,9 @@ def deliver(container: Container, command: Command, copy: int = 0) -> None:
     container.handlers[f"notify.{command.adapter}"](message)
 
 
-def delivery(container: Container, key: str) -> NoticeDeliveryRow:
+def delivery(container: Container, key: str) -> NoticeDelivery:
     with container.uow() as uow:
-        row = uow.notice_deliveries.by_key(key)
-        uow.session.expunge(row)
-        return row
+        return uow.notice_deliveries.by_key(key)
 
 
 def timeline_names(container: Container) -> list[str]:

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.storage.models import NoticeDeliveryRow
 from adapters.storage.purge_store import PurgeStore
 from config.settings import Settings
 from core.cases import open_case
+from core.effects import recorded
+from core.notices import NoticeDelivery
 from service.canonical import load_event
 from service.privacy import REDACTED, PiiPurge, RedactingFilter, redact, secrets_of
 from tests.conftest import make_settings, post_event, sign_generic, unique_event
@@ -123,13 +124,13 @@ def test_personal_data_of_cases_closed_past_retention_is_purged_and_cases_still_
     accepted = post_event(client, unique_event(n="webhook"))
     assert accepted.status_code == 202
     with container.uow() as uow:  # a notice e-mailed to the buyer of the old closed case
+        then = now - timedelta(days=100)
+        sent = recorded("ntc_old", "case_old_closed", "notice", "email",
+                        "case_old_closed:notice:request_received:email", "done", then)  # fmt: skip
+        uow.effects.add(sent)
         uow.notice_deliveries.add(
-            NoticeDeliveryRow(
-                id="ntc_old", case_id="case_old_closed", kind="request_received", channel="email",
-                idempotency_key="case_old_closed:notice:request_received:email", status="sent", attempts=1,
-                recipient="anna@example.com", locale="de-DE", message={"headers": {"To": "anna@example.com"}},
-                created_at=now - timedelta(days=100), updated_at=now - timedelta(days=100),
-            )
+            NoticeDelivery("ntc_old", "case_old_closed", "request_received", "email", then, sent, "anna@example.com",
+                           "de-DE", {"headers": {"To": "anna@example.com"}})
         )  # fmt: skip
         uow.commit()
     purge = PiiPurge(PurgeStore(container.session_factory), 90, lambda: now)

@@ -11,10 +11,12 @@ import pytest
 import responses
 from sqlalchemy import select
 
-from adapters.storage.models import OutboxRow, ShipmentRow
+from adapters.storage.models import OutboxRow
 from adapters.storage.unit_of_work import new_id
 from config.settings import Settings
 from core.cases import open_case
+from core.effects import recorded
+from core.shipments import Shipment
 from core.tracking import TrackingStatus, TrackingUpdate
 from queues.scheduler import PeriodicTask
 from service.canonical import load_event
@@ -34,13 +36,9 @@ def seeded(container, carrier: str = "fedex", number: str = FEDEX_TRACKING, stat
     case.state = state
     with container.uow() as uow:
         uow.cases.add(case, now)
-        uow.shipments.add(
-            ShipmentRow(
-                id=new_id("shp"), case_id=case.id, carrier=carrier, kind="return_label",
-                idempotency_key=f"{case.id}:earlier_label", status="booked", request={},
-                tracking_number=number, created_at=now, updated_at=now,
-            )
-        )  # fmt: skip
+        booked = recorded(new_id("shp"), case.id, "carrier_booking", carrier, f"{case.id}:earlier_label", "done", now)
+        uow.effects.add(booked)
+        uow.shipments.add(Shipment(booked.id, case.id, carrier, "return_label", now, booked, tracking_number=number))
         uow.commit()
     return case.id
 

@@ -27,9 +27,10 @@ from adapters.notifiers.local_formats import buyer_zone, format_deadline, format
 from adapters.notifiers.negotiation import CATALOGS, Negotiated, buyer_preferences, negotiate
 from adapters.notifiers.notice_texts import CODE_TEXTS
 from adapters.notifiers.render import render
-from adapters.storage.models import ShipmentRow, TrackingScanRow
 from core.cases import ReturnCase
 from core.notices import DEFAULT_REFUND_ROUTE, NOTICE_KINDS, resolve
+from core.shipments import Shipment
+from core.tracking import TrackingScan
 from service.buyer_links import FormGuard
 from service.withdrawal import (
     Statement,
@@ -176,11 +177,11 @@ def _load(token: str) -> tuple[ReturnCase, dict[str, Any]] | None:
     return case, rows
 
 
-def _shipment(row: ShipmentRow) -> dict[str, Any]:
+def _shipment(row: Shipment) -> dict[str, Any]:
     return {"kind": row.kind, "tracking_number": row.tracking_number, "label_pdf_base64": row.label_pdf_base64}
 
 
-def _scan(row: TrackingScanRow) -> dict[str, Any]:
+def _scan(row: TrackingScan) -> dict[str, Any]:
     return {
         "tracking_number": row.tracking_number,
         "occurred_at": row.occurred_at,

@@ -11,9 +11,12 @@ from adapters.notifiers.negotiation import buyer_preferences as negotiation_orde
 from adapters.notifiers.negotiation import negotiate
 from adapters.notifiers.render import render_notice
 from adapters.storage.case_record import dispute_json, route_json, timers_json
-from adapters.storage.models import CustomsClaimRow, NoticeDeliveryRow, ShipmentRow, TrackingScanRow
 from core.cases import ReturnCase
+from core.customs import LedgerClaim
 from core.ledger import summary as ledger_summary
+from core.notices import NoticeDelivery
+from core.shipments import Shipment
+from core.tracking import TrackingScan
 from service.canonical import ItemSchema, OrderSchema, ReturnSchema, flatten_errors
 from service.customs import claim_view
 from web import auth
@@ -32,7 +35,7 @@ class ListQuery(Schema):
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**31 - 1))
 
 
-def _shipment(row: ShipmentRow) -> dict[str, Any]:
+def _shipment(row: Shipment) -> dict[str, Any]:
     return {
         "id": row.id,
         "carrier": row.carrier,
@@ -71,7 +74,7 @@ def rendered_notices(case: ReturnCase, locale: str | None, accept_language: str 
     ]  # fmt: skip
 
 
-def _delivery(row: NoticeDeliveryRow) -> dict[str, Any]:
+def _delivery(row: NoticeDelivery) -> dict[str, Any]:
     """How one notice went out on one channel; `message` is what was (or, unconfigured, would be) sent."""
     return {
         "id": row.id,
@@ -89,7 +92,7 @@ def _delivery(row: NoticeDeliveryRow) -> dict[str, Any]:
     }
 
 
-def customs_view(case: ReturnCase, claims: list[CustomsClaimRow]) -> dict[str, Any] | None:
+def customs_view(case: ReturnCase, claims: list[LedgerClaim]) -> dict[str, Any] | None:
     """The plan kept on the case, with the claims as the ledger has them now and the declaration's filing."""
     plan = case.facts.get("customs")
     if plan is None:
@@ -102,7 +105,7 @@ def customs_view(case: ReturnCase, claims: list[CustomsClaimRow]) -> dict[str, A
     return view
 
 
-def tracking_view(scans: list[TrackingScanRow]) -> list[dict[str, Any]]:
+def tracking_view(scans: list[TrackingScan]) -> list[dict[str, Any]]:
     return [
         {"carrier": s.carrier, "tracking_number": s.tracking_number, "code": s.code, "status": s.status,
          "occurred_at": s.occurred_at, "description": s.description, "location": s.location,
@@ -113,10 +116,10 @@ def tracking_view(scans: list[TrackingScanRow]) -> list[dict[str, Any]]:
 
 def case_view(
     case: ReturnCase,
-    shipments: list[ShipmentRow],
-    claims: list[CustomsClaimRow] | None = None,
-    scans: list[TrackingScanRow] | None = None,
-    deliveries: list[NoticeDeliveryRow] | None = None,
+    shipments: list[Shipment],
+    claims: list[LedgerClaim] | None = None,
+    scans: list[TrackingScan] | None = None,
+    deliveries: list[NoticeDelivery] | None = None,
     buyer_url: str | None = None,
 ) -> dict[str, Any]:
     """The case as `GET /returns/<id>` answers it, dumped through `CaseViewSchema` (the OpenAPI `Case`)."""

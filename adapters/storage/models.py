@@ -1,4 +1,5 @@
-"""Tables: cases and their timeline and notices, the webhook inbox, the consumers' inbox, the outbox, shipments.
+"""Tables: cases and their timeline and notices, the webhook inbox, the consumers' inbox, the outbox, and the
+outbound effects (every request to another system) with the shipments, notice deliveries and claims they make.
 
 The same definitions serve SQLite (embedded default) and PostgreSQL; Alembic
 migrations in `migrations/` create them. JSON columns hold the canonical
@@ -146,45 +147,55 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class OutboundEffectRow(Base):
+    """Every request to another system, one row per idempotency key (core/effects.py): carrier bookings, buyer
+    notices, decisions told to marketplaces, customs filings. The intent is committed before the request goes
+    out; a redelivered command finds the row and sends nothing more."""
+
+    __tablename__ = "outbound_effects"
+    __table_args__ = (Index("ix_outbound_effects_state_updated", "state", "updated_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the business record's id (shp_, ntc_, clm_)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))  # carrier_booking | notice | marketplace_decision | customs_*
+    adapter: Mapped[str] = mapped_column(String(40))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    state: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class ShipmentRow(Base):
-    """One carrier booking per idempotency key: a redelivered command finds it and books nothing more."""
+    """A carrier booking's parcel (tracking number, label); its request and state are its `outbound_effects` row."""
 
     __tablename__ = "shipments"
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # = outbound_effects.id
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     carrier: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(40))
-    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
-    status: Mapped[str] = mapped_column(String(30))
-    request: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     tracking_number: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
     label_pdf_base64: Mapped[str | None] = mapped_column(Text, nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class NoticeDeliveryRow(Base):
-    """One notice on one channel per idempotency key: a redelivered send command finds it and sends nothing more."""
+    """A notice on one channel as rendered for the buyer; its state and attempts are its `outbound_effects` row."""
 
     __tablename__ = "notice_deliveries"
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # = outbound_effects.id
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(60))
     channel: Mapped[str] = mapped_column(String(40))
-    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
-    status: Mapped[str] = mapped_column(String(30))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     recipient: Mapped[str | None] = mapped_column(String(320), nullable=True)
     locale: Mapped[str | None] = mapped_column(String(40), nullable=True)
     message: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class CaseTimerRow(Base):
@@ -216,22 +227,6 @@ class PollCheckpointRow(Base):
     marketplace: Mapped[str] = mapped_column(String(40), primary_key=True)
     checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     last_outcome: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-
-class MarketplaceDecisionRow(Base):
-    """One decision told to a marketplace per idempotency key: a redelivered command sends nothing more."""
-
-    __tablename__ = "marketplace_decisions"
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
-    marketplace: Mapped[str] = mapped_column(String(40))
-    action: Mapped[str] = mapped_column(String(30))
-    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
-    status: Mapped[str] = mapped_column(String(30))
-    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -290,7 +285,9 @@ class TrackingScanRow(Base):
 
 
 class CustomsClaimRow(Base):
-    """The duty/VAT recovery ledger: one claim per case and authority, with its time limit and status."""
+    """The duty/VAT recovery ledger: one claim per case and authority, with its time limit and status.
+
+    Filing it is an `outbound_effects` row of the same id (request, answer, error, attempts)."""
 
     __tablename__ = "customs_claims"
     __table_args__ = (
@@ -313,9 +310,6 @@ class CustomsClaimRow(Base):
     )  # planned | not_sent | filed | accepted | refused | expired
     adapter: Mapped[str] = mapped_column(String(40))
     reference: Mapped[str | None] = mapped_column(String(120), nullable=True)
-    request: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

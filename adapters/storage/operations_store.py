@@ -13,8 +13,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.storage.models import CaseRow, OutboxRow, ProcessedMessageRow, QueueDepthSampleRow, ShipmentRow
+from adapters.storage.models import CaseRow, OutboundEffectRow, OutboxRow, ProcessedMessageRow, QueueDepthSampleRow
 from adapters.storage.ports import StorageError
+from core.effects import EffectKind, status_label
 
 
 @dataclass(frozen=True)
@@ -108,17 +109,20 @@ class OperationsStore:
                 for row in rows
             ]
 
-    def recent_failures(self, shipment_statuses: tuple[str, ...], limit: int) -> list[Failure]:
-        """Up to `limit` of each kind, newest first within a kind."""
+    def recent_failures(self, effect_states: tuple[str, ...], limit: int) -> list[Failure]:
+        """Up to `limit` of each kind, newest first within a kind.
+
+        Outbound effects in `effect_states` (core/effects.py), of every kind: a carrier booking shows as
+        `shipment_<status>` (`shipment_unknown`, `shipment_rejected`), the others as `<kind>_<status>`."""
         failures: list[Failure] = []
         with self.session_factory() as session:
             for row in session.scalars(
-                select(ShipmentRow).where(ShipmentRow.status.in_(shipment_statuses))
-                .order_by(ShipmentRow.updated_at.desc()).limit(limit)
+                select(OutboundEffectRow).where(OutboundEffectRow.state.in_(effect_states))
+                .order_by(OutboundEffectRow.updated_at.desc()).limit(limit)
             ):  # fmt: skip
-                failures.append(
-                    Failure(row.updated_at, f"shipment_{row.status}", row.case_id, row.error or row.carrier)
-                )
+                name = "shipment" if row.kind == EffectKind.CARRIER_BOOKING else row.kind
+                failures.append(Failure(row.updated_at, f"{name}_{status_label(row.kind, row.state)}", row.case_id,
+                                        row.error or row.adapter))  # fmt: skip
             for outbox in session.scalars(
                 select(OutboxRow).where(OutboxRow.published_at.is_(None), OutboxRow.last_error.is_not(None))
                 .order_by(OutboxRow.id.desc()).limit(limit)

@@ -19,10 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.storage.models import (
     CaseRow,
-    CustomsClaimRow,
-    MarketplaceDecisionRow,
     NoticeDeliveryRow,
     NoticeRow,
+    OutboundEffectRow,
     OutboxRow,
     ReceivedEventRow,
     ReturnFactsRow,
@@ -140,25 +139,19 @@ def _blank_copies(session: Session, case_id: str, blank: Blanking) -> int:
 
     shipments = 0
     for shipment in session.scalars(select(ShipmentRow).where(ShipmentRow.case_id == case_id)):
-        shipment.request, shipment.response = scrub(shipment.request or {}), scrub(shipment.response)
-        shipment.error, shipment.label_pdf_base64 = blank.text(shipment.error), None
+        shipment.label_pdf_base64 = None
         shipments += 1
+    # Every request to another system (bookings, notices, decisions, filings): what was sent, answered, or failed.
+    for effect in session.scalars(select(OutboundEffectRow).where(OutboundEffectRow.case_id == case_id)):
+        effect.request, effect.result = scrub(effect.request), scrub(effect.result)
+        effect.error = blank.text(effect.error)
     for delivery in session.scalars(select(NoticeDeliveryRow).where(NoticeDeliveryRow.case_id == case_id)):
         # The buyer's address and the message as sent to it (To: header, payload `to`).
         delivery.recipient, delivery.message = None, PURGED_PAYLOAD
-        delivery.response, delivery.error = scrub(delivery.response), blank.text(delivery.error)
     for notice in session.scalars(select(NoticeRow).where(NoticeRow.case_id == case_id)):
         notice.context = scrub(notice.context or {})
     for entry in session.scalars(select(TimelineRow).where(TimelineRow.case_id == case_id)):
         entry.detail = scrub(entry.detail or {})  # operator notes, carrier answers, failure texts
-    for claim in session.scalars(select(CustomsClaimRow).where(CustomsClaimRow.case_id == case_id)):
-        claim.request, claim.response, claim.error = (
-            scrub(claim.request),
-            scrub(claim.response),
-            blank.text(claim.error),
-        )
-    for decision in session.scalars(select(MarketplaceDecisionRow).where(MarketplaceDecisionRow.case_id == case_id)):
-        decision.answer = scrub(decision.answer)
     session.execute(update(ReceivedEventRow).where(ReceivedEventRow.case_id == case_id).values(payload=PURGED_PAYLOAD))
     # The outbox has no case column: its messages name the case in their body. Published ones are history
     # (blanked); one still waiting keeps its shape, without the personal values.

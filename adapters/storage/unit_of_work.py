@@ -3,9 +3,9 @@
 The service layer reaches the database only through these repositories; it builds no query, holds
 no session and catches no driver exception: an integrity error or a dropped connection leaves the
 `with` block (or `commit`) as `adapters.storage.ports.DuplicateKey` or `ConnectionLost`. Cases come
-back as `core.cases.ReturnCase`; shipments, notice deliveries, tracking scans, customs claims and
-marketplace decisions are still handed out as their ORM rows, which the services update in place
-and the commit writes (issue 17, item 1 names this as what remains). Cases are saved with
+back as `core.cases.ReturnCase`; outbound effects, shipments, notice deliveries, tracking scans and
+customs claims as the frozen values of core/ (adapters/storage/effects_store.py), whose moves the
+services hand back to their repositories. Cases are saved with
 optimistic locking (`version`), so two workers applying events to the same case cannot both win:
 the loser rolls back (`ConcurrentUpdate`) and its message is retried.
 """
@@ -26,21 +26,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.canonical import ITEMS_SCHEMA, ORDER_SCHEMA, RETURN_SCHEMA
 from adapters.storage.analytics_store import AnalyticsStore
 from adapters.storage.case_record import facts_json, typed_parts
+from adapters.storage.effects_store import CustomsClaims, NoticeDeliveries, OutboundEffects, Shipments, TrackingScans
 from adapters.storage.fx_store import FxLedger
 from adapters.storage.models import (
     CaseRow,
     CaseTimerRow,
-    CustomsClaimRow,
-    MarketplaceDecisionRow,
-    NoticeDeliveryRow,
     NoticeRow,
     OutboxRow,
     ProcessedMessageRow,
     ReceivedEventRow,
     ReturnFactsRow,
-    ShipmentRow,
     TimelineRow,
-    TrackingScanRow,
 )
 from adapters.storage.ports import ConcurrentUpdate, ConnectionLost, DuplicateKey
 from core.analytics import ReturnFacts, facts_of
@@ -552,57 +548,6 @@ class Outbox:
         self._stored.update({m: m in found for m in ids})
 
 
-class Shipments:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def by_key(self, idempotency_key: str) -> ShipmentRow | None:
-        return self.session.scalars(select(ShipmentRow).where(ShipmentRow.idempotency_key == idempotency_key)).first()
-
-    def get(self, shipment_id: str) -> ShipmentRow | None:
-        return self.session.get(ShipmentRow, shipment_id)
-
-    def for_case(self, case_id: str) -> list[ShipmentRow]:
-        return list(
-            self.session.scalars(
-                select(ShipmentRow).where(ShipmentRow.case_id == case_id).order_by(ShipmentRow.created_at)
-            )
-        )
-
-    def add(self, row: ShipmentRow) -> ShipmentRow:
-        self.session.add(row)
-        self.session.flush()
-        return row
-
-
-class NoticeDeliveries:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def by_key(self, idempotency_key: str) -> NoticeDeliveryRow | None:
-        return self.session.scalars(
-            select(NoticeDeliveryRow).where(NoticeDeliveryRow.idempotency_key == idempotency_key)
-        ).first()
-
-    def get(self, delivery_id: str) -> NoticeDeliveryRow | None:
-        return self.session.get(NoticeDeliveryRow, delivery_id)
-
-    def for_case(self, case_id: str) -> list[NoticeDeliveryRow]:
-        return list(
-            self.session.scalars(
-                select(NoticeDeliveryRow)
-                .where(NoticeDeliveryRow.case_id == case_id)
-                .order_by(NoticeDeliveryRow.created_at, NoticeDeliveryRow.channel)
-            )
-        )
-
-    def add(self, row: NoticeDeliveryRow) -> NoticeDeliveryRow:
-        """Inserted at commit with the values the caller sets meanwhile (one statement, not insert + update);
-        a concurrent delivery of the same key fails that commit on the unique idempotency key."""
-        self.session.add(row)
-        return row
-
-
 @dataclass(frozen=True)
 class DueTimer:
     case_id: str
@@ -639,141 +584,6 @@ class CaseTimers:
                 CaseTimerRow.fired_at.is_(None), CaseTimerRow.cancelled.is_(False)
             )
         )
-
-
-class TrackingScans:
-    """Scans already recorded, by their key (carrier, number, code, time): the same scan is applied once."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def known(self, scan_key: str) -> bool:
-        return self.session.scalar(select(TrackingScanRow.id).where(TrackingScanRow.scan_key == scan_key)) is not None
-
-    def add(self, row: TrackingScanRow) -> None:
-        self.session.add(row)
-        self.session.flush()
-
-    def for_case(self, case_id: str) -> list[TrackingScanRow]:
-        return list(
-            self.session.scalars(
-                select(TrackingScanRow)
-                .where(TrackingScanRow.case_id == case_id)
-                .order_by(TrackingScanRow.occurred_at, TrackingScanRow.id)
-            )
-        )
-
-    def shipment_for(self, carrier: str, tracking_number: str) -> ShipmentRow | None:
-        """The booked return label a carrier's tracking number belongs to."""
-        return self.session.scalars(
-            select(ShipmentRow).where(
-                ShipmentRow.carrier == carrier,
-                ShipmentRow.tracking_number == tracking_number,
-                ShipmentRow.kind == "return_label",
-            )
-        ).first()
-
-    def in_flight(self, since: datetime, finished: tuple[str, ...], limit: int) -> list[ShipmentRow]:
-        """Booked return labels created after `since` with no scan yet in a `finished` status."""
-        done = select(TrackingScanRow.id).where(
-            TrackingScanRow.tracking_number == ShipmentRow.tracking_number,
-            TrackingScanRow.carrier == ShipmentRow.carrier,
-            TrackingScanRow.status.in_(finished),
-        )
-        return list(
-            self.session.scalars(
-                select(ShipmentRow)
-                .where(
-                    ShipmentRow.kind == "return_label",
-                    ShipmentRow.status == "booked",
-                    ShipmentRow.tracking_number.is_not(None),
-                    ShipmentRow.created_at >= since,
-                    ~done.exists(),
-                )
-                .order_by(ShipmentRow.updated_at)
-                .limit(limit)
-            )
-        )
-
-
-class CustomsClaims:
-    """The duty/VAT recovery ledger."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def for_case(self, case_id: str) -> list[CustomsClaimRow]:
-        return list(
-            self.session.scalars(
-                select(CustomsClaimRow).where(CustomsClaimRow.case_id == case_id).order_by(CustomsClaimRow.due_by)
-            )
-        )
-
-    def find(self, case_id: str, authority: str) -> CustomsClaimRow | None:
-        return self.session.scalars(
-            select(CustomsClaimRow).where(CustomsClaimRow.case_id == case_id, CustomsClaimRow.authority == authority)
-        ).first()
-
-    def get(self, claim_id: str) -> CustomsClaimRow | None:
-        return self.session.get(CustomsClaimRow, claim_id)
-
-    def add(self, row: CustomsClaimRow) -> CustomsClaimRow:
-        self.session.add(row)
-        self.session.flush()
-        return row
-
-
-@dataclass(frozen=True)
-class MarketplaceDecision:
-    """A decision (approve, refund, …) told to a marketplace's API, as stored under its idempotency key."""
-
-    id: str
-    case_id: str
-    action: str
-    status: str
-
-
-class MarketplaceDecisions:
-    """Decisions sent to a marketplace's API, one row per idempotency key; values out, moves in."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    @staticmethod
-    def _value(row: MarketplaceDecisionRow) -> MarketplaceDecision:
-        return MarketplaceDecision(row.id, row.case_id, row.action, row.status)
-
-    def by_key(self, idempotency_key: str) -> MarketplaceDecision | None:
-        row = self.session.scalars(
-            select(MarketplaceDecisionRow).where(MarketplaceDecisionRow.idempotency_key == idempotency_key)
-        ).first()
-        return self._value(row) if row is not None else None
-
-    def get(self, decision_id: str) -> MarketplaceDecision | None:
-        row = self.session.get(MarketplaceDecisionRow, decision_id)
-        return self._value(row) if row is not None else None
-
-    def add(self, case_id: str, marketplace: str, action: str, idempotency_key: str, status: str,
-            now: datetime) -> MarketplaceDecision:  # fmt: skip
-        """Stored at commit; a concurrent decision under the same key fails that commit (DuplicateKey)."""
-        row = MarketplaceDecisionRow(
-            id=new_id("dec"), case_id=case_id, marketplace=marketplace, action=action,
-            idempotency_key=idempotency_key, status=status, created_at=now, updated_at=now,
-        )  # fmt: skip
-        self.session.add(row)
-        return self._value(row)
-
-    def set_status(
-        self, decision_id: str, status: str, now: datetime, answer: dict[str, Any] | None = None
-    ) -> MarketplaceDecision | None:
-        """Move the decision to `status` (with the marketplace's answer, once it came); None if it is gone."""
-        row = self.session.get(MarketplaceDecisionRow, decision_id)
-        if row is None:
-            return None
-        row.status, row.updated_at = status, now
-        if answer is not None:
-            row.answer = answer
-        return self._value(row)
 
 
 def storage_error(exc: BaseException) -> Exception | None:
@@ -813,7 +623,7 @@ class UnitOfWork:
         self.timers = CaseTimers(self.session, self._skip_locked)
         self.scans = TrackingScans(self.session)
         self.customs_claims = CustomsClaims(self.session)
-        self.marketplace_decisions = MarketplaceDecisions(self.session)
+        self.effects = OutboundEffects(self.session)
         self.fx_ledger = FxLedger(self.session)
         self.analytics = AnalyticsStore(self.session)
 
@@ -867,7 +677,4 @@ class UnitOfWork:
             raise translated from exc
 
 
-__all__ = [
-    "ConcurrentUpdate", "ConnectionLost", "DueTimer", "DuplicateKey", "MarketplaceDecision", "Receipt", "UnitOfWork",
-    "new_id",
-]  # fmt: skip
+__all__ = ["ConcurrentUpdate", "ConnectionLost", "DueTimer", "DuplicateKey", "Receipt", "UnitOfWork", "new_id"]

@@ -113,7 +113,12 @@ def test_a_claim_is_filed_once_and_its_reference_kept_in_the_ledger(container):
         assert len(mock.calls) == 1
     with container.uow() as uow:
         [row] = uow.customs_claims.for_case(case_id)
-        assert (row.status, row.reference, row.amount, row.currency) == ("filed", "BRK-9", "7.50", "EUR")
+        assert (row.status, row.reference, str(row.amount.amount), row.amount.currency) == (
+            "filed",
+            "BRK-9",
+            "7.50",
+            "EUR",
+        )
         assert uow.cases.get(case_id).timeline[-1].name == "duty_claim_filed"
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 import requests
 
+from core.effects import status_label
 from tests.carrier_flow import CARRIER_ENV
 from tests.conftest import GENERIC_SECRET, sign_generic, unique_event, wait_for
 
@@ -255,7 +256,9 @@ class Stack:
         return set(self.accepted) - handled
 
     def shipments(self) -> Counter:
-        return Counter(row[0] for row in self.sql("SELECT status FROM shipments"))
+        """Carrier bookings by status as the case shows them (core.effects.status_label)."""
+        rows = self.sql("SELECT state FROM outbound_effects WHERE kind = 'carrier_booking'")
+        return Counter(status_label("carrier_booking", row[0]) for row in rows)
 
     def repeated_notices(self) -> list[tuple]:
         return self.sql("SELECT case_id, kind, count(*) FROM case_notices GROUP BY case_id, kind HAVING count(*) > 1")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from adapters.storage.models import ReceivedEventRow
+from core.effects import intended
 from queues.worker import Worker
 from service.bootstrap import Container
 from tests.conftest import make_settings, operator_client, wait_for
@@ -345,7 +346,8 @@ def test_a_decision_left_sending_by_a_crash_is_never_sent_again_but_flagged_unkn
     case_id = post(client, "tiktok_shop").get_json()["case_id"]
     key = f"{case_id}:approve"
     with container.uow() as uow:  # the worker died while the marketplace was being called
-        decision = uow.marketplace_decisions.add(case_id, "tiktok_shop", "approve", key, "sending", container.clock())
+        decision = uow.effects.add(intended("dec_1", case_id, "marketplace_decision", "tiktok_shop", key,
+                                            container.clock(), {"action": "approve"}))  # fmt: skip
         uow.commit()
     handler = MarketplaceDecisions(
         "tiktok_shop", container.uow, container.clock, container.http, settings=container.settings
@@ -357,6 +359,6 @@ def test_a_decision_left_sending_by_a_crash_is_never_sent_again_but_flagged_unkn
     case = case_of(client, case_id)
     assert "marketplace_approve_unknown" in [e["name"] for e in case["timeline"]] and case["needs_attention"]
     with container.uow() as uow:
-        assert uow.marketplace_decisions.by_key(key).status == "unknown"
-        assert uow.marketplace_decisions.get(decision.id).status == "unknown"
+        assert uow.effects.by_key(key).state == "unknown"
+        assert uow.effects.get(decision.id).attempts == 1, "not sent again"
     running.close()
