@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[IncomingMessage], None]
 BatchHandler = Callable[[Sequence[IncomingMessage]], Sequence[Exception | None]]
 
+
 class RetrySchedule(Protocol):
     """Where a delivery waits until it is due (adapters/storage/retry_schedule.py): durable once `park` returns."""
 

@@ -56,6 +56,7 @@ class OutboxRelay:
         """A delivery was parked until `due_at`: wake then to publish it."""
         with self._due_lock:
             heapq.heappush(self._due, due_at)
+        self._wake.set()  # a wait already under way may be longer: end it, so the next one counts to `due_at`
 
     def run_once(self) -> int:
         return self._relay_outbox() + self._relay_parked()
