@@ -4,6 +4,7 @@ on the embedded broker and on RabbitMQ alike; a crash or a restart loses none an
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -147,6 +148,34 @@ def test_a_relay_that_cannot_publish_keeps_the_row_and_tries_again(schedule_db: 
     assert schedule.relay_due(10, published.append, backoff=timedelta(seconds=0)) == (1, None)
     assert [(m.message_id, m.exchange, m.routing_key) for m in published] == [("m-kept", "", "returns.cases")]
     assert schedule_db.parked() == {}
+
+
+@pytest.mark.postgres
+def test_two_relays_on_postgresql_publish_each_parked_row_once(postgres_url: str) -> None:
+    """`FOR UPDATE SKIP LOCKED`: the web processes' relays and the worker's share the schedule."""
+    from adapters.storage.database import make_engine, make_session_factory, migrate
+
+    migrate(postgres_url)
+    engine = make_engine(postgres_url)
+    try:
+        schedules = [RetrySchedule(make_session_factory(engine), skip_locked=True) for _ in range(2)]
+        for n in range(300):
+            schedules[0].park("returns.cases", OutgoingMessage(f"m{n}", "", "returns.cases", {"n": n}), 0)
+        published: list[str] = []
+
+        def relay(schedule: RetrySchedule) -> None:
+            while schedule.relay_due(20, lambda m: published.append(m.message_id), timedelta(seconds=1))[0]:
+                pass
+
+        threads = [threading.Thread(target=relay, args=(schedule,)) for schedule in schedules]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert sorted(published) == sorted(f"m{n}" for n in range(300))
+        assert schedules[1].parked_by_queue() == {}
+    finally:
+        engine.dispose()
 
 
 def test_parking_the_same_delivery_again_replaces_its_row(schedule_db: ScheduleDb) -> None:
