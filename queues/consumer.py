@@ -1,13 +1,17 @@
-"""Consumers: manual acks after the effect is committed, retries through delay queues, dead letters with reasons.
+"""Consumers: manual acks after the effect is committed, retries parked in the database, dead letters with reasons.
 
 A handler returns normally when its effect is durable (then we ack), raises `Reject`
-when retrying cannot help (dead-lettered at once, reason kept), or raises anything
-else for a transient failure: the message is republished, with the same message id,
-to a delay queue of growing delay, and dead-lettered when the delays are used up.
+when retrying cannot help (dead-lettered at once, reason kept), raises `Defer` to wait
+the shortest delay, or raises anything else for a transient failure: a copy of the
+message, with the same message id, is parked in the retry schedule (a database row,
+adapters/storage/retry_schedule.py) for a growing delay, and dead-lettered when the
+delays are used up. The delivery is acked only once the row is committed; the outbox
+relay publishes the copy back to the work queue when it is due. No broker TTL is
+involved, so a broker restart cannot drop or strand a parked message.
 The handlers themselves are idempotent by message id (the consumers' inbox), so a
-redelivery after a crash between commit and ack changes nothing.
+redelivery after a crash between commit (or parking) and ack changes nothing.
 
-Publishing (retry, dead letter) uses its own connection, as kombu's
+Publishing a dead letter uses its own connection, as kombu's
 ConsumerProducerMixin does, so a confirm wait never runs inside a delivery callback.
 
 A handler with `handle_batch(messages) -> outcomes` (one `None` or exception per message)
@@ -26,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from kombu import Connection
 from kombu.mixins import ConsumerProducerMixin
@@ -41,6 +45,13 @@ log = logging.getLogger(__name__)
 Handler = Callable[[IncomingMessage], None]
 BatchHandler = Callable[[Sequence[IncomingMessage]], Sequence[Exception | None]]
 
+
+class RetrySchedule(Protocol):
+    """Where a delivery waits until it is due (adapters/storage/retry_schedule.py): durable once `park` returns."""
+
+    def park(self, queue: str, message: OutgoingMessage, delay_seconds: float) -> datetime: ...
+
+
 # How long a partial batch waits for one more delivery: a few ms, so a lone message is not held up.
 BATCH_LINGER_SECONDS = 0.005
 
@@ -54,17 +65,22 @@ class QueueConsumer(ConsumerProducerMixin):
         topology: Topology,
         spec: QueueSpec,
         handler: Handler,
+        schedule: RetrySchedule,
         prefetch: int = 20,
         on_outcome: Callable[[str, str, float], None] | None = None,
         on_dead_letter: Callable[[str, str, str, str | None], None] | None = None,
         max_deferrals: int = 30,
         batch: int = 1,
+        on_parked: Callable[[datetime], None] | None = None,
     ) -> None:
         self.connection: Connection = connection_for(broker_url)
         self.broker_url = broker_url
         self.topology = topology
         self.spec = spec
         self.handler = handler
+        self.schedule = schedule
+        # Told when a parked copy falls due (the relay's `expect`), so it is published on time.
+        self.on_parked = on_parked or (lambda due_at: None)
         self.prefetch = prefetch
         self.max_deferrals = max_deferrals
         # Batches only for handlers that take them, and never more than the broker lets us hold unacked.
@@ -177,7 +193,7 @@ class QueueConsumer(ConsumerProducerMixin):
         messages[-1].ack(multiple=True)
 
     def _settle_failure(self, message: Any, incoming: IncomingMessage, failure: Exception) -> None:
-        """`Reject`: dead letter now; `Defer`: wait in the first delay queue; anything else: retry later."""
+        """`Reject`: dead letter now; `Defer`: wait the shortest delay; anything else: retry later."""
         if isinstance(failure, Reject):
             reason = str(failure)
             self._settle(message, incoming, "dead_lettered", lambda: self._dead_letter(incoming, reason))
@@ -199,7 +215,7 @@ class QueueConsumer(ConsumerProducerMixin):
             self._settle(message, incoming, "retried", lambda: self._retry(incoming, failure))
 
     def _settle(self, message: Any, incoming: IncomingMessage, outcome: str, action: Callable[[], object]) -> None:
-        """Ack only once the retry or dead-letter copy is confirmed; else let the broker redeliver."""
+        """Ack only once the parked copy is committed or the dead letter confirmed; else let the broker redeliver."""
         try:
             result = action()
         except Exception:
@@ -231,7 +247,7 @@ class QueueConsumer(ConsumerProducerMixin):
         return self._delay(incoming, exc, defer=False)
 
     def _delay(self, incoming: IncomingMessage, exc: Exception, defer: bool) -> str:
-        """Park a copy (same message id) in a delay queue; a deferral waits the shortest delay and costs no attempt."""
+        """Park a copy (same message id) in the retry schedule; a deferral waits the shortest delay, costs no attempt."""
         if defer:
             delay = self.topology.retry_delays[0]
             counters = {"x-rb-deferrals": incoming.deferrals + 1}
@@ -241,27 +257,14 @@ class QueueConsumer(ConsumerProducerMixin):
         copy = OutgoingMessage(
             message_id=incoming.message_id,
             exchange="",
-            routing_key=self.topology.retry_queue_name(self.spec, delay),
+            routing_key=self.queue_name,
             body=incoming.body,
             correlation_id=incoming.headers.get("x-rb-correlation"),
-            headers={**incoming.headers, **counters},
+            # Stored as JSON: what the broker added (`x-death` times, bytes) is kept as text.
+            headers=json.loads(json.dumps({**incoming.headers, **counters}, default=str)),
         )
-        if self.broker_url.startswith("memory"):
-            # The in-process broker has no TTL or dead-lettering: wait in a timer, then requeue directly.
-            direct = OutgoingMessage(**{**copy.__dict__, "routing_key": self.queue_name})
-            timer = threading.Timer(delay, self._publish_later, args=(direct,))
-            timer.daemon = True
-            timer.start()
-        else:
-            self._publisher.publish(copy)
+        self.on_parked(self.schedule.park(self.queue_name, copy, delay))
         return "deferred" if defer else "retried"
-
-    def _publish_later(self, message: OutgoingMessage) -> None:
-        publisher = ConfirmedPublisher(self.broker_url, self.topology)
-        try:
-            publisher.publish(message)
-        finally:
-            publisher.close()
 
     def _dead_letter(self, incoming: IncomingMessage, reason: str) -> None:
         log.error("%s: dead-lettering message %s: %s", self.queue_name, incoming.message_id, reason)

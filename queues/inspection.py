@@ -37,7 +37,7 @@ class UnknownQueue(LookupError):
 @dataclass(frozen=True)
 class QueueState:
     name: str
-    role: str  # work | dead | retry
+    role: str  # work | dead | retry (a former delay queue, still draining)
     messages: int | None  # None when the broker did not answer for this queue
     consumers: int | None
 
@@ -140,8 +140,6 @@ class _Inspector:
             work = self.topology.queue_name(spec)
             named.append((work, "work"))
             named.append((f"{work}.dead", "dead"))
-            retries = dict.fromkeys(self.topology.retry_queue_name(spec, d) for d in self.topology.retry_delays)
-            named.extend((name, "retry") for name in retries)  # equal delays share one queue
         return named
 
     def work_queue(self, name: str) -> str:
@@ -182,7 +180,7 @@ class PikaInspector(_Inspector):
                     states.append(QueueState(name, role, None, None))
                     channel = connection.channel()
             for spec in self.topology.specs.values():
-                for name in self.topology.former_retry_queue_names(spec):  # shown while they exist, to drain
+                for name in self.topology.former_retry_queue_names(spec):  # no longer declared; shown while they exist
                     try:
                         ok = channel.queue_declare(name, passive=True).method
                         states.append(QueueState(name, "retry", ok.message_count, ok.consumer_count))

@@ -1,4 +1,4 @@
-"""Exchanges and queues: durable quorum work and dead-letter queues, classic delay queues.
+"""Exchanges and queues: durable quorum work and dead-letter queues; no delay queues.
 
 RabbitMQ 3.10 (Debian's) supports everything used here: quorum queues, `x-delivery-limit`,
 and `x-dead-letter-strategy: at-least-once`, which needs `x-overflow: reject-publish`
@@ -6,19 +6,19 @@ and `x-dead-letter-strategy: at-least-once`, which needs `x-overflow: reject-pub
 per-consumer prefetch. The in-process `memory://` transport ignores queue arguments; there,
 durability comes from the database outbox and inbox.
 
-Delay queues are durable *classic* queues: on RabbitMQ 3.x a quorum queue with `x-message-ttl`
-and at-least-once dead-lettering can keep a message past its TTL after a restart or a leader
-change (rabbitmq-server #10718), and a deferred event then never comes back. A classic queue
-expires its head reliably, before and after a restart (its messages are persistent). Their names
-carry a version (`DELAY_QUEUES`): redeclaring a queue with another `x-queue-type` fails with
-PRECONDITION_FAILED, so the classic ones are new queues beside the old quorum ones, which still
-dead-letter what they hold back to the work queue and can be deleted once empty.
+A deferred or failed delivery waits in the database (the retry schedule,
+adapters/storage/retry_schedule.py), not in a broker delay queue: TTL dead-lettering lost or
+stranded messages around broker restarts (quorum delay queues on 3.x kept messages past their
+TTL, rabbitmq-server #10718; classic dead-lettering is at most once and drops a message that
+expires while the quorum work queue has no leader). Earlier deployments left delay queues
+behind, `<queue>.retry.<n>s` (quorum) and `<queue>.retry.<n>s.v2` (classic): they are no
+longer declared, still dead-letter what they hold back to the work queue, and are listed
+(`former_retry_queue_names`) until an operator deletes them once empty.
 
 Layout (prefix `returns` by default):
 - `returns.events`   topic, key `<event type>.<marketplace>`   -> queue `returns.cases`
 - `returns.commands` topic, key `<kind>.<adapter>.<action>`    -> one queue per adapter
 - `returns.dlx`      topic, key `<queue name>`                 -> `<queue>.dead` per work queue
-- `<queue>.retry.<n>s.v2` delay queues: messages wait n seconds, then dead-letter back to `<queue>`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 from kombu import Exchange, Queue, binding
 
-DELAY_QUEUES = "v2"  # classic delay queues; v1 (no suffix) were quorum queues, see the module docstring
+# Suffixes of the delay queues of earlier deployments: quorum (none), then classic (`.v2`).
+FORMER_DELAY_QUEUES = ("", ".v2")
 
 
 @dataclass(frozen=True)
@@ -90,36 +91,14 @@ class Topology:
         name = self.queue_name(spec)
         return Queue(f"{name}.dead", exchange=self.dlx, routing_key=name, durable=True, queue_arguments=self._quorum())
 
-    def retry_queue(self, spec: QueueSpec, delay_seconds: int) -> Queue:
-        """Messages published here by name wait `delay_seconds`, then return to the work queue.
-
-        A classic queue (see the module docstring): all its messages have the same TTL, so the one
-        at the head is always the next to expire, and expiry survives a broker restart."""
-        return Queue(
-            self.retry_queue_name(spec, delay_seconds),
-            durable=True,
-            queue_arguments={
-                "x-queue-type": "classic",
-                "x-message-ttl": delay_seconds * 1000,
-                "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": self.queue_name(spec),
-            },
-        )
-
-    def retry_queue_name(self, spec: QueueSpec, delay_seconds: int) -> str:
-        return f"{self.queue_name(spec)}.retry.{delay_seconds}s.{DELAY_QUEUES}"
-
     def former_retry_queue_names(self, spec: QueueSpec) -> list[str]:
-        """The quorum delay queues of deployments before `DELAY_QUEUES`: drained, then deleted by an operator."""
-        return [f"{self.queue_name(spec)}.retry.{delay}s" for delay in dict.fromkeys(self.retry_delays)]
+        """The delay queues of earlier deployments (module docstring): drained, then deleted by an operator."""
+        delays = dict.fromkeys(self.retry_delays)
+        return [f"{self.queue_name(spec)}.retry.{d}s{suffix}" for suffix in FORMER_DELAY_QUEUES for d in delays]
 
     def queues_of(self, spec: QueueSpec) -> list[Queue]:
-        """A work queue with its dead-letter queue and its delay queues."""
-        return [
-            self.work_queue(spec),
-            self.dead_letter_queue(spec),
-            *(self.retry_queue(spec, delay) for delay in self.retry_delays),
-        ]
+        """A work queue with its dead-letter queue."""
+        return [self.work_queue(spec), self.dead_letter_queue(spec)]
 
     def all_queues(self) -> list[Queue]:
         return [queue for spec in self.specs.values() for queue in self.queues_of(spec)]

@@ -25,6 +25,7 @@ from adapters.storage.fx_store import SqlRateStore
 from adapters.storage.operations_store import OperationsStore
 from adapters.storage.outbox_store import OutboxStore
 from adapters.storage.purge_store import PurgeStore
+from adapters.storage.retry_schedule import RetrySchedule
 from adapters.storage.unit_of_work import UnitOfWork
 from config.policy_tables import default_policy_tables
 from config.routes import carrier_routes
@@ -94,6 +95,9 @@ class Container:
         self.http = HttpClient(timeout=settings.http_timeout_seconds, observer=record_adapter_call)
         self.publisher = ConfirmedPublisher(settings.broker_url, self.topology, settings.publish_timeout_seconds)
         self.outbox_store = OutboxStore(self.session_factory, skip_locked=not settings.is_sqlite)
+        # Deferred and failed deliveries wait here, not in broker delay queues; due times are wall-clock
+        # seconds (its own clock), whatever business clock a test or a replay gives the rest.
+        self.retry_schedule = RetrySchedule(self.session_factory, skip_locked=not settings.is_sqlite)
         self.relay = OutboxRelay(
             self.outbox_store,
             self.publisher,
@@ -101,6 +105,7 @@ class Container:
             settings.relay_interval_seconds,
             clock,
             linger=settings.relay_linger_seconds,
+            schedule=self.retry_schedule,
         )
         self.rate_book = build_rate_book(settings, SqlRateStore(self.session_factory), clock)
         self.rate_refresher = RateRefresher(self.rate_book, settings.fx_refresh_seconds)
@@ -270,9 +275,11 @@ class Container:
                 self.topology,
                 spec,
                 self.handlers[name],
+                self.retry_schedule,
                 self.settings.prefetch,
                 on_dead_letter=self.operations.record_dead_letter,
                 batch=self.settings.consumer_batch,
+                on_parked=self.relay.expect,
             )
             for name, spec in self.topology.specs.items()
         ]

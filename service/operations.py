@@ -19,7 +19,7 @@ from adapters.storage.unit_of_work import UnitOfWork
 from core.cases import TIMER_FOR_DEADLINE
 from core.effects import NEEDS_A_PERSON
 from core.lifecycle import FINAL_STATES
-from queues.inspection import BrokerInspector, DepthRates, UnknownQueue
+from queues.inspection import BrokerInspector, DepthRates, QueueState, UnknownQueue
 from queues.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -93,11 +93,15 @@ class Operations:
         return queue_name.removeprefix(self.topology.prefix + ".")
 
     def queues(self) -> list[dict[str, Any]]:
-        """Depth, consumers and depth change per second of every queue; messages handled in the last minute."""
+        """Depth, consumers and depth change per second of every queue; messages handled in the last minute.
+
+        The retries waiting for each work queue are rows in the database (the retry schedule), shown as
+        a `retry` entry `<queue>.retry` with `source: database` where the delay queues used to be."""
         since = self.clock() - timedelta(minutes=1)
         handled = self.store.handled_since(since)
-        states = self.inspector.queues()
+        states = self._states()
         self._sample(states)
+        parked_names = set(self._parked_names())
         return [
             {
                 "name": state.name,
@@ -106,13 +110,25 @@ class Operations:
                 "consumers": state.consumers,
                 "depth_change_per_second": self.rates.observe(state.name, state.messages),
                 "handled_last_minute": handled.get(self._consumer_of(state.name), 0) if state.role == "work" else None,
+                "source": "database" if state.name in parked_names else "broker",
             }
             for state in states
         ]
 
+    def _parked_names(self) -> list[str]:
+        return [f"{queue}.retry" for queue in self.work_queues()]
+
+    def _states(self) -> list[QueueState]:
+        """The broker's queues, then each work queue's parked retries as counted in the database."""
+        parked = self.store.parked_retries()
+        return [
+            *self.inspector.queues(),
+            *(QueueState(f"{queue}.retry", "retry", parked.get(queue, 0), None) for queue in self.work_queues()),
+        ]
+
     def sample_depths(self) -> int:
         """Record every queue's depth now (a periodic task, so the history grows while nobody looks)."""
-        return self._sample(self.inspector.queues(), force=True)
+        return self._sample(self._states(), force=True)
 
     def _sample(self, states: list[Any], force: bool = False) -> int:
         """One row per queue, at most every DEPTH_SAMPLE_GAP per process; rows older than DEPTH_HISTORY go."""

@@ -187,6 +187,16 @@ def postgres_url() -> Iterator[str]:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def schedule_db(tmp_path: Path) -> Iterator[Any]:
+    """A database for the retry schedule alone, for tests that run a consumer without a Container."""
+    from tests.retry_support import ScheduleDb
+
+    db = ScheduleDb.on(tmp_path / "schedule.db")
+    yield db
+    db.engine.dispose()
+
+
 def delete_topology(broker_url: str, prefix: str) -> None:
     """Remove a test's exchanges and queues from the shared broker."""
     import pika

@@ -1,4 +1,4 @@
-"""The carrier flow against RabbitMQ and PostgreSQL: real delay queues for the 503 retry, the scans table and the
+"""The carrier flow against RabbitMQ and PostgreSQL: the 503 retry parked in the database and relayed back, the scans table and the
 in-flight query on PostgreSQL."""
 
 from __future__ import annotations

@@ -146,7 +146,7 @@ def test_a_deferred_event_keeps_its_case_in_order_and_an_event_applied_earlier_i
     outcomes = desk.handler.handle_batch([approved, other, requested])  # delivered out of order
 
     assert kinds(outcomes) == ["Defer", None, None]
-    assert desk.state(requested) == "requested"  # the approval waits in the delay queue
+    assert desk.state(requested) == "requested"  # the approval waits in the retry schedule
     assert desk.handler.handle_batch([approved]) == [None]  # and comes back
     assert desk.state(requested) == "approved"
 

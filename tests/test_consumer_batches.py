@@ -11,11 +11,11 @@ from collections.abc import Iterator, Sequence
 import pytest
 
 from adapters.messages import Defer, IncomingMessage, OutgoingMessage, Reject
-from queues.consumer import QueueConsumer
 from queues.inspection import inspector_for
 from queues.publisher import ConfirmedPublisher
 from queues.topology import QueueSpec, Topology
 from tests.conftest import wait_for
+from tests.retry_support import consuming as consume
 
 
 @pytest.fixture(params=["memory", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
@@ -38,10 +38,12 @@ def broker(request: pytest.FixtureRequest) -> Iterator[tuple[str, Topology]]:
 class Recorder:
     """A batch handler that records its calls; `outcome` says what a message id gets (default: applied)."""
 
-    def __init__(self, outcome: dict[str, Exception] | None = None, fail_batches: bool = False) -> None:
+    def __init__(self, outcome: dict[str, Exception] | None = None, fail_batches: bool = False,
+                 always_failing: tuple[str, ...] = ()) -> None:  # fmt: skip
         self.batches: list[list[str]] = []
         self.singles: list[str] = []
         self.outcome = outcome or {}
+        self.always_failing = always_failing
         self.fail_batches = fail_batches
         self.lock = threading.Lock()
 
@@ -54,25 +56,24 @@ class Recorder:
             self.batches.append([m.message_id for m in messages])
         if self.fail_batches:
             raise ConnectionError("the commit was cut off")
-        return [self.outcome.pop(m.message_id, None) for m in messages]
+        return [self.outcome.pop(m.message_id, None) or self._failure(m.message_id) for m in messages]
+
+    def _failure(self, message_id: str) -> Exception | None:
+        return RuntimeError("carrier down") if message_id in self.always_failing else None
 
     def handled(self) -> list[str]:
         with self.lock:
             return [m for batch in self.batches for m in batch] + list(self.singles)
 
 
-@contextlib.contextmanager
-def consuming(url: str, topology: Topology, handler: Recorder, batch: int = 5) -> Iterator[QueueConsumer]:
-    consumer = QueueConsumer(url, topology, topology.specs["work"], handler, prefetch=batch, batch=batch)
-    thread = threading.Thread(target=consumer.run, daemon=True)
-    thread.start()
-    assert consumer.ready.wait(15)
-    try:
-        yield consumer
-    finally:
-        consumer.stop()
-        thread.join(10)
-        consumer.close()
+@pytest.fixture
+def consuming(schedule_db):  # type: ignore[no-untyped-def]
+    """A batching consumer of the `work` queue, parking its retries in `schedule_db`, the relay beside it."""
+
+    def start(url: str, topology: Topology, handler: Recorder, batch: int = 5):  # type: ignore[no-untyped-def]
+        return consume(schedule_db, url, topology, handler, prefetch=batch, batch=batch)
+
+    return start
 
 
 def publish(url: str, topology: Topology, ids: list[str]) -> None:
@@ -90,7 +91,7 @@ def depth(url: str, topology: Topology) -> int | None:
     return states[topology.queue_name(topology.specs["work"])]
 
 
-def test_waiting_deliveries_are_handled_in_batches_and_acked_together(broker) -> None:  # type: ignore[no-untyped-def]
+def test_waiting_deliveries_are_handled_in_batches_and_acked_together(broker, consuming) -> None:  # type: ignore[no-untyped-def]
     url, topology = broker
     ids = [f"m{n}" for n in range(12)]
     publish(url, topology, ids)
@@ -104,7 +105,7 @@ def test_waiting_deliveries_are_handled_in_batches_and_acked_together(broker) ->
     assert inspector_for(url, topology).dead_letters(topology.queue_name(topology.specs["work"])) == []
 
 
-def test_a_rejected_message_of_a_batch_alone_is_dead_lettered_and_a_deferred_one_comes_back(broker) -> None:  # type: ignore[no-untyped-def]
+def test_a_rejected_message_of_a_batch_alone_is_dead_lettered_and_a_deferred_one_comes_back(broker, consuming) -> None:  # type: ignore[no-untyped-def]
     url, topology = broker
     ids = ["m0", "m1", "m2", "m3"]
     publish(url, topology, ids)
@@ -120,7 +121,7 @@ def test_a_rejected_message_of_a_batch_alone_is_dead_lettered_and_a_deferred_one
     assert wait_for(lambda: depth(url, topology) == 0, timeout=5)
 
 
-def test_when_a_batch_fails_each_message_is_handled_alone(broker) -> None:  # type: ignore[no-untyped-def]
+def test_when_a_batch_fails_each_message_is_handled_alone(broker, consuming) -> None:  # type: ignore[no-untyped-def]
     url, topology = broker
     ids = ["m0", "m1", "m2"]
     publish(url, topology, ids)
@@ -131,25 +132,32 @@ def test_when_a_batch_fails_each_message_is_handled_alone(broker) -> None:  # ty
     assert wait_for(lambda: depth(url, topology) == 0, timeout=5)
 
 
-def test_a_handler_without_batches_gets_one_message_at_a_time(broker) -> None:  # type: ignore[no-untyped-def]
+def test_a_handler_without_batches_gets_one_message_at_a_time(broker, schedule_db) -> None:  # type: ignore[no-untyped-def]
     url, topology = broker
     seen: list[str] = []
-    consumer = QueueConsumer(url, topology, topology.specs["work"], seen.append, prefetch=5, batch=5)
-    assert consumer.batch_handler is None
-    thread = threading.Thread(target=consumer.run, daemon=True)
-    thread.start()
-    try:
-        assert consumer.ready.wait(15)
+    with consume(schedule_db, url, topology, seen.append, prefetch=5, batch=5) as consumer:
+        assert consumer.batch_handler is None
         publish(url, topology, ["m0", "m1"])
         assert wait_for(lambda: len(seen) == 2, timeout=10)
-    finally:
-        consumer.stop()
-        thread.join(10)
-        consumer.close()
+
+
+def test_a_failing_message_comes_back_after_each_delay_then_is_dead_lettered(broker, consuming) -> None:  # type: ignore[no-untyped-def]
+    """Retries wait in the database schedule (one row at a time), never in the broker; the last one dead-letters."""
+    url, topology = broker
+    work = topology.queue_name(topology.specs["work"])
+    handler = Recorder(always_failing=("m0",))
+    inspector = inspector_for(url, topology)
+    publish(url, topology, ["m0"])
+    with consuming(url, topology, handler):
+        letters = wait_for(lambda: inspector.dead_letters(work), timeout=15)
+    assert [letter.message_id for letter in letters] == ["m0"]
+    assert letters[0].reason == "gave up after 3 attempts: carrier down"
+    assert handler.handled() == ["m0", "m0", "m0"]
+    assert {q.role for q in inspector.queues()} == {"work", "dead"}, "no delay queue is declared"
 
 
 @pytest.mark.rabbitmq
-def test_redelivered_messages_are_handled_alone(rabbit_url: str) -> None:
+def test_redelivered_messages_are_handled_alone(rabbit_url: str, consuming) -> None:  # type: ignore[no-untyped-def]
     """A consumer that died holding a batch: whichever message killed it must not take the others to the limit."""
     import pika
 

@@ -132,7 +132,7 @@ def test_an_email_refused_for_now_is_retried_and_sent_exactly_once(tmp_path, smt
     assert smtp.mailbox.messages == []
     assert delivery(container, email.idempotency_key).status == "retrying"
 
-    deliver(container, email)  # the retry from the delay queue
+    deliver(container, email)  # the retry, back from the schedule
     deliver(container, email, copy=1)  # and a duplicate of the command, later
     assert len(smtp.mailbox.messages) == 1
     row = delivery(container, email.idempotency_key)

@@ -53,9 +53,22 @@ def test_queues_show_every_work_retry_and_dead_queue(client, running) -> None:  
     prefix = client.application.extensions["returnbridge"].topology.prefix
     assert roles[f"{prefix}.cases"] == "work"
     assert roles[f"{prefix}.cases.dead"] == "dead"
-    assert roles[f"{prefix}.cases.retry.1s.v2"] == "retry"
+    assert roles[f"{prefix}.cases.retry"] == "retry"
     cases = next(q for q in response.json["queues"] if q["name"] == f"{prefix}.cases")
     assert cases["messages"] == 0
+    assert cases["source"] == "broker"
+
+
+def test_the_retries_waiting_for_a_queue_are_counted_from_the_database(client, container) -> None:  # type: ignore[no-untyped-def]
+    """Parked deliveries are rows, not broker messages: the `retry` entry counts them, in the same shape."""
+    work = container.topology.queue_name(container.topology.specs["cases"])
+    for n in range(2):
+        container.retry_schedule.park(work, OutgoingMessage(f"m{n}", "", work, {"n": n}), delay_seconds=3600)
+    queues = {q["name"]: q for q in client.get("/ops/queues", headers=AUTH).json["queues"]}
+    parked = queues[f"{work}.retry"]
+    assert (parked["role"], parked["messages"], parked["consumers"], parked["source"]) == ("retry", 2, None, "database")
+    assert set(parked) == set(queues[work]), "every entry has the same fields"
+    assert not any(name.startswith(f"{work}.retry.") for name in queues), "no delay queues any more"
 
 
 def _orphan_event(container) -> tuple[str, dict]:  # type: ignore[no-untyped-def]

@@ -9,12 +9,17 @@ import contextlib
 import json
 import subprocess
 import uuid
+from datetime import UTC, datetime
 
 import pika
 import pytest
 
+from adapters.messages import OutgoingMessage
+from core.cases import open_case
 from queues.worker import Worker
 from service.bootstrap import Container
+from service.canonical import load_event
+from service.intake import event_envelope
 from tests.conftest import (
     delete_topology,
     example,
@@ -22,6 +27,7 @@ from tests.conftest import (
     operator_client,
     pika_parameters,
     post_event,
+    unique_event,
     wait_for,
 )
 from wsgi import create_app
@@ -108,6 +114,30 @@ def test_a_message_that_can_never_succeed_is_dead_lettered_with_its_reason(produ
     properties, _ = found
     assert properties.message_id == message_id
     assert "not a valid event envelope" in properties.headers["x-rb-dead-reason"]
+
+
+def test_a_retry_parked_in_postgresql_comes_back_through_rabbitmq_and_is_handled_once(production):
+    client, container = production
+    now = datetime.now(UTC)
+    event = load_event(unique_event(n="parked"))
+    with container.uow() as uow:
+        uow.cases.add(open_case("case_parked_1", "generic", event, now), now)
+        uow.commit()
+    cases = container.topology.queue_name(container.topology.specs["cases"])
+    body = event_envelope("evt_parked_1", "case_parked_1", "generic", now, event)
+    parked = OutgoingMessage("evt_parked_1", "", cases, body, headers={"x-rb-deferrals": 1})
+    container.relay.expect(container.retry_schedule.park(cases, parked, delay_seconds=1))
+    listed = {q["name"]: q for q in client.get("/ops/queues").json["queues"]}
+    assert (listed[f"{cases}.retry"]["messages"], listed[f"{cases}.retry"]["source"]) == (1, "database")
+
+    def handled() -> bool:
+        with container.uow() as uow:
+            return uow.processed.seen("cases", "evt_parked_1")
+
+    assert wait_for(handled, timeout=10)
+    with container.uow() as uow:
+        assert uow.cases.get("case_parked_1").state == "requested"
+    assert container.retry_schedule.parked_by_queue() == {}
 
 
 def test_readiness_fails_when_the_broker_does_not_answer(postgres_url):

@@ -1,10 +1,9 @@
-"""Retries through delay queues, the broker's delivery limit, and dead letters browsed and replayed with pika."""
+"""Retries parked in the database schedule, the broker's delivery limit, and dead letters browsed and replayed with pika."""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,12 +12,13 @@ import pika
 import pytest
 
 from adapters.messages import Defer
-from queues.consumer import IncomingMessage, QueueConsumer
+from queues.consumer import IncomingMessage
 from queues.inspection import PikaInspector, pika_parameters
 from queues.publisher import ConfirmedPublisher, OutgoingMessage
 from queues.topology import QueueSpec, Topology
 from tests.conftest import wait_for
 from tests.faults.stack import delete_queues
+from tests.retry_support import consuming
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -36,14 +36,6 @@ def topology(rabbit_url: str) -> Iterator[Topology]:
         delete_queues(rabbit_url, prefix, [q.name for q in PikaInspector(rabbit_url, built).queues()])
 
 
-def run_consumer(rabbit_url: str, topology: Topology, handler) -> tuple[QueueConsumer, threading.Thread]:  # type: ignore[no-untyped-def]
-    consumer = QueueConsumer(rabbit_url, topology, topology.specs["work"], handler, prefetch=5)
-    thread = threading.Thread(target=consumer.run, daemon=True)
-    thread.start()
-    assert consumer.ready.wait(15)
-    return consumer, thread
-
-
 def publish(rabbit_url: str, topology: Topology, message_id: str) -> None:
     publisher = ConfirmedPublisher(rabbit_url, topology)
     try:
@@ -52,7 +44,7 @@ def publish(rabbit_url: str, topology: Topology, message_id: str) -> None:
         publisher.close()
 
 
-def test_a_failing_message_waits_in_growing_delay_queues_then_succeeds(rabbit_url: str, topology: Topology) -> None:
+def test_a_failing_message_waits_growing_delays_then_succeeds(rabbit_url: str, topology: Topology, schedule_db) -> None:  # type: ignore[no-untyped-def]
     seen: list[tuple[float, int]] = []
 
     def flaky(message: IncomingMessage) -> None:
@@ -60,43 +52,36 @@ def test_a_failing_message_waits_in_growing_delay_queues_then_succeeds(rabbit_ur
         if len(seen) < 3:
             raise RuntimeError("carrier down")
 
-    consumer, thread = run_consumer(rabbit_url, topology, flaky)
-    try:
+    with consuming(schedule_db, rabbit_url, topology, flaky, prefetch=5):
         publish(rabbit_url, topology, "m-retry")
         assert wait_for(lambda: len(seen) == 3, timeout=15)
-    finally:
-        consumer.stop()
-        thread.join(10)
-        consumer.close()
     attempts = [a for _, a in seen]
     gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(seen)]
     print(f"\n[retries] attempts {attempts}, delays {[round(g, 2) for g in gaps]} s")
     assert attempts == [0, 1, 2]
-    assert gaps[0] >= 0.9 and gaps[1] >= 1.9, "the second wait must be the longer delay queue"
+    assert gaps[0] >= 0.9 and gaps[1] >= 1.9, "the second wait must be the longer delay"
+    assert gaps[0] < 1.9 and gaps[1] < 2.9, "each comes back promptly once due"
+    assert schedule_db.parked() == {}
 
 
-def test_exhausted_retries_are_dead_lettered_with_the_reason(rabbit_url: str, topology: Topology) -> None:
+def test_exhausted_retries_are_dead_lettered_with_the_reason(rabbit_url: str, topology: Topology, schedule_db) -> None:  # type: ignore[no-untyped-def]
     def broken(message: IncomingMessage) -> None:
         raise RuntimeError("always fails")
 
-    consumer, thread = run_consumer(rabbit_url, topology, broken)
     inspector = PikaInspector(rabbit_url, topology)
-    try:
+    with consuming(schedule_db, rabbit_url, topology, broken, prefetch=5):
         publish(rabbit_url, topology, "m-dead")
         letters = wait_for(lambda: inspector.dead_letters(f"{topology.prefix}.work"), timeout=15)
-    finally:
-        consumer.stop()
-        thread.join(10)
-        consumer.close()
     assert [letter.message_id for letter in letters] == ["m-dead"]
     assert letters[0].reason.startswith("gave up after 3 attempts: always fails")
     # Browsing consumed nothing.
     assert inspector.dead_letters(f"{topology.prefix}.work")[0].message_id == "m-dead"
+    assert schedule_db.parked() == {}
 
 
 def test_the_brokers_delivery_limit_dead_letters_a_message_that_keeps_coming_back(
-    rabbit_url: str, topology: Topology
-) -> None:
+    rabbit_url: str, topology: Topology, schedule_db
+) -> None:  # type: ignore[no-untyped-def]
     """A consumer that dies with the message in hand (here: reject and requeue) hits x-delivery-limit=2."""
     publish(rabbit_url, topology, "m-poison")
     work = f"{topology.prefix}.work"
@@ -117,14 +102,9 @@ def test_the_brokers_delivery_limit_dead_letters_a_message_that_keeps_coming_bac
     assert letters[0].reason == "broker: delivery_limit"
 
     handled: list[str] = []
-    consumer, thread = run_consumer(rabbit_url, topology, lambda message: handled.append(message.message_id))
-    try:
+    with consuming(schedule_db, rabbit_url, topology, lambda message: handled.append(message.message_id), prefetch=5):
         assert inspector.replay(work, "m-poison") == ["m-poison"]
         assert wait_for(lambda: handled == ["m-poison"], timeout=10)
-    finally:
-        consumer.stop()
-        thread.join(10)
-        consumer.close()
     assert inspector.dead_letters(work) == []
     depths = {q.name: q.messages for q in inspector.queues()}
     assert depths[work] == 0 and depths[f"{work}.dead"] == 0
@@ -148,7 +128,9 @@ def test_replay_of_one_leaves_the_others_dead(rabbit_url: str, topology: Topolog
     assert {q.name: q.messages for q in inspector.queues()}[work] == 3
 
 
-def test_a_deferred_message_comes_back_from_the_classic_delay_queue(rabbit_url: str, topology: Topology) -> None:
+def test_a_deferred_message_comes_back_from_the_database_schedule(
+    rabbit_url: str, topology: Topology, schedule_db
+) -> None:  # type: ignore[no-untyped-def]
     seen: list[tuple[float, int]] = []
 
     def waits_once(message: IncomingMessage) -> None:
@@ -156,63 +138,44 @@ def test_a_deferred_message_comes_back_from_the_classic_delay_queue(rabbit_url: 
         if len(seen) == 1:
             raise Defer("an earlier event of the case is not handled yet")
 
-    consumer, thread = run_consumer(rabbit_url, topology, waits_once)
-    try:
+    with consuming(schedule_db, rabbit_url, topology, waits_once, prefetch=5):
         publish(rabbit_url, topology, "m-defer")
         assert wait_for(lambda: len(seen) == 2, timeout=15)
-    finally:
-        consumer.stop()
-        thread.join(10)
-        consumer.close()
     assert [d for _, d in seen] == [0, 1]
-    assert seen[1][0] - seen[0][0] >= 0.9, "it waited the shortest delay"
-    depths = {q.name: q.messages for q in PikaInspector(rabbit_url, topology).queues()}
-    assert depths[topology.retry_queue_name(topology.specs["work"], 1)] == 0
+    assert 0.9 <= seen[1][0] - seen[0][0] < 1.9, "it waited the shortest delay, and no longer"
+    assert schedule_db.parked() == {}
+    states = PikaInspector(rabbit_url, topology).queues()
+    assert {q.role for q in states} == {"work", "dead"}, "no delay queue is declared any more"
 
 
-def test_delay_queues_are_classic_and_declaring_the_topology_again_changes_nothing(
-    rabbit_url: str, topology: Topology
-) -> None:
-    """Classic, so their TTL expiry survives a broker restart (rabbitmq-server #10718 hits quorum queues on 3.x)."""
-    spec = topology.specs["work"]
-    with contextlib.closing(pika.BlockingConnection(pika_parameters(rabbit_url))) as connection:
-        channel = connection.channel()
-        for delay in topology.retry_delays:  # the broker refuses a declaration whose x-queue-type differs
-            channel.queue_declare(topology.retry_queue_name(spec, delay), durable=True, arguments={
-                "x-queue-type": "classic", "x-message-ttl": delay * 1000, "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": topology.queue_name(spec)})  # fmt: skip
-    for _ in range(2):
-        publisher = ConfirmedPublisher(rabbit_url, topology)
-        publisher._ensure()  # declares the whole topology, as every process does at start
-        publisher.close()
-
-
-def test_former_quorum_delay_queues_stay_beside_the_new_ones_and_drain_into_the_work_queue(
-    rabbit_url: str, topology: Topology
-) -> None:
-    """A deployment from before the classic delay queues: its quorum `.retry.<n>s` queues keep their messages."""
+@pytest.mark.parametrize(
+    ("suffix", "arguments"),
+    [
+        ("", {"x-queue-type": "quorum", "x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}),
+        (".v2", {"x-queue-type": "classic"}),
+    ],
+    ids=["quorum", "classic"],
+)
+def test_former_delay_queues_are_left_alone_and_drain_into_the_work_queue(
+    rabbit_url: str, topology: Topology, schedule_db, suffix: str, arguments: dict
+) -> None:  # type: ignore[no-untyped-def]
+    """A deployment from before the database schedule: its `.retry.<n>s` queues keep and return their messages."""
     spec = topology.specs["work"]
     work = topology.queue_name(spec)
-    former = topology.former_retry_queue_names(spec)[0]
+    former = f"{work}.retry.1s{suffix}"
+    assert former in topology.former_retry_queue_names(spec)
     with contextlib.closing(pika.BlockingConnection(pika_parameters(rabbit_url))) as connection:
         channel = connection.channel()
         channel.confirm_delivery()
         channel.queue_declare(former, durable=True, arguments={
-            "x-queue-type": "quorum", "x-message-ttl": 1000, "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": work, "x-dead-letter-strategy": "at-least-once",
-            "x-overflow": "reject-publish"})  # fmt: skip
+            **arguments, "x-message-ttl": 1000, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": work})  # fmt: skip
         channel.basic_publish("", former, b'{"n": 1}', pika.BasicProperties(
             delivery_mode=2, message_id="m-former", content_type="application/json"))  # fmt: skip
     publisher = ConfirmedPublisher(rabbit_url, topology)
-    publisher._ensure()  # a redeploy: no PRECONDITION_FAILED, the old queue is not redeclared
+    publisher._ensure()  # a redeploy: the old queue is not redeclared, so no PRECONDITION_FAILED
     publisher.close()
     handled: list[str] = []
-    consumer, thread = run_consumer(rabbit_url, topology, lambda message: handled.append(message.message_id))
-    try:
+    with consuming(schedule_db, rabbit_url, topology, lambda message: handled.append(message.message_id), prefetch=5):
         assert wait_for(lambda: handled == ["m-former"], timeout=15)
-    finally:
-        consumer.stop()
-        thread.join(10)
-        consumer.close()
     roles = {q.name: q.role for q in PikaInspector(rabbit_url, topology).queues()}
     assert roles[former] == "retry", "operators see the former queue until they delete it"

@@ -128,7 +128,7 @@ def test_a_case_event_that_loses_the_race_is_retried_and_then_applied_once(facto
     approved = load_event(example("return-approved"))
     message = IncomingMessage("msg-approved", event_envelope("evt_2", case_id, "generic", NOW, approved), "x")
 
-    with pytest.raises(ConcurrentUpdate):  # the consumer retries it through a delay queue
+    with pytest.raises(ConcurrentUpdate):  # the consumer retries it after a delay
         handler(message)
     with UnitOfWork(factory) as uow:
         before = uow.cases.get(case_id)

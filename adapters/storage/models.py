@@ -169,6 +169,31 @@ class OutboundEffectRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class ScheduledRetryRow(Base):
+    """A delivery parked until `due_at` (a deferral or a retry): the relay publishes it back to `queue` then.
+
+    Its own table, not the outbox: the copy keeps the message id of the original, which is in
+    the outbox already, so the consumers' inbox still recognises it. One row per message and queue.
+    """
+
+    __tablename__ = "scheduled_retries"
+    __table_args__ = (
+        UniqueConstraint("queue", "message_id", name="uq_scheduled_retries_queue_message"),
+        Index("ix_scheduled_retries_due", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    queue: Mapped[str] = mapped_column(String(200))
+    message_id: Mapped[str] = mapped_column(String(80))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    correlation_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    parked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class ShipmentRow(Base):
     """A carrier booking's parcel (tracking number, label); its request and state are its `outbound_effects` row."""
 

@@ -13,7 +13,14 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.storage.models import CaseRow, OutboundEffectRow, OutboxRow, ProcessedMessageRow, QueueDepthSampleRow
+from adapters.storage.models import (
+    CaseRow,
+    OutboundEffectRow,
+    OutboxRow,
+    ProcessedMessageRow,
+    QueueDepthSampleRow,
+    ScheduledRetryRow,
+)
 from adapters.storage.ports import StorageError
 from core.effects import EffectKind, status_label
 
@@ -55,6 +62,13 @@ class OperationsStore:
                     .group_by(ProcessedMessageRow.consumer)
                 ).all()
             }
+
+    def parked_retries(self) -> dict[str, int]:
+        """Deliveries waiting in the retry schedule, by work queue."""
+        with self.session_factory() as session:
+            return dict(
+                session.execute(select(ScheduledRetryRow.queue, func.count()).group_by(ScheduledRetryRow.queue)).all()
+            )
 
     def record_depths(self, depths: dict[str, int], at: datetime, forget_before: datetime) -> None:
         """One sample per queue, and samples older than `forget_before` deleted; StorageError if not written."""

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.messages import OutgoingMessage
-from adapters.storage.models import OutboxRow, ProcessedMessageRow
+from adapters.storage.models import OutboxRow, ProcessedMessageRow, ScheduledRetryRow
 
 
 class OutboxStore:
@@ -50,7 +50,7 @@ class OutboxStore:
                 )
                 for row in rows
             ]
-            confirmed, error = _publish_prefix(messages, publish, publish_many)
+            confirmed, error = publish_prefix(messages, publish, publish_many)
             sent = [row.id for row in rows[:confirmed]]
             if error is not None and confirmed < len(rows):
                 failed = rows[confirmed]
@@ -77,16 +77,19 @@ class OutboxStore:
         """Embedded broker only: messages published into memory before a restart were lost with the process.
 
         Every message routes to exactly one work queue, so one not in the consumers' inbox was
-        never handled: publish it again (the inbox makes a repeat harmless).
+        never handled: publish it again (the inbox makes a repeat harmless). One parked in the
+        retry schedule is not: its row brings it back when due, with its retry counters.
         """
         with self._factory() as session:
             handled = select(ProcessedMessageRow.message_id)
+            parked = select(ScheduledRetryRow.message_id)
             result = session.execute(
                 update(OutboxRow)
                 .where(
                     OutboxRow.published_at.is_not(None),
                     OutboxRow.created_at >= since,
                     OutboxRow.message_id.not_in(handled),
+                    OutboxRow.message_id.not_in(parked),
                 )
                 .values(published_at=None)
             )
@@ -94,7 +97,7 @@ class OutboxStore:
             return result.rowcount or 0
 
 
-def _publish_prefix(messages: list[OutgoingMessage], publish, publish_many) -> tuple[int, str | None]:  # type: ignore[no-untyped-def]
+def publish_prefix(messages: list[OutgoingMessage], publish, publish_many) -> tuple[int, str | None]:  # type: ignore[no-untyped-def]
     """How many messages, from the first, the broker took, and the error that stopped the rest."""
     if not messages:
         return 0, None
