@@ -41,7 +41,7 @@ from core.events import Address, ReturnEvent
 from core.lifecycle import CaseState
 from core.routing import Route, carrier_route
 from core.shipments import ReturnShipmentOrder, ShipmentOrderError, outbound_shipment_order, return_shipment_order
-from service.canonical import load_event
+from service.canonical import decode_event
 from service.case_policy import CasePolicy
 from service.customs import CustomsPlanning
 from service.fx import FxRecorder
@@ -180,7 +180,7 @@ class CaseEvents:
     def __call__(self, message: IncomingMessage) -> None:
         body = message.body
         try:
-            event = load_event(body.get("event"))
+            event = decode_event(body.get("event"), message.headers.get("x-rb-schema"))
             event_id, case_id = str(body["event_id"]), str(body["case_id"])
         except (ValidationError, KeyError, TypeError) as exc:
             raise Reject(f"not a valid event envelope: {exc}") from exc
