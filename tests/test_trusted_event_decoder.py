@@ -43,6 +43,15 @@ def test_our_dump_decodes_to_the_event_the_full_load_builds(data):
     assert isinstance(decoded.items, tuple) and isinstance(decoded.order.coupons, tuple)
 
 
+@pytest.mark.parametrize("data", [example(), every_field(), example("order-delivered-fr")], ids=repr)
+def test_the_dump_is_exactly_what_the_schema_dumps(data):
+    from service.canonical import EVENT_SCHEMA
+
+    event = load_event(data)
+    assert dump_event(event) == EVENT_SCHEMA.dump(event)
+    assert list(dump_event(event)) == list(EVENT_SCHEMA.dump(event))
+
+
 def test_our_version_is_not_validated_again():
     """A value the full load refuses is taken as written: the version says we wrote and validated it."""
     dumped = dump_event(load_event(example()))
