@@ -26,6 +26,7 @@ from service.privacy import install_redaction, secrets_of
 from web import auth, buyer, carriers, console, fx, operator, ops, policy, returns, service_routes, webhooks
 from web.errors import ChunkedBodyLimit, register_error_handlers
 from web.openapi import build_spec
+from web.priority import RequestsFirst
 
 log = logging.getLogger("returnbridge")
 
@@ -87,12 +88,19 @@ def serve() -> None:
     container: Container = current_app.extensions["returnbridge"]
     settings = container.settings
     container.recover_embedded_messages()
-    running = Worker(container.relay, _consumers(container), container.periodic_tasks())
+    first = RequestsFirst(settings.embedded_quiet_seconds, settings.embedded_max_wait_seconds)
+    consumers = _consumers(container)
+    for consumer in consumers:
+        consumer.handler = first.handler(consumer.handler)
+        if consumer.batch_handler is not None:  # a batch waits for a quiet web as a single message does
+            consumer.batch_handler = first.handler(consumer.batch_handler)
+    running = Worker(container.relay, consumers, container.periodic_tasks())
     running.start()
     container.rate_refresher.start()
     if not running.wait_ready(30):
         log.warning("some consumers are not ready yet; they keep trying")
-    server = make_server(settings.host, settings.port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    server = make_server(settings.host, settings.port, first.wsgi(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
     thread.start()
     mode = "embedded broker" if settings.embedded_broker else settings.broker_url.split("@")[-1]

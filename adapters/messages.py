@@ -11,6 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# `x-rb-schema` on every message we publish: the shape of our envelopes and of the canonical event's dump in them.
+# A consumer trusts (decodes without validating) only the versions it knows; change this with that shape.
+SCHEMA_VERSION = "1"
+
 
 @dataclass(frozen=True)
 class OutgoingMessage:

@@ -39,6 +39,7 @@ def _profile(name: str, work: Callable[[], int], lines: int = 12) -> None:
 
 def run(database_url: str, events: int) -> None:
     from adapters.marketplaces.base import ParsedDelivery
+    from adapters.messages import SCHEMA_VERSION
     from config.settings import Settings
     from queues.consumer import IncomingMessage
     from service.bootstrap import Container
@@ -52,7 +53,9 @@ def run(database_url: str, events: int) -> None:
     messages: list[Any] = []
 
     def as_incoming(message: Any) -> IncomingMessage:
-        return IncomingMessage(message.message_id, message.body, message.routing_key, message.headers)
+        """As a consumer receives it: with the `x-rb-schema` header the publisher stamps on every message."""
+        headers = {"x-rb-schema": SCHEMA_VERSION, **message.headers}
+        return IncomingMessage(message.message_id, message.body, message.routing_key, headers)
 
     def relay() -> int:
         before = len(messages)

@@ -118,6 +118,9 @@ class Settings:
     broker_url: str = "memory://"
     ops_token: str | None = None
     max_body_bytes: int = 1024 * 1024
+    intake_group_max: int = 64
+    embedded_quiet_seconds: float = 0.05
+    embedded_max_wait_seconds: float = 2.0
     webhook_tolerance_seconds: int = 300
     delivery_limit: int = 5
     prefetch: int = 20
@@ -163,6 +166,9 @@ class Settings:
             broker_url=env.get("RB_BROKER_URL") or "memory://",
             ops_token=env.get("RB_OPS_TOKEN") or None,
             max_body_bytes=_int(env, "RB_MAX_BODY_BYTES", 1024 * 1024),
+            intake_group_max=_int(env, "RB_INTAKE_GROUP_MAX", 64),
+            embedded_quiet_seconds=_float(env, "RB_EMBEDDED_QUIET_SECONDS", 0.05),
+            embedded_max_wait_seconds=_float(env, "RB_EMBEDDED_MAX_WAIT_SECONDS", 2.0),
             webhook_tolerance_seconds=_int(env, "RB_WEBHOOK_TOLERANCE_SECONDS", 300),
             delivery_limit=_int(env, "RB_DELIVERY_LIMIT", 5),
             prefetch=_int(env, "RB_PREFETCH", 20),

@@ -19,11 +19,10 @@ from typing import Any
 from amqp import spec
 from kombu import Connection, Exchange, Producer
 
-from adapters.messages import OutgoingMessage
+from adapters.messages import SCHEMA_VERSION, OutgoingMessage
 from queues.topology import Topology
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = "1"
 
 
 class PublishFailed(Exception):

@@ -120,7 +120,9 @@ class Container:
             settings.merchant_policy,
             returns_address=one_line(settings.returns_address()),
         )
-        self.intake = Intake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
+        self.intake = Intake(
+            self.uow, clock, self.topology.events.name, on_commit=self.relay.notify, group_max=settings.intake_group_max
+        )
         self.carrier_gateway = CarrierGateway(self.http, clock)  # one OAuth token cache per process
         self.tracking = TrackingIntake(self.uow, clock, self.topology.events.name, on_commit=self.relay.notify)
         self.tracking_poller = TrackingPoller(self.uow, clock, settings, self.carrier_gateway, self.tracking)

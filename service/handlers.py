@@ -22,7 +22,7 @@ from core.cases import Command, Decide, ReturnCase
 from core.events import ReturnEvent
 from core.lifecycle import CaseState
 from core.routing import Route, carrier_route
-from service.canonical import load_event
+from service.canonical import decode_event
 from service.case_policy import CasePolicy
 from service.customs import CustomsPlanning
 from service.fx import FxRecorder
@@ -191,7 +191,7 @@ class CaseEvents:
         """Apply one event to its case (not committed); returns how many commands went to the outbox."""
         body = message.body
         try:
-            event = load_event(body.get("event"))
+            event = decode_event(body.get("event"), message.headers.get("x-rb-schema"))
             event_id, case_id = str(body["event_id"]), str(body["case_id"])
         except (ValidationError, KeyError, TypeError) as exc:
             raise Reject(f"not a valid event envelope: {exc}") from exc

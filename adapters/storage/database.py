@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,48 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _begin_immediate(connection: Any) -> None:
-    """Take the write lock at BEGIN: a deferred transaction that upgrades later can fail at once with SQLITE_BUSY."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+class _SqliteWriter:
+    """The process's turn at SQLite's one write lock, handed over the moment a transaction ends.
+
+    Every transaction takes SQLite's write lock at BEGIN (`_begin`). A thread that finds it taken is
+    put to sleep by SQLite's busy handler in growing steps (1, 2, 5, 10 ... 100 ms) and checks
+    again, so under `make run` a webhook behind the relay's or a consumer's short transaction waited
+    up to tens of milliseconds after the lock was free. Threads of this process queue on this lock
+    first and wake as soon as the transaction before them ends; SQLite's own lock still guards
+    against other processes. Waiting here is bounded by the busy timeout, after which BEGIN waits
+    as it did before.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._lock = threading.Lock()
+
+    def begin(self, connection: Any) -> None:
+        """Take the write lock at BEGIN: a deferred transaction that upgrades later can fail at once with SQLITE_BUSY."""
+        holds = self._lock.acquire(timeout=self.timeout)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            if holds:
+                self._lock.release()
+            raise
+        if holds:
+            connection.info[_HOLDS_TURN] = True  # the pooled connection's own dict: `end_on_return` sees it too
+
+    def end(self, connection: Any) -> None:
+        if connection.info.pop(_HOLDS_TURN, False):
+            self._lock.release()
+
+    def end_on_reset(self, _dbapi_connection: Any, record: Any, _reset_state: Any) -> None:
+        if record.info.pop(_HOLDS_TURN, False):
+            self._lock.release()
+
+    def end_on_invalidate(self, _dbapi_connection: Any, record: Any, _exception: Any) -> None:
+        if record.info.pop(_HOLDS_TURN, False):
+            self._lock.release()
+
+
+_HOLDS_TURN = "rb_sqlite_write_turn"
 
 
 def make_engine(url: str, connect_timeout: float = 5.0, statement_timeout: float | None = 30.0) -> Engine:
@@ -40,8 +80,13 @@ def make_engine(url: str, connect_timeout: float = 5.0, statement_timeout: float
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         busy = statement_timeout if statement_timeout is not None else 30.0
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy})
+        writer = _SqliteWriter(busy)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _begin_immediate)
+        event.listen(engine, "begin", writer.begin)
+        event.listen(engine, "commit", writer.end)
+        event.listen(engine, "rollback", writer.end)
+        event.listen(engine, "reset", writer.end_on_reset)  # a connection returned mid-transaction
+        event.listen(engine, "invalidate", writer.end_on_invalidate)
         return engine
     connect_args: dict[str, Any] = {"connect_timeout": max(1, round(connect_timeout))}
     if statement_timeout is not None:

@@ -88,6 +88,26 @@ class CaseRepository:
         # case id -> ((order, its JSON), (return, its JSON), (items, their JSON)) as last read or written: the parts
         # are frozen, so an unchanged one (the same object) is saved without another marshmallow dump.
         self._stored: dict[str, tuple[tuple[Any, Any], ...]] = {}
+        # (marketplace, return id) -> case id or None, for this transaction (`prefetch_ids`), kept current by
+        # `add` and `rekey`, so a group of webhooks asks once and sees the cases it opens itself.
+        self._ids: dict[tuple[str, str], str | None] = {}
+
+    def prefetch_ids(self, marketplace: str, return_ids: list[str]) -> None:
+        """Ask once which of these returns have a case, so that `find_id` answers them without a query each.
+
+        Within this transaction: a case another transaction opens later is not seen, but the unique
+        (marketplace, return id) refuses the second case at commit (the caller looks again).
+        """
+        wanted = sorted({r for r in return_ids if (marketplace, r) not in self._ids})
+        if not wanted:
+            return
+        rows = self.session.execute(
+            select(CaseRow.return_id, CaseRow.id).where(
+                CaseRow.marketplace == marketplace, CaseRow.return_id.in_(wanted)
+            )
+        ).all()
+        found = {return_id: case_id for return_id, case_id in rows}
+        self._ids.update({(marketplace, r): found.get(r) for r in wanted})
 
     def get(self, case_id: str, for_update: bool = False) -> ReturnCase | None:
         if self.pending is not None:
@@ -99,6 +119,8 @@ class CaseRepository:
         return self._to_case(row) if row else None
 
     def find_id(self, marketplace: str, return_id: str) -> str | None:
+        if (marketplace, return_id) in self._ids:
+            return self._ids[marketplace, return_id]
         return self.session.scalar(
             select(CaseRow.id).where(CaseRow.marketplace == marketplace, CaseRow.return_id == return_id)
         )
@@ -115,6 +137,11 @@ class CaseRepository:
     def rekey(self, case_id: str, return_id: str) -> None:
         """An order's page joined by its first return is found by that return's id from now on."""
         self.session.execute(update(CaseRow).where(CaseRow.id == case_id).values(return_id=return_id))
+        for key in [key for key in self._ids if key[1] == return_id]:
+            del self._ids[key]  # asked before under the new id: ask again
+        for marketplace, old in [key for key, found in self._ids.items() if found == case_id]:
+            self._ids[marketplace, old] = None
+            self._ids[marketplace, return_id] = case_id
 
     def add(
         self, case: ReturnCase, now: datetime, dumped_event: dict[str, Any] | None = None, pending: Any = None
@@ -140,6 +167,7 @@ class CaseRepository:
             pending.add(CaseRow.__table__, values)
         self._loaded[case.id] = (1, 0, 0)
         self._stored[case.id] = parts
+        self._ids[case.marketplace, case.return_id] = case.id
         self._append_children(case)
         self._sync_timers(case, new=True)
         self._sync_facts(case, now, new=True)
@@ -376,12 +404,47 @@ class ReceivedEvents:
     def __init__(self, session: Session, pending: PendingWrites) -> None:
         self.session = session
         self.pending = pending
+        # (marketplace, "event" | "delivery", id) -> receipt or None, for this transaction (`prefetch`), kept
+        # current by `add`, so a group of webhooks asks once and sees the receipts it adds itself.
+        self._known: dict[tuple[str, str, str], Receipt | None] = {}
+
+    def prefetch(self, marketplace: str, marketplace_event_ids: list[str], delivery_ids: list[str]) -> None:
+        """One indexed lookup for many deliveries, so that `find` answers them without a query each.
+
+        Within this transaction: a receipt another transaction adds later is not seen here, but the unique
+        keys refuse the second copy at commit (the caller looks again).
+        """
+        events = sorted({e for e in marketplace_event_ids if (marketplace, "event", e) not in self._known})
+        deliveries = sorted({d for d in delivery_ids if (marketplace, "delivery", d) not in self._known})
+        if not events and not deliveries:
+            return
+        r = ReceivedEventRow
+        rows = self.session.execute(
+            select(r.event_id, r.case_id, r.marketplace_event_id, r.delivery_id).where(
+                r.marketplace == marketplace, or_(r.marketplace_event_id.in_(events), r.delivery_id.in_(deliveries))
+            )
+        ).all()
+        self._known.update({(marketplace, "event", e): None for e in events})
+        self._known.update({(marketplace, "delivery", d): None for d in deliveries})
+        for row in rows:
+            self._remember(marketplace, Receipt(row.event_id, row.case_id), row.marketplace_event_id, row.delivery_id)
+
+    def _remember(self, marketplace: str, receipt: Receipt, marketplace_event_id: str, delivery_id: str | None) -> None:
+        self._known[marketplace, "event", marketplace_event_id] = receipt
+        if delivery_id:
+            self._known[marketplace, "delivery", delivery_id] = receipt
 
     def find(self, marketplace: str, marketplace_event_id: str, delivery_id: str | None) -> Receipt | None:
         """One indexed lookup for both keys (a match on the event id wins), reading only the two ids.
 
-        Every webhook asks this before anything else, so it reads no payload and costs one round trip.
+        Every webhook asks this before anything else, so it reads no payload and costs one round trip
+        (none when `prefetch` asked already).
         """
+        keys = [(marketplace, "event", marketplace_event_id)]
+        if delivery_id:
+            keys.append((marketplace, "delivery", delivery_id))
+        if all(key in self._known for key in keys):
+            return next((self._known[key] for key in keys if self._known[key] is not None), None)
         condition = ReceivedEventRow.marketplace_event_id == marketplace_event_id
         if delivery_id:
             condition = or_(condition, ReceivedEventRow.delivery_id == delivery_id)
@@ -432,6 +495,7 @@ class ReceivedEvents:
     def add(self, receipt: Receipt, marketplace: str, marketplace_event_id: str, delivery_id: str | None,
             event_type: str, payload: dict[str, Any], now: datetime) -> None:  # fmt: skip
         """One row of the webhook's multi-row INSERTs at commit: a resend racing this one fails there."""
+        self._remember(marketplace, receipt, marketplace_event_id, delivery_id)
         self.pending.add(
             ReceivedEventRow.__table__,
             {
