@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -330,23 +329,3 @@ def inspector_for(broker_url: str, topology: Topology) -> BrokerInspector:
     if broker_url.startswith("memory"):
         return KombuInspector(broker_url, topology)
     return PikaInspector(broker_url, topology)
-
-
-class DepthRates:
-    """Change of each queue's depth per second between two looks (positive: it grows faster than it drains)."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
-        self._last: dict[str, tuple[float, int]] = {}
-        self._lock = threading.Lock()
-
-    def observe(self, name: str, depth: int | None) -> float | None:
-        if depth is None:
-            return None
-        now = self.clock()
-        with self._lock:
-            previous = self._last.get(name)
-            self._last[name] = (now, depth)
-        if previous is None or now - previous[0] <= 0:
-            return None
-        return round((depth - previous[1]) / (now - previous[0]), 3)

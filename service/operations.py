@@ -1,17 +1,20 @@
 """What operations staff ask of the running service: queues, dead letters and their replay, overdue cases.
 
-The broker side (depths, browsing, moving messages) is `queues.inspection`; this module
-adds what only the database knows: how many messages each consumer handled lately, which
+The broker side (depths, browsing, moving messages) is the `BrokerInspector` port declared here, which the
+composition root (service/bootstrap.py) fills with `queues.inspection`'s; this module adds what only the
+database knows: how many messages each consumer handled lately, which
 dead letters were recorded, which cases are past a deadline, and what failed recently.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from adapters.storage.operations_store import OperationsStore
 from adapters.storage.ports import ConcurrentUpdate, StorageError
@@ -19,8 +22,6 @@ from adapters.storage.unit_of_work import UnitOfWork
 from core.cases import TIMER_FOR_DEADLINE
 from core.effects import NEEDS_A_PERSON
 from core.lifecycle import FINAL_STATES
-from queues.inspection import BrokerInspector, DepthRates, UnknownQueue
-from queues.topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,62 @@ DEPTH_HISTORY = timedelta(hours=1)
 # refused, or waiting for a retry.
 FAILED_EFFECTS = tuple(sorted(NEEDS_A_PERSON))
 
-__all__ = ["CLOSED_STATES", "DEAD_LETTER_MARK", "Operations", "UnknownQueue", "due_at"]
+__all__ = ["CLOSED_STATES", "DEAD_LETTER_MARK", "BrokerInspector", "Operations", "due_at"]
+
+
+class QueueDepth(Protocol):
+    """One queue as the broker shows it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...  # work | dead | retry
+
+    @property
+    def messages(self) -> int | None: ...  # None when the broker did not answer for this queue
+
+    @property
+    def consumers(self) -> int | None: ...
+
+
+class DeadLetterView(Protocol):
+    """A dead letter as operators see it (`summary()`: queue, message_id, reason, case_id, …)."""
+
+    def summary(self) -> dict[str, Any]: ...
+
+
+class BrokerInspector(Protocol):
+    """The ops console's port to the broker: depths, dead letters and their replay (queues.inspection implements
+    it on RabbitMQ and the embedded broker). An unknown work queue raises a `LookupError` (a 404 for operators)."""
+
+    def queues(self) -> Sequence[QueueDepth]: ...
+
+    def dead_letters(self, work_queue: str, limit: int = 100) -> Sequence[DeadLetterView]: ...
+
+    def replay(self, work_queue: str, message_id: str | None = None) -> list[str]:
+        """Move dead letters of `work_queue` back to it (one by id, or all); returns the replayed ids."""
+        ...
+
+
+class DepthRates:
+    """Change of each queue's depth per second between two looks (positive: it grows faster than it drains)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._last: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def observe(self, name: str, depth: int | None) -> float | None:
+        if depth is None:
+            return None
+        now = self.clock()
+        with self._lock:
+            previous = self._last.get(name)
+            self._last[name] = (now, depth)
+        if previous is None or now - previous[0] <= 0:
+            return None
+        return round((depth - previous[1]) / (now - previous[0]), 3)
 
 
 def due_at(value: Any) -> datetime | None:
@@ -79,9 +135,12 @@ def still_pending(deadline: str, timers: Any) -> bool:
 
 @dataclass
 class Operations:
+    """`work_queue_names` are the broker's work queues; a queue's consumer is its name without `queue_prefix.`."""
+
     store: OperationsStore
     uow: Callable[[], UnitOfWork]
-    topology: Topology
+    work_queue_names: tuple[str, ...]
+    queue_prefix: str
     inspector: BrokerInspector
     clock: Callable[[], datetime]
 
@@ -90,7 +149,7 @@ class Operations:
         self._sampled_at: datetime | None = None
 
     def _consumer_of(self, queue_name: str) -> str:
-        return queue_name.removeprefix(self.topology.prefix + ".")
+        return queue_name.removeprefix(self.queue_prefix + ".")
 
     def queues(self) -> list[dict[str, Any]]:
         """Depth, consumers and depth change per second of every queue; messages handled in the last minute."""
@@ -114,7 +173,7 @@ class Operations:
         """Record every queue's depth now (a periodic task, so the history grows while nobody looks)."""
         return self._sample(self.inspector.queues(), force=True)
 
-    def _sample(self, states: list[Any], force: bool = False) -> int:
+    def _sample(self, states: Sequence[QueueDepth], force: bool = False) -> int:
         """One row per queue, at most every DEPTH_SAMPLE_GAP per process; rows older than DEPTH_HISTORY go."""
         now = self.clock()
         if not force and self._sampled_at is not None and now - self._sampled_at < DEPTH_SAMPLE_GAP:
@@ -133,7 +192,7 @@ class Operations:
         return self.store.depth_history(self.clock() - DEPTH_HISTORY)
 
     def work_queues(self) -> list[str]:
-        return [self.topology.queue_name(spec) for spec in self.topology.specs.values()]
+        return list(self.work_queue_names)
 
     def dead_letters(self, queue: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         names = [queue] if queue else self.work_queues()
