@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from core.case_parts import Dispute, Escalation, Evidence, MarketplaceReturn, TableStates, Timer
+from core.case_parts import CustomsDeclaration, Dispute, Escalation, Evidence, MarketplaceReturn, TableStates, Timer
+from core.customs import CustomsPlan
 from core.events import Inspection, Item, Order, ReturnEvent, ReturnRequest
 from core.ledger import COUNTED, PAYOUTS, AmountOverCap, LedgerLine, entry, total
 from core.lifecycle import (
@@ -201,6 +202,8 @@ class ReturnCase:
     marketplace_return: MarketplaceReturn | None = None  # a withdrawal told to the marketplace (issue 18 §2)
     carrier_route: CarrierRoute | None = None  # the lane table's answer when the marketplace names no carrier
     order_page: bool = False  # opened by `order.delivered`: an order's page until a return joins it
+    customs: CustomsPlan | None = None  # the customs plan, worked out again whenever an event changes the case
+    customs_declaration: CustomsDeclaration | None = None  # the returned-goods declaration and its filing
     # The occurrence being applied, for the actions it causes (not stored).
     _occurrence: Occurrence | None = field(default=None, init=False, repr=False, compare=False)
     _before: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -229,6 +232,29 @@ class ReturnCase:
         if self.order.paid is False:
             return "unpaid"
         return "delivered" if self.order.delivered_at else "paid"
+
+    # --- customs (service/customs.py) --------------------------------------------------------------------
+
+    def plan_customs(self, plan: CustomsPlan) -> None:
+        """The plan as worked out now (core.customs.customs_plan); `GET /returns/<id>` shows it from the request on."""
+        self.customs = plan
+
+    def plan_declaration(self, adapter: str) -> bool:
+        """Plan the returned-goods declaration once; False when it was planned (or filed) before."""
+        if self.customs_declaration is not None:
+            return False
+        self.customs_declaration = CustomsDeclaration("planned", adapter)
+        return True
+
+    def declaration_not_sent(self, adapter: str, request: dict[str, Any]) -> None:
+        """Built and stored, not sent: the adapter has no credentials (contract: built, stored and shown)."""
+        self.customs_declaration = CustomsDeclaration("not_sent", adapter, request)
+
+    def declaration_answered(
+        self, adapter: str, request: dict[str, Any], status: str, reference: str | None, error: str | None
+    ) -> None:
+        """The broker's answer to the declaration: filed (or accepted) with its reference, or refused with why."""
+        self.customs_declaration = CustomsDeclaration(status, adapter, request, reference, error)
 
     # --- what the policy and the merchant's rules decide (issue 19) ---------------------------------------
 

@@ -4,14 +4,16 @@ and rows saved before the parts were typed load unchanged."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select, update
 
 from adapters.storage.case_record import facts_json, typed_parts
 from adapters.storage.models import CaseRow, CaseTimerRow
 from adapters.storage.unit_of_work import new_id
-from core.case_parts import MarketplaceReturn, TableStates, Timer
+from core.case_parts import CustomsDeclaration, MarketplaceReturn, TableStates, Timer
 from core.cases import open_case
+from core.customs import CustomsFacts, customs_plan
 from core.ledger import LedgerLine
 from core.money import Money
 from core.routing import CarrierRoute
@@ -150,3 +152,53 @@ def test_a_row_with_the_old_facts_json_loads_and_fires_its_timer_once(container)
         stored = uow.session.scalars(select(CaseRow.facts).where(CaseRow.id == case_id)).one()
     retry = stored["timers"]["timer.refund_retry"]
     assert retry == {"due_at": "2026-11-10T13:30:00+00:00", "fired_at": "2026-11-10T13:30:00+00:00", "cancelled": False}
+
+
+def _customs_stored() -> dict:
+    """A plan and declaration as `service/customs.py` wrote them into `facts` before they were typed."""
+    facts = CustomsFacts("DE", "US", NOW - timedelta(days=20), "EUR", duties_paid=Decimal("12.50"),
+                         origin_countries=("CN",), return_reason="defective")  # fmt: skip
+    plan = customs_plan(facts)
+    assert plan is not None and plan.claims, "a plan with a duty claim"
+    return {"customs": plan.to_json()}
+
+
+def test_a_stored_customs_plan_loads_typed_and_saves_back_unchanged():
+    stored = _customs_stored()
+    parts = typed_parts(stored)
+    plan = parts["customs"]
+    assert plan.lane == "DE->US" and plan.claims[0].amount == Money.of("12.50", "EUR")
+    assert all(d.due_by.tzinfo is not None for d in plan.deadlines)
+    assert plan.regime.code == stored["customs"]["regime"]["code"]
+    case = open_case("case_customs", "generic", load_event(unique_event()), NOW)
+    for name, value in parts.items():
+        setattr(case, name, value)
+    assert facts_json(case) == stored
+
+
+def test_each_stored_declaration_shape_round_trips():
+    request = {"method": "POST", "url": "https://broker.example/declarations", "json": {"case": "c1"}}
+    shapes = [
+        {"status": "planned", "adapter": "customs_broker"},
+        {"status": "not_sent", "adapter": "customs_broker", "request": request},
+        {"status": "filed", "adapter": "customs_broker", "request": request, "reference": "DCL-1", "error": None},
+        {"status": "refused", "adapter": "customs_broker", "request": request, "reference": None, "error": "no"},
+    ]
+    for stored in shapes:
+        parts = typed_parts({"customs_declaration": stored})
+        assert parts["customs_declaration"] == CustomsDeclaration(
+            stored["status"], "customs_broker", stored.get("request"), stored.get("reference"), stored.get("error")
+        )
+        case = open_case("case_declared", "generic", load_event(unique_event()), NOW)
+        for name, value in parts.items():
+            setattr(case, name, value)
+        assert facts_json(case) == {"customs_declaration": stored}
+
+
+def test_the_declaration_moves_by_the_case_methods():
+    case = open_case("case_declares", "generic", load_event(unique_event()), NOW)
+    assert case.plan_declaration("customs_broker") and not case.plan_declaration("customs_broker")
+    case.declaration_not_sent("customs_broker", {"url": "u"})
+    assert case.customs_declaration == CustomsDeclaration("not_sent", "customs_broker", {"url": "u"})
+    case.declaration_answered("customs_broker", {"url": "u"}, "filed", "DCL-2", None)
+    assert case.customs_declaration.answered and case.customs_declaration.reference == "DCL-2"

@@ -10,7 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from adapters.notifiers.negotiation import buyer_preferences as negotiation_order
 from adapters.notifiers.negotiation import negotiate
 from adapters.notifiers.render import render_notice
-from adapters.storage.case_record import dispute_json, route_json, timers_json
+from adapters.storage.case_record import declaration_json, dispute_json, route_json, timers_json
 from core.cases import ReturnCase
 from core.customs import LedgerClaim
 from core.ledger import summary as ledger_summary
@@ -94,14 +94,13 @@ def _delivery(row: NoticeDelivery) -> dict[str, Any]:
 
 def customs_view(case: ReturnCase, claims: list[LedgerClaim]) -> dict[str, Any] | None:
     """The plan kept on the case, with the claims as the ledger has them now and the declaration's filing."""
-    plan = case.facts.get("customs")
-    if plan is None:
+    if case.customs is None:
         return None
-    view = dict(plan)
+    view = case.customs.to_json()
     if claims:
         view["claims"] = [claim_view(row) for row in claims]
-    if case.facts.get("customs_declaration"):
-        view["declaration"] = case.facts["customs_declaration"]
+    if case.customs_declaration is not None:
+        view["declaration"] = declaration_json(case.customs_declaration)
     return view
 
 

@@ -12,8 +12,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from core.case_parts import Dispute, Escalation, Evidence, MarketplaceReturn, TableStates, Timer
+from core.case_parts import CustomsDeclaration, Dispute, Escalation, Evidence, MarketplaceReturn, TableStates, Timer
 from core.cases import ReturnCase
+from core.customs import RETURNED, CustomsPlan, Deadline, DutyClaim, recorded_regime
 from core.ledger import LedgerLine
 from core.money import Money
 from core.routing import CarrierRoute
@@ -21,6 +22,7 @@ from core.routing import CarrierRoute
 ORDER_STATE, REFUND_STATE, TIMERS = "order_state", "refund_state", "timers"
 CASE_DEADLINES, MILESTONES, CARRIER_ROUTE, ORDER_PAGE = "case_deadlines", "milestones", "carrier_route", "order_page"
 MARKETPLACE_RETURN, LEDGER, DISPUTE = "marketplace_return", "ledger", "dispute"
+CUSTOMS, CUSTOMS_DECLARATION = "customs", "customs_declaration"
 TYPED_KEYS = (
     ORDER_STATE,
     REFUND_STATE,
@@ -32,6 +34,8 @@ TYPED_KEYS = (
     MARKETPLACE_RETURN,
     LEDGER,
     DISPUTE,
+    CUSTOMS,
+    CUSTOMS_DECLARATION,
 )
 
 
@@ -61,6 +65,10 @@ def facts_json(case: ReturnCase) -> dict[str, Any]:
         facts[DISPUTE] = dispute_json(case.dispute)
     if case.marketplace_return is not None:
         facts[MARKETPLACE_RETURN] = {k: v for k, v in asdict(case.marketplace_return).items() if v is not None}
+    if case.customs is not None:
+        facts[CUSTOMS] = case.customs.to_json()
+    if case.customs_declaration is not None:
+        facts[CUSTOMS_DECLARATION] = declaration_json(case.customs_declaration)
     return facts
 
 
@@ -79,6 +87,8 @@ def typed_parts(stored: Mapping[str, Any]) -> dict[str, Any]:
         "dispute": _dispute(stored[DISPUTE]) if stored.get(DISPUTE) else None,
         "ledger": [_ledger_line(line) for line in stored.get(LEDGER) or []],
         "marketplace_return": _told(stored[MARKETPLACE_RETURN]) if stored.get(MARKETPLACE_RETURN) else None,
+        "customs": _customs_plan(stored[CUSTOMS]) if stored.get(CUSTOMS) else None,
+        "customs_declaration": _declaration(stored[CUSTOMS_DECLARATION]) if stored.get(CUSTOMS_DECLARATION) else None,
     }
 
 
@@ -143,6 +153,48 @@ def _dispute(stored: Mapping[str, Any]) -> Dispute:
         objection_after_completion=bool(stored.get("objection_after_completion")),
         evidence_outcome=stored.get("evidence_outcome"),
     )
+
+
+def declaration_json(declaration: CustomsDeclaration) -> dict[str, Any]:
+    """The declaration as stored and as the case view shows it (`customs.declaration`): a planned one names its
+    adapter, a built one its request, an answered one its reference and error (null where none)."""
+    shown: dict[str, Any] = {"status": declaration.status, "adapter": declaration.adapter}
+    if declaration.status != "planned":
+        shown["request"] = declaration.request
+    if declaration.answered:
+        shown.update(reference=declaration.reference, error=declaration.error)
+    return shown
+
+
+def _declaration(stored: Mapping[str, Any]) -> CustomsDeclaration:
+    return CustomsDeclaration(
+        stored["status"],
+        stored.get("adapter") or "",
+        stored.get("request"),
+        stored.get("reference"),
+        stored.get("error"),
+    )
+
+
+def _customs_plan(stored: Mapping[str, Any]) -> CustomsPlan:
+    """A plan as `CustomsPlan.to_json` wrote it."""
+    regime = stored.get("regime") or {}
+    return CustomsPlan(
+        lane=stored["lane"],
+        regime=recorded_regime(regime["code"], regime.get("name", ""), regime.get("basis", ""),
+                               regime.get("condition", "")),
+        documents=tuple(stored.get("documents") or ()),
+        deadlines=tuple(
+            Deadline(d["name"], _instant(d["due_by"]), d.get("basis", ""), bool(d.get("estimated")))
+            for d in stored.get("deadlines") or ()
+        ),
+        claims=tuple(
+            DutyClaim(c["authority"], Money.of(c["amount"]["amount"], c["amount"]["currency"]), _instant(c["due_by"]),
+                      c.get("basis", ""), c.get("status", "planned"), c.get("reason") or RETURNED)
+            for c in stored.get("claims") or ()
+        ),
+        warnings=tuple(stored.get("warnings") or ()),
+    )  # fmt: skip
 
 
 def _ledger_line(stored: Mapping[str, Any]) -> LedgerLine:
