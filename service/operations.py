@@ -11,14 +11,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from adapters.storage.operations_store import OperationsStore
 from adapters.storage.ports import ConcurrentUpdate, StorageError
 from adapters.storage.unit_of_work import UnitOfWork
+from core.case_parts import Timer
 from core.cases import TIMER_FOR_DEADLINE
 from core.effects import NEEDS_A_PERSON
 from core.lifecycle import FINAL_STATES
@@ -41,7 +42,7 @@ DEPTH_HISTORY = timedelta(hours=1)
 # refused, or waiting for a retry.
 FAILED_EFFECTS = tuple(sorted(NEEDS_A_PERSON))
 
-__all__ = ["CLOSED_STATES", "DEAD_LETTER_MARK", "BrokerInspector", "Operations", "due_at"]
+__all__ = ["CLOSED_STATES", "DEAD_LETTER_MARK", "BrokerInspector", "Operations"]
 
 
 class QueueDepth(Protocol):
@@ -99,38 +100,17 @@ class DepthRates:
         return round((depth - previous[1]) / (now - previous[0]), 3)
 
 
-def due_at(value: Any) -> datetime | None:
-    """A deadline as written in `facts["deadlines"]`: an ISO date-time or date, or `{"due_by": …}`.
-
-    A deadline already met (`{"met_at": …}` or `{"done": true}`) is never overdue.
-    """
-    if isinstance(value, dict):
-        if value.get("met_at") or value.get("done"):
-            return None
-        value = value.get("due_by") or value.get("due") or value.get("at")
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        if len(value) == 10:  # a day: due by its end
-            day = date.fromisoformat(value)
-            return datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=UTC)
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def still_pending(deadline: str, timers: Any) -> bool:
+def still_pending(deadline: str, timers: Mapping[str, Timer] | None) -> bool:
     """Whether a deadline still binds: its case timer (core.cases.TIMER_FOR_DEADLINE) is armed and unfired.
 
     A case arms a timer only in states that care about the deadline, and the timer is cancelled
     or fired once the deadline is met or acted on; a deadline with no timer kind is always shown.
     """
     event = TIMER_FOR_DEADLINE.get(deadline)
-    if event is None or not isinstance(timers, dict):
+    if event is None or timers is None:
         return True
     timer = timers.get(event)
-    return isinstance(timer, dict) and timer.get("fired_at") is None and not timer.get("cancelled")
+    return timer is not None and timer.pending
 
 
 @dataclass
@@ -243,19 +223,11 @@ class Operations:
         return replayed
 
     def overdue(self, limit: int = 500) -> list[dict[str, Any]]:
-        """Open cases with at least one deadline in `facts["deadlines"]` already past, most overdue first."""
+        """Open cases with at least one policy deadline already past and still binding, most overdue first."""
         now = self.clock()
         overdue: list[dict[str, Any]] = []
         for case in self.store.open_cases(CLOSED_STATES, limit=5000):
-            deadlines = case.facts.get("deadlines") or {}
-            if not isinstance(deadlines, dict):
-                continue
-            timers = case.facts.get("timers")
-            past = {
-                name: due
-                for name, value in deadlines.items()
-                if (due := due_at(value)) and due < now and still_pending(name, timers)
-            }
+            past = {name: due for name, due in case.deadlines.items() if due < now and still_pending(name, case.timers)}
             if past:
                 first = min(past.values())
                 overdue.append(

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from adapters.storage.case_record import deadline_due
 from config.settings import Settings
 from core.case_parts import Timer
 from core.cases import open_case
 from queues.publisher import OutgoingMessage
 from service.canonical import load_event
 from service.intake import event_envelope
-from service.operations import due_at
 from tests.conftest import make_settings, unique_event, wait_for
 
 TOKEN = "ops-token-for-tests-0123456789"
@@ -159,4 +159,4 @@ def test_overdue_lists_open_cases_past_a_deadline_only(client, container) -> Non
     ],
 )
 def test_deadlines_are_read_in_every_shape_cases_keep_them(value: object, expected: datetime | None) -> None:
-    assert due_at(value) == expected
+    assert deadline_due(value) == expected

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from core.case_parts import CustomsDeclaration, Dispute, Escalation, Evidence, MarketplaceReturn, TableStates, Timer
@@ -23,6 +23,7 @@ ORDER_STATE, REFUND_STATE, TIMERS = "order_state", "refund_state", "timers"
 CASE_DEADLINES, MILESTONES, CARRIER_ROUTE, ORDER_PAGE = "case_deadlines", "milestones", "carrier_route", "order_page"
 MARKETPLACE_RETURN, LEDGER, DISPUTE = "marketplace_return", "ledger", "dispute"
 CUSTOMS, CUSTOMS_DECLARATION = "customs", "customs_declaration"
+POLICY_DEADLINES = "deadlines"  # the policy decision's JSON: the case keeps it as recorded (core.cases.record_decision)
 TYPED_KEYS = (
     ORDER_STATE,
     REFUND_STATE,
@@ -78,7 +79,7 @@ def typed_parts(stored: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "facts": {k: v for k, v in stored.items() if k not in TYPED_KEYS},
         "tables": TableStates(stored.get(ORDER_STATE) or None, stored.get(REFUND_STATE) or TableStates().refund),
-        "timers": {name: _timer(t) for name, t in (stored.get(TIMERS) or {}).items()},
+        "timers": stored_timers(stored) or {},
         "keeps_timers": TIMERS in stored,
         "case_deadlines": _instants(stored.get(CASE_DEADLINES)),
         "milestones": _instants(stored.get(MILESTONES)),
@@ -90,6 +91,41 @@ def typed_parts(stored: Mapping[str, Any]) -> dict[str, Any]:
         "customs": _customs_plan(stored[CUSTOMS]) if stored.get(CUSTOMS) else None,
         "customs_declaration": _declaration(stored[CUSTOMS_DECLARATION]) if stored.get(CUSTOMS_DECLARATION) else None,
     }
+
+
+def stored_timers(stored: Mapping[str, Any]) -> dict[str, Timer] | None:
+    """The timers a stored `facts` column keeps; None for a case saved before it kept any."""
+    if TIMERS not in stored:
+        return None
+    return {name: _timer(t) for name, t in (stored.get(TIMERS) or {}).items()}
+
+
+def stored_deadlines(stored: Mapping[str, Any]) -> dict[str, datetime]:
+    """The policy decision's deadlines (`facts["deadlines"]`) still to meet, as instants; see `deadline_due`."""
+    deadlines = stored.get(POLICY_DEADLINES) or {}
+    if not isinstance(deadlines, Mapping):
+        return {}
+    return {name: due for name, value in deadlines.items() if (due := deadline_due(value)) is not None}
+
+
+def deadline_due(value: Any) -> datetime | None:
+    """A deadline as kept in `facts["deadlines"]`: an ISO date-time or date, or `{"due_by": …}`; None when met.
+
+    A deadline already met (`{"met_at": …}` or `{"done": true}`) or unreadable is None; a day is due by its end.
+    """
+    if isinstance(value, Mapping):
+        if value.get("met_at") or value.get("done"):
+            return None
+        value = value.get("due_by") or value.get("due") or value.get("at")
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=UTC)
+        return _instant(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def timers_json(timers: Mapping[str, Timer]) -> dict[str, dict[str, Any]]:
