@@ -115,3 +115,13 @@ class CustomsDeclaration:
     def answered(self) -> bool:
         """Whether the filing went out and came back (then `reference` or `error` says how)."""
         return self.status not in ("planned", "not_sent")
+
+
+@dataclass(frozen=True)
+class Parcel:
+    """A parcel from the merchant to the buyer: the order's own (the one to intercept) or an exchange, repair or
+    reship leg (the one the buyer hears about, seed 000); `booked_at` when we booked it with a carrier."""
+
+    carrier: str | None
+    tracking_number: str | None
+    booked_at: datetime | None = None

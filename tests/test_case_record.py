@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from adapters.storage.case_record import facts_json, typed_parts
 from adapters.storage.models import CaseRow, CaseTimerRow
 from adapters.storage.unit_of_work import new_id
-from core.case_parts import CustomsDeclaration, MarketplaceReturn, TableStates, Timer
+from core.case_parts import CustomsDeclaration, MarketplaceReturn, Parcel, TableStates, Timer
 from core.cases import open_case
 from core.customs import CustomsFacts, customs_plan
 from core.ledger import LedgerLine
@@ -75,7 +75,10 @@ STORED_BEFORE = {
         "escalations": [{"to": "court", "at": "2026-11-12T09:30:00+00:00", "note": None}],
         "objection_after_completion": False,
     },
-    "deadlines": {"refund_due_by": "2026-11-24T09:30:00+00:00"},
+    "deadlines": {"refund_due_by": "2026-11-24T09:30:00+00:00", "return_ship_by": None},
+    "outbound_carrier": "dhl_express",
+    "outbound_tracking": "JD0142",
+    "outbound_leg": {"carrier": "ups", "tracking_number": "1Z99", "booked_at": "2026-11-11T09:30:00+00:00"},
     "refund": {"amount": "40.00", "currency": "EUR"},
 }
 
@@ -95,7 +98,10 @@ def test_stored_facts_from_before_the_typed_parts_load_as_typed_values_and_save_
     )
     assert parts["ledger"][2].amount is None
     assert parts["dispute"].evidence_due_by == NOW + timedelta(days=3) and parts["dispute"].evidence_outcome is None
-    assert parts["facts"] == {"deadlines": STORED_BEFORE["deadlines"], "refund": STORED_BEFORE["refund"]}
+    assert parts["policy_deadlines"] == {"refund_due_by": NOW + timedelta(days=14), "return_ship_by": None}
+    assert parts["order_parcel"] == Parcel("dhl_express", "JD0142")
+    assert parts["outbound_leg"] == Parcel("ups", "1Z99", NOW + timedelta(days=1))
+    assert parts["facts"] == {"refund": STORED_BEFORE["refund"]}
     case = open_case("case_old", "generic", load_event(unique_event()), NOW)
     for name, value in parts.items():
         setattr(case, name, value)
@@ -202,3 +208,23 @@ def test_the_declaration_moves_by_the_case_methods():
     assert case.customs_declaration == CustomsDeclaration("not_sent", "customs_broker", {"url": "u"})
     case.declaration_answered("customs_broker", {"url": "u"}, "filed", "DCL-2", None)
     assert case.customs_declaration.answered and case.customs_declaration.reference == "DCL-2"
+
+
+def test_a_case_without_a_policy_decision_stores_no_deadlines_and_one_with_an_empty_decision_stores_them_empty():
+    case = open_case("case_undecided", "generic", load_event(unique_event()), NOW)
+    assert case.policy_deadlines is None and "deadlines" not in facts_json(case)
+    case.record_decision({"deadlines": {"refund_due_by": "2026-11-24T09:30:00+00:00"}}, NOW)
+    assert case.policy_deadlines == {"refund_due_by": NOW + timedelta(days=14)}
+    assert facts_json(case)["deadlines"] == {"refund_due_by": "2026-11-24T09:30:00+00:00"}
+    case.record_decision({}, NOW)
+    assert facts_json(case)["deadlines"] == {}
+
+
+def test_deadlines_kept_in_an_older_shape_load_as_instants_and_a_met_one_as_none():
+    parts = typed_parts(
+        {"deadlines": {"refund_due_by": "2026-11-20", "inspection_due_by": {"due_by": "x", "done": True}}}
+    )
+    assert parts["policy_deadlines"] == {
+        "refund_due_by": datetime(2026, 11, 20, 23, 59, 59, tzinfo=UTC),
+        "inspection_due_by": None,
+    }

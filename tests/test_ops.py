@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 
 from adapters.storage.case_record import deadline_due
+from adapters.storage.models import CaseRow
 from config.settings import Settings
 from core.case_parts import Timer
 from core.cases import open_case
@@ -133,13 +135,19 @@ def test_overdue_lists_open_cases_past_a_deadline_only(client, container) -> Non
         "case_timer_armed": {"timer.merchant_response_overdue": Timer(now)},
     }
     with container.uow() as uow:
-        for n, (case_id, (state, deadlines)) in enumerate(specs.items()):
+        for n, (case_id, (state, _)) in enumerate(specs.items()):
             case = open_case(case_id, "generic", load_event(unique_event(n=f"d{n}")), now)
             case.state = state
-            case.facts["deadlines"] = deadlines
             if case_id in timers:
                 case.timers = timers[case_id]
             uow.cases.add(case, now)
+        uow.commit()
+    with container.uow() as uow:  # the deadlines as stored, in every shape rows keep them
+        for case_id, (_, deadlines) in specs.items():
+            facts = uow.session.scalars(select(CaseRow.facts).where(CaseRow.id == case_id)).one()
+            uow.session.execute(
+                update(CaseRow).where(CaseRow.id == case_id).values(facts={**facts, "deadlines": deadlines})
+            )
         uow.commit()
     response = client.get("/ops/overdue", headers=AUTH)
     assert response.status_code == 200

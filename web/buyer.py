@@ -27,6 +27,7 @@ from adapters.notifiers.local_formats import buyer_zone, format_deadline, format
 from adapters.notifiers.negotiation import CATALOGS, Negotiated, buyer_preferences, negotiate
 from adapters.notifiers.notice_texts import CODE_TEXTS
 from adapters.notifiers.render import render
+from adapters.storage.case_record import deadlines_json
 from core.cases import ReturnCase
 from core.notices import DEFAULT_REFUND_ROUTE, NOTICE_KINDS, resolve
 from core.shipments import Shipment
@@ -272,7 +273,7 @@ def _notices(case: ReturnCase, words: Words) -> list[dict[str, Any]]:
 
 def _page_view(token: str, case: ReturnCase, rows: dict[str, Any], words: Words) -> dict[str, Any]:
     now = _clock()
-    deadlines = case.facts.get("deadlines") or {}
+    deadlines = deadlines_json(case.policy_deadlines)
     last_days = (case.facts.get("policy") or {}).get("last_days") or {}
     withdrawal_offer = offer(case, _container().policy, now)
     next_name = NEXT_DEADLINE.get(case.state)

@@ -10,7 +10,14 @@ from marshmallow import Schema, ValidationError, fields, validate
 from adapters.notifiers.negotiation import buyer_preferences as negotiation_order
 from adapters.notifiers.negotiation import negotiate
 from adapters.notifiers.render import render_notice
-from adapters.storage.case_record import declaration_json, dispute_json, route_json, timers_json
+from adapters.storage.case_record import (
+    deadlines_json,
+    declaration_json,
+    dispute_json,
+    parcel_json,
+    route_json,
+    timers_json,
+)
 from core.cases import ReturnCase
 from core.customs import LedgerClaim
 from core.ledger import summary as ledger_summary
@@ -135,7 +142,7 @@ def case_view(
             "return": case.return_,
             "items": case.items,
             "timeline": case.timeline,
-            "deadlines": case.facts.get("deadlines", {}),
+            "deadlines": deadlines_json(case.policy_deadlines),
             "refund": case.facts.get("refund"),
             "policy": case.facts.get("policy"),
             "fees": case.facts.get("fees"),
@@ -162,11 +169,12 @@ DECISION_FACTS = ("rejection", "late_accepted", "dispute", "carrier_claim", "out
 
 def _decisions(case: ReturnCase) -> dict[str, Any]:
     """What decisions recorded on the case (issue 19), by name; the dispute is a typed part of its own."""
+    typed = {"dispute": dispute_json(case.dispute) if case.dispute is not None else None,
+             "outbound_leg": parcel_json(case.outbound_leg) if case.outbound_leg is not None else None}  # fmt: skip
     recorded = [name for name in DECISION_FACTS if name != "dispute"]
-    shown = {name: case.facts.get(name) for name in recorded if case.facts.get(name) is not None}
-    if case.dispute is not None:
-        shown["dispute"] = dispute_json(case.dispute)
-    return shown
+    shown = {name: typed[name] if name in typed else case.facts.get(name) for name in recorded}
+    shown["dispute"] = typed["dispute"]
+    return {name: value for name, value in shown.items() if value is not None}
 
 
 class MoneySchema(Schema):

@@ -12,7 +12,16 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Any
 
-from core.case_parts import CustomsDeclaration, Dispute, Escalation, Evidence, MarketplaceReturn, TableStates, Timer
+from core.case_parts import (
+    CustomsDeclaration,
+    Dispute,
+    Escalation,
+    Evidence,
+    MarketplaceReturn,
+    Parcel,
+    TableStates,
+    Timer,
+)
 from core.cases import ReturnCase
 from core.customs import RETURNED, CustomsPlan, Deadline, DutyClaim, recorded_regime
 from core.ledger import LedgerLine
@@ -23,7 +32,8 @@ ORDER_STATE, REFUND_STATE, TIMERS = "order_state", "refund_state", "timers"
 CASE_DEADLINES, MILESTONES, CARRIER_ROUTE, ORDER_PAGE = "case_deadlines", "milestones", "carrier_route", "order_page"
 MARKETPLACE_RETURN, LEDGER, DISPUTE = "marketplace_return", "ledger", "dispute"
 CUSTOMS, CUSTOMS_DECLARATION = "customs", "customs_declaration"
-POLICY_DEADLINES = "deadlines"  # the policy decision's JSON: the case keeps it as recorded (core.cases.record_decision)
+POLICY_DEADLINES = "deadlines"  # the policy decision's deadlines (core.cases.record_decision), by name
+ORDER_CARRIER, ORDER_TRACKING, OUTBOUND_LEG = "outbound_carrier", "outbound_tracking", "outbound_leg"
 TYPED_KEYS = (
     ORDER_STATE,
     REFUND_STATE,
@@ -37,6 +47,10 @@ TYPED_KEYS = (
     DISPUTE,
     CUSTOMS,
     CUSTOMS_DECLARATION,
+    POLICY_DEADLINES,
+    ORDER_CARRIER,
+    ORDER_TRACKING,
+    OUTBOUND_LEG,
 )
 
 
@@ -66,6 +80,12 @@ def facts_json(case: ReturnCase) -> dict[str, Any]:
         facts[DISPUTE] = dispute_json(case.dispute)
     if case.marketplace_return is not None:
         facts[MARKETPLACE_RETURN] = {k: v for k, v in asdict(case.marketplace_return).items() if v is not None}
+    if case.policy_deadlines is not None:
+        facts[POLICY_DEADLINES] = deadlines_json(case.policy_deadlines)
+    if case.order_parcel is not None:
+        facts[ORDER_CARRIER], facts[ORDER_TRACKING] = case.order_parcel.carrier, case.order_parcel.tracking_number
+    if case.outbound_leg is not None:
+        facts[OUTBOUND_LEG] = parcel_json(case.outbound_leg)
     if case.customs is not None:
         facts[CUSTOMS] = case.customs.to_json()
     if case.customs_declaration is not None:
@@ -88,6 +108,9 @@ def typed_parts(stored: Mapping[str, Any]) -> dict[str, Any]:
         "dispute": _dispute(stored[DISPUTE]) if stored.get(DISPUTE) else None,
         "ledger": [_ledger_line(line) for line in stored.get(LEDGER) or []],
         "marketplace_return": _told(stored[MARKETPLACE_RETURN]) if stored.get(MARKETPLACE_RETURN) else None,
+        "policy_deadlines": _policy_deadlines(stored.get(POLICY_DEADLINES)),
+        "order_parcel": _order_parcel(stored),
+        "outbound_leg": _parcel(stored[OUTBOUND_LEG]) if stored.get(OUTBOUND_LEG) else None,
         "customs": _customs_plan(stored[CUSTOMS]) if stored.get(CUSTOMS) else None,
         "customs_declaration": _declaration(stored[CUSTOMS_DECLARATION]) if stored.get(CUSTOMS_DECLARATION) else None,
     }
@@ -106,6 +129,19 @@ def stored_deadlines(stored: Mapping[str, Any]) -> dict[str, datetime]:
     if not isinstance(deadlines, Mapping):
         return {}
     return {name: due for name, value in deadlines.items() if (due := deadline_due(value)) is not None}
+
+
+def deadlines_json(deadlines: Mapping[str, datetime | None] | None) -> dict[str, str | None]:
+    """The policy deadlines as stored and as the case view shows them (`deadlines`), as the policy wrote them."""
+    return {name: _text(at) if at else None for name, at in (deadlines or {}).items()}
+
+
+def _policy_deadlines(stored: Any) -> dict[str, datetime | None] | None:
+    """As `core.policy` writes them (ISO instants, None where unset); an older shape is read as `deadline_due`
+    reads it. None: no decision was recorded."""
+    if not isinstance(stored, Mapping):
+        return None
+    return {name: None if at is None else deadline_due(at) for name, at in stored.items()}
 
 
 def deadline_due(value: Any) -> datetime | None:
@@ -191,6 +227,26 @@ def _dispute(stored: Mapping[str, Any]) -> Dispute:
     )
 
 
+def parcel_json(parcel: Parcel) -> dict[str, Any]:
+    """An outbound leg as stored and as the case view shows it (`decisions.outbound_leg`)."""
+    shown: dict[str, Any] = {"carrier": parcel.carrier, "tracking_number": parcel.tracking_number}
+    if parcel.booked_at is not None:
+        shown["booked_at"] = _text(parcel.booked_at)
+    return shown
+
+
+def _parcel(stored: Mapping[str, Any]) -> Parcel:
+    booked = stored.get("booked_at")
+    return Parcel(stored.get("carrier"), stored.get("tracking_number"), _instant(booked) if booked else None)
+
+
+def _order_parcel(stored: Mapping[str, Any]) -> Parcel | None:
+    """The order's parcel was kept as two keys beside the rest of the facts."""
+    if ORDER_CARRIER not in stored and ORDER_TRACKING not in stored:
+        return None
+    return Parcel(stored.get(ORDER_CARRIER), stored.get(ORDER_TRACKING))
+
+
 def declaration_json(declaration: CustomsDeclaration) -> dict[str, Any]:
     """The declaration as stored and as the case view shows it (`customs.declaration`): a planned one names its
     adapter, a built one its request, an answered one its reference and error (null where none)."""
@@ -213,7 +269,8 @@ def _declaration(stored: Mapping[str, Any]) -> CustomsDeclaration:
 
 
 def _customs_plan(stored: Mapping[str, Any]) -> CustomsPlan:
-    """A plan as `CustomsPlan.to_json` wrote it."""
+    """A plan as `CustomsPlan.to_json` wrote it; the personal-data purge (service/privacy.py) strips every `name`
+    key, so a purged case's regime and deadlines load nameless."""
     regime = stored.get("regime") or {}
     return CustomsPlan(
         lane=stored["lane"],
@@ -221,7 +278,7 @@ def _customs_plan(stored: Mapping[str, Any]) -> CustomsPlan:
                                regime.get("condition", "")),
         documents=tuple(stored.get("documents") or ()),
         deadlines=tuple(
-            Deadline(d["name"], _instant(d["due_by"]), d.get("basis", ""), bool(d.get("estimated")))
+            Deadline(d.get("name", ""), _instant(d["due_by"]), d.get("basis", ""), bool(d.get("estimated")))
             for d in stored.get("deadlines") or ()
         ),
         claims=tuple(
