@@ -125,3 +125,11 @@ class Parcel:
     carrier: str | None
     tracking_number: str | None
     booked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LateAcceptance:
+    """A request after the window accepted all the same (seed 002 FAQ 2): why, in the operator's words, and when."""
+
+    reason: str | None
+    at: datetime

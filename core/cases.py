@@ -20,6 +20,7 @@ from core.case_parts import (
     Dispute,
     Escalation,
     Evidence,
+    LateAcceptance,
     MarketplaceReturn,
     Parcel,
     TableStates,
@@ -215,6 +216,7 @@ class ReturnCase:
     policy_deadlines: dict[str, datetime | None] | None = None
     order_parcel: Parcel | None = None  # the order's parcel on its way when the return was asked (to intercept)
     outbound_leg: Parcel | None = None  # the new parcel of an exchange, repair or reship
+    late_accepted: LateAcceptance | None = None  # accepted after the window (the request then counts as eligible)
     customs: CustomsPlan | None = None  # the customs plan, worked out again whenever an event changes the case
     customs_declaration: CustomsDeclaration | None = None  # the returned-goods declaration and its filing
     # The occurrence being applied, for the actions it causes (not stored).
@@ -298,7 +300,7 @@ class ReturnCase:
 
     def eligible(self) -> bool:
         """The policy admits the request, or an operator accepted it late; unknown (no policy) counts as eligible."""
-        if self.facts.get("late_accepted"):
+        if self.late_accepted is not None:
             return True
         policy = self.facts.get("policy")
         return True if not policy or policy.get("eligible") is None else bool(policy["eligible"])
@@ -967,7 +969,7 @@ class ReturnCase:
         """Seed 002 FAQ 2: a request after the window accepted because the buyer could not have the parcel in
         time (signed by someone else, travelling); the reason is kept and the request now counts as eligible."""
         o = self._occurrence or Occurrence(type="")
-        self.facts["late_accepted"] = {"reason": o.detail.get("note"), "at": now.isoformat()}
+        self.late_accepted = LateAcceptance(o.detail.get("note"), now)
         self.facts.pop("rejection", None)
         return []
 

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from adapters.storage.case_record import facts_json, typed_parts
 from adapters.storage.models import CaseRow, CaseTimerRow
 from adapters.storage.unit_of_work import new_id
-from core.case_parts import CustomsDeclaration, MarketplaceReturn, Parcel, TableStates, Timer
+from core.case_parts import CustomsDeclaration, LateAcceptance, MarketplaceReturn, Parcel, TableStates, Timer
 from core.cases import open_case
 from core.customs import CustomsFacts, customs_plan
 from core.ledger import LedgerLine
@@ -79,6 +79,7 @@ STORED_BEFORE = {
     "outbound_carrier": "dhl_express",
     "outbound_tracking": "JD0142",
     "outbound_leg": {"carrier": "ups", "tracking_number": "1Z99", "booked_at": "2026-11-11T09:30:00+00:00"},
+    "late_accepted": {"reason": "signed for by a neighbour", "at": "2026-11-10T09:30:00+00:00"},
     "refund": {"amount": "40.00", "currency": "EUR"},
 }
 
@@ -100,6 +101,7 @@ def test_stored_facts_from_before_the_typed_parts_load_as_typed_values_and_save_
     assert parts["dispute"].evidence_due_by == NOW + timedelta(days=3) and parts["dispute"].evidence_outcome is None
     assert parts["policy_deadlines"] == {"refund_due_by": NOW + timedelta(days=14), "return_ship_by": None}
     assert parts["order_parcel"] == Parcel("dhl_express", "JD0142")
+    assert parts["late_accepted"] == LateAcceptance("signed for by a neighbour", NOW)
     assert parts["outbound_leg"] == Parcel("ups", "1Z99", NOW + timedelta(days=1))
     assert parts["facts"] == {"refund": STORED_BEFORE["refund"]}
     case = open_case("case_old", "generic", load_event(unique_event()), NOW)

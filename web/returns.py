@@ -15,6 +15,7 @@ from adapters.storage.case_record import (
     deadlines_json,
     declaration_json,
     dispute_json,
+    late_acceptance_json,
     parcel_json,
     route_json,
     timers_json,
@@ -169,9 +170,10 @@ DECISION_FACTS = ("rejection", "late_accepted", "dispute", "carrier_claim", "out
 
 
 def _decisions(case: ReturnCase) -> dict[str, Any]:
-    """What decisions recorded on the case (issue 19), by name; the dispute is a typed part of its own."""
+    """What decisions recorded on the case (issue 19), by name; the dispute, outbound leg and late acceptance are typed."""
     typed = {"dispute": dispute_json(case.dispute) if case.dispute is not None else None,
-             "outbound_leg": parcel_json(case.outbound_leg) if case.outbound_leg is not None else None}  # fmt: skip
+             "outbound_leg": parcel_json(case.outbound_leg) if case.outbound_leg is not None else None,
+             "late_accepted": late_acceptance_json(case.late_accepted) if case.late_accepted else None}  # fmt: skip
     recorded = [name for name in DECISION_FACTS if name != "dispute"]
     shown = {name: typed[name] if name in typed else case.facts.get(name) for name in recorded}
     shown["dispute"] = typed["dispute"]

@@ -17,6 +17,7 @@ from core.case_parts import (
     Dispute,
     Escalation,
     Evidence,
+    LateAcceptance,
     MarketplaceReturn,
     Parcel,
     TableStates,
@@ -34,6 +35,7 @@ MARKETPLACE_RETURN, LEDGER, DISPUTE = "marketplace_return", "ledger", "dispute"
 CUSTOMS, CUSTOMS_DECLARATION = "customs", "customs_declaration"
 POLICY_DEADLINES = "deadlines"  # the policy decision's deadlines (core.cases.record_decision), by name
 ORDER_CARRIER, ORDER_TRACKING, OUTBOUND_LEG = "outbound_carrier", "outbound_tracking", "outbound_leg"
+LATE_ACCEPTED = "late_accepted"
 TYPED_KEYS = (
     ORDER_STATE,
     REFUND_STATE,
@@ -51,6 +53,7 @@ TYPED_KEYS = (
     ORDER_CARRIER,
     ORDER_TRACKING,
     OUTBOUND_LEG,
+    LATE_ACCEPTED,
 )
 
 
@@ -86,6 +89,8 @@ def facts_json(case: ReturnCase) -> dict[str, Any]:
         facts[ORDER_CARRIER], facts[ORDER_TRACKING] = case.order_parcel.carrier, case.order_parcel.tracking_number
     if case.outbound_leg is not None:
         facts[OUTBOUND_LEG] = parcel_json(case.outbound_leg)
+    if case.late_accepted is not None:
+        facts[LATE_ACCEPTED] = late_acceptance_json(case.late_accepted)
     if case.customs is not None:
         facts[CUSTOMS] = case.customs.to_json()
     if case.customs_declaration is not None:
@@ -111,6 +116,7 @@ def typed_parts(stored: Mapping[str, Any]) -> dict[str, Any]:
         "policy_deadlines": _policy_deadlines(stored.get(POLICY_DEADLINES)),
         "order_parcel": _order_parcel(stored),
         "outbound_leg": _parcel(stored[OUTBOUND_LEG]) if stored.get(OUTBOUND_LEG) else None,
+        "late_accepted": _late_acceptance(stored[LATE_ACCEPTED]) if stored.get(LATE_ACCEPTED) else None,
         "customs": _customs_plan(stored[CUSTOMS]) if stored.get(CUSTOMS) else None,
         "customs_declaration": _declaration(stored[CUSTOMS_DECLARATION]) if stored.get(CUSTOMS_DECLARATION) else None,
     }
@@ -225,6 +231,15 @@ def _dispute(stored: Mapping[str, Any]) -> Dispute:
         objection_after_completion=bool(stored.get("objection_after_completion")),
         evidence_outcome=stored.get("evidence_outcome"),
     )
+
+
+def late_acceptance_json(accepted: LateAcceptance) -> dict[str, Any]:
+    """A late acceptance as stored and as the case view shows it (`decisions.late_accepted`)."""
+    return {"reason": accepted.reason, "at": _text(accepted.at)}
+
+
+def _late_acceptance(stored: Mapping[str, Any]) -> LateAcceptance:
+    return LateAcceptance(stored.get("reason"), _instant(stored["at"]))
 
 
 def parcel_json(parcel: Parcel) -> dict[str, Any]:
