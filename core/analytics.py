@@ -208,7 +208,7 @@ def facts_of(case: ReturnCase, now: datetime, before: ReturnFacts | None = None)
         requested_at=requested_at,
         refunded_at=_refunded_at(case),
         # A refund is owed only once something was asked for; an order reported delivered owes none yet.
-        refund_due_by=_instant((case.facts.get("deadlines") or {}).get("refund_due_by")) if requested_at else None,
+        refund_due_by=(case.policy_deadlines or {}).get("refund_due_by") if requested_at else None,
         reason=reason,
         reason_at_request=case.return_.reason if requested_at else None,
         reason_at_inspection=case.return_.reason if "inspected_at" in milestones else None,

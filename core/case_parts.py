@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -94,3 +95,41 @@ class Dispute:
 
     def escalated(self, escalation: Escalation) -> Dispute:
         return replace(self, escalations=(*self.escalations, escalation))
+
+
+@dataclass(frozen=True)
+class CustomsDeclaration:
+    """The returned-goods declaration (service/customs.py): planned, then stored unsent or filed with its answer.
+
+    `status`: planned | not_sent | filed | accepted | refused; `request` is the filing as built (shown on the case),
+    `reference` the authority's number and `error` why it refused, once the broker answered.
+    """
+
+    status: str
+    adapter: str
+    request: dict[str, Any] | None = None
+    reference: str | None = None
+    error: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        """Whether the filing went out and came back (then `reference` or `error` says how)."""
+        return self.status not in ("planned", "not_sent")
+
+
+@dataclass(frozen=True)
+class Parcel:
+    """A parcel from the merchant to the buyer: the order's own (the one to intercept) or an exchange, repair or
+    reship leg (the one the buyer hears about, seed 000); `booked_at` when we booked it with a carrier."""
+
+    carrier: str | None
+    tracking_number: str | None
+    booked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LateAcceptance:
+    """A request after the window accepted all the same (seed 002 FAQ 2): why, in the operator's words, and when."""
+
+    reason: str | None
+    at: datetime

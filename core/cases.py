@@ -15,7 +15,18 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from core.case_parts import Dispute, Escalation, Evidence, MarketplaceReturn, TableStates, Timer
+from core.case_parts import (
+    CustomsDeclaration,
+    Dispute,
+    Escalation,
+    Evidence,
+    LateAcceptance,
+    MarketplaceReturn,
+    Parcel,
+    TableStates,
+    Timer,
+)
+from core.customs import CustomsPlan
 from core.events import Inspection, Item, Order, ReturnEvent, ReturnRequest
 from core.ledger import COUNTED, PAYOUTS, AmountOverCap, LedgerLine, entry, total
 from core.lifecycle import (
@@ -201,6 +212,13 @@ class ReturnCase:
     marketplace_return: MarketplaceReturn | None = None  # a withdrawal told to the marketplace (issue 18 §2)
     carrier_route: CarrierRoute | None = None  # the lane table's answer when the marketplace names no carrier
     order_page: bool = False  # opened by `order.delivered`: an order's page until a return joins it
+    # The recorded policy decision's deadlines (core.policy), by name, None where it set none; None before a decision.
+    policy_deadlines: dict[str, datetime | None] | None = None
+    order_parcel: Parcel | None = None  # the order's parcel on its way when the return was asked (to intercept)
+    outbound_leg: Parcel | None = None  # the new parcel of an exchange, repair or reship
+    late_accepted: LateAcceptance | None = None  # accepted after the window (the request then counts as eligible)
+    customs: CustomsPlan | None = None  # the customs plan, worked out again whenever an event changes the case
+    customs_declaration: CustomsDeclaration | None = None  # the returned-goods declaration and its filing
     # The occurrence being applied, for the actions it causes (not stored).
     _occurrence: Occurrence | None = field(default=None, init=False, repr=False, compare=False)
     _before: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -213,6 +231,11 @@ class ReturnCase:
     @property
     def return_id(self) -> str:
         return self.return_.id
+
+    @property
+    def order_tracking(self) -> str | None:
+        """The tracking number of the order's parcel on its way, the one to intercept (seed 002 §2 货在途)."""
+        return self.order_parcel.tracking_number if self.order_parcel else None
 
     def return_value(self) -> Money | None:
         """What the returned lines are worth, in the payment currency; None while unknown."""
@@ -229,6 +252,29 @@ class ReturnCase:
         if self.order.paid is False:
             return "unpaid"
         return "delivered" if self.order.delivered_at else "paid"
+
+    # --- customs (service/customs.py) --------------------------------------------------------------------
+
+    def plan_customs(self, plan: CustomsPlan) -> None:
+        """The plan as worked out now (core.customs.customs_plan); `GET /returns/<id>` shows it from the request on."""
+        self.customs = plan
+
+    def plan_declaration(self, adapter: str) -> bool:
+        """Plan the returned-goods declaration once; False when it was planned (or filed) before."""
+        if self.customs_declaration is not None:
+            return False
+        self.customs_declaration = CustomsDeclaration("planned", adapter)
+        return True
+
+    def declaration_not_sent(self, adapter: str, request: dict[str, Any]) -> None:
+        """Built and stored, not sent: the adapter has no credentials (contract: built, stored and shown)."""
+        self.customs_declaration = CustomsDeclaration("not_sent", adapter, request)
+
+    def declaration_answered(
+        self, adapter: str, request: dict[str, Any], status: str, reference: str | None, error: str | None
+    ) -> None:
+        """The broker's answer to the declaration: filed (or accepted) with its reference, or refused with why."""
+        self.customs_declaration = CustomsDeclaration(status, adapter, request, reference, error)
 
     # --- what the policy and the merchant's rules decide (issue 19) ---------------------------------------
 
@@ -254,7 +300,7 @@ class ReturnCase:
 
     def eligible(self) -> bool:
         """The policy admits the request, or an operator accepted it late; unknown (no policy) counts as eligible."""
-        if self.facts.get("late_accepted"):
+        if self.late_accepted is not None:
             return True
         policy = self.facts.get("policy")
         return True if not policy or policy.get("eligible") is None else bool(policy["eligible"])
@@ -402,7 +448,7 @@ class ReturnCase:
         )
         if event.tracking and event.tracking.number and event.type in ("exchange.shipped", "repair.shipped"):
             # The marketplace shipped the new item itself: its parcel is the one the buyer hears about.
-            self.facts["outbound_leg"] = {"carrier": event.tracking.carrier, "tracking_number": event.tracking.number}
+            self.outbound_leg = Parcel(event.tracking.carrier, event.tracking.number)
         commands = self._take(occurrence, event_id, event.occurred_at, now, decide)
         if withdrawal and self.marketplace != "generic" and self.marketplace_return is None:
             commands.append(self._open_return(event))
@@ -475,10 +521,7 @@ class ReturnCase:
         self.timeline.append(TimelineEntry(now, "event", event_type, {"event_id": event_id, **detail}))
         if detail.get("tracking_number") and event_type in ("exchange.shipped", "repair.shipped", "reship.sent"):
             # The merchant shipped the new parcel with a label of its own: that parcel is the one to show.
-            self.facts["outbound_leg"] = {
-                "carrier": detail.get("carrier"),
-                "tracking_number": detail["tracking_number"],
-            }
+            self.outbound_leg = Parcel(detail.get("carrier"), detail["tracking_number"])
         if event_type == "return.inspected" and detail.get("inspection_passed") is not None:
             # An operator's inspection is the return's inspection: the buyer's notice names its outcome.
             inspection = Inspection(passed=detail["inspection_passed"], note=detail.get("note"))
@@ -597,8 +640,9 @@ class ReturnCase:
 
         The timeline notes the decision only when it changed something.
         """
-        before = (self.facts.get("deadlines"), self.facts.get("refund"), self.facts.get("policy"))
-        self.facts["deadlines"] = decision.get("deadlines") or {}
+        before = (self.policy_deadlines, self.facts.get("refund"), self.facts.get("policy"))
+        # The decision is JSON (Decide); its deadlines become instants here, once.
+        self.policy_deadlines = {name: _instant(at) for name, at in (decision.get("deadlines") or {}).items()}
         self.facts["refund"] = decision.get("refund")
         self.facts["policy"] = {
             k: decision.get(k)
@@ -610,7 +654,7 @@ class ReturnCase:
         if "fees" in decision:
             self.facts["fees"] = decision["fees"]
         self._schedule_timers()
-        changed = before != (self.facts["deadlines"], self.facts["refund"], self.facts["policy"])
+        changed = before != (self.policy_deadlines, self.facts["refund"], self.facts["policy"])
         if not note:
             self._unnoted = self._unnoted or changed  # noted once the move is complete
         elif changed or self._unnoted:
@@ -625,7 +669,7 @@ class ReturnCase:
         it is armed again only when that state comes back. In a final state nothing is pending.
         """
         timers, self.keeps_timers = self.timers, True
-        deadlines: dict[str, datetime | None] = {**self._policy_deadlines(), **self.case_deadlines}
+        deadlines: dict[str, datetime | None] = {**(self.policy_deadlines or {}), **self.case_deadlines}
         if self.order_state == "unpaid":
             # Seed 004 §3.1.1: an unpaid order is closed once its payment deadline passes.
             placed = self.order.placed_at or self.created_at
@@ -652,10 +696,6 @@ class ReturnCase:
                 timers[event_type] = Timer(due)
             elif current is not None and current.pending:
                 timers[event_type] = current.moved_to(due)
-
-    def _policy_deadlines(self) -> dict[str, datetime | None]:
-        """The deadlines of the recorded policy decision (its JSON, `facts["deadlines"]`), as instants."""
-        return {name: _instant(at) for name, at in (self.facts.get("deadlines") or {}).items()}
 
     def _accepts(self, event_type: str) -> bool:
         """Whether some row of the case, order or refund table takes `event_type` in the present states."""
@@ -694,7 +734,7 @@ class ReturnCase:
         return self.apply_internal(event_type, event_id, now, {"due_at": due_at}, decide)
 
     def _ship_by_passed(self, now: datetime) -> bool:
-        ship_by = self._policy_deadlines().get("return_ship_by")
+        ship_by = (self.policy_deadlines or {}).get("return_ship_by")
         return ship_by is not None and now >= ship_by
 
     # --- actions -----------------------------------------------------------------------------
@@ -929,7 +969,7 @@ class ReturnCase:
         """Seed 002 FAQ 2: a request after the window accepted because the buyer could not have the parcel in
         time (signed by someone else, travelling); the reason is kept and the request now counts as eligible."""
         o = self._occurrence or Occurrence(type="")
-        self.facts["late_accepted"] = {"reason": o.detail.get("note"), "at": now.isoformat()}
+        self.late_accepted = LateAcceptance(o.detail.get("note"), now)
         self.facts.pop("rejection", None)
         return []
 
@@ -963,13 +1003,13 @@ class ReturnCase:
 
     def _book_outbound_shipment(self, now: datetime) -> list[Command]:
         """Exchange, repair or reship: a parcel from the merchant to the buyer, booked with the same carriers."""
-        if (self.facts.get("outbound_leg") or {}).get("tracking_number"):
+        if self.outbound_leg is not None and self.outbound_leg.tracking_number:
             return []
         carrier = (
             self.rule("outbound_carrier")
             or self.return_.carrier
             or self._routed_carrier()
-            or self.facts.get("outbound_carrier")
+            or (self.order_parcel.carrier if self.order_parcel else None)
         )
         if not carrier:
             self.record_result("outbound_needs_carrier", {}, now, attention=True)
@@ -979,13 +1019,13 @@ class ReturnCase:
 
     def _notify_outbound(self, now: datetime) -> list[Command]:
         """The buyer hears of the new parcel once it has a tracking number (seed 000: exchange shipped)."""
-        if not (self.facts.get("outbound_leg") or {}).get("tracking_number"):
+        if self.outbound_leg is None or not self.outbound_leg.tracking_number:
             return []
         return self._add_notice("exchange_shipped", now)
 
     def outbound_booked(self, carrier: str, tracking: str | None, now: datetime) -> list[Command]:
         """The carrier booked the outbound parcel: its number goes on the case and, once shipped, to the buyer."""
-        self.facts["outbound_leg"] = {"carrier": carrier, "tracking_number": tracking, "booked_at": now.isoformat()}
+        self.outbound_leg = Parcel(carrier, tracking, now)
         self.record_result("outbound_label_booked", {"carrier": carrier, "tracking_number": tracking}, now)
         commands: list[Command] = []
         if self.marketplace != "generic":
@@ -1064,22 +1104,24 @@ class ReturnCase:
         """Damage or loss in transit is claimed from the carrier (seed 003; DOMAIN §6), and tracked on the case."""
         if not (self.facts.get("fees") or {}).get("carrier_claim") or self.facts.get("carrier_claim"):
             return []
-        carrier = self.facts.get("outbound_carrier") or self.return_.carrier or self._routed_carrier()
+        carrier = (
+            (self.order_parcel.carrier if self.order_parcel else None) or self.return_.carrier or self._routed_carrier()
+        )
         self.facts["carrier_claim"] = {"carrier": carrier, "status": "open", "opened_at": now.isoformat()}
         if not carrier:
             self.record_result("carrier_claim_needs_carrier", {}, now, attention=True)
             return []
-        payload = {"case_id": self.id, "order_id": self.order_id, "tracking": self.facts.get("outbound_tracking"),
+        payload = {"case_id": self.id, "order_id": self.order_id, "tracking": self.order_tracking,
                    "reason": self.return_.reason}  # fmt: skip
         return [Command("carrier", carrier, "open_claim", f"{self.id}:carrier_claim", payload)]
 
     def _intercept_parcel(self, now: datetime) -> list[Command]:
         """Seed 002 §2: ask the carrier of the outbound parcel to intercept it."""
-        carrier = self.facts.get("outbound_carrier") or self.return_.carrier
+        carrier = (self.order_parcel.carrier if self.order_parcel else None) or self.return_.carrier
         if not carrier:
             self.record_result("interception_needs_carrier", {}, now, attention=True)
             return []
-        payload = {"case_id": self.id, "order_id": self.order_id, "tracking": self.facts.get("outbound_tracking")}
+        payload = {"case_id": self.id, "order_id": self.order_id, "tracking": self.order_tracking}
         return [Command("carrier", carrier, "intercept", f"{self.id}:intercept", payload)]
 
     def _cancel_timers(self, now: datetime) -> list[Command]:
@@ -1109,10 +1151,9 @@ class ReturnCase:
             if any(n.kind == name for n in self.notices):
                 continue
             known = self._notice_facts()
-            if name in ("exchange_shipped", "reship_sent") and self.facts.get("outbound_leg"):
+            if name in ("exchange_shipped", "reship_sent") and self.outbound_leg is not None:
                 # The new parcel to the buyer, not the buyer's parcel back (issue 19).
-                leg = self.facts["outbound_leg"]
-                known.update(carrier=leg.get("carrier"), tracking_number=leg.get("tracking_number"))
+                known.update(carrier=self.outbound_leg.carrier, tracking_number=self.outbound_leg.tracking_number)
             self.notices.append(Notice(name, now, notice_context(name, known, now)))
             self.timeline.append(TimelineEntry(now, "notice", name, {}))
             commands.extend(
@@ -1143,7 +1184,7 @@ class ReturnCase:
             # What the buyer declared with the withdrawal function: the statement the confirmation repeats.
             "statement": self.return_.reason_detail if self.facts.get("withdrawal_function") else None,
             "tracking_number": self.facts.get("return_tracking"),
-            "deadlines": self.facts.get("deadlines") or {},
+            "deadlines": {name: at.isoformat() if at else None for name, at in (self.policy_deadlines or {}).items()},
             "last_days": (self.facts.get("policy") or {}).get("last_days") or {},
             # A notice keeps its facts as the text it shows (its context is stored as it is).
             "milestones": {name: at.isoformat() for name, at in self.milestones.items()},
@@ -1223,8 +1264,7 @@ class ReturnCase:
             # Asked before delivery with the outbound parcel's tracking: the goods are on their way
             # (seed 002 §2 货在途), so the order is shipped and that parcel is the one to intercept.
             self.tables = replace(self.tables, order="shipped")
-            self.facts["outbound_carrier"] = event.tracking.carrier
-            self.facts["outbound_tracking"] = event.tracking.number
+            self.order_parcel = Parcel(event.tracking.carrier, event.tracking.number)
 
 
 def _marketplace_command(case: ReturnCase, action: str) -> list[Command]:

@@ -18,7 +18,7 @@ arguments: this module does no I/O.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -386,6 +386,15 @@ def customs_plan(facts: CustomsFacts) -> CustomsPlan | None:
 NO_RELIEF = Regime(
     "no_known_relief", "No returned-goods relief on file", "", None, "export", (RETURNS_INVOICE, CN23), ""
 )
+
+
+def recorded_regime(code: str, name: str, basis: str, condition: str) -> Regime:
+    """The regime a stored plan names (its code, name, basis and condition as recorded then), with this table's
+    period, start and documents for that code; none for a code no longer on file."""
+    known = {r.code: r for r in (*REENTRY.values(), CN_IMPORT_RETURN, NO_RELIEF)}.get(code)
+    if known is None:
+        return Regime(code, name, basis, None, "export", (), condition)
+    return replace(known, name=name, basis=basis, condition=condition)
 
 
 def _reentry(

@@ -14,11 +14,10 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from kombu.utils.url import parse_url
 
@@ -116,16 +115,6 @@ def replay_headers(headers: dict[str, Any]) -> dict[str, Any]:
     kept = {k: v for k, v in headers.items() if k not in DEAD_HEADERS}
     kept["x-rb-replayed-at"] = datetime.now(UTC).isoformat()
     return kept
-
-
-class BrokerInspector(Protocol):
-    def queues(self) -> list[QueueState]: ...
-
-    def dead_letters(self, work_queue: str, limit: int = 100) -> list[DeadLetter]: ...
-
-    def replay(self, work_queue: str, message_id: str | None = None) -> list[str]:
-        """Move dead letters of `work_queue` back to it (one by id, or all); returns the replayed ids."""
-        ...
 
 
 class _Inspector:
@@ -324,27 +313,8 @@ class KombuInspector(_Inspector):
         return [str(m.properties.get("message_id") or "") for m in moved]
 
 
-def inspector_for(broker_url: str, topology: Topology) -> BrokerInspector:
+def inspector_for(broker_url: str, topology: Topology) -> PikaInspector | KombuInspector:
+    """The ops console's broker port (service.operations.BrokerInspector) for this broker."""
     if broker_url.startswith("memory"):
         return KombuInspector(broker_url, topology)
     return PikaInspector(broker_url, topology)
-
-
-class DepthRates:
-    """Change of each queue's depth per second between two looks (positive: it grows faster than it drains)."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
-        self._last: dict[str, tuple[float, int]] = {}
-        self._lock = threading.Lock()
-
-    def observe(self, name: str, depth: int | None) -> float | None:
-        if depth is None:
-            return None
-        now = self.clock()
-        with self._lock:
-            previous = self._last.get(name)
-            self._last[name] = (now, depth)
-        if previous is None or now - previous[0] <= 0:
-            return None
-        return round((depth - previous[1]) / (now - previous[0]), 3)

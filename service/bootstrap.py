@@ -142,7 +142,8 @@ class Container:
         self.operations = Operations(
             OperationsStore(self.session_factory),
             self.uow,
-            self.topology,
+            tuple(self.topology.queue_name(spec) for spec in self.topology.specs.values()),
+            self.topology.prefix,
             inspector_for(settings.broker_url, self.topology),
             clock,
         )

@@ -70,8 +70,8 @@ def next_pickup_day(today: date) -> date:
 
 
 def outbound_tracking(payload: dict[str, Any], case: ReturnCase) -> str | None:
-    """The outbound parcel to intercept: from the command (a number or {"number"}), else the case's facts."""
-    for candidate in (payload.get("tracking"), payload.get("tracking_number"), case.facts.get("outbound_tracking")):
+    """The outbound parcel to intercept: from the command (a number or {"number"}), else the order's parcel."""
+    for candidate in (payload.get("tracking"), payload.get("tracking_number"), case.order_tracking):
         if isinstance(candidate, dict):
             candidate = candidate.get("number")
         if candidate:

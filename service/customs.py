@@ -1,4 +1,5 @@
-"""Customs on the case: the plan kept in `case.facts["customs"]`, the duty/VAT claims ledger, and the filings.
+"""Customs on the case: its plan and declaration (`ReturnCase.customs`, `.customs_declaration`), the duty/VAT
+claims ledger, and the filings.
 
 The plan (core/customs.py) is worked out from the case whenever an event changes it,
 so `GET /returns/<id>` shows the regime, documents and deadlines from the request on
@@ -85,12 +86,11 @@ class CustomsPlanning:
         plan = plan_for(case, self.returns_country, now)
         if plan is None:
             return []
-        case.facts["customs"] = plan.to_json()
+        case.plan_customs(plan)
         if not file:
             return []
         commands = []
-        if "customs_declaration" not in case.facts:
-            case.facts["customs_declaration"] = {"status": PLANNED, "adapter": self.adapter}
+        if case.plan_declaration(self.adapter):
             commands.append(
                 Command("customs", self.adapter, "declare", f"{case.id}:customs_declaration", {"case_id": case.id})
             )
@@ -181,9 +181,9 @@ class CustomsFilings:
             if case is None:
                 raise Reject(f"case {case_id} does not exist")
             now = self.clock()
-            state = case.facts.get("customs_declaration") or {}
+            declared = case.customs_declaration
             found = self.effects.find(uow, key, idempotent=True)
-            if state.get("status") in SETTLED or found.step == Step.NOTHING:
+            if (declared is not None and declared.status in SETTLED) or found.step == Step.NOTHING:
                 uow.processed.mark(self.consumer, message.message_id, now)
                 uow.commit()
                 return
@@ -194,8 +194,7 @@ class CustomsFilings:
             intent = Intent(case_id, EffectKind.CUSTOMS_DECLARATION, self.adapter.name, key, new_id("dcl"))
             if not self._sendable():
                 self.effects.record_unsent(uow, found.effect, intent, EffectState.NOT_SENT, now, request.describe())
-                case.facts["customs_declaration"] = {"status": NOT_SENT, "adapter": self.adapter.name,
-                                                     "request": request.describe()}  # fmt: skip
+                case.declaration_not_sent(self.adapter.name, request.describe())
                 case.record_result("customs_declaration_not_sent", {"adapter": self.adapter.name, "message":
                                    f"no credentials for {self.adapter.name}: the declaration is stored, not sent"},
                                    now)  # fmt: skip
@@ -215,13 +214,13 @@ class CustomsFilings:
             refused = filing is None
             outcome_state, result = self._outcome(filing, outcome)
             self.effects.settle(uow, effect.id, outcome_state, now, result, str(outcome) if refused else None)
-            case.facts["customs_declaration"] = {
-                "status": REFUSED if filing is None else filing.status,
-                "adapter": self.adapter.name,
-                "request": request.describe(),
-                "reference": None if filing is None else filing.reference,
-                "error": str(outcome) if refused else None,
-            }
+            case.declaration_answered(
+                self.adapter.name,
+                request.describe(),
+                REFUSED if filing is None else filing.status,
+                None if filing is None else filing.reference,
+                str(outcome) if refused else None,
+            )
             case.record_result(
                 "customs_declaration_refused" if refused else "customs_declaration_filed",
                 {"adapter": self.adapter.name, "message": str(outcome)} if filing is None

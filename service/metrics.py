@@ -13,12 +13,16 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
+
+if TYPE_CHECKING:  # the port's types only: importing the ops console here would load storage before the env is set
+    from service.operations import QueueDepth
 
 WEBHOOK_EVENTS = Counter(
     "returnbridge_webhook_events_total", "Webhook deliveries by marketplace and outcome", ["marketplace", "outcome"]
@@ -53,13 +57,13 @@ def record_adapter_call(adapter: str, outcome: str, seconds: float) -> None:
 class QueueCollector(Collector):
     """Queue depths, consumers and dead letters, read from the broker when scraped (cached a few seconds)."""
 
-    def __init__(self, read_queues: Callable[[], list], max_age: float = 5.0) -> None:
+    def __init__(self, read_queues: Callable[[], Sequence[QueueDepth]], max_age: float = 5.0) -> None:
         self.read_queues = read_queues
         self.max_age = max_age
-        self._cache: tuple[float, list | None] = (0.0, None)
+        self._cache: tuple[float, Sequence[QueueDepth] | None] = (0.0, None)
         self._lock = threading.Lock()
 
-    def _queues(self) -> list | None:
+    def _queues(self) -> Sequence[QueueDepth] | None:
         with self._lock:
             at, queues = self._cache
             if time.monotonic() - at > self.max_age:

@@ -1,26 +1,28 @@
 """What operations staff ask of the running service: queues, dead letters and their replay, overdue cases.
 
-The broker side (depths, browsing, moving messages) is `queues.inspection`; this module
-adds what only the database knows: how many messages each consumer handled lately, which
+The broker side (depths, browsing, moving messages) is the `BrokerInspector` port declared here, which the
+composition root (service/bootstrap.py) fills with `queues.inspection`'s; this module adds what only the
+database knows: how many messages each consumer handled lately, which
 dead letters were recorded, which cases are past a deadline, and what failed recently.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from adapters.storage.operations_store import OperationsStore
 from adapters.storage.ports import ConcurrentUpdate, StorageError
 from adapters.storage.unit_of_work import UnitOfWork
+from core.case_parts import Timer
 from core.cases import TIMER_FOR_DEADLINE
 from core.effects import NEEDS_A_PERSON
 from core.lifecycle import FINAL_STATES
-from queues.inspection import BrokerInspector, DepthRates, QueueState, UnknownQueue
-from queues.topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -40,48 +42,95 @@ DEPTH_HISTORY = timedelta(hours=1)
 # refused, or waiting for a retry.
 FAILED_EFFECTS = tuple(sorted(NEEDS_A_PERSON))
 
-__all__ = ["CLOSED_STATES", "DEAD_LETTER_MARK", "Operations", "UnknownQueue", "due_at"]
+__all__ = ["CLOSED_STATES", "DEAD_LETTER_MARK", "BrokerInspector", "Operations"]
 
 
-def due_at(value: Any) -> datetime | None:
-    """A deadline as written in `facts["deadlines"]`: an ISO date-time or date, or `{"due_by": …}`.
+class QueueDepth(Protocol):
+    """One queue as the broker shows it."""
 
-    A deadline already met (`{"met_at": …}` or `{"done": true}`) is never overdue.
-    """
-    if isinstance(value, dict):
-        if value.get("met_at") or value.get("done"):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...  # work | dead | retry
+
+    @property
+    def messages(self) -> int | None: ...  # None when the broker did not answer for this queue
+
+    @property
+    def consumers(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class ParkedRetries:
+    """A work queue's retries waiting in the database (the retry schedule), shown beside the broker's queues."""
+
+    name: str  # `<work queue>.retry`
+    messages: int
+    role: str = "retry"
+    consumers: int | None = None
+
+
+class DeadLetterView(Protocol):
+    """A dead letter as operators see it (`summary()`: queue, message_id, reason, case_id, …)."""
+
+    def summary(self) -> dict[str, Any]: ...
+
+
+class BrokerInspector(Protocol):
+    """The ops console's port to the broker: depths, dead letters and their replay (queues.inspection implements
+    it on RabbitMQ and the embedded broker). An unknown work queue raises a `LookupError` (a 404 for operators)."""
+
+    def queues(self) -> Sequence[QueueDepth]: ...
+
+    def dead_letters(self, work_queue: str, limit: int = 100) -> Sequence[DeadLetterView]: ...
+
+    def replay(self, work_queue: str, message_id: str | None = None) -> list[str]:
+        """Move dead letters of `work_queue` back to it (one by id, or all); returns the replayed ids."""
+        ...
+
+
+class DepthRates:
+    """Change of each queue's depth per second between two looks (positive: it grows faster than it drains)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._last: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def observe(self, name: str, depth: int | None) -> float | None:
+        if depth is None:
             return None
-        value = value.get("due_by") or value.get("due") or value.get("at")
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        if len(value) == 10:  # a day: due by its end
-            day = date.fromisoformat(value)
-            return datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=UTC)
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        now = self.clock()
+        with self._lock:
+            previous = self._last.get(name)
+            self._last[name] = (now, depth)
+        if previous is None or now - previous[0] <= 0:
+            return None
+        return round((depth - previous[1]) / (now - previous[0]), 3)
 
 
-def still_pending(deadline: str, timers: Any) -> bool:
+def still_pending(deadline: str, timers: Mapping[str, Timer] | None) -> bool:
     """Whether a deadline still binds: its case timer (core.cases.TIMER_FOR_DEADLINE) is armed and unfired.
 
     A case arms a timer only in states that care about the deadline, and the timer is cancelled
     or fired once the deadline is met or acted on; a deadline with no timer kind is always shown.
     """
     event = TIMER_FOR_DEADLINE.get(deadline)
-    if event is None or not isinstance(timers, dict):
+    if event is None or timers is None:
         return True
     timer = timers.get(event)
-    return isinstance(timer, dict) and timer.get("fired_at") is None and not timer.get("cancelled")
+    return timer is not None and timer.pending
 
 
 @dataclass
 class Operations:
+    """`work_queue_names` are the broker's work queues; a queue's consumer is its name without `queue_prefix.`."""
+
     store: OperationsStore
     uow: Callable[[], UnitOfWork]
-    topology: Topology
+    work_queue_names: tuple[str, ...]
+    queue_prefix: str
     inspector: BrokerInspector
     clock: Callable[[], datetime]
 
@@ -90,7 +139,7 @@ class Operations:
         self._sampled_at: datetime | None = None
 
     def _consumer_of(self, queue_name: str) -> str:
-        return queue_name.removeprefix(self.topology.prefix + ".")
+        return queue_name.removeprefix(self.queue_prefix + ".")
 
     def queues(self) -> list[dict[str, Any]]:
         """Depth, consumers and depth change per second of every queue; messages handled in the last minute.
@@ -118,19 +167,19 @@ class Operations:
     def _parked_names(self) -> list[str]:
         return [f"{queue}.retry" for queue in self.work_queues()]
 
-    def _states(self) -> list[QueueState]:
+    def _states(self) -> list[QueueDepth]:
         """The broker's queues, then each work queue's parked retries as counted in the database."""
         parked = self.store.parked_retries()
         return [
             *self.inspector.queues(),
-            *(QueueState(f"{queue}.retry", "retry", parked.get(queue, 0), None) for queue in self.work_queues()),
+            *(ParkedRetries(f"{queue}.retry", parked.get(queue, 0)) for queue in self.work_queues()),
         ]
 
     def sample_depths(self) -> int:
         """Record every queue's depth now (a periodic task, so the history grows while nobody looks)."""
         return self._sample(self._states(), force=True)
 
-    def _sample(self, states: list[Any], force: bool = False) -> int:
+    def _sample(self, states: Sequence[QueueDepth], force: bool = False) -> int:
         """One row per queue, at most every DEPTH_SAMPLE_GAP per process; rows older than DEPTH_HISTORY go."""
         now = self.clock()
         if not force and self._sampled_at is not None and now - self._sampled_at < DEPTH_SAMPLE_GAP:
@@ -149,7 +198,7 @@ class Operations:
         return self.store.depth_history(self.clock() - DEPTH_HISTORY)
 
     def work_queues(self) -> list[str]:
-        return [self.topology.queue_name(spec) for spec in self.topology.specs.values()]
+        return list(self.work_queue_names)
 
     def dead_letters(self, queue: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         names = [queue] if queue else self.work_queues()
@@ -200,19 +249,11 @@ class Operations:
         return replayed
 
     def overdue(self, limit: int = 500) -> list[dict[str, Any]]:
-        """Open cases with at least one deadline in `facts["deadlines"]` already past, most overdue first."""
+        """Open cases with at least one policy deadline already past and still binding, most overdue first."""
         now = self.clock()
         overdue: list[dict[str, Any]] = []
         for case in self.store.open_cases(CLOSED_STATES, limit=5000):
-            deadlines = case.facts.get("deadlines") or {}
-            if not isinstance(deadlines, dict):
-                continue
-            timers = case.facts.get("timers")
-            past = {
-                name: due
-                for name, value in deadlines.items()
-                if (due := due_at(value)) and due < now and still_pending(name, timers)
-            }
+            past = {name: due for name, due in case.deadlines.items() if due < now and still_pending(name, case.timers)}
             if past:
                 first = min(past.values())
                 overdue.append(

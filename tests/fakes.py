@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from adapters.storage.operations_store import Failure, OpenCase
 from adapters.storage.ports import ConcurrentUpdate, DuplicateKey
 from core.cases import ReturnCase
 from core.customs import LedgerClaim
@@ -314,3 +315,85 @@ class FakeUnitOfWork:
             table.commit()
         self.cases.saved, self.outbox.added, self.processed.added = {}, [], set()
         self.store.commits += 1
+
+
+@dataclass(frozen=True)
+class FakeQueue:
+    name: str
+    role: str
+    messages: int | None
+    consumers: int | None = 1
+
+
+@dataclass(frozen=True)
+class FakeDeadLetter:
+    queue: str
+    message_id: str
+    case_id: str | None = None
+    reason: str = "handler failed"
+
+    def summary(self) -> dict[str, Any]:
+        return {"queue": self.queue, "message_id": self.message_id, "reason": self.reason, "case_id": self.case_id}
+
+
+@dataclass
+class FakeBrokerInspector:
+    """The ops console's broker port (service.operations.BrokerInspector) in memory: queues with the depths a test
+    sets, dead letters per work queue, and a replay that moves them out."""
+
+    depths: list[FakeQueue] = field(default_factory=list)
+    dead: dict[str, list[FakeDeadLetter]] = field(default_factory=dict)
+
+    def queues(self) -> list[FakeQueue]:
+        return list(self.depths)
+
+    def dead_letters(self, work_queue: str, limit: int = 100) -> list[FakeDeadLetter]:
+        if work_queue not in self.dead:
+            raise LookupError(work_queue)
+        return self.dead[work_queue][:limit]
+
+    def replay(self, work_queue: str, message_id: str | None = None) -> list[str]:
+        letters = self.dead.get(work_queue, [])
+        moved = [d for d in letters if message_id in (None, d.message_id)]
+        self.dead[work_queue] = [d for d in letters if d not in moved]
+        return [d.message_id for d in moved]
+
+
+@dataclass
+class FakeOperationsStore:
+    """The ops console's questions (adapters/storage/operations_store.py) answered from memory."""
+
+    handled: dict[str, int] = field(default_factory=dict)
+    open: list[OpenCase] = field(default_factory=list)
+    marks: set[tuple[str, str]] = field(default_factory=set)
+    samples: dict[str, list[tuple[datetime, int]]] = field(default_factory=dict)
+    parked: dict[str, int] = field(default_factory=dict)  # retries waiting in the schedule, by work queue
+
+    def handled_since(self, since: datetime) -> dict[str, int]:
+        return dict(self.handled)
+
+    def parked_retries(self) -> dict[str, int]:
+        return dict(self.parked)
+
+    def record_depths(self, depths: dict[str, int], at: datetime, forget_before: datetime) -> None:
+        for name, depth in depths.items():
+            kept = [(t, d) for t, d in self.samples.get(name, []) if t >= forget_before]
+            self.samples[name] = [*kept, (at, depth)]
+
+    def depth_history(self, since: datetime) -> dict[str, list[tuple[datetime, int]]]:
+        return {name: [(t, d) for t, d in rows if t >= since] for name, rows in self.samples.items()}
+
+    def is_marked(self, consumer: str, message_id: str) -> bool:
+        return (consumer, message_id) in self.marks
+
+    def mark(self, consumer: str, message_id: str, now: datetime) -> None:
+        self.marks.add((consumer, message_id))
+
+    def unmark(self, consumer: str, message_ids: list[str]) -> None:
+        self.marks -= {(consumer, m) for m in message_ids}
+
+    def open_cases(self, final_states: frozenset[str] | tuple[str, ...], limit: int) -> list[OpenCase]:
+        return [c for c in self.open if c.state not in final_states][:limit]
+
+    def recent_failures(self, effect_states: tuple[str, ...], limit: int) -> list[Failure]:
+        return []

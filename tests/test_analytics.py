@@ -134,7 +134,7 @@ def _report_counts_times_and_breaches(served, clock) -> None:  # type: ignore[no
     unpaid = _send(client, container, _event("return.requested", "x9", "cleo@example.com", now,
                                              order={"ship_to": {"country": "FR", "email": "cleo@example.com"}}))  # fmt: skip
     with container.uow() as uow:
-        due = {c: uow.cases.get(c).facts["deadlines"].get("refund_due_by") for c in (fast, slow, unpaid)}
+        due = {c: (uow.cases.get(c).policy_deadlines or {}).get("refund_due_by") for c in (fast, slow, unpaid)}
     assert all(due.values()), due  # the policy set a legal refund deadline on each
 
     _refund_paid(client, container, clock, fast, after_days=2)

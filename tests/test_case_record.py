@@ -4,14 +4,16 @@ and rows saved before the parts were typed load unchanged."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select, update
 
 from adapters.storage.case_record import facts_json, typed_parts
 from adapters.storage.models import CaseRow, CaseTimerRow
 from adapters.storage.unit_of_work import new_id
-from core.case_parts import MarketplaceReturn, TableStates, Timer
+from core.case_parts import CustomsDeclaration, LateAcceptance, MarketplaceReturn, Parcel, TableStates, Timer
 from core.cases import open_case
+from core.customs import CustomsFacts, customs_plan
 from core.ledger import LedgerLine
 from core.money import Money
 from core.routing import CarrierRoute
@@ -73,7 +75,11 @@ STORED_BEFORE = {
         "escalations": [{"to": "court", "at": "2026-11-12T09:30:00+00:00", "note": None}],
         "objection_after_completion": False,
     },
-    "deadlines": {"refund_due_by": "2026-11-24T09:30:00+00:00"},
+    "deadlines": {"refund_due_by": "2026-11-24T09:30:00+00:00", "return_ship_by": None},
+    "outbound_carrier": "dhl_express",
+    "outbound_tracking": "JD0142",
+    "outbound_leg": {"carrier": "ups", "tracking_number": "1Z99", "booked_at": "2026-11-11T09:30:00+00:00"},
+    "late_accepted": {"reason": "signed for by a neighbour", "at": "2026-11-10T09:30:00+00:00"},
     "refund": {"amount": "40.00", "currency": "EUR"},
 }
 
@@ -93,7 +99,11 @@ def test_stored_facts_from_before_the_typed_parts_load_as_typed_values_and_save_
     )
     assert parts["ledger"][2].amount is None
     assert parts["dispute"].evidence_due_by == NOW + timedelta(days=3) and parts["dispute"].evidence_outcome is None
-    assert parts["facts"] == {"deadlines": STORED_BEFORE["deadlines"], "refund": STORED_BEFORE["refund"]}
+    assert parts["policy_deadlines"] == {"refund_due_by": NOW + timedelta(days=14), "return_ship_by": None}
+    assert parts["order_parcel"] == Parcel("dhl_express", "JD0142")
+    assert parts["late_accepted"] == LateAcceptance("signed for by a neighbour", NOW)
+    assert parts["outbound_leg"] == Parcel("ups", "1Z99", NOW + timedelta(days=1))
+    assert parts["facts"] == {"refund": STORED_BEFORE["refund"]}
     case = open_case("case_old", "generic", load_event(unique_event()), NOW)
     for name, value in parts.items():
         setattr(case, name, value)
@@ -150,3 +160,73 @@ def test_a_row_with_the_old_facts_json_loads_and_fires_its_timer_once(container)
         stored = uow.session.scalars(select(CaseRow.facts).where(CaseRow.id == case_id)).one()
     retry = stored["timers"]["timer.refund_retry"]
     assert retry == {"due_at": "2026-11-10T13:30:00+00:00", "fired_at": "2026-11-10T13:30:00+00:00", "cancelled": False}
+
+
+def _customs_stored() -> dict:
+    """A plan and declaration as `service/customs.py` wrote them into `facts` before they were typed."""
+    facts = CustomsFacts("DE", "US", NOW - timedelta(days=20), "EUR", duties_paid=Decimal("12.50"),
+                         origin_countries=("CN",), return_reason="defective")  # fmt: skip
+    plan = customs_plan(facts)
+    assert plan is not None and plan.claims, "a plan with a duty claim"
+    return {"customs": plan.to_json()}
+
+
+def test_a_stored_customs_plan_loads_typed_and_saves_back_unchanged():
+    stored = _customs_stored()
+    parts = typed_parts(stored)
+    plan = parts["customs"]
+    assert plan.lane == "DE->US" and plan.claims[0].amount == Money.of("12.50", "EUR")
+    assert all(d.due_by.tzinfo is not None for d in plan.deadlines)
+    assert plan.regime.code == stored["customs"]["regime"]["code"]
+    case = open_case("case_customs", "generic", load_event(unique_event()), NOW)
+    for name, value in parts.items():
+        setattr(case, name, value)
+    assert facts_json(case) == stored
+
+
+def test_each_stored_declaration_shape_round_trips():
+    request = {"method": "POST", "url": "https://broker.example/declarations", "json": {"case": "c1"}}
+    shapes = [
+        {"status": "planned", "adapter": "customs_broker"},
+        {"status": "not_sent", "adapter": "customs_broker", "request": request},
+        {"status": "filed", "adapter": "customs_broker", "request": request, "reference": "DCL-1", "error": None},
+        {"status": "refused", "adapter": "customs_broker", "request": request, "reference": None, "error": "no"},
+    ]
+    for stored in shapes:
+        parts = typed_parts({"customs_declaration": stored})
+        assert parts["customs_declaration"] == CustomsDeclaration(
+            stored["status"], "customs_broker", stored.get("request"), stored.get("reference"), stored.get("error")
+        )
+        case = open_case("case_declared", "generic", load_event(unique_event()), NOW)
+        for name, value in parts.items():
+            setattr(case, name, value)
+        assert facts_json(case) == {"customs_declaration": stored}
+
+
+def test_the_declaration_moves_by_the_case_methods():
+    case = open_case("case_declares", "generic", load_event(unique_event()), NOW)
+    assert case.plan_declaration("customs_broker") and not case.plan_declaration("customs_broker")
+    case.declaration_not_sent("customs_broker", {"url": "u"})
+    assert case.customs_declaration == CustomsDeclaration("not_sent", "customs_broker", {"url": "u"})
+    case.declaration_answered("customs_broker", {"url": "u"}, "filed", "DCL-2", None)
+    assert case.customs_declaration.answered and case.customs_declaration.reference == "DCL-2"
+
+
+def test_a_case_without_a_policy_decision_stores_no_deadlines_and_one_with_an_empty_decision_stores_them_empty():
+    case = open_case("case_undecided", "generic", load_event(unique_event()), NOW)
+    assert case.policy_deadlines is None and "deadlines" not in facts_json(case)
+    case.record_decision({"deadlines": {"refund_due_by": "2026-11-24T09:30:00+00:00"}}, NOW)
+    assert case.policy_deadlines == {"refund_due_by": NOW + timedelta(days=14)}
+    assert facts_json(case)["deadlines"] == {"refund_due_by": "2026-11-24T09:30:00+00:00"}
+    case.record_decision({}, NOW)
+    assert facts_json(case)["deadlines"] == {}
+
+
+def test_deadlines_kept_in_an_older_shape_load_as_instants_and_a_met_one_as_none():
+    parts = typed_parts(
+        {"deadlines": {"refund_due_by": "2026-11-20", "inspection_due_by": {"due_by": "x", "done": True}}}
+    )
+    assert parts["policy_deadlines"] == {
+        "refund_due_by": datetime(2026, 11, 20, 23, 59, 59, tzinfo=UTC),
+        "inspection_due_by": None,
+    }

@@ -150,7 +150,7 @@ def test_search_by_id_order_return_marketplace_state_attention_and_overdue(brows
     with container.uow() as uow:
         late = open_case("case_late_search", "generic", load_event(recent(unique_event(n="late"), now)), now)
         late.state, late.needs_attention = "requested", True
-        late.facts["deadlines"] = {"merchant_response_due_by": (now - timedelta(hours=3)).isoformat()}
+        late.policy_deadlines = {"merchant_response_due_by": now - timedelta(hours=3)}
         uow.cases.add(late, now)
         uow.commit()
     _signed_in(browser)

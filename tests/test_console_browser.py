@@ -74,7 +74,7 @@ def _seed(container: Container, client: Any) -> dict[str, str]:
     with container.uow() as uow:
         late = open_case("case_dash_late", "generic", load_event(unique_event(n="late")), now)
         late.state = "requested"
-        late.facts["deadlines"] = {"merchant_response_due_by": (now - timedelta(hours=30)).isoformat()}
+        late.policy_deadlines = {"merchant_response_due_by": now - timedelta(hours=30)}
         uow.cases.add(late, now)
         uow.commit()
     cases: dict[str, str] = {}

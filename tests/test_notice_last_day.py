@@ -29,7 +29,7 @@ def _requested_case():
 
 def test_the_german_withdrawal_confirmation_names_24_november_not_25():
     case = _requested_case()
-    assert case.facts["deadlines"]["refund_due_by"] == "2026-11-24T23:00:00+00:00"  # the exclusive end instant
+    assert (case.policy_deadlines or {})["refund_due_by"] == datetime(2026, 11, 24, 23, tzinfo=UTC)  # the exclusive end
     notice = next(n for n in case.notices if n.kind == "withdrawal_confirmation")
     assert notice.context["refund_due_by"] == "2026-11-24"
     body = render_notice("withdrawal_confirmation", notice.context, "de-DE", "Europe/Berlin", at=RECEIVED)["body"]

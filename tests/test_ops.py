@@ -6,14 +6,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select, update
 
+from adapters.storage.case_record import deadline_due
+from adapters.storage.models import CaseRow
 from config.settings import Settings
 from core.case_parts import Timer
 from core.cases import open_case
 from queues.publisher import OutgoingMessage
+from queues.worker import Worker
+from service.bootstrap import Container
 from service.canonical import load_event
 from service.intake import event_envelope
-from service.operations import due_at
 from tests.conftest import make_settings, unique_event, wait_for
 
 TOKEN = "ops-token-for-tests-0123456789"
@@ -29,7 +34,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.mark.parametrize(
     "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, {"Authorization": "Basic " + TOKEN}]
 )
-def test_ops_routes_refuse_a_missing_or_wrong_token(anonymous, path: str, headers: dict) -> None:  # type: ignore[no-untyped-def]
+def test_ops_routes_refuse_a_missing_or_wrong_token(anonymous: FlaskClient, path: str, headers: dict[str, str]) -> None:
     response = anonymous.get(path, headers=headers)
     assert response.status_code == 401
     assert response.json["error"]["code"] == "unauthorized"
@@ -46,7 +51,7 @@ def test_ops_routes_refuse_everyone_when_no_token_is_configured(tmp_path: Path) 
     app.extensions["returnbridge"].close()
 
 
-def test_queues_show_every_work_retry_and_dead_queue(client, running) -> None:  # type: ignore[no-untyped-def]
+def test_queues_show_every_work_retry_and_dead_queue(client: FlaskClient, running: Worker) -> None:
     response = client.get("/ops/queues", headers=AUTH)
     assert response.status_code == 200
     roles = {q["name"]: q["role"] for q in response.json["queues"]}
@@ -71,7 +76,7 @@ def test_the_retries_waiting_for_a_queue_are_counted_from_the_database(client, c
     assert not any(name.startswith(f"{work}.retry.") for name in queues), "no delay queues any more"
 
 
-def _orphan_event(container) -> tuple[str, dict]:  # type: ignore[no-untyped-def]
+def _orphan_event(container: Container) -> tuple[str, dict]:
     """An event for a case that does not exist (yet): the case consumer dead-letters it at once."""
     event = load_event(unique_event(n="orphan"))
     now = datetime.now(UTC)
@@ -82,7 +87,9 @@ def _orphan_event(container) -> tuple[str, dict]:  # type: ignore[no-untyped-def
     return "evt_orphan_1", body
 
 
-def test_a_dead_letter_is_listed_with_its_reason_and_replayed_into_handling(client, container, running) -> None:  # type: ignore[no-untyped-def]
+def test_a_dead_letter_is_listed_with_its_reason_and_replayed_into_handling(
+    client: FlaskClient, container: Container, running: Worker
+) -> None:
     message_id, _ = _orphan_event(container)
     letters = wait_for(lambda: client.get("/ops/dead-letters", headers=AUTH).json["dead_letters"], timeout=10)
     assert [letter["message_id"] for letter in letters] == [message_id]
@@ -111,7 +118,9 @@ def test_a_dead_letter_is_listed_with_its_reason_and_replayed_into_handling(clie
         assert uow.cases.get("case_orphan_1").state == "requested"
 
 
-def test_replay_all_moves_every_dead_letter_of_the_queue(client, container, running) -> None:  # type: ignore[no-untyped-def]
+def test_replay_all_moves_every_dead_letter_of_the_queue(
+    client: FlaskClient, container: Container, running: Worker
+) -> None:
     for n in range(3):
         event = load_event(unique_event(n=f"o{n}"))
         body = event_envelope(f"evt_o{n}", f"case_missing_{n}", "generic", datetime.now(UTC), event)
@@ -126,12 +135,12 @@ def test_replay_all_moves_every_dead_letter_of_the_queue(client, container, runn
     assert wait_for(lambda: client.get("/ops/dead-letters", headers=AUTH).json["count"] == 3, timeout=10)
 
 
-def test_unknown_queue_is_404(client) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_queue_is_404(client: FlaskClient) -> None:
     response = client.post("/ops/dead-letters/nope/replay", json={"all": True}, headers=AUTH)
     assert response.status_code == 404
 
 
-def test_overdue_lists_open_cases_past_a_deadline_only(client, container) -> None:  # type: ignore[no-untyped-def]
+def test_overdue_lists_open_cases_past_a_deadline_only(client: FlaskClient, container: Container) -> None:
     now = datetime.now(UTC)
     specs = {
         "case_late": ("requested", {"merchant_response_due_by": (now - timedelta(hours=5)).isoformat()}),
@@ -146,13 +155,19 @@ def test_overdue_lists_open_cases_past_a_deadline_only(client, container) -> Non
         "case_timer_armed": {"timer.merchant_response_overdue": Timer(now)},
     }
     with container.uow() as uow:
-        for n, (case_id, (state, deadlines)) in enumerate(specs.items()):
+        for n, (case_id, (state, _)) in enumerate(specs.items()):
             case = open_case(case_id, "generic", load_event(unique_event(n=f"d{n}")), now)
             case.state = state
-            case.facts["deadlines"] = deadlines
             if case_id in timers:
                 case.timers = timers[case_id]
             uow.cases.add(case, now)
+        uow.commit()
+    with container.uow() as uow:  # the deadlines as stored, in every shape rows keep them
+        for case_id, (_, deadlines) in specs.items():
+            facts = uow.session.scalars(select(CaseRow.facts).where(CaseRow.id == case_id)).one()
+            uow.session.execute(
+                update(CaseRow).where(CaseRow.id == case_id).values(facts={**facts, "deadlines": deadlines})
+            )
         uow.commit()
     response = client.get("/ops/overdue", headers=AUTH)
     assert response.status_code == 200
@@ -172,4 +187,4 @@ def test_overdue_lists_open_cases_past_a_deadline_only(client, container) -> Non
     ],
 )
 def test_deadlines_are_read_in_every_shape_cases_keep_them(value: object, expected: datetime | None) -> None:
-    assert due_at(value) == expected
+    assert deadline_due(value) == expected

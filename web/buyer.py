@@ -18,6 +18,7 @@ from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_decimal
 from flask import Blueprint, Response, current_app, make_response, redirect, render_template, request
+from flask.typing import ResponseReturnValue
 from markupsafe import Markup, escape
 
 from adapters.carriers.base import display_name as carrier_display_name
@@ -27,6 +28,7 @@ from adapters.notifiers.local_formats import buyer_zone, format_deadline, format
 from adapters.notifiers.negotiation import CATALOGS, Negotiated, buyer_preferences, negotiate
 from adapters.notifiers.notice_texts import CODE_TEXTS
 from adapters.notifiers.render import render
+from adapters.storage.case_record import deadlines_json
 from core.cases import ReturnCase
 from core.notices import DEFAULT_REFUND_ROUTE, NOTICE_KINDS, resolve
 from core.shipments import Shipment
@@ -272,7 +274,7 @@ def _notices(case: ReturnCase, words: Words) -> list[dict[str, Any]]:
 
 def _page_view(token: str, case: ReturnCase, rows: dict[str, Any], words: Words) -> dict[str, Any]:
     now = _clock()
-    deadlines = case.facts.get("deadlines") or {}
+    deadlines = deadlines_json(case.policy_deadlines)
     last_days = (case.facts.get("policy") or {}).get("last_days") or {}
     withdrawal_offer = offer(case, _container().policy, now)
     next_name = NEXT_DEADLINE.get(case.state)
@@ -337,7 +339,9 @@ def _form_nonce() -> tuple[str, bool]:
     return FormGuard.new_nonce(), True
 
 
-def _show(template: str, token: str, case: ReturnCase, rows: dict[str, Any], status: int = 200, **extra: Any):  # type: ignore[no-untyped-def]
+def _show(
+    template: str, token: str, case: ReturnCase, rows: dict[str, Any], status: int = 200, **extra: Any
+) -> ResponseReturnValue:
     buyer = case.order.buyer
     words = Words(_negotiated(case), buyer_zone(buyer.timezone if buyer else None))
     nonce, fresh = _form_nonce()
@@ -350,7 +354,7 @@ def _show(template: str, token: str, case: ReturnCase, rows: dict[str, Any], sta
 
 
 @bp.get("/r/<token>")
-def buyer_page(token: str):  # type: ignore[no-untyped-def]
+def buyer_page(token: str) -> ResponseReturnValue:
     """The buyer's page.
     ---
     get:
@@ -369,7 +373,7 @@ def buyer_page(token: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/r/<token>/label")
-def buyer_label(token: str):  # type: ignore[no-untyped-def]
+def buyer_label(token: str) -> ResponseReturnValue:
     """The return label as a PDF, for the page's download link.
     ---
     get:
@@ -428,7 +432,7 @@ def _guarded(token: str) -> tuple[ReturnCase, dict[str, Any], WithdrawalOffer] |
 
 
 @bp.post("/r/<token>/withdraw")
-def withdraw_check(token: str):  # type: ignore[no-untyped-def]
+def withdraw_check(token: str) -> ResponseReturnValue:
     """Step one of the withdrawal function: the statement to confirm (nothing is sent yet).
     ---
     post:
@@ -457,7 +461,7 @@ def withdraw_check(token: str):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/r/<token>/withdraw/confirm")
-def withdraw_confirm(token: str):  # type: ignore[no-untyped-def]
+def withdraw_confirm(token: str) -> ResponseReturnValue:
     """Step two, "confirm withdrawal": the withdrawal enters the intake once, however often it is sent.
     ---
     post:

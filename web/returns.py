@@ -5,12 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError, fields, validate
 
 from adapters.notifiers.negotiation import buyer_preferences as negotiation_order
 from adapters.notifiers.negotiation import negotiate
 from adapters.notifiers.render import render_notice
-from adapters.storage.case_record import dispute_json, route_json, timers_json
+from adapters.storage.case_record import (
+    deadlines_json,
+    declaration_json,
+    dispute_json,
+    late_acceptance_json,
+    parcel_json,
+    route_json,
+    timers_json,
+)
 from core.cases import ReturnCase
 from core.customs import LedgerClaim
 from core.ledger import summary as ledger_summary
@@ -94,14 +103,13 @@ def _delivery(row: NoticeDelivery) -> dict[str, Any]:
 
 def customs_view(case: ReturnCase, claims: list[LedgerClaim]) -> dict[str, Any] | None:
     """The plan kept on the case, with the claims as the ledger has them now and the declaration's filing."""
-    plan = case.facts.get("customs")
-    if plan is None:
+    if case.customs is None:
         return None
-    view = dict(plan)
+    view = case.customs.to_json()
     if claims:
         view["claims"] = [claim_view(row) for row in claims]
-    if case.facts.get("customs_declaration"):
-        view["declaration"] = case.facts["customs_declaration"]
+    if case.customs_declaration is not None:
+        view["declaration"] = declaration_json(case.customs_declaration)
     return view
 
 
@@ -136,7 +144,7 @@ def case_view(
             "return": case.return_,
             "items": case.items,
             "timeline": case.timeline,
-            "deadlines": case.facts.get("deadlines", {}),
+            "deadlines": deadlines_json(case.policy_deadlines),
             "refund": case.facts.get("refund"),
             "policy": case.facts.get("policy"),
             "fees": case.facts.get("fees"),
@@ -162,12 +170,14 @@ DECISION_FACTS = ("rejection", "late_accepted", "dispute", "carrier_claim", "out
 
 
 def _decisions(case: ReturnCase) -> dict[str, Any]:
-    """What decisions recorded on the case (issue 19), by name; the dispute is a typed part of its own."""
+    """What decisions recorded on the case (issue 19), by name; the dispute, outbound leg and late acceptance are typed."""
+    typed = {"dispute": dispute_json(case.dispute) if case.dispute is not None else None,
+             "outbound_leg": parcel_json(case.outbound_leg) if case.outbound_leg is not None else None,
+             "late_accepted": late_acceptance_json(case.late_accepted) if case.late_accepted else None}  # fmt: skip
     recorded = [name for name in DECISION_FACTS if name != "dispute"]
-    shown = {name: case.facts.get(name) for name in recorded if case.facts.get(name) is not None}
-    if case.dispute is not None:
-        shown["dispute"] = dispute_json(case.dispute)
-    return shown
+    shown = {name: typed[name] if name in typed else case.facts.get(name) for name in recorded}
+    shown["dispute"] = typed["dispute"]
+    return {name: value for name, value in shown.items() if value is not None}
 
 
 class MoneySchema(Schema):
@@ -283,7 +293,7 @@ CASE_VIEW = CaseViewSchema()
 
 @bp.get("/returns/<case_id>")
 @auth.require(auth.READ)
-def get_case(case_id: str):  # type: ignore[no-untyped-def]
+def get_case(case_id: str) -> ResponseReturnValue:
     """A return case.
     ---
     get:
@@ -310,7 +320,7 @@ def get_case(case_id: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/returns")
 @auth.require(auth.READ)
-def list_cases():  # type: ignore[no-untyped-def]
+def list_cases() -> ResponseReturnValue:
     """List return cases.
     ---
     get:
@@ -358,7 +368,7 @@ def list_cases():  # type: ignore[no-untyped-def]
 
 @bp.get("/returns/<case_id>/notices")
 @auth.require(auth.READ)
-def get_notices(case_id: str):  # type: ignore[no-untyped-def]
+def get_notices(case_id: str) -> ResponseReturnValue:
     """The buyer's notices, rendered in a locale.
     ---
     get:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.storage.case_record import stored_deadlines, stored_timers
 from adapters.storage.models import (
     CaseRow,
     OutboundEffectRow,
@@ -22,19 +22,25 @@ from adapters.storage.models import (
     ScheduledRetryRow,
 )
 from adapters.storage.ports import StorageError
+from core.case_parts import Timer
 from core.effects import EffectKind, status_label
 
 
 @dataclass(frozen=True)
 class OpenCase:
-    """A case not yet in a final state, with the facts its deadlines and timers are read from."""
+    """A case not yet in a final state, with its policy deadlines still to meet and its timers.
+
+    `deadlines`: when each is due (one already met is left out); `timers`: None for a case saved before it kept
+    timers, which then shows every past deadline (service.operations.still_pending).
+    """
 
     case_id: str
     marketplace: str
     order_id: str
     return_id: str
     state: str
-    facts: dict[str, Any]
+    deadlines: dict[str, datetime]
+    timers: dict[str, Timer] | None
 
 
 @dataclass(frozen=True)
@@ -119,9 +125,10 @@ class OperationsStore:
                 select(CaseRow).where(CaseRow.state.not_in(final_states)).order_by(CaseRow.updated_at).limit(limit)
             )
             return [
-                OpenCase(row.id, row.marketplace, row.order_id, row.return_id, row.state, dict(row.facts or {}))
+                OpenCase(row.id, row.marketplace, row.order_id, row.return_id, row.state,
+                         stored_deadlines(row.facts or {}), stored_timers(row.facts or {}))
                 for row in rows
-            ]
+            ]  # fmt: skip
 
     def recent_failures(self, effect_states: tuple[str, ...], limit: int) -> list[Failure]:
         """Up to `limit` of each kind, newest first within a kind.

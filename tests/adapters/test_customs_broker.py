@@ -134,7 +134,7 @@ def test_a_broker_outage_is_retried_and_a_refusal_needs_attention(container):
         handler(incoming(case_id, commands[0]))
     with container.uow() as uow:
         case = uow.cases.get(case_id)
-    assert case.facts["customs_declaration"]["status"] == "refused"
+    assert case.customs_declaration is not None and case.customs_declaration.status == "refused"
     assert case.needs_attention and "proof of export missing" in case.timeline[-1].detail["message"]
 
 

@@ -67,7 +67,7 @@ def test_an_order_reported_delivered_owes_no_refund_and_counts_its_value_as_orde
     event = load_event(unique_event("order.delivered", n="facts"))
     case = open_case("case_order", "generic", event, NOW)
     case.apply(event, "evt_1", NOW)
-    case.facts["deadlines"] = {"refund_due_by": (NOW + timedelta(days=14)).isoformat()}
+    case.policy_deadlines = {"refund_due_by": NOW + timedelta(days=14)}
     facts = facts_of(case, NOW)
     assert facts.requested_at is None and facts.refund_due_by is None
     assert facts.ordered_minor == 4990 and facts.returned_minor is None
