@@ -330,9 +330,24 @@ def days_until(now: datetime, last_day: date, zone: tzinfo) -> int:
     return max(0, (last_day - now.astimezone(zone).date()).days)
 
 
+# The one command per notice is `notify.buyer.send`: its consumer delivers the notice on each channel.
+NOTICE_ADAPTER = "buyer"
+
+
+def notice_key(case_id: str, kind: str) -> str:
+    """The key of the one command that delivers a notice on all its channels."""
+    return f"{case_id}:notice:{kind}"
+
+
 def delivery_key(case_id: str, kind: str, channel: str) -> str:
     """One notice goes out once per channel: this key names that single message everywhere."""
-    return f"{case_id}:notice:{kind}:{channel}"
+    return f"{notice_key(case_id, kind)}:{channel}"
+
+
+def notice_payload(kind: str) -> dict[str, Any]:
+    """What the notice command carries: the notice and every channel (the consumer decides, per channel,
+    whether it can be sent: settings and the buyer's address)."""
+    return {"notice": kind, "channels": list(CHANNELS)}
 
 
 @dataclass(frozen=True)

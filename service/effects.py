@@ -113,6 +113,13 @@ class OutboundEffectsFlow:
             return None
         return uow.effects.save(effect.settled(state, now, result, error))
 
+    @staticmethod
+    def retry(uow: UnitOfWork, effect_id: str, error: str, now: datetime) -> None:
+        """`retrying` in the caller's unit of work: the call certainly did nothing; the queue sends it again."""
+        effect = uow.effects.get(effect_id)
+        if effect is not None and effect.state == EffectState.SENDING:
+            uow.effects.save(effect.retrying(error, now))
+
     def in_doubt(self, effect_id: str, error: str, idempotent: bool) -> OutboundEffect | None:
         """The request may have arrived (timeout after sending, connection lost), committed on its own."""
         with self.uow() as uow:

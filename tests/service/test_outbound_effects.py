@@ -61,7 +61,9 @@ def with_notice(store: FakeStore) -> str:
 
 
 def deliver(store: FakeStore, notifier: ScriptedNotifier, kind: str, message_id: str = "m-1") -> None:
-    deliveries = NoticeDeliveries("email", FakeUnitOfWork(store), lambda: NOW, make_settings(), notifier)
+    deliveries = NoticeDeliveries(
+        "notify.email", {"email": notifier}, FakeUnitOfWork(store), lambda: NOW, make_settings()
+    )
     body = {"action": "send", "case_id": "case_1", "idempotency_key": f"case_1:notice:{kind}:email",
             "payload": {"notice": kind}}  # fmt: skip
     deliveries(IncomingMessage(message_id, body, "notify.email.send"))
