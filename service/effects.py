@@ -59,6 +59,12 @@ class OutboundEffectsFlow:
         return Begun(next_step(effect, idempotent), effect)
 
     @staticmethod
+    def find_all(uow: UnitOfWork, keys: list[str], idempotent: bool = False) -> dict[str, Begun]:
+        """`find` for several keys in one query (the channels of one notice)."""
+        stored = uow.effects.by_keys(keys)
+        return {key: Begun(next_step(stored.get(key), idempotent), stored.get(key)) for key in keys}
+
+    @staticmethod
     def interrupt(uow: UnitOfWork, effect: OutboundEffect, now: datetime) -> OutboundEffect:
         """A previous attempt died between the call and its record: `unknown`, for a person to check."""
         return uow.effects.save(effect.interrupted(now))

@@ -40,7 +40,7 @@ from core.cases import Notice, ReturnCase
 from core.effects import EffectKind, EffectState, OutboundEffect, Step, status_label
 from core.notices import NoticeDelivery, delivery_key
 from service.buyer_links import BuyerLinks
-from service.effects import Intent, OutboundEffectsFlow
+from service.effects import Begun, Intent, OutboundEffectsFlow
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +149,9 @@ class NoticeDeliveries:
         outcome: tuple[_Sending, str, Sent | None, str | None] | None = None
         pending = list(channels)
         rendered: list[Rendered] = []
+        found: dict[str, Begun] = {}
         while True:
-            sending = self._step(message, case_id, kind, pending, rendered, outcome, flags, done=failure is None)
+            sending = self._step(message, case_id, kind, pending, found, rendered, outcome, flags, failure is None)
             if sending is None:
                 break
             outcome = self._send(sending)
@@ -176,6 +177,7 @@ class NoticeDeliveries:
         case_id: str,
         kind: str,
         pending: list[_Channel],
+        found: dict[str, Begun],
         rendered: list[Rendered],
         outcome: tuple[_Sending, str, Sent | None, str | None] | None,
         flags: list[_Flag],
@@ -189,12 +191,14 @@ class NoticeDeliveries:
             now = self.clock()
             if outcome is not None:
                 self._settle(uow, outcome, now, new_flags)
+            else:  # the first step finds every channel's effect in one query; later ones look again
+                found.update(self.effects.find_all(uow, [c.key for c in pending]))
             case: ReturnCase | None = None
             notice: Notice | None = None
             while pending:
                 channel = pending.pop(0)
-                found = self.effects.find(uow, channel.key)
-                if found.step == Step.NOTHING:
+                begun = found.pop(channel.key, None) or self.effects.find(uow, channel.key)
+                if begun.step == Step.NOTHING:
                     continue
                 if case is None or notice is None:
                     case = uow.cases.get(case_id)
@@ -203,14 +207,14 @@ class NoticeDeliveries:
                     notice = next((n for n in case.notices if n.kind == kind), None)
                     if notice is None:
                         raise Reject(f"case {case_id} has no notice {kind!r}")
-                if found.step == Step.INTERRUPTED and found.effect is not None:
+                if begun.step == Step.INTERRUPTED and begun.effect is not None:
                     # A previous attempt died between sending and recording: never send blindly again.
-                    effect = self.effects.interrupt(uow, found.effect, now)
+                    effect = self.effects.interrupt(uow, begun.effect, now)
                     new_flags.append(_Flag(EffectState.UNKNOWN, channel.name, effect.id, effect.error))
                     continue
                 if not rendered:
                     rendered.append(self._render(case, notice, now))
-                sending = self._record(uow, case, channel, found.effect, rendered[0], now)
+                sending = self._record(uow, case, channel, begun.effect, rendered[0], now)
                 if sending is not None:
                     uow.commit()
                     flags.extend(new_flags)

@@ -146,6 +146,10 @@ class FakeEffects:
     def by_key(self, idempotency_key: str) -> OutboundEffect | None:
         return next((e for e in self.table.rows() if e.idempotency_key == idempotency_key), None)
 
+    def by_keys(self, idempotency_keys: Iterable[str]) -> dict[str, OutboundEffect]:
+        keys = set(idempotency_keys)
+        return {e.idempotency_key: e for e in self.table.rows() if e.idempotency_key in keys}
+
     def get(self, effect_id: str) -> OutboundEffect | None:
         return self.table.get(effect_id)
 

@@ -56,6 +56,7 @@ class CountingServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as HTTP servers do on kept-alive connections (nginx tcp_nodelay)
 
             def setup(self) -> None:
                 super().setup()
