@@ -36,9 +36,10 @@ from adapters.notifiers.render import Rendered, buyer_zone, render
 from adapters.storage.ports import ConcurrentUpdate
 from adapters.storage.unit_of_work import UnitOfWork, new_id
 from config.settings import Settings
-from core.cases import Notice, ReturnCase
+from core.cases import Notice
 from core.effects import EffectKind, EffectState, OutboundEffect, Step, status_label
-from core.notices import NoticeDelivery, delivery_key
+from core.events import Buyer
+from core.notices import NoticeDelivery, NoticeToDeliver, delivery_key
 from service.buyer_links import BuyerLinks
 from service.effects import Begun, Intent, OutboundEffectsFlow
 
@@ -47,11 +48,10 @@ log = logging.getLogger(__name__)
 _CASE_SAVE_ATTEMPTS = 5
 
 
-def rendered_for(case: ReturnCase, notice: Notice, default_locale: str | None = None,
+def rendered_for(buyer: Buyer | None, notice: Notice, default_locale: str | None = None,
                  page_url: str | None = None) -> Rendered:  # fmt: skip
     """The notice as the buyer reads it: their locale and time zone from the order, ending with the link to
     their page. The same on every channel, so it is rendered once per notice."""
-    buyer = case.order.buyer
     negotiated = negotiate([buyer.locale if buyer else None, default_locale])
     zone = buyer_zone(buyer.timezone if buyer else None)
     return render(notice.kind, notice.context, negotiated, zone, notice.at, page_url=page_url)
@@ -193,19 +193,17 @@ class NoticeDeliveries:
                 self._settle(uow, outcome, now, new_flags)
             else:  # the first step finds every channel's effect in one query; later ones look again
                 found.update(self.effects.find_all(uow, [c.key for c in pending]))
-            case: ReturnCase | None = None
-            notice: Notice | None = None
+            reading: NoticeToDeliver | None = None
             while pending:
                 channel = pending.pop(0)
                 begun = found.pop(channel.key, None) or self.effects.find(uow, channel.key)
                 if begun.step == Step.NOTHING:
                     continue
-                if case is None or notice is None:
-                    case = uow.cases.get(case_id)
-                    if case is None:
+                if reading is None:
+                    reading = uow.cases.notice_of(case_id, kind)  # the case is read once, and only what is needed
+                    if reading is None:
                         raise Reject(f"case {case_id} does not exist")
-                    notice = next((n for n in case.notices if n.kind == kind), None)
-                    if notice is None:
+                    if reading.at is None:
                         raise Reject(f"case {case_id} has no notice {kind!r}")
                 if begun.step == Step.INTERRUPTED and begun.effect is not None:
                     # A previous attempt died between sending and recording: never send blindly again.
@@ -213,8 +211,8 @@ class NoticeDeliveries:
                     new_flags.append(_Flag(EffectState.UNKNOWN, channel.name, effect.id, effect.error))
                     continue
                 if not rendered:
-                    rendered.append(self._render(case, notice, now))
-                sending = self._record(uow, case, channel, begun.effect, rendered[0], now)
+                    rendered.append(self._render(reading, now))
+                sending = self._record(uow, reading, channel, begun.effect, rendered[0], now)
                 if sending is not None:
                     uow.commit()
                     flags.extend(new_flags)
@@ -225,20 +223,20 @@ class NoticeDeliveries:
             flags.extend(new_flags)
             return None
 
-    def _render(self, case: ReturnCase, notice: Notice, now: datetime) -> Rendered:
-        page_url = self.links.url(case.id, case.created_at or now) if self.links else None
-        return rendered_for(case, notice, self.settings.default_locale, page_url)
+    def _render(self, reading: NoticeToDeliver, now: datetime) -> Rendered:
+        page_url = self.links.url(reading.case_id, reading.created_at or now) if self.links else None
+        notice = Notice(reading.kind, reading.at or now, dict(reading.context))
+        return rendered_for(reading.buyer, notice, self.settings.default_locale, page_url)
 
-    def _record(self, uow: UnitOfWork, case: ReturnCase, channel: _Channel, previous: OutboundEffect | None,
+    def _record(self, uow: UnitOfWork, reading: NoticeToDeliver, channel: _Channel, previous: OutboundEffect | None,
                 rendered: Rendered, now: datetime) -> _Sending | None:  # fmt: skip
         """The channel's intent (`sending`), or its outcome when there is nothing to send (not configured,
         no address), with the message as rendered for it; the intent is committed before the call."""
         notifier = channel.notifier
-        buyer = case.order.buyer
-        outgoing = Outgoing(case_id=case.id, kind=rendered.kind, channel=channel.name, idempotency_key=channel.key,
-                            recipient=notifier.recipient(buyer) or "", notice=rendered)  # fmt: skip
+        outgoing = Outgoing(case_id=reading.case_id, kind=rendered.kind, channel=channel.name, idempotency_key=channel.key,
+                            recipient=notifier.recipient(reading.buyer) or "", notice=rendered)  # fmt: skip
         state = self._initial_state(notifier, outgoing)
-        intent = Intent(case.id, EffectKind.NOTICE, channel.name, channel.key, new_id("ntc"))
+        intent = Intent(reading.case_id, EffectKind.NOTICE, channel.name, channel.key, new_id("ntc"))
         if state == EffectState.SENDING:
             effect = self.effects.send(uow, previous, intent, now)
         else:
@@ -252,7 +250,7 @@ class NoticeDeliveries:
             uow.notice_deliveries.add(
                 NoticeDelivery(
                     effect.id,
-                    case.id,
+                    reading.case_id,
                     outgoing.kind,
                     channel.name,
                     now,
