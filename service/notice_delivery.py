@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from adapters.messages import IncomingMessage, Reject
@@ -86,6 +86,32 @@ class _Flag:
     error: str | None
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """What one call gave: the effect's next state, the provider's answer or what went wrong."""
+
+    sending: _Sending
+    state: str
+    sent: Sent | None = None
+    error: str | None = None
+    retry: TransientNotifyError | None = None  # a failure that sent nothing: the queue's retry comes back
+
+
+@dataclass
+class _Run:
+    """One command's delivery across its transactions: the channels still to do, and what was read once."""
+
+    message: IncomingMessage
+    case_id: str
+    kind: str
+    pending: list[_Channel]
+    found: dict[str, Begun] = field(default_factory=dict)  # each channel's effect, found in one query
+    reading: NoticeToDeliver | None = None
+    rendered: Rendered | None = None
+    flags: list[_Flag] = field(default_factory=list)
+    retry: TransientNotifyError | None = None
+
+
 class NoticeDeliveries:
     """Consumer of `notify.buyer.#` (one message per notice, with its channels) and, for messages the
     previous version queued, of `notify.<channel>.#` (one message per notice per channel)."""
@@ -114,12 +140,11 @@ class NoticeDeliveries:
         kind = payload.get("notice")
         if body.get("action") != "send" or not key or not case_id or not kind:
             raise Reject(f"{self.consumer} does not handle {body.get('action')!r} without case, key and notice")
-        channels = self._channels(message, case_id, kind, key, payload.get("channels"))
-        flags: list[_Flag] = []
+        run = _Run(message, case_id, kind, self._channels(message, case_id, kind, key, payload.get("channels")))
         try:
-            self._deliver(message, case_id, kind, channels, flags)
+            self._deliver(run)
         finally:
-            for flag in flags:
+            for flag in run.flags:
                 self._flag_case(case_id, flag.state, kind, flag.channel, flag.delivery_id, flag.error)
 
     def _channels(self, message: IncomingMessage, case_id: str, kind: str, key: str,
@@ -139,89 +164,71 @@ class NoticeDeliveries:
             log.warning("%s: no notifier for %s (case %s, notice %s)", self.consumer, unknown, case_id, kind)
         return [_Channel(c, delivery_key(case_id, kind, c), self.notifiers[c]) for c in listed if c in self.notifiers]
 
-    def _deliver(self, message: IncomingMessage, case_id: str, kind: str, channels: list[_Channel],
-                 flags: list[_Flag]) -> None:  # fmt: skip
+    def _deliver(self, run: _Run) -> None:
         """Each channel once: the outcome of one is committed with the intent of the next.
 
         A transient failure on one channel does not stop the others; it is raised at the end, so the
         queue's retry comes back for that channel only (the ones done find their final effect)."""
-        failure: TransientNotifyError | None = None
-        outcome: tuple[_Sending, str, Sent | None, str | None] | None = None
-        pending = list(channels)
-        rendered: list[Rendered] = []
-        found: dict[str, Begun] = {}
-        while True:
-            sending = self._step(message, case_id, kind, pending, found, rendered, outcome, flags, failure is None)
-            if sending is None:
-                break
+        outcome: _Outcome | None = None
+        while (sending := self._step(run, outcome)) is not None:
             outcome = self._send(sending)
-            if outcome[1] == EffectState.RETRYING and failure is None:
-                failure = TransientNotifyError(outcome[3] or "")
-        if failure is not None:
-            raise failure
+            run.retry = run.retry or outcome.retry
+        if run.retry is not None:
+            raise run.retry
 
-    def _send(self, sending: _Sending) -> tuple[_Sending, str, Sent | None, str | None]:
-        """The one call to the provider, outside any transaction: (what was sent, its state, answer, error)."""
+    def _send(self, sending: _Sending) -> _Outcome:
+        """The one call to the provider, outside any transaction."""
         try:
-            return sending, EffectState.DONE, sending.notifier.send(sending.outgoing, self.settings), None
+            return _Outcome(sending, EffectState.DONE, sent=sending.notifier.send(sending.outgoing, self.settings))
         except PermanentNotifyError as exc:
-            return sending, EffectState.REFUSED, None, str(exc)
+            return _Outcome(sending, EffectState.REFUSED, error=str(exc))
         except TransientNotifyError as exc:
             if exc.maybe_delivered:
-                return sending, EffectState.UNKNOWN, None, f"{exc}: it may have been delivered; not resent"
-            return sending, EffectState.RETRYING, None, str(exc)
+                return _Outcome(sending, EffectState.UNKNOWN, error=f"{exc}: it may have been delivered; not resent")
+            return _Outcome(sending, EffectState.RETRYING, error=str(exc), retry=exc)
 
-    def _step(
-        self,
-        message: IncomingMessage,
-        case_id: str,
-        kind: str,
-        pending: list[_Channel],
-        found: dict[str, Begun],
-        rendered: list[Rendered],
-        outcome: tuple[_Sending, str, Sent | None, str | None] | None,
-        flags: list[_Flag],
-        done: bool,
-    ) -> _Sending | None:
+    def _step(self, run: _Run, outcome: _Outcome | None) -> _Sending | None:
         """One transaction: the previous channel's outcome, then every channel up to the next one to send
         (those with nothing more to send are settled here). None when no channel is left to send; the
-        message is then marked handled, unless a channel waits for the queue's retry (`done` false)."""
-        new_flags: list[_Flag] = []  # told to the case only once this transaction is committed
+        message is then marked handled, unless a channel waits for the queue's retry."""
+        flags: list[_Flag] = []  # told to the case only once this transaction is committed
         with self.uow() as uow:
             now = self.clock()
             if outcome is not None:
-                self._settle(uow, outcome, now, new_flags)
+                self._settle(uow, outcome, now, flags)
             else:  # the first step finds every channel's effect in one query; later ones look again
-                found.update(self.effects.find_all(uow, [c.key for c in pending]))
-            reading: NoticeToDeliver | None = None
-            while pending:
-                channel = pending.pop(0)
-                begun = found.pop(channel.key, None) or self.effects.find(uow, channel.key)
-                if begun.step == Step.NOTHING:
-                    continue
-                if reading is None:
-                    reading = uow.cases.notice_of(case_id, kind)  # the case is read once, and only what is needed
-                    if reading is None:
-                        raise Reject(f"case {case_id} does not exist")
-                    if reading.at is None:
-                        raise Reject(f"case {case_id} has no notice {kind!r}")
-                if begun.step == Step.INTERRUPTED and begun.effect is not None:
-                    # A previous attempt died between sending and recording: never send blindly again.
-                    effect = self.effects.interrupt(uow, begun.effect, now)
-                    new_flags.append(_Flag(EffectState.UNKNOWN, channel.name, effect.id, effect.error))
-                    continue
-                if not rendered:
-                    rendered.append(self._render(reading, now))
-                sending = self._record(uow, reading, channel, begun.effect, rendered[0], now)
-                if sending is not None:
-                    uow.commit()
-                    flags.extend(new_flags)
-                    return sending
-            if done:
-                uow.processed.mark_once(self.consumer, message.message_id, now)
+                run.found.update(self.effects.find_all(uow, [c.key for c in run.pending]))
+            sending = None
+            while run.pending and sending is None:
+                channel = run.pending.pop(0)
+                sending = self._begin(uow, run, channel, now, flags)
+            run.found.clear()  # a channel begun in a later transaction finds its effect in that one
+            if sending is None and run.retry is None:
+                uow.processed.mark_once(self.consumer, run.message.message_id, now)
             uow.commit()
-            flags.extend(new_flags)
+        run.flags.extend(flags)
+        return sending
+
+    def _begin(self, uow: UnitOfWork, run: _Run, channel: _Channel, now: datetime,
+               flags: list[_Flag]) -> _Sending | None:  # fmt: skip
+        """The channel's intent, to be committed before its call; None when there is nothing to send on it."""
+        begun = run.found.pop(channel.key, None) or self.effects.find(uow, channel.key)
+        if begun.step == Step.NOTHING:
             return None
+        if run.reading is None:
+            run.reading = uow.cases.notice_of(run.case_id, run.kind)  # read once, and only what is needed
+            if run.reading is None:
+                raise Reject(f"case {run.case_id} does not exist")
+            if run.reading.at is None:
+                raise Reject(f"case {run.case_id} has no notice {run.kind!r}")
+        if begun.step == Step.INTERRUPTED and begun.effect is not None:
+            # A previous attempt died between sending and recording: never send blindly again.
+            effect = self.effects.interrupt(uow, begun.effect, now)
+            flags.append(_Flag(EffectState.UNKNOWN, channel.name, effect.id, effect.error))
+            return None
+        if run.rendered is None:
+            run.rendered = self._render(run.reading, now)
+        return self._record(uow, run.reading, channel, begun.effect, run.rendered, now)
 
     def _render(self, reading: NoticeToDeliver, now: datetime) -> Rendered:
         page_url = self.links.url(reading.case_id, reading.created_at or now) if self.links else None
@@ -269,11 +276,10 @@ class NoticeDeliveries:
             return EffectState.NO_RECIPIENT
         return EffectState.SENDING
 
-    def _settle(self, uow: UnitOfWork, outcome: tuple[_Sending, str, Sent | None, str | None], now: datetime,
-                flags: list[_Flag]) -> None:  # fmt: skip
+    def _settle(self, uow: UnitOfWork, outcome: _Outcome, now: datetime, flags: list[_Flag]) -> None:
         """The channel's outcome, committed with the next step: a clash on the case never makes a sent
         message look unsent (the case is not written here)."""
-        sending, state, sent, error = outcome
+        sending, state, sent, error = outcome.sending, outcome.state, outcome.sent, outcome.error
         if state == EffectState.RETRYING:
             self.effects.retry(uow, sending.delivery_id, error or "", now)
             return
