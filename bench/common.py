@@ -166,7 +166,9 @@ def delete_topology(prefix: str) -> None:
     topology.add(QueueSpec("cases", "events", ("#",)))
     topology.add(QueueSpec("marketplace.details", "events", ("#",)))
     names = [f"carrier.{n}" for n, _ in CARRIERS] + [f"customs.{n}" for n, _ in CUSTOMS]
-    names += [f"notify.{n}" for n, _ in NOTIFIERS] + [f"marketplace.{n}" for n in _marketplace_names()]
+    names += (
+        ["notify.buyer"] + [f"notify.{n}" for n, _ in NOTIFIERS] + [f"marketplace.{n}" for n in _marketplace_names()]
+    )
     for name in names:
         topology.add(QueueSpec(name, "commands", (f"{name}.#",)))
     try:

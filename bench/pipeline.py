@@ -81,6 +81,7 @@ class NoticeSink:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as HTTP servers do on kept-alive connections (nginx tcp_nodelay)
 
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -39,7 +39,7 @@ from core.lifecycle import (
     Transition,
 )
 from core.money import Money
-from core.notices import CHANNELS, delivery_key, notice_context
+from core.notices import NOTICE_ADAPTER, notice_context, notice_key, notice_payload
 from core.routing import CarrierRoute
 
 # Operator commands sent through our own API, and the event each stands for.
@@ -1135,7 +1135,7 @@ class ReturnCase:
         return []
 
     def _add_notice(self, kind: str, now: datetime) -> list[Command]:
-        """Record a buyer notice with the facts it shows, and one send command per channel (core/notices.py).
+        """Record a buyer notice with the facts it shows, and one command that sends it on every channel.
 
         A withdrawal under EU law is also confirmed on a durable medium (Directive 2011/83/EU art. 11(3)).
         """
@@ -1156,10 +1156,7 @@ class ReturnCase:
                 known.update(carrier=self.outbound_leg.carrier, tracking_number=self.outbound_leg.tracking_number)
             self.notices.append(Notice(name, now, notice_context(name, known, now)))
             self.timeline.append(TimelineEntry(now, "notice", name, {}))
-            commands.extend(
-                Command("notify", channel, "send", delivery_key(self.id, name, channel), {"notice": name})
-                for channel in CHANNELS
-            )
+            commands.append(Command("notify", NOTICE_ADAPTER, "send", notice_key(self.id, name), notice_payload(name)))
         return commands
 
     def _notice_facts(self) -> dict[str, Any]:

@@ -16,11 +16,12 @@ strings in UTC, money is `Money.to_json()` ({"amount": "49.90", "currency":
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import Any
 
 from core.effects import OutboundEffect
+from core.events import Buyer
 
 # How each context value is shown: one table, read by the renderer.
 #   id: shown as given; money: Money JSON, formatted by CLDR; deadline: a UTC instant shown with
@@ -330,9 +331,37 @@ def days_until(now: datetime, last_day: date, zone: tzinfo) -> int:
     return max(0, (last_day - now.astimezone(zone).date()).days)
 
 
+# The one command per notice is `notify.buyer.send`: its consumer delivers the notice on each channel.
+NOTICE_ADAPTER = "buyer"
+
+
+def notice_key(case_id: str, kind: str) -> str:
+    """The key of the one command that delivers a notice on all its channels."""
+    return f"{case_id}:notice:{kind}"
+
+
 def delivery_key(case_id: str, kind: str, channel: str) -> str:
     """One notice goes out once per channel: this key names that single message everywhere."""
-    return f"{case_id}:notice:{kind}:{channel}"
+    return f"{notice_key(case_id, kind)}:{channel}"
+
+
+def notice_payload(kind: str) -> dict[str, Any]:
+    """What the notice command carries: the notice and every channel (the consumer decides, per channel,
+    whether it can be sent: settings and the buyer's address)."""
+    return {"notice": kind, "channels": list(CHANNELS)}
+
+
+@dataclass(frozen=True)
+class NoticeToDeliver:
+    """What delivering one notice reads of its case: who the buyer is, the notice's facts, when the case began
+    (its buyer link). Read on its own, without loading the whole case, once per notice."""
+
+    case_id: str
+    created_at: datetime | None
+    buyer: Buyer | None
+    kind: str
+    at: datetime | None = None  # None: the case has no such notice
+    context: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

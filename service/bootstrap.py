@@ -31,6 +31,7 @@ from config.policy_tables import default_policy_tables
 from config.routes import carrier_routes
 from config.settings import Settings, SettingsError
 from core.money import RateSource
+from core.notices import NOTICE_ADAPTER
 from queues.consumer import Handler, QueueConsumer
 from queues.inspection import inspector_for
 from queues.publisher import ConfirmedPublisher
@@ -172,10 +173,24 @@ class Container:
                 customs=self.customs_planning,
             ),
         )  # fmt: skip
-        for channel, notifier in NOTIFIERS:
+        notifiers = dict(NOTIFIERS)
+        self.add_consumer(
+            QueueSpec(f"notify.{NOTICE_ADAPTER}", "commands", (f"notify.{NOTICE_ADAPTER}.#",)),
+            NoticeDeliveries(
+                f"notify.{NOTICE_ADAPTER}", notifiers, self.uow, self.clock, self.settings, links=self.buyer_links
+            ),
+        )
+        for channel, notifier in notifiers.items():  # per-channel commands the previous version queued
             self.add_consumer(
                 QueueSpec(f"notify.{channel}", "commands", (f"notify.{channel}.#",)),
-                NoticeDeliveries(channel, self.uow, self.clock, self.settings, notifier, links=self.buyer_links),
+                NoticeDeliveries(
+                    f"notify.{channel}",
+                    {channel: notifier},
+                    self.uow,
+                    self.clock,
+                    self.settings,
+                    links=self.buyer_links,
+                ),
             )
         for name, _carrier in CARRIERS:
             self.add_consumer(

@@ -59,6 +59,12 @@ class OutboundEffectsFlow:
         return Begun(next_step(effect, idempotent), effect)
 
     @staticmethod
+    def find_all(uow: UnitOfWork, keys: list[str], idempotent: bool = False) -> dict[str, Begun]:
+        """`find` for several keys in one query (the channels of one notice)."""
+        stored = uow.effects.by_keys(keys)
+        return {key: Begun(next_step(stored.get(key), idempotent), stored.get(key)) for key in keys}
+
+    @staticmethod
     def interrupt(uow: UnitOfWork, effect: OutboundEffect, now: datetime) -> OutboundEffect:
         """A previous attempt died between the call and its record: `unknown`, for a person to check."""
         return uow.effects.save(effect.interrupted(now))
@@ -112,6 +118,13 @@ class OutboundEffectsFlow:
         if effect is None:
             return None
         return uow.effects.save(effect.settled(state, now, result, error))
+
+    @staticmethod
+    def retry(uow: UnitOfWork, effect_id: str, error: str, now: datetime) -> None:
+        """`retrying` in the caller's unit of work: the call certainly did nothing; the queue sends it again."""
+        effect = uow.effects.get(effect_id)
+        if effect is not None and effect.state == EffectState.SENDING:
+            uow.effects.save(effect.retrying(error, now))
 
     def in_doubt(self, effect_id: str, error: str, idempotent: bool) -> OutboundEffect | None:
         """The request may have arrived (timeout after sending, connection lost), committed on its own."""

@@ -1,14 +1,20 @@
-"""`returns.notify.<channel>`: deliver each buyer notice once per channel, whatever is redelivered.
+"""`returns.notify.buyer`: deliver each buyer notice once on each of its channels, whatever is redelivered.
 
-The case records a notice and emits `notify.<channel>.send` with the idempotency key
-`<case>:notice:<kind>:<channel>` (core/notices.py). Each delivery is an outbound effect
-(service/effects.py), as carrier bookings are: the intent is stored under the key before
-the provider is called, with the message as rendered (`notice_deliveries`, same id). A
-redelivered command finds a final effect and sends nothing; a failure that certainly sent
-nothing is retried through the queue's delay queues; one that may have sent (connection
-lost after DATA, read timeout) is left `unknown` for a person instead of risking a second
-message. Without configuration (the embedded default) the rendered message is recorded
-and shown, not sent.
+The case records a notice and emits one `notify.buyer.send` command carrying the notice's channels
+(core/notices.py `notice_command`). The consumer reads the case and renders the notice once, then
+treats each channel as its own outbound effect (service/effects.py), as carrier bookings are, under
+the per-channel key `<case>:notice:<kind>:<channel>`: the intent is stored under that key before the
+provider is called, with the message as rendered (`notice_deliveries`, same id). A redelivered
+command finds a channel's final effect and sends nothing on it; a failure that certainly sent
+nothing is retried through the queue's delay queues (the channels already done are skipped then);
+one that may have sent (connection lost after DATA, read timeout) is left `unknown` for a person
+instead of risking a second message. Without configuration (the embedded default) the rendered
+message is recorded and shown, not sent.
+
+Only the channel being sent is ever `sending`: the outcome of one channel is committed with the
+intent of the next, so a process that dies mid-call leaves at most that one channel for a person.
+The previous version's per-channel commands (`notify.<channel>.send`, keyed per channel) are still
+accepted on their own queues, so messages already queued are delivered once under the same keys.
 
 Every outcome is recorded on the effect (shown with the case by `GET /returns/<id>`);
 only failed and uncertain ones also touch the case itself (timeline entry and attention
@@ -19,69 +25,109 @@ version.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from adapters.messages import IncomingMessage, Reject
-from adapters.notifiers import NOTIFIERS
 from adapters.notifiers.base import Notifier, Outgoing, PermanentNotifyError, Sent, TransientNotifyError
 from adapters.notifiers.negotiation import negotiate
-from adapters.notifiers.render import buyer_zone, render
+from adapters.notifiers.render import Rendered, buyer_zone, render
 from adapters.storage.ports import ConcurrentUpdate
 from adapters.storage.unit_of_work import UnitOfWork, new_id
 from config.settings import Settings
-from core.cases import Notice, ReturnCase
-from core.effects import EffectKind, EffectState, Step, status_label
-from core.notices import NoticeDelivery
+from core.cases import Notice
+from core.effects import EffectKind, EffectState, OutboundEffect, Step, status_label
+from core.events import Buyer
+from core.notices import NoticeDelivery, NoticeToDeliver, delivery_key
 from service.buyer_links import BuyerLinks
-from service.effects import Intent, OutboundEffectsFlow
+from service.effects import Begun, Intent, OutboundEffectsFlow
 
 log = logging.getLogger(__name__)
 
 _CASE_SAVE_ATTEMPTS = 5
 
 
-def outgoing_for(
-    case: ReturnCase,
-    notice: Notice,
-    channel: str,
-    key: str,
-    notifier: Notifier,
-    default_locale: str | None = None,
-    page_url: str | None = None,
-) -> Outgoing:
-    """The notice rendered as the buyer reads it: their locale and time zone from the order, ending with
-    the link to their page."""
-    buyer = case.order.buyer
+def rendered_for(buyer: Buyer | None, notice: Notice, default_locale: str | None = None,
+                 page_url: str | None = None) -> Rendered:  # fmt: skip
+    """The notice as the buyer reads it: their locale and time zone from the order, ending with the link to
+    their page. The same on every channel, so it is rendered once per notice."""
     negotiated = negotiate([buyer.locale if buyer else None, default_locale])
     zone = buyer_zone(buyer.timezone if buyer else None)
-    rendered = render(notice.kind, notice.context, negotiated, zone, notice.at, page_url=page_url)
-    return Outgoing(
-        case_id=case.id,
-        kind=notice.kind,
-        channel=channel,
-        idempotency_key=key,
-        recipient=notifier.recipient(buyer) or "",
-        notice=rendered,
-    )
+    return render(notice.kind, notice.context, negotiated, zone, notice.at, page_url=page_url)
+
+
+@dataclass(frozen=True)
+class _Channel:
+    """One channel of a notice to deliver: its notifier and the key its single message goes under."""
+
+    name: str
+    key: str
+    notifier: Notifier
+
+
+@dataclass(frozen=True)
+class _Sending:
+    """A channel whose intent is recorded (`sending`) and whose message goes out next."""
+
+    channel: str
+    delivery_id: str
+    outgoing: Outgoing
+    notifier: Notifier
+
+
+@dataclass(frozen=True)
+class _Flag:
+    """A failed or uncertain channel, told to the case after the outcomes are committed."""
+
+    state: str
+    channel: str
+    delivery_id: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What one call gave: the effect's next state, the provider's answer or what went wrong."""
+
+    sending: _Sending
+    state: str
+    sent: Sent | None = None
+    error: str | None = None
+    retry: TransientNotifyError | None = None  # a failure that sent nothing: the queue's retry comes back
+
+
+@dataclass
+class _Run:
+    """One command's delivery across its transactions: the channels still to do, and what was read once."""
+
+    message: IncomingMessage
+    case_id: str
+    kind: str
+    pending: list[_Channel]
+    found: dict[str, Begun] = field(default_factory=dict)  # each channel's effect, found in one query
+    reading: NoticeToDeliver | None = None
+    rendered: Rendered | None = None
+    flags: list[_Flag] = field(default_factory=list)
+    retry: TransientNotifyError | None = None
 
 
 class NoticeDeliveries:
-    """Consumer of `notify.<channel>.#`: one message per notice per channel."""
+    """Consumer of `notify.buyer.#` (one message per notice, with its channels) and, for messages the
+    previous version queued, of `notify.<channel>.#` (one message per notice per channel)."""
 
     def __init__(
         self,
-        channel: str,
+        consumer: str,
+        notifiers: Mapping[str, Notifier],
         uow: Callable[[], UnitOfWork],
         clock: Callable[[], datetime],
         settings: Settings,
-        notifier: Notifier | None = None,
         links: BuyerLinks | None = None,
     ) -> None:
+        self.consumer = consumer
+        self.notifiers = dict(notifiers)
         self.links = links
-        self.channel = channel
-        self.notifier: Notifier = notifier or NOTIFIERS.get(channel)
-        self.consumer = f"notify.{channel}"
         self.uow = uow
         self.clock = clock
         self.settings = settings
@@ -90,118 +136,168 @@ class NoticeDeliveries:
     def __call__(self, message: IncomingMessage) -> None:
         body = message.body
         key, case_id = body.get("idempotency_key"), body.get("case_id")
-        kind = (body.get("payload") or {}).get("notice")
+        payload = body.get("payload") or {}
+        kind = payload.get("notice")
         if body.get("action") != "send" or not key or not case_id or not kind:
             raise Reject(f"{self.consumer} does not handle {body.get('action')!r} without case, key and notice")
-        prepared = self._prepare(message, case_id, kind, key)
-        if prepared is None:
-            return
-        delivery_id, outgoing = prepared
+        run = _Run(message, case_id, kind, self._channels(message, case_id, kind, key, payload.get("channels")))
         try:
-            sent = self.notifier.send(outgoing, self.settings)
+            self._deliver(run)
+        finally:
+            for flag in run.flags:
+                self._flag_case(case_id, flag.state, kind, flag.channel, flag.delivery_id, flag.error)
+
+    def _channels(self, message: IncomingMessage, case_id: str, kind: str, key: str,
+                  listed: object) -> list[_Channel]:  # fmt: skip
+        """The channels to deliver on, each under its own key: listed by the command, or (a per-channel
+        command of the previous version) named by its routing key and keyed by the command itself."""
+        if listed is None:
+            name = message.routing_key.split(".")[1] if message.routing_key.count(".") >= 2 else ""
+            if name not in self.notifiers:
+                raise Reject(f"{self.consumer} has no notifier for {message.routing_key!r}")
+            return [_Channel(name, key, self.notifiers[name])]
+        if not isinstance(listed, list) or not all(isinstance(c, str) for c in listed):
+            raise Reject(f"{self.consumer}: the notice's channels must be a list of names")
+        unknown = [c for c in listed if c not in self.notifiers]
+        if unknown:
+            # The case only lists channels this service has (core/notices.py CHANNELS): a bug, not a retry.
+            log.warning("%s: no notifier for %s (case %s, notice %s)", self.consumer, unknown, case_id, kind)
+        return [_Channel(c, delivery_key(case_id, kind, c), self.notifiers[c]) for c in listed if c in self.notifiers]
+
+    def _deliver(self, run: _Run) -> None:
+        """Each channel once: the outcome of one is committed with the intent of the next.
+
+        A transient failure on one channel does not stop the others; it is raised at the end, so the
+        queue's retry comes back for that channel only (the ones done find their final effect)."""
+        outcome: _Outcome | None = None
+        while (sending := self._step(run, outcome)) is not None:
+            outcome = self._send(sending)
+            run.retry = run.retry or outcome.retry
+        if run.retry is not None:
+            raise run.retry
+
+    def _send(self, sending: _Sending) -> _Outcome:
+        """The one call to the provider, outside any transaction."""
+        try:
+            return _Outcome(sending, EffectState.DONE, sent=sending.notifier.send(sending.outgoing, self.settings))
         except PermanentNotifyError as exc:
-            self._finish(message, delivery_id, kind, EffectState.REFUSED, error=str(exc))
-            return
+            return _Outcome(sending, EffectState.REFUSED, error=str(exc))
         except TransientNotifyError as exc:
             if exc.maybe_delivered:
-                self._finish(message, delivery_id, kind, EffectState.UNKNOWN,
-                             error=f"{exc}: it may have been delivered; not resent")  # fmt: skip
-                return
-            self.effects.retrying(delivery_id, str(exc))
-            raise
-        self._finish(message, delivery_id, kind, EffectState.DONE, sent=sent)
+                return _Outcome(sending, EffectState.UNKNOWN, error=f"{exc}: it may have been delivered; not resent")
+            return _Outcome(sending, EffectState.RETRYING, error=str(exc), retry=exc)
 
-    def _prepare(self, message: IncomingMessage, case_id: str, kind: str, key: str) -> tuple[str, Outgoing] | None:
-        """Record the intent to send before sending; None when there is nothing (more) to send."""
+    def _step(self, run: _Run, outcome: _Outcome | None) -> _Sending | None:
+        """One transaction: the previous channel's outcome, then every channel up to the next one to send
+        (those with nothing more to send are settled here). None when no channel is left to send; the
+        message is then marked handled, unless a channel waits for the queue's retry."""
+        flags: list[_Flag] = []  # told to the case only once this transaction is committed
         with self.uow() as uow:
             now = self.clock()
-            found = self.effects.find(uow, key)
-            if found.step == Step.NOTHING:
-                uow.processed.mark_once(self.consumer, message.message_id, now)
-                uow.commit()
-                return None
-            case = uow.cases.get(case_id)
-            if case is None:
-                raise Reject(f"case {case_id} does not exist")
-            notice = next((n for n in case.notices if n.kind == kind), None)
-            if notice is None:
-                raise Reject(f"case {case_id} has no notice {kind!r}")
-            if found.step == Step.INTERRUPTED and found.effect is not None:
-                # A previous attempt died between sending and recording: never send blindly again.
-                effect = self.effects.interrupt(uow, found.effect, now)
-                uow.processed.mark(self.consumer, message.message_id, now)
-                uow.commit()
-                self._flag_case(case_id, EffectState.UNKNOWN, kind, effect.id, effect.error)
-                return None
-            page_url = self.links.url(case.id, case.created_at or now) if self.links else None
-            outgoing = outgoing_for(
-                case, notice, self.channel, key, self.notifier, self.settings.default_locale, page_url
-            )
-            state = self._initial_state(outgoing)
-            intent = Intent(case_id, EffectKind.NOTICE, self.channel, key, new_id("ntc"))
-            if state == EffectState.SENDING:
-                effect = self.effects.send(uow, found.effect, intent, now)
-            else:
-                error = (
-                    f"no RB_* settings for {self.channel}: recorded and shown, not sent"
-                    if state == EffectState.NOT_SENT
-                    else f"the order gives no address for {self.channel}"
-                )
-                effect = self.effects.record_unsent(uow, found.effect, intent, state, now, error=error)
-                uow.processed.mark(self.consumer, message.message_id, now)
-            if found.effect is None:
-                uow.notice_deliveries.add(
-                    NoticeDelivery(
-                        effect.id,
-                        case_id,
-                        kind,
-                        self.channel,
-                        now,
-                        effect,
-                        outgoing.recipient or None,
-                        outgoing.notice.locale,
-                        self.notifier.describe(outgoing, self.settings),
-                    )
-                )
+            if outcome is not None:
+                self._settle(uow, outcome, now, flags)
+            else:  # the first step finds every channel's effect in one query; later ones look again
+                run.found.update(self.effects.find_all(uow, [c.key for c in run.pending]))
+            sending = None
+            while run.pending and sending is None:
+                channel = run.pending.pop(0)
+                sending = self._begin(uow, run, channel, now, flags)
+            run.found.clear()  # a channel begun in a later transaction finds its effect in that one
+            if sending is None and run.retry is None:
+                uow.processed.mark_once(self.consumer, run.message.message_id, now)
             uow.commit()
-            return (effect.id, outgoing) if state == EffectState.SENDING else None
+        run.flags.extend(flags)
+        return sending
 
-    def _initial_state(self, outgoing: Outgoing) -> str:
-        if not self.notifier.configured(self.settings):
+    def _begin(self, uow: UnitOfWork, run: _Run, channel: _Channel, now: datetime,
+               flags: list[_Flag]) -> _Sending | None:  # fmt: skip
+        """The channel's intent, to be committed before its call; None when there is nothing to send on it."""
+        begun = run.found.pop(channel.key, None) or self.effects.find(uow, channel.key)
+        if begun.step == Step.NOTHING:
+            return None
+        if run.reading is None:
+            run.reading = uow.cases.notice_of(run.case_id, run.kind)  # read once, and only what is needed
+            if run.reading is None:
+                raise Reject(f"case {run.case_id} does not exist")
+            if run.reading.at is None:
+                raise Reject(f"case {run.case_id} has no notice {run.kind!r}")
+        if begun.step == Step.INTERRUPTED and begun.effect is not None:
+            # A previous attempt died between sending and recording: never send blindly again.
+            effect = self.effects.interrupt(uow, begun.effect, now)
+            flags.append(_Flag(EffectState.UNKNOWN, channel.name, effect.id, effect.error))
+            return None
+        if run.rendered is None:
+            run.rendered = self._render(run.reading, now)
+        return self._record(uow, run.reading, channel, begun.effect, run.rendered, now)
+
+    def _render(self, reading: NoticeToDeliver, now: datetime) -> Rendered:
+        page_url = self.links.url(reading.case_id, reading.created_at or now) if self.links else None
+        notice = Notice(reading.kind, reading.at or now, dict(reading.context))
+        return rendered_for(reading.buyer, notice, self.settings.default_locale, page_url)
+
+    def _record(self, uow: UnitOfWork, reading: NoticeToDeliver, channel: _Channel, previous: OutboundEffect | None,
+                rendered: Rendered, now: datetime) -> _Sending | None:  # fmt: skip
+        """The channel's intent (`sending`), or its outcome when there is nothing to send (not configured,
+        no address), with the message as rendered for it; the intent is committed before the call."""
+        notifier = channel.notifier
+        outgoing = Outgoing(case_id=reading.case_id, kind=rendered.kind, channel=channel.name, idempotency_key=channel.key,
+                            recipient=notifier.recipient(reading.buyer) or "", notice=rendered)  # fmt: skip
+        state = self._initial_state(notifier, outgoing)
+        intent = Intent(reading.case_id, EffectKind.NOTICE, channel.name, channel.key, new_id("ntc"))
+        if state == EffectState.SENDING:
+            effect = self.effects.send(uow, previous, intent, now)
+        else:
+            error = (
+                f"no RB_* settings for {channel.name}: recorded and shown, not sent"
+                if state == EffectState.NOT_SENT
+                else f"the order gives no address for {channel.name}"
+            )
+            effect = self.effects.record_unsent(uow, previous, intent, state, now, error=error)
+        if previous is None:
+            uow.notice_deliveries.add(
+                NoticeDelivery(
+                    effect.id,
+                    reading.case_id,
+                    outgoing.kind,
+                    channel.name,
+                    now,
+                    effect,
+                    outgoing.recipient or None,
+                    rendered.locale,
+                    notifier.describe(outgoing, self.settings),
+                )
+            )
+        return _Sending(channel.name, effect.id, outgoing, notifier) if state == EffectState.SENDING else None
+
+    def _initial_state(self, notifier: Notifier, outgoing: Outgoing) -> str:
+        if not notifier.configured(self.settings):
             return EffectState.NOT_SENT
         if not outgoing.recipient:
             return EffectState.NO_RECIPIENT
         return EffectState.SENDING
 
-    def _finish(
-        self,
-        message: IncomingMessage,
-        delivery_id: str,
-        kind: str,
-        state: str,
-        sent: Sent | None = None,
-        error: str | None = None,
-    ) -> None:
-        """The delivery's outcome is committed first, on its own: a clash on the case must not make a sent
-        message look unsent (a redelivery would then see `sending` and flag it unknown)."""
-        with self.uow() as uow:
-            now = self.clock()
-            effect = self.effects.settle(uow, delivery_id, state, now, sent.detail if sent is not None else None, error)
-            if effect is None:
-                raise Reject(f"notice delivery {delivery_id} vanished")
-            uow.processed.mark_once(self.consumer, message.message_id, now)
-            uow.commit()
+    def _settle(self, uow: UnitOfWork, outcome: _Outcome, now: datetime, flags: list[_Flag]) -> None:
+        """The channel's outcome, committed with the next step: a clash on the case never makes a sent
+        message look unsent (the case is not written here)."""
+        sending, state, sent, error = outcome.sending, outcome.state, outcome.sent, outcome.error
+        if state == EffectState.RETRYING:
+            self.effects.retry(uow, sending.delivery_id, error or "", now)
+            return
+        effect = self.effects.settle(uow, sending.delivery_id, state, now, sent.detail if sent else None, error)
+        if effect is None:
+            raise Reject(f"notice delivery {sending.delivery_id} vanished")
         if state in (EffectState.REFUSED, EffectState.UNKNOWN):
-            self._flag_case(effect.case_id, state, kind, delivery_id, error)
+            flags.append(_Flag(state, sending.channel, sending.delivery_id, error))
 
-    def _flag_case(self, case_id: str, status: str, kind: str, delivery_id: str, error: str | None) -> None:
+    def _flag_case(self, case_id: str, status: str, kind: str, channel: str, delivery_id: str,
+                   error: str | None) -> None:  # fmt: skip
         """A failed or uncertain delivery needs a person: it joins the timeline and flags the case.
 
         Only these rare outcomes touch the case row. Routine outcomes live on the delivery's outbound
         effect (shown with the case), so delivery consumers do not contend with the case and carrier
         handlers for the case's version.
         """
-        detail = {"notice": kind, "channel": self.channel, "delivery_id": delivery_id, "message": error}
+        detail = {"notice": kind, "channel": channel, "delivery_id": delivery_id, "message": error}
         outcome = status_label(EffectKind.NOTICE, status)  # `notice_failed`, `notice_unknown`, as ever
         for _attempt in range(_CASE_SAVE_ATTEMPTS):
             try:
@@ -216,5 +312,5 @@ class NoticeDeliveries:
                     return
             except ConcurrentUpdate:
                 continue
-        log.warning("%s: could not flag case %s (notice %s %s) after %d attempts", self.consumer, case_id, kind,
-                    status, _CASE_SAVE_ATTEMPTS)  # fmt: skip
+        log.warning("%s: could not flag case %s (notice %s on %s %s) after %d attempts", self.consumer, case_id,
+                    kind, channel, status, _CASE_SAVE_ATTEMPTS)  # fmt: skip

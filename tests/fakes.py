@@ -19,7 +19,7 @@ from adapters.storage.ports import ConcurrentUpdate, DuplicateKey
 from core.cases import ReturnCase
 from core.customs import LedgerClaim
 from core.effects import EffectState, OutboundEffect
-from core.notices import NoticeDelivery
+from core.notices import NoticeDelivery, NoticeToDeliver
 from core.shipments import Shipment
 from core.tracking import TrackingScan
 
@@ -73,6 +73,14 @@ class FakeCases:
         if self.store.after_get:
             self.store.after_get.pop(0)(self.store)
         return case
+
+    def notice_of(self, case_id: str, kind: str) -> NoticeToDeliver | None:
+        if case_id not in self.store.cases:
+            return None
+        case = self.store.cases[case_id][1]
+        notice = next((n for n in case.notices if n.kind == kind), None)
+        at, context = (notice.at, copy.deepcopy(notice.context)) if notice else (None, {})
+        return NoticeToDeliver(case.id, case.created_at, case.order.buyer, kind, at, context)
 
     def add(self, case: ReturnCase, now: datetime, *_: Any) -> None:
         self.loaded[case.id] = 0
@@ -146,6 +154,10 @@ class FakeEffects:
 
     def by_key(self, idempotency_key: str) -> OutboundEffect | None:
         return next((e for e in self.table.rows() if e.idempotency_key == idempotency_key), None)
+
+    def by_keys(self, idempotency_keys: Iterable[str]) -> dict[str, OutboundEffect]:
+        keys = set(idempotency_keys)
+        return {e.idempotency_key: e for e in self.table.rows() if e.idempotency_key in keys}
 
     def get(self, effect_id: str) -> OutboundEffect | None:
         return self.table.get(effect_id)

@@ -23,7 +23,7 @@ from adapters.notifiers.smtp import build_email, message_id
 from adapters.notifiers.webhook import build_request
 from core.cases import Command, ReturnCase, open_case
 from core.events import Buyer, Item, Order, ReturnEvent, ReturnRequest
-from core.notices import NoticeDelivery
+from core.notices import NoticeDelivery, delivery_key
 from queues.consumer import IncomingMessage
 from service.bootstrap import Container
 from service.intake import command_body, command_message_id
@@ -87,8 +87,17 @@ def stored_case(container: Container, buyer: Buyer = TAIPEI_BUYER) -> tuple[Retu
     return case, commands
 
 
+def notice_command(commands: list[Command]) -> Command:
+    """The one command a notice emits: `notify.buyer.send`, with its channels."""
+    [command] = [c for c in commands if c.kind == "notify"]
+    return command
+
+
 def command_for(commands: list[Command], channel: str) -> Command:
-    return next(c for c in commands if c.kind == "notify" and c.adapter == channel)
+    """The notice's command as the previous version sent it, one per channel (`notify.<channel>.send`, keyed
+    per channel): such messages still in the queues are delivered by the same consumer under the same keys."""
+    kind = notice_command(commands).payload["notice"]
+    return Command("notify", channel, "send", delivery_key("case_1", kind, channel), {"notice": kind})
 
 
 def deliver(container: Container, command: Command, copy: int = 0) -> None:
@@ -111,13 +120,64 @@ def timeline_names(container: Container) -> list[str]:
         return [t.name for t in uow.cases.get("case_1").timeline]
 
 
-def test_a_request_asks_for_one_email_and_one_provider_message(tmp_path):
+def test_a_request_asks_for_one_delivery_of_the_notice_on_every_channel(tmp_path):
     container = delivering(tmp_path)
     _, commands = stored_case(container)
-    assert [(c.routing_key, c.idempotency_key) for c in commands] == [
-        ("notify.email.send", "case_1:notice:request_received:email"),
-        ("notify.webhook.send", "case_1:notice:request_received:webhook"),
-    ]
+    assert [(c.routing_key, c.idempotency_key, c.payload) for c in commands] == [
+        ("notify.buyer.send", "case_1:notice:request_received",
+         {"notice": "request_received", "channels": ["email", "webhook"]}),
+    ]  # fmt: skip
+    container.close()
+
+
+def test_one_command_delivers_the_notice_on_both_channels_once(tmp_path, smtp, provider):
+    container = delivering(tmp_path, smtp=smtp, provider=provider)
+    _, commands = stored_case(container)
+    command = notice_command(commands)
+    deliver(container, command)
+    deliver(container, command, copy=1)  # a duplicate sends nothing more
+    assert len(smtp.mailbox.messages) == 1 and len(provider.requests) == 1
+    email = delivery(container, "case_1:notice:request_received:email")
+    webhook = delivery(container, "case_1:notice:request_received:webhook")
+    assert (email.status, email.recipient, webhook.status, webhook.recipient) == (
+        "sent", "buyer@example.tw", "sent", "+886912345678")  # fmt: skip
+    assert provider.requests[0].headers["webhook-id"] == "case_1:notice:request_received:webhook"
+    assert email.message["headers"]["Subject"] == smtp.mailbox.messages[0][2]["Subject"]
+    with container.uow() as uow:
+        assert uow.processed.seen("notify.buyer", command_message_id(command.idempotency_key))
+    container.close()
+
+
+def test_a_channel_failing_for_now_is_retried_without_resending_the_other(tmp_path, smtp, provider):
+    container = delivering(tmp_path, smtp=smtp, provider=provider)
+    _, commands = stored_case(container)
+    command = notice_command(commands)
+    provider.answers = [503]
+
+    with pytest.raises(TransientNotifyError):
+        deliver(container, command)
+    assert delivery(container, "case_1:notice:request_received:email").status == "sent"
+    assert delivery(container, "case_1:notice:request_received:webhook").status == "retrying"
+
+    deliver(container, command)  # the retry from the delay queue
+    deliver(container, command, copy=1)
+    assert len(smtp.mailbox.messages) == 1  # the email went out once
+    assert len(provider.requests) == 2 and len(provider.accepted()) == 1
+    webhook = delivery(container, "case_1:notice:request_received:webhook")
+    assert (webhook.status, webhook.attempts) == ("sent", 2)
+    container.close()
+
+
+def test_a_command_of_the_previous_version_still_delivers_its_channel_once(tmp_path, smtp, provider):
+    container = delivering(tmp_path, smtp=smtp, provider=provider)
+    _, commands = stored_case(container)
+    old_email = command_for(commands, "email")
+    deliver(container, old_email)  # still in the notify.email queue when the new version started
+    deliver(container, notice_command(commands))  # the same notice's new command: the email is not sent again
+    deliver(container, command_for(commands, "webhook"))  # and an old webhook command finds it sent
+    assert len(smtp.mailbox.messages) == 1 and len(provider.requests) == 1
+    assert delivery(container, old_email.idempotency_key).status == "sent"
+    assert delivery(container, "case_1:notice:request_received:webhook").status == "sent"
     container.close()
 
 

@@ -25,8 +25,9 @@ def test_a_request_moves_a_new_case_to_requested_and_records_a_notice():
     case, requested = new_case()
     commands = case.apply(requested, "evt_1", NOW)
     assert case.state == CaseState.REQUESTED
-    assert [c.routing_key for c in commands] == ["notify.email.send", "notify.webhook.send"]
-    assert commands[0].idempotency_key == "case_1:notice:request_received:email"
+    assert [c.routing_key for c in commands] == ["notify.buyer.send"]
+    assert commands[0].idempotency_key == "case_1:notice:request_received"
+    assert commands[0].payload == {"notice": "request_received", "channels": ["email", "webhook"]}
     assert [n.kind for n in case.notices] == ["request_received"]
     assert case.notices[0].context["amount"] == {"amount": "49.90", "currency": "EUR"}
 
@@ -38,8 +39,7 @@ def test_approval_books_a_return_shipment_with_the_chosen_carrier():
     assert case.state == CaseState.APPROVED
     assert [c.routing_key for c in commands] == [
         "carrier.dhl_express.book_return",
-        "notify.email.send",
-        "notify.webhook.send",
+        "notify.buyer.send",
     ]
     assert commands[0].idempotency_key == "case_1:return_shipment"
 
@@ -67,4 +67,4 @@ def test_a_return_without_a_carrier_books_nothing():
     del data["return"]["carrier"]
     case = open_case("case_2", "generic", load_event(data), NOW)
     case.apply(load_event(data), "evt_1", NOW)
-    assert [c.kind for c in case.apply(approved_event(), "evt_2", NOW)] == ["notify", "notify"]
+    assert [c.kind for c in case.apply(approved_event(), "evt_2", NOW)] == ["notify"]

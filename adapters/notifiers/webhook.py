@@ -13,6 +13,7 @@ to drop duplicates, so a retry after a lost answer cannot become a second SMS.
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,11 +68,27 @@ def build_request(outgoing: Outgoing, url: str, secret: str, now: datetime) -> O
 
 
 class WebhookNotifier:
+    """One client per thread, kept for the notifier's life: its session keeps the connection to the provider
+    open between notices (HTTP keep-alive) instead of a new TCP (and TLS) handshake per post. Per thread,
+    because consumers run in threads and a requests session is not guaranteed thread-safe."""
+
     name = "webhook"
 
     def __init__(self, http: HttpClient | None = None, clock: Any = None) -> None:
         self.http = http
         self.clock = clock or (lambda: datetime.now(UTC))
+        self._local = threading.local()
+
+    def _client(self, timeout: float) -> HttpClient:
+        """This thread's client, made again if the timeout setting differs (a notifier serves any settings)."""
+        if self.http is not None:
+            return self.http
+        client: HttpClient | None = getattr(self._local, "client", None)
+        if client is None or client.timeout != timeout:
+            if client is not None:
+                client.session.close()
+            client = self._local.client = HttpClient(timeout=timeout)
+        return client
 
     def configured(self, settings: Settings) -> bool:
         return webhook_settings(settings).require("URL", "SECRET") is not None
@@ -94,7 +111,7 @@ class WebhookNotifier:
         if config is None:
             raise PermanentNotifyError("RB_NOTIFY_WEBHOOK_URL and RB_NOTIFY_WEBHOOK_SECRET are not set")
         request = build_request(outgoing, config["URL"], config["SECRET"], self.clock())
-        client = self.http or HttpClient(timeout=settings.http_timeout_seconds)
+        client = self._client(settings.http_timeout_seconds)
         try:
             result = client.send(request)
         except TransientHttpError as exc:

@@ -51,6 +51,13 @@ class OutboundEffects:
         ).first()
         return effect_of(row) if row is not None else None
 
+    def by_keys(self, idempotency_keys: Iterable[str]) -> dict[str, OutboundEffect]:
+        """The effects stored under any of the keys, by key, in one query (a notice's channels)."""
+        rows = self.session.scalars(
+            select(OutboundEffectRow).where(OutboundEffectRow.idempotency_key.in_(list(idempotency_keys)))
+        )
+        return {row.idempotency_key: effect_of(row) for row in rows}
+
     def get(self, effect_id: str) -> OutboundEffect | None:
         row = self.session.get(OutboundEffectRow, effect_id)
         return effect_of(row) if row is not None else None

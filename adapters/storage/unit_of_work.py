@@ -16,6 +16,7 @@ import contextlib
 import uuid
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +42,8 @@ from adapters.storage.models import (
 from adapters.storage.ports import ConcurrentUpdate, ConnectionLost, DuplicateKey
 from core.analytics import ReturnFacts, facts_of
 from core.cases import Notice, ReturnCase, TimelineEntry
+from core.events import Buyer
+from core.notices import NoticeToDeliver
 
 
 def new_id(prefix: str) -> str:
@@ -117,6 +120,24 @@ class CaseRepository:
             stmt = stmt.with_for_update()
         row = self.session.scalars(stmt).first()
         return self._to_case(row) if row else None
+
+    def notice_of(self, case_id: str, kind: str) -> NoticeToDeliver | None:
+        """What delivering a notice needs of its case, in one query and without loading (and marshmallow-loading)
+        the whole case; None when there is no such case (`at` None when it has no such notice)."""
+        if self.pending is not None:
+            self.pending.write()
+        n = NoticeRow.__table__.c
+        found = self.session.execute(
+            select(CaseRow.id, CaseRow.created_at, CaseRow.order, n.at, n.context)
+            .outerjoin(NoticeRow, (n.case_id == CaseRow.id) & (n.kind == kind))
+            .where(CaseRow.id == case_id)
+        ).first()
+        if found is None:
+            return None
+        row_id, created_at, order, at, context = found
+        stored = (order or {}).get("buyer")  # our own dump of the order (ORDER_SCHEMA): no need to validate it again
+        buyer = Buyer(**{f.name: stored.get(f.name) for f in dataclass_fields(Buyer)}) if stored else None
+        return NoticeToDeliver(row_id, created_at, buyer, kind, at, context or {})
 
     def find_id(self, marketplace: str, return_id: str) -> str | None:
         if (marketplace, return_id) in self._ids:

@@ -61,7 +61,9 @@ def with_notice(store: FakeStore) -> str:
 
 
 def deliver(store: FakeStore, notifier: ScriptedNotifier, kind: str, message_id: str = "m-1") -> None:
-    deliveries = NoticeDeliveries("email", FakeUnitOfWork(store), lambda: NOW, make_settings(), notifier)
+    deliveries = NoticeDeliveries(
+        "notify.email", {"email": notifier}, FakeUnitOfWork(store), lambda: NOW, make_settings()
+    )
     body = {"action": "send", "case_id": "case_1", "idempotency_key": f"case_1:notice:{kind}:email",
             "payload": {"notice": kind}}  # fmt: skip
     deliveries(IncomingMessage(message_id, body, "notify.email.send"))
@@ -122,6 +124,43 @@ def test_an_attempt_interrupted_during_the_call_becomes_unknown_and_is_not_sent_
     deliver(store, notifier, kind)
     assert (notifier.sent, store.effects["ntc_1"].state) == ([], "unknown")
     assert store.case("case_1").needs_attention
+
+
+def deliver_notice(store: FakeStore, notifiers: dict[str, ScriptedNotifier], kind: str, message_id: str = "n-1"):
+    """The one command of a notice, with its channels (`notify.buyer.send`)."""
+    deliveries = NoticeDeliveries("notify.buyer", notifiers, FakeUnitOfWork(store), lambda: NOW, make_settings())
+    body = {"action": "send", "case_id": "case_1", "idempotency_key": f"case_1:notice:{kind}",
+            "payload": {"notice": kind, "channels": list(notifiers)}}  # fmt: skip
+    deliveries(IncomingMessage(message_id, body, "notify.buyer.send"))
+
+
+def test_a_channel_interrupted_during_its_call_is_left_unknown_and_the_other_still_goes_out():
+    store = FakeStore()
+    kind = with_notice(store)
+    with FakeUnitOfWork(store)() as uow:  # the worker died while sending the email
+        uow.effects.add(intended("ntc_1", "case_1", EffectKind.NOTICE, "email", f"case_1:notice:{kind}:email", NOW))
+        uow.commit()
+    email, webhook = ScriptedNotifier(), ScriptedNotifier()
+    deliver_notice(store, {"email": email, "webhook": webhook}, kind)
+    deliver_notice(store, {"email": email, "webhook": webhook}, kind, "n-2")
+    states = {e.adapter: (e.state, e.attempts) for e in store.effects.values()}
+    assert (len(email.sent), len(webhook.sent), states) == (0, 1, {"email": ("unknown", 1), "webhook": ("done", 1)})
+    assert store.case("case_1").timeline[-1].name == "notice_unknown"
+
+
+def test_only_the_channel_being_called_is_ever_sending():
+    store = FakeStore()
+    kind = with_notice(store)
+    seen: list[dict[str, str]] = []
+
+    class Watching(ScriptedNotifier):
+        def send(self, outgoing: Outgoing, settings: Any) -> Sent:
+            seen.append({e.adapter: e.state for e in store.effects.values()})
+            return super().send(outgoing, settings)
+
+    deliver_notice(store, {"email": Watching(), "webhook": Watching()}, kind)
+    assert seen == [{"email": "sending"}, {"email": "done", "webhook": "sending"}]
+    assert {e.state for e in store.effects.values()} == {"done"}
 
 
 def test_two_first_attempts_under_one_key_cannot_both_commit():
