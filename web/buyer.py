@@ -18,6 +18,7 @@ from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_decimal
 from flask import Blueprint, Response, current_app, make_response, redirect, render_template, request
+from flask.typing import ResponseReturnValue
 from markupsafe import Markup, escape
 
 from adapters.carriers.base import display_name as carrier_display_name
@@ -31,6 +32,7 @@ from core.cases import ReturnCase
 from core.notices import DEFAULT_REFUND_ROUTE, NOTICE_KINDS, resolve
 from core.shipments import Shipment
 from core.tracking import TrackingScan
+from service.bootstrap import Container
 from service.buyer_links import FormGuard
 from service.withdrawal import (
     Statement,
@@ -59,7 +61,7 @@ TRACKED_STATES = ("approved", "return_in_transit", "inspecting", "refund_process
 MAX_NAME = 200
 
 
-def _container() -> Any:
+def _container() -> Container:
     return current_app.extensions["returnbridge"]
 
 
@@ -337,7 +339,9 @@ def _form_nonce() -> tuple[str, bool]:
     return FormGuard.new_nonce(), True
 
 
-def _show(template: str, token: str, case: ReturnCase, rows: dict[str, Any], status: int = 200, **extra: Any):  # type: ignore[no-untyped-def]
+def _show(
+    template: str, token: str, case: ReturnCase, rows: dict[str, Any], status: int = 200, **extra: Any
+) -> Response:
     buyer = case.order.buyer
     words = Words(_negotiated(case), buyer_zone(buyer.timezone if buyer else None))
     nonce, fresh = _form_nonce()
@@ -350,7 +354,7 @@ def _show(template: str, token: str, case: ReturnCase, rows: dict[str, Any], sta
 
 
 @bp.get("/r/<token>")
-def buyer_page(token: str):  # type: ignore[no-untyped-def]
+def buyer_page(token: str) -> ResponseReturnValue:
     """The buyer's page.
     ---
     get:
@@ -369,7 +373,7 @@ def buyer_page(token: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/r/<token>/label")
-def buyer_label(token: str):  # type: ignore[no-untyped-def]
+def buyer_label(token: str) -> ResponseReturnValue:
     """The return label as a PDF, for the page's download link.
     ---
     get:
@@ -428,7 +432,7 @@ def _guarded(token: str) -> tuple[ReturnCase, dict[str, Any], WithdrawalOffer] |
 
 
 @bp.post("/r/<token>/withdraw")
-def withdraw_check(token: str):  # type: ignore[no-untyped-def]
+def withdraw_check(token: str) -> ResponseReturnValue:
     """Step one of the withdrawal function: the statement to confirm (nothing is sent yet).
     ---
     post:
@@ -457,7 +461,7 @@ def withdraw_check(token: str):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/r/<token>/withdraw/confirm")
-def withdraw_confirm(token: str):  # type: ignore[no-untyped-def]
+def withdraw_confirm(token: str) -> ResponseReturnValue:
     """Step two, "confirm withdrawal": the withdrawal enters the intake once, however often it is sent.
     ---
     post:

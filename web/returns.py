@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError, fields, validate
 
 from adapters.notifiers.negotiation import buyer_preferences as negotiation_order
@@ -283,7 +284,7 @@ CASE_VIEW = CaseViewSchema()
 
 @bp.get("/returns/<case_id>")
 @auth.require(auth.READ)
-def get_case(case_id: str):  # type: ignore[no-untyped-def]
+def get_case(case_id: str) -> ResponseReturnValue:
     """A return case.
     ---
     get:
@@ -310,7 +311,7 @@ def get_case(case_id: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/returns")
 @auth.require(auth.READ)
-def list_cases():  # type: ignore[no-untyped-def]
+def list_cases() -> ResponseReturnValue:
     """List return cases.
     ---
     get:
@@ -358,7 +359,7 @@ def list_cases():  # type: ignore[no-untyped-def]
 
 @bp.get("/returns/<case_id>/notices")
 @auth.require(auth.READ)
-def get_notices(case_id: str):  # type: ignore[no-untyped-def]
+def get_notices(case_id: str) -> ResponseReturnValue:
     """The buyer's notices, rendered in a locale.
     ---
     get:

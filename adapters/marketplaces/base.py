@@ -43,10 +43,16 @@ class PayloadError(Exception):
         self.fields = fields or {}
 
 
+class HeaderLookup(Protocol):
+    """What an adapter reads of a request's headers: werkzeug's `Headers` (case-insensitive), or a dict in tests."""
+
+    def get(self, name: str, /) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class InboundRequest:
     body: bytes
-    headers: Mapping[str, str]  # case-insensitive lookups: the web layer passes werkzeug's Headers
+    headers: HeaderLookup  # case-insensitive lookups: the web layer passes werkzeug's Headers
     query: Mapping[str, str] = field(default_factory=dict)
     url: str = ""
 
