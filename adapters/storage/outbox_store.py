@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -10,14 +11,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.messages import OutgoingMessage
 from adapters.storage.models import OutboxRow, ProcessedMessageRow, ScheduledRetryRow
 
+Publish = Callable[[OutgoingMessage], object]
+"""Publish one message and wait for its confirm; raises when the broker refuses it."""
+PublishMany = Callable[[Sequence[OutgoingMessage]], int]
+"""Publish several, confirms awaited together: how many, from the first, the broker took."""
+
 
 class OutboxStore:
     def __init__(self, session_factory: sessionmaker[Session], skip_locked: bool) -> None:
         self._factory = session_factory
         self._skip_locked = skip_locked
 
-    def relay_batch(self, now: datetime, limit: int, publish, backoff: timedelta,  # type: ignore[no-untyped-def]
-                    publish_many=None) -> tuple[int, str | None]:  # fmt: skip
+    def relay_batch(self, now: datetime, limit: int, publish: Publish, backoff: timedelta,
+                    publish_many: PublishMany | None = None) -> tuple[int, str | None]:  # fmt: skip
         """Publish due rows in id order inside one transaction; stop at the first failure.
 
         On PostgreSQL `FOR UPDATE SKIP LOCKED` lets several relays share the table without
@@ -97,7 +103,9 @@ class OutboxStore:
             return result.rowcount or 0
 
 
-def publish_prefix(messages: list[OutgoingMessage], publish, publish_many) -> tuple[int, str | None]:  # type: ignore[no-untyped-def]
+def publish_prefix(
+    messages: list[OutgoingMessage], publish: Publish, publish_many: PublishMany | None
+) -> tuple[int, str | None]:
     """How many messages, from the first, the broker took, and the error that stopped the rest."""
     if not messages:
         return 0, None

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.messages import OutgoingMessage
 from adapters.storage.models import ScheduledRetryRow
-from adapters.storage.outbox_store import publish_prefix
+from adapters.storage.outbox_store import Publish, PublishMany, publish_prefix
 
 
 def wall_clock() -> datetime:
@@ -56,8 +56,8 @@ class RetrySchedule:
             session.commit()
         return due_at
 
-    def relay_due(self, limit: int, publish, backoff: timedelta,  # type: ignore[no-untyped-def]
-                  publish_many=None) -> tuple[int, str | None]:  # fmt: skip
+    def relay_due(self, limit: int, publish: Publish, backoff: timedelta,
+                  publish_many: PublishMany | None = None) -> tuple[int, str | None]:  # fmt: skip
         """Publish due rows (earliest first) to their work queues, delete the confirmed ones; stop at a failure.
 
         Locked as the outbox is (`FOR UPDATE SKIP LOCKED` on PostgreSQL, SQLite's single writer),

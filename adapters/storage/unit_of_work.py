@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, insert, literal, null, or_, select, union_all, update
+from sqlalchemy import Select, event, func, insert, literal, null, or_, select, union_all, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -626,7 +626,7 @@ class CaseTimers:
         self.session = session
         self.skip_locked = skip_locked
 
-    def _pending(self, now: datetime):  # type: ignore[no-untyped-def]
+    def _pending(self, now: datetime) -> Select[CaseTimerRow]:
         return select(CaseTimerRow).where(
             CaseTimerRow.fired_at.is_(None), CaseTimerRow.cancelled.is_(False), CaseTimerRow.due_at <= now
         )
