@@ -5,16 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.messages import OutgoingMessage
-from adapters.storage.models import OutboxRow, ProcessedMessageRow, ScheduledRetryRow
+from adapters.storage.models import Base, OutboxRow, ProcessedMessageRow, ScheduledRetryRow
 
 Publish = Callable[[OutgoingMessage], object]
 """Publish one message and wait for its confirm; raises when the broker refuses it."""
 PublishMany = Callable[[Sequence[OutgoingMessage]], int]
 """Publish several, confirms awaited together: how many, from the first, the broker took."""
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, for Core statements on plain rows (declarative models type `__table__` as any FromClause)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class OutboxStore:
@@ -33,7 +40,7 @@ class OutboxStore:
         `publish_many(messages) -> how many from the first were confirmed` (the publisher's
         pipelined confirms) takes the whole batch at once; without it, `publish` takes one at a time.
         """
-        table = OutboxRow.__table__
+        table = table_of(OutboxRow)
         with self._factory() as session:
             stmt = (
                 select(table.c.id, table.c.message_id, table.c.exchange, table.c.routing_key, table.c.body,
@@ -100,7 +107,7 @@ class OutboxStore:
                 .values(published_at=None)
             )
             session.commit()
-            return result.rowcount or 0
+            return result.rowcount or 0  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult; Session.execute declares Result
 
 
 def publish_prefix(

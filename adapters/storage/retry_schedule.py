@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.messages import OutgoingMessage
 from adapters.storage.models import ScheduledRetryRow
-from adapters.storage.outbox_store import Publish, PublishMany, publish_prefix
+from adapters.storage.outbox_store import Publish, PublishMany, publish_prefix, table_of
 
 
 def wall_clock() -> datetime:
@@ -44,7 +44,7 @@ class RetrySchedule:
         """
         now = self._clock()
         due_at = now + timedelta(seconds=delay_seconds)
-        table = ScheduledRetryRow.__table__
+        table = table_of(ScheduledRetryRow)
         with self._factory() as session:
             session.execute(delete(table).where(table.c.queue == queue, table.c.message_id == message.message_id))
             session.execute(
@@ -65,7 +65,7 @@ class RetrySchedule:
         publishes it again, which the consumers' inbox absorbs.
         """
         now = self._clock()
-        table = ScheduledRetryRow.__table__
+        table = table_of(ScheduledRetryRow)
         with self._factory() as session:
             stmt = (
                 select(table.c.id, table.c.queue, table.c.message_id, table.c.body, table.c.headers,
