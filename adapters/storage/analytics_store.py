@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal, or_, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql import ColumnElement
 
 from adapters.storage.models import CustomsClaimRow, ReturnFactsRow
@@ -52,7 +52,7 @@ class AnalyticsStore:
         groups by every dimension at once (GROUPING SETS); elsewhere one grouped query per dimension.
         An order is counted once, on its first case (a delivery report and its return are one order).
         """
-        columns = [getattr(F, d) for d in DIMENSIONS]
+        columns: list[InstrumentedAttribute[Any]] = [getattr(F, d) for d in DIMENSIONS]
         found: dict[str, list[Group]] = {d: [] for d in DIMENSIONS}
         if self._postgres():
             # Two index-only scans (returns by request time, first cases of orders by seen time), one grouping.
@@ -75,7 +75,7 @@ class AnalyticsStore:
             orders = func.count().filter(and_(self._seen(period), FIRST_OF_ORDER))
             for dimension, column in zip(DIMENSIONS, columns, strict=True):
                 grouped = self.session.execute(select(column, returns, orders).where(in_period).group_by(column))
-                found[dimension] = [Group(key, n_orders, n_returns) for key, n_returns, n_orders in grouped.tuples()]
+                found[dimension] = [Group(key, n_orders, n_returns) for key, n_returns, n_orders in grouped]
         totals = (sum(g.orders for g in found["marketplace"]), sum(g.returns for g in found["marketplace"]))
         return totals, {d: sorted(groups, key=lambda g: (-g.returns, -g.orders, g.key)) for d, groups in found.items()}
 
