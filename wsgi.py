@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 from flask import Flask, current_app
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.serving import make_server
 
 from config.settings import Settings
@@ -31,6 +32,12 @@ from web.priority import RequestsFirst
 log = logging.getLogger("returnbridge")
 
 
+class KeysAsWritten(DefaultJSONProvider):
+    """JSON answers keep their keys in the order the code writes them (Flask sorts them by default)."""
+
+    sort_keys = False
+
+
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
@@ -42,13 +49,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     install_redaction(secrets_of(dict(settings.env)))
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = KeysAsWritten(app)
     app.extensions["returnbridge"] = container or Container(settings, run_migrations=migrate)
     # POST /policy/evaluate converts the refund for display with the same rates the cases use.
     app.extensions["returnbridge.rates"] = app.extensions["returnbridge"].rates
     register_error_handlers(app)
     auth.install(app, settings)
-    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, settings.max_body_bytes)  # type: ignore[method-assign]
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, settings.max_body_bytes)  # type: ignore[method-assign]  # Flask's middleware hook
     blueprints = (webhooks.bp, carriers.bp, returns.bp, service_routes.bp, policy.bp, fx.bp, operator.bp, ops.bp)
     for blueprint in (*blueprints, console.bp):
         app.register_blueprint(blueprint)
@@ -99,6 +106,7 @@ def serve() -> None:
     container.rate_refresher.start()
     if not running.wait_ready(30):
         log.warning("some consumers are not ready yet; they keep trying")
+    # The app itself for the server's threads: `current_app` is declared as the Flask it proxies, not as a proxy.
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     server = make_server(settings.host, settings.port, first.wsgi(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)

@@ -8,6 +8,7 @@ the contract's error body shows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
@@ -47,7 +48,8 @@ from core.events import (
 )
 from core.money import ISO_4217_CODES, minor_unit
 
-AMOUNT = validate.Regexp(r"^[0-9]+(\.[0-9]+)?$", error='must be a decimal string such as "49.90"')
+AMOUNT_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+AMOUNT = validate.Regexp(AMOUNT_PATTERN, error='must be a decimal string such as "49.90"')
 COUNTRY = validate.Regexp(r"^[A-Z]{2}$", error='must be an ISO 3166-1 alpha-2 code such as "DE"')
 CURRENCY = validate.OneOf(sorted(ISO_4217_CODES), error='must be an ISO 4217 currency code such as "EUR"')
 
@@ -68,7 +70,7 @@ class Amount(fields.Field):
     }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
-        if not isinstance(value, str) or AMOUNT.regex.match(value) is None:
+        if not isinstance(value, str) or AMOUNT_PATTERN.match(value) is None:
             raise self.make_error("invalid")
         whole, _, fraction = value.partition(".")
         if len(whole.lstrip("0")) > MAX_AMOUNT_DIGITS or len(fraction) > MAX_AMOUNT_DECIMALS:

@@ -4,8 +4,15 @@ The relay in the web process publishes a webhook's event right after its commit,
 the worker sees it at once; the worker process runs its own relay as a safety net.
 """
 
+from __future__ import annotations
+
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.workers.base import Worker
 
 # Several processes: prometheus_client's multiprocess mode, set before any worker imports the app.
 METRICS_DIR = os.environ.setdefault(
@@ -42,26 +49,26 @@ control_socket_disable = True  # no gunicornc control socket under $HOME: nothin
 logger_class = "web.access_log.RedactingLogger"  # access and error lines redacted like the app's (issue 16)
 
 
-def on_starting(server):
+def on_starting(server: Arbiter) -> None:
     from service.metrics import prune_dead_processes
 
     prune_dead_processes(METRICS_DIR)
 
 
-def child_exit(server, worker):
+def child_exit(server: Arbiter, worker: Worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid, METRICS_DIR)
 
 
-def post_worker_init(worker):
+def post_worker_init(worker: Worker) -> None:
     app = worker.wsgi
     container = getattr(app, "extensions", {}).get("returnbridge")
     if container is not None:
         container.relay.start()
 
 
-def worker_exit(server, worker):
+def worker_exit(server: Arbiter, worker: Worker) -> None:
     app = getattr(worker, "wsgi", None)
     container = getattr(app, "extensions", {}).get("returnbridge") if app else None
     if container is not None:

@@ -104,10 +104,8 @@ class AdapterSettings:
 
     def require(self, *keys: str) -> dict[str, str] | None:
         """All of `keys` when every one is set, else None: credentials come as a set or not at all."""
-        values = {key: self.get(key) for key in keys}
-        if all(values.values()):
-            return values  # type: ignore[return-value]
-        return None
+        values = {key: value for key in keys if (value := self.get(key))}
+        return values if values.keys() == set(keys) else None
 
 
 @dataclass(frozen=True)

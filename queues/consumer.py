@@ -165,7 +165,8 @@ class QueueConsumer(ConsumerProducerMixin):
                 self._handle_one(body, message)
             return
         try:
-            outcomes = self.batch_handler(incoming)  # set whenever deliveries are collected
+            assert self.batch_handler is not None  # set whenever deliveries are collected (on_message)
+            outcomes = self.batch_handler(incoming)
         except Exception:
             log.warning("%s: a batch of %d failed; handling each alone", self.queue_name, len(waiting), exc_info=True)
             for body, message in waiting:
@@ -250,7 +251,7 @@ class QueueConsumer(ConsumerProducerMixin):
         """Park a copy (same message id) in the retry schedule; a deferral waits the shortest delay, costs no attempt."""
         if defer:
             delay = self.topology.retry_delays[0]
-            counters = {"x-rb-deferrals": incoming.deferrals + 1}
+            counters: dict[str, int | str] = {"x-rb-deferrals": incoming.deferrals + 1}
         else:
             delay = self.topology.retry_delays[incoming.attempts]
             counters = {"x-rb-attempts": incoming.attempts + 1, "x-rb-last-error": str(exc)[:500]}

@@ -17,8 +17,13 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from queues.publisher import ConfirmedPublisher
+
+if TYPE_CHECKING:
+    from adapters.storage.outbox_store import OutboxStore
+    from adapters.storage.retry_schedule import RetrySchedule
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +31,13 @@ log = logging.getLogger(__name__)
 class OutboxRelay:
     def __init__(
         self,
-        store,  # adapters.storage.outbox_store.OutboxStore
+        store: OutboxStore,
         publisher: ConfirmedPublisher,
         batch: int = 100,
         interval: float = 0.5,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         linger: float = 0.0,
-        schedule=None,  # adapters.storage.retry_schedule.RetrySchedule: parked deliveries, when this process has any
+        schedule: RetrySchedule | None = None,  # parked deliveries, when this process has any
     ) -> None:
         self.store = store
         self.schedule = schedule

@@ -24,8 +24,13 @@ Layout (prefix `returns` by default):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kombu import Exchange, Queue, binding
+
+if TYPE_CHECKING:
+    from kombu import Connection
+    from kombu.transport.virtual import Channel  # kombu's declared channel type (py-amqp's channel at run time)
 
 # Suffixes of the delay queues of earlier deployments: quorum (none), then classic (`.v2`).
 FORMER_DELAY_QUEUES = ("", ".v2")
@@ -103,12 +108,12 @@ class Topology:
     def all_queues(self) -> list[Queue]:
         return [queue for spec in self.specs.values() for queue in self.queues_of(spec)]
 
-    def declare(self, connection: object, spec: QueueSpec | None = None) -> None:
+    def declare(self, connection: Connection, spec: QueueSpec | None = None) -> None:
         """Declare the exchanges and every queue (or one spec's); idempotent, run at every (re)connect."""
-        channel = connection.default_channel  # type: ignore[attr-defined]
+        channel = connection.default_channel
         self.declare_on(channel, spec)
 
-    def declare_on(self, channel: object, spec: QueueSpec | None = None) -> None:
+    def declare_on(self, channel: Channel, spec: QueueSpec | None = None) -> None:
         for exchange in (self.events, self.commands, self.dlx):
             exchange(channel).declare()
         for queue in self.queues_of(spec) if spec else self.all_queues():

@@ -40,7 +40,7 @@ class Ticket(Generic[Work, Result]):
     def outcome(self) -> Result:
         if self.error is not None:
             raise self.error
-        return self.result  # type: ignore[return-value]
+        return self.result  # type: ignore[return-value]  # done: `resolve` set it (a Result may itself be None)
 
 
 class GroupCommit(Generic[Work, Result]):

@@ -65,7 +65,7 @@ def test_the_service_layer_importing_the_broker_code_breaks_the_contract(tmp_pat
     assert "service.leak -> queues.consumer" in result.stdout
 
 
-def test_the_type_checker_passes_on_core_and_the_service_layer():
+def test_the_type_checker_passes_on_the_app_and_its_entry_point():
     result = subprocess.run(
         [str(BIN / "mypy")],  # files, strictness and the modules it follows: [tool.mypy] in pyproject.toml
         cwd=ROOT,

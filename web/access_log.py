@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from gunicorn.config import Config
 from gunicorn.glogging import Logger
 
 from service.privacy import RedactingFilter, secrets_of
@@ -17,7 +18,7 @@ from service.privacy import RedactingFilter, secrets_of
 class RedactingLogger(Logger):
     """`logger_class` in config/gunicorn.conf.py."""
 
-    def setup(self, cfg) -> None:  # type: ignore[no-untyped-def]
+    def setup(self, cfg: Config) -> None:
         super().setup(cfg)
         redacting = RedactingFilter(secrets_of({k: v for k, v in os.environ.items() if k.startswith("RB_")}))
         for log in (self.access_log, self.error_log):

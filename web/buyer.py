@@ -33,6 +33,7 @@ from core.cases import ReturnCase
 from core.notices import DEFAULT_REFUND_ROUTE, NOTICE_KINDS, resolve
 from core.shipments import Shipment
 from core.tracking import TrackingScan
+from service.bootstrap import Container
 from service.buyer_links import FormGuard
 from service.withdrawal import (
     Statement,
@@ -61,7 +62,7 @@ TRACKED_STATES = ("approved", "return_in_transit", "inspecting", "refund_process
 MAX_NAME = 200
 
 
-def _container() -> Any:
+def _container() -> Container:
     return current_app.extensions["returnbridge"]
 
 
@@ -341,7 +342,7 @@ def _form_nonce() -> tuple[str, bool]:
 
 def _show(
     template: str, token: str, case: ReturnCase, rows: dict[str, Any], status: int = 200, **extra: Any
-) -> ResponseReturnValue:
+) -> Response:
     buyer = case.order.buyer
     words = Words(_negotiated(case), buyer_zone(buyer.timezone if buyer else None))
     nonce, fresh = _form_nonce()

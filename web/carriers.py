@@ -11,6 +11,7 @@ unmatched and still answered 202, so the carrier does not resend them forever.
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from adapters.carriers import CARRIERS
 from adapters.carriers.base import InboundRequest, PayloadError, SignatureError
@@ -22,7 +23,7 @@ bp = Blueprint("carriers", __name__)
 
 
 @bp.post("/carriers/<carrier>/tracking")
-def tracking_push(carrier: str):  # type: ignore[no-untyped-def]
+def tracking_push(carrier: str) -> ResponseReturnValue:
     """Receive a carrier's tracking push for a return parcel.
     ---
     post:

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -24,6 +25,7 @@ from core.analytics import DIMENSIONS, Period
 from core.cases import OPERATOR_COMMANDS, CommandRefused
 from core.lifecycle import LIFECYCLE, CaseState
 from service.analytics import ReturnAnalytics, SignalThresholds, backfill_facts
+from service.bootstrap import Container
 from service.canonical import flatten_errors
 from service.operator import CaseNotFound, OperatorCommands, UnknownCommand
 from web import console_access as access
@@ -54,7 +56,7 @@ def readable(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, ensure_ascii=False, indent=indent, default=str)
 
 
-def _container():  # type: ignore[no-untyped-def]
+def _container() -> Container:
     return current_app.extensions["returnbridge"]
 
 
@@ -67,7 +69,7 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
 
 @bp.get("/ops")
 @access.page
-def home():  # type: ignore[no-untyped-def]
+def home() -> ResponseReturnValue:
     """The operations console (HTML).
     ---
     get:
@@ -143,7 +145,7 @@ PAGE_SIZE = 50
 
 @bp.get("/ops/cases")
 @access.page
-def cases():  # type: ignore[no-untyped-def]
+def cases() -> ResponseReturnValue:
     """Case search (HTML).
     ---
     get:
@@ -212,7 +214,7 @@ def _case_page(case_id: str, status: int = 200, **extra: Any) -> Response:
 
 @bp.get("/ops/cases/<case_id>")
 @access.page
-def case_page(case_id: str):  # type: ignore[no-untyped-def]
+def case_page(case_id: str) -> ResponseReturnValue:
     """One case (HTML).
     ---
     get:
@@ -230,7 +232,7 @@ def case_page(case_id: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/ops/cases/<case_id>/commands/<action>")
 @access.act
-def case_command(case_id: str, action: str):  # type: ignore[no-untyped-def]
+def case_command(case_id: str, action: str) -> ResponseReturnValue:
     """An operator command from the console (HTML form).
     ---
     post:
@@ -330,7 +332,7 @@ def _report(period: Period, thresholds: SignalThresholds) -> dict[str, Any]:
 
 @bp.get("/ops/analytics")
 @access.api
-def analytics():  # type: ignore[no-untyped-def]
+def analytics() -> ResponseReturnValue:
     """Return analytics (JSON).
     ---
     get:
@@ -362,7 +364,7 @@ def analytics():  # type: ignore[no-untyped-def]
 
 @bp.get("/ops/analytics/page")
 @access.page
-def analytics_page():  # type: ignore[no-untyped-def]
+def analytics_page() -> ResponseReturnValue:
     """Return analytics (HTML).
     ---
     get:

@@ -7,25 +7,28 @@ import json
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
-from werkzeug.wrappers import Response
+from werkzeug.wrappers import Response as WsgiResponse
 
 from adapters.storage.ports import ConnectionLost
 
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, code: str, message: str, fields: dict[str, list[str]] | None = None):  # type: ignore[no-untyped-def]
+def error_response(
+    status: int, code: str, message: str, fields: dict[str, list[str]] | None = None
+) -> tuple[Response, int]:
     body: dict = {"error": {"code": code, "message": message}}
     if fields:
         body["error"]["fields"] = fields
     return jsonify(body), status
 
 
-def _nul_in_request():  # type: ignore[no-untyped-def]
+def _nul_in_request() -> tuple[Response, int] | None:
     """A NUL in a path segment or query parameter: 400 naming it (PostgreSQL text cannot hold one; it was a 500)."""
     fields = {name: ["must not contain NUL characters"] for name, value in (request.view_args or {}).items()
               if isinstance(value, str) and "\x00" in value}  # fmt: skip
@@ -67,30 +70,30 @@ def register_error_handlers(app: Flask) -> None:
     app.before_request(_nul_in_request)
 
     @app.errorhandler(RecursionError)
-    def _too_deep(exc: RecursionError):  # type: ignore[no-untyped-def]
+    def _too_deep(exc: RecursionError) -> ResponseReturnValue:
         # Only the JSON decoder recurses on input: a body of 100,000 nested brackets (issue 16) was a 500.
         return error_response(400, "invalid_json", "the body is nested too deeply to be read")
 
     @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
+    def _http(exc: HTTPException) -> ResponseReturnValue:
         code = (exc.name or "error").lower().replace(" ", "_")
         return error_response(exc.code or 500, code, exc.description or exc.name)
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeout)
     @app.errorhandler(ConnectionLost)
-    def _database_down(exc: Exception):  # type: ignore[no-untyped-def]
+    def _database_down(exc: Exception) -> ResponseReturnValue:
         return database_unavailable(exc)
 
     @app.errorhandler(DBAPIError)
-    def _database_error(exc: DBAPIError):  # type: ignore[no-untyped-def]
+    def _database_error(exc: DBAPIError) -> ResponseReturnValue:
         if exc.connection_invalidated:
             return database_unavailable(exc)
         log.exception("unhandled database error")
         return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
 
     @app.errorhandler(Exception)
-    def _bug(exc: Exception):  # type: ignore[no-untyped-def]
+    def _bug(exc: Exception) -> ResponseReturnValue:
         log.exception("unhandled error")
         return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
 
@@ -98,7 +101,7 @@ def register_error_handlers(app: Flask) -> None:
 DATABASE_RETRY_AFTER_SECONDS = 5
 
 
-def database_unavailable(exc: Exception):  # type: ignore[no-untyped-def]
+def database_unavailable(exc: Exception) -> tuple[Response, int]:
     """The database is down, unreachable or too slow (connect or statement timeout): 503, try again soon."""
     log.warning("database unavailable: %s", type(exc).__name__)
     response, status = error_response(
@@ -131,7 +134,7 @@ class ChunkedBodyLimit:
                 body += chunk
             if len(body) > self.limit:
                 message = {"error": {"code": "too_large", "message": f"the body exceeds {self.limit} bytes"}}
-                response = Response(json.dumps(message), status=413, mimetype="application/json")
+                response = WsgiResponse(json.dumps(message), status=413, mimetype="application/json")
                 response.headers["Connection"] = "close"  # the rest of the body is not read
                 return response(environ, start_response)
             environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(bytes(body)), str(len(body))

@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from core.ledger import ledger_totals
 from core.money import is_currency
@@ -48,7 +49,7 @@ def _date_arg(name: str, default: date | None, errors: dict[str, list[str]]) -> 
 
 
 @bp.get("/fx/rates")
-def fx_rates():  # type: ignore[no-untyped-def]
+def fx_rates() -> ResponseReturnValue:
     """Exchange rates for operators.
     ---
     get:
@@ -86,7 +87,7 @@ def fx_rates():  # type: ignore[no-untyped-def]
 
 @bp.get("/fx/ledger")
 @auth.require(auth.READ)
-def fx_ledger():  # type: ignore[no-untyped-def]
+def fx_ledger() -> ResponseReturnValue:
     """The merchant's FX ledger.
     ---
     get:

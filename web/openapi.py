@@ -27,7 +27,8 @@ class AcceptedSchema(Schema):
 class ErrorBodySchema(Schema):
     code = fields.String(required=True)
     message = fields.String(required=True)
-    fields = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    # "fields" in the body; named otherwise here, as `Schema.fields` holds the schema's own fields
+    field_errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), data_key="fields")
 
 
 class ErrorSchema(Schema):

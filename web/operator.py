@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from core.cases import ESCALATIONS, OPERATOR_COMMANDS, OPERATOR_RECORDS, UNBOXING_TESTS, CommandRefused
@@ -62,7 +63,7 @@ REQUIRED_FIELDS = (
 
 @bp.post("/returns/<case_id>/commands/<action>")
 @auth.require(auth.ACT)
-def run_command(case_id: str, action: str):  # type: ignore[no-untyped-def]
+def run_command(case_id: str, action: str) -> ResponseReturnValue:
     """An operator command on a case.
     ---
     post:

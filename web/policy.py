@@ -6,6 +6,7 @@ Open to anyone (it reveals no case), so it is rate-limited per address (RB_POLIC
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
 
 from adapters.calendars import HolidaysCalendars
@@ -21,7 +22,7 @@ CALENDARS = HolidaysCalendars()
 
 @bp.post("/policy/evaluate")
 @auth.rate_limited("policy", lambda s: s.policy_rate)
-def evaluate_policy():  # type: ignore[no-untyped-def]
+def evaluate_policy() -> ResponseReturnValue:
     """Evaluate a return request against statutory, marketplace and merchant rules.
 
     `eligible` judges the resolution asked for every line; `basis` is statutory_withdrawal, statutory_guarantee,

@@ -16,9 +16,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
-Handler = TypeVar("Handler", bound=Callable[[Any], Any])  # one message, or a batch of them
+Params = ParamSpec("Params")  # a message handler's: one message, or a batch of them
+Outcome = TypeVar("Outcome")
 
 
 class RequestsFirst:
@@ -49,14 +50,14 @@ class RequestsFirst:
 
         return counted
 
-    def handler(self, handle: Handler) -> Handler:
+    def handler(self, handle: Callable[Params, Outcome]) -> Callable[Params, Outcome]:
         """`handle`, called once the web is quiet (or `max_wait` has passed)."""
 
-        def after_requests(message: Any) -> Any:
+        def after_requests(*args: Params.args, **kwargs: Params.kwargs) -> Outcome:
             self.wait_quiet()
-            return handle(message)  # a batch handler's outcomes pass through
+            return handle(*args, **kwargs)  # a batch handler's outcomes pass through
 
-        return after_requests  # type: ignore[return-value]  # same call signature as `handle`
+        return after_requests
 
     def wait_quiet(self) -> None:
         deadline = time.monotonic() + self.max_wait

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from adapters.marketplaces import MARKETPLACES
 from adapters.marketplaces.base import InboundRequest, PayloadError, SignatureError
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 @bp.post("/webhooks/<marketplace>")
-def receive(marketplace: str):  # type: ignore[no-untyped-def]
+def receive(marketplace: str) -> ResponseReturnValue:
     """Receive a marketplace's return or refund event.
     ---
     post:
@@ -96,6 +97,6 @@ def receive(marketplace: str):  # type: ignore[no-untyped-def]
     return _outcome(marketplace, "duplicate" if duplicate else "accepted", (jsonify(answer), 200 if duplicate else 202))
 
 
-def _outcome(marketplace: str, outcome: str, response):  # type: ignore[no-untyped-def]
+def _outcome(marketplace: str, outcome: str, response: ResponseReturnValue) -> ResponseReturnValue:
     WEBHOOK_EVENTS.labels(marketplace, outcome).inc()
     return response

@@ -119,9 +119,15 @@ class AccessToken:
 class CarrierAdapter(Protocol):
     name: str
     display_name: str  # the carrier's trade name, shown to buyers in notices and on their page
-    content_types: tuple[str, ...]  # what its tracking pushes are posted as (415 for anything else)
-    declared_settings: tuple[Setting, ...]  # its rows of the README's Settings table
     capabilities: frozenset[type]  # the optional protocols below that it implements
+
+    @property
+    def content_types(self) -> tuple[str, ...]:
+        """What its tracking pushes are posted as (415 for anything else)."""
+
+    @property
+    def declared_settings(self) -> tuple[Setting, ...]:
+        """Its rows of the README's Settings table (read-only: each adapter declares its own tuple)."""
 
     def credentials(self, settings: AdapterSettings) -> dict[str, str] | None:
         """The credentials set for this carrier, or None: then nothing is sent."""
@@ -158,6 +164,9 @@ class CarrierAdapter(Protocol):
         the push carries a timestamp, is fresh at `now`: SF Express)."""
 
     def parse_tracking_push(self, request: InboundRequest, settings: AdapterSettings) -> list[TrackingUpdate]: ...
+
+    def needs_token(self, request: OutboundRequest) -> bool:
+        """Whether this request is sent with the OAuth token (SF Express signs its Fengqiao calls otherwise)."""
 
     def token_request(self, settings: AdapterSettings) -> OutboundRequest | None:
         """The OAuth token request, or None for carriers that authenticate every call themselves."""
@@ -244,13 +253,13 @@ def error_message(body: Any, *paths: tuple[str | int, ...]) -> str:
     for path in paths:
         node: Any = body
         for step in path:
-            if (isinstance(step, int) and isinstance(node, list) and len(node) > step) or (
+            present = (isinstance(step, int) and isinstance(node, list) and len(node) > step) or (
                 isinstance(step, str) and isinstance(node, dict) and step in node
-            ):
-                node = node[step]
-            else:
+            )
+            if not present:
                 node = None
                 break
+            node = node[step]
         if node not in (None, "", [], {}):
             return str(node)
     return str(body)[:300]

@@ -148,7 +148,7 @@ class CarrierGateway:
 
     def send(self, adapter: CarrierAdapter, settings: AdapterSettings, request: OutboundRequest) -> HttpResult:
         """One exchange with the carrier: token, signature, HTTP, decryption; a stale token is renewed once."""
-        token = self._token(adapter, settings) if adapter.needs_token(request) else None  # type: ignore[attr-defined]
+        token = self._token(adapter, settings) if adapter.needs_token(request) else None
         result = self._send(adapter, settings, request, token)
         if result.status == 401 and token is not None:
             self.tokens.forget(adapter.name)

@@ -211,7 +211,7 @@ class SfExpress(CarrierBase):
 
     def parse_token(self, result: HttpResult, now: datetime) -> AccessToken:
         body = result.body if isinstance(result.body, dict) else {}
-        data = body.get("apiResultData") if isinstance(body.get("apiResultData"), dict) else {}
+        data = found if isinstance(found := body.get("apiResultData"), dict) else {}
         if not result.ok or body.get("apiResultCode") != 0 or not data.get("accessToken"):
             raise CarrierRejected(f"SF Express token answered {result.status}: {body.get('apiErrorMsg') or body}")
         seconds = int(data.get("expireIn") or data.get("expiresIn") or DEFAULT_TOKEN_SECONDS)
@@ -267,7 +267,7 @@ class SfExpress(CarrierBase):
         body = result.body if isinstance(result.body, dict) else {}
         if not result.ok:
             raise CarrierRejected(f"SF Express {what} answered {result.status}: {body.get('apiErrorMsg') or body}")
-        inner = body.get("apiResultData") if isinstance(body.get("apiResultData"), dict) else {}
+        inner = found if isinstance(found := body.get("apiResultData"), dict) else {}
         if inner.get("success") is False:
             message = inner.get("msg") or inner.get("errorMsg") or inner.get("code") or inner
             raise CarrierRejected(f"SF Express {what} refused: {message}")
@@ -322,7 +322,7 @@ class SfExpress(CarrierBase):
 
     def parse_return_shipment(self, result: HttpResult) -> BookedShipment:
         inner = self._inner(result, "order")
-        data = inner.get("data") if isinstance(inner.get("data"), dict) else inner
+        data = found if isinstance(found := inner.get("data"), dict) else inner
         waybill = data.get("sfWaybillNo")
         if not waybill:
             raise CarrierRejected("SF Express answered without an sfWaybillNo")
@@ -418,7 +418,7 @@ class SfExpress(CarrierBase):
             raise CarrierRejected(
                 f"SF Express interception answered {result.status}: {body.get('apiErrorMsg') or body}"
             )
-        inner = body.get("apiResultData") if isinstance(body.get("apiResultData"), dict) else {}
+        inner = found if isinstance(found := body.get("apiResultData"), dict) else {}
         accepted = inner.get("success") is True
         return InterceptOutcome(
             accepted=accepted,

@@ -43,10 +43,16 @@ class PayloadError(Exception):
         self.fields = fields or {}
 
 
+class HeaderLookup(Protocol):
+    """What an adapter reads of a request's headers: werkzeug's `Headers` (case-insensitive), or a dict in tests."""
+
+    def get(self, name: str, /) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class InboundRequest:
     body: bytes
-    headers: Mapping[str, str]  # case-insensitive lookups: the web layer passes werkzeug's Headers
+    headers: HeaderLookup  # case-insensitive lookups: the web layer passes werkzeug's Headers
     query: Mapping[str, str] = field(default_factory=dict)
     url: str = ""
 
@@ -152,10 +158,16 @@ class DecisionRefused(Exception):
 class MarketplaceAdapter(Protocol):
     name: str
     display_name: str  # the platform's trade name, as buyers and operators know it
-    content_types: tuple[str, ...]  # what its webhooks are posted as (415 for anything else)
-    declared_settings: tuple[Setting, ...]  # its rows of the README's Settings table
     capabilities: frozenset[type]  # the optional protocols below that it implements
     return_request: ReturnRequestApi  # declared per platform: can a withdrawal be told to it? (issue 18 §2)
+
+    @property
+    def content_types(self) -> tuple[str, ...]:
+        """What its webhooks are posted as (415 for anything else)."""
+
+    @property
+    def declared_settings(self) -> tuple[Setting, ...]:
+        """Its rows of the README's Settings table (read-only: each adapter declares its own tuple)."""
 
     def configured(self, settings: AdapterSettings) -> MarketplaceAdapter:
         """The adapter with its `RB_<NAME>_*` settings: the registered one has none (they come as an argument)."""

@@ -468,7 +468,7 @@ def match_returnable(
 ) -> tuple[list[tuple[str, int]], list[str]]:
     """Each (sku, quantity) asked, spread over the fulfillment lines that still have that SKU to return;
     the SKUs that cannot be covered are named (nothing is sent then: a partial return is not the withdrawal)."""
-    left = [[sku, line_id, quantity] for sku, line_id, quantity in returnable]
+    left: list[list[Any]] = [[sku, line_id, quantity] for sku, line_id, quantity in returnable]  # [sku, line, left]
     chosen: list[tuple[str, int]] = []
     unmatched = []
     for sku, quantity in wanted:

@@ -137,4 +137,5 @@ class WebSessions:
         if principal is not None:
             statement = statement.where(WebSessionRow.principal == principal)
         with self.sessions.begin() as session:
-            return session.execute(statement.values(revoked_at=self.clock())).rowcount or 0  # type: ignore[attr-defined]
+            result = session.execute(statement.values(revoked_at=self.clock()))
+            return result.rowcount or 0  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult; Session.execute declares Result

@@ -14,12 +14,15 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal, or_, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql import ColumnElement
 
 from adapters.storage.models import CustomsClaimRow, ReturnFactsRow
 from core.analytics import DIMENSIONS, NO_REFUND_OWED, Period, rank
 
 F = ReturnFactsRow
+# The nullable flag as a condition (NULL reads as false, as SQL has it); typed as the condition it is used as.
+FIRST_OF_ORDER: ColumnElement[bool] = F.first_of_order  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -49,14 +52,14 @@ class AnalyticsStore:
         groups by every dimension at once (GROUPING SETS); elsewhere one grouped query per dimension.
         An order is counted once, on its first case (a delivery report and its return are one order).
         """
-        columns = [getattr(F, d) for d in DIMENSIONS]
+        columns: list[InstrumentedAttribute[Any]] = [getattr(F, d) for d in DIMENSIONS]
         found: dict[str, list[Group]] = {d: [] for d in DIMENSIONS}
         if self._postgres():
             # Two index-only scans (returns by request time, first cases of orders by seen time), one grouping.
             asked = select(*columns, literal(1).label("asked"), literal(0).label("order")).where(
                 self._requested(period)
             )
-            seen = select(*columns, literal(0), literal(1)).where(self._seen(period), F.first_of_order)
+            seen = select(*columns, literal(0), literal(1)).where(self._seen(period), FIRST_OF_ORDER)
             both = union_all(asked, seen).subquery()
             keys = [both.c[d] for d in DIMENSIONS]
             rows = self.session.execute(
@@ -69,10 +72,10 @@ class AnalyticsStore:
         else:
             in_period = or_(self._requested(period), self._seen(period))
             returns = func.count().filter(self._requested(period))
-            orders = func.count().filter(and_(self._seen(period), F.first_of_order))
+            orders = func.count().filter(and_(self._seen(period), FIRST_OF_ORDER))
             for dimension, column in zip(DIMENSIONS, columns, strict=True):
-                rows = self.session.execute(select(column, returns, orders).where(in_period).group_by(column)).all()
-                found[dimension] = [Group(key, n_orders, n_returns) for key, n_returns, n_orders in rows]
+                grouped = self.session.execute(select(column, returns, orders).where(in_period).group_by(column))
+                found[dimension] = [Group(key, n_orders, n_returns) for key, n_returns, n_orders in grouped]
         totals = (sum(g.orders for g in found["marketplace"]), sum(g.returns for g in found["marketplace"]))
         return totals, {d: sorted(groups, key=lambda g: (-g.returns, -g.orders, g.key)) for d, groups in found.items()}
 
@@ -160,8 +163,8 @@ class AnalyticsStore:
         asked = F.requested_at.is_not(None)
         # An order is worth what was reported with it, counted on its first case (or, reported by its return
         # alone, what was asked back): one pass grouped by buyer, read from the seen-time index alone.
-        worth = case((F.first_of_order, func.coalesce(F.ordered_minor, F.returned_minor, 0)), else_=0)
-        returns, orders = func.count(F.requested_at), func.count().filter(F.first_of_order)
+        worth = case((FIRST_OF_ORDER, func.coalesce(F.ordered_minor, F.returned_minor, 0)), else_=0)
+        returns, orders = func.count(F.requested_at), func.count().filter(FIRST_OF_ORDER)
         ordered_value = func.sum(worth)
         returned_value = func.coalesce(func.sum(F.returned_minor).filter(asked), 0)
         basis_points = int((share * 10_000).to_integral_value())

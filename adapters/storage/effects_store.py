@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from adapters.storage.models import (
@@ -97,7 +97,7 @@ class Shipments:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def _select(self):  # type: ignore[no-untyped-def]
+    def _select(self) -> Select[ShipmentRow, OutboundEffectRow]:
         return select(ShipmentRow, OutboundEffectRow).join(OutboundEffectRow, OutboundEffectRow.id == ShipmentRow.id)
 
     @staticmethod
@@ -176,7 +176,7 @@ class NoticeDeliveries:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def _select(self):  # type: ignore[no-untyped-def]
+    def _select(self) -> Select[NoticeDeliveryRow, OutboundEffectRow]:
         return select(NoticeDeliveryRow, OutboundEffectRow).join(
             OutboundEffectRow, OutboundEffectRow.id == NoticeDeliveryRow.id
         )

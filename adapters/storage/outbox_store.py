@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.messages import OutgoingMessage
-from adapters.storage.models import OutboxRow, ProcessedMessageRow, ScheduledRetryRow
+from adapters.storage.models import Base, OutboxRow, ProcessedMessageRow, ScheduledRetryRow
+
+Publish = Callable[[OutgoingMessage], object]
+"""Publish one message and wait for its confirm; raises when the broker refuses it."""
+PublishMany = Callable[[Sequence[OutgoingMessage]], int]
+"""Publish several, confirms awaited together: how many, from the first, the broker took."""
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, for Core statements on plain rows (declarative models type `__table__` as any FromClause)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class OutboxStore:
@@ -16,8 +29,8 @@ class OutboxStore:
         self._factory = session_factory
         self._skip_locked = skip_locked
 
-    def relay_batch(self, now: datetime, limit: int, publish, backoff: timedelta,  # type: ignore[no-untyped-def]
-                    publish_many=None) -> tuple[int, str | None]:  # fmt: skip
+    def relay_batch(self, now: datetime, limit: int, publish: Publish, backoff: timedelta,
+                    publish_many: PublishMany | None = None) -> tuple[int, str | None]:  # fmt: skip
         """Publish due rows in id order inside one transaction; stop at the first failure.
 
         On PostgreSQL `FOR UPDATE SKIP LOCKED` lets several relays share the table without
@@ -27,7 +40,7 @@ class OutboxStore:
         `publish_many(messages) -> how many from the first were confirmed` (the publisher's
         pipelined confirms) takes the whole batch at once; without it, `publish` takes one at a time.
         """
-        table = OutboxRow.__table__
+        table = table_of(OutboxRow)
         with self._factory() as session:
             stmt = (
                 select(table.c.id, table.c.message_id, table.c.exchange, table.c.routing_key, table.c.body,
@@ -94,10 +107,12 @@ class OutboxStore:
                 .values(published_at=None)
             )
             session.commit()
-            return result.rowcount or 0
+            return result.rowcount or 0  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult; Session.execute declares Result
 
 
-def publish_prefix(messages: list[OutgoingMessage], publish, publish_many) -> tuple[int, str | None]:  # type: ignore[no-untyped-def]
+def publish_prefix(
+    messages: list[OutgoingMessage], publish: Publish, publish_many: PublishMany | None
+) -> tuple[int, str | None]:
     """How many messages, from the first, the broker took, and the error that stopped the rest."""
     if not messages:
         return 0, None

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.messages import OutgoingMessage
 from adapters.storage.models import ScheduledRetryRow
-from adapters.storage.outbox_store import publish_prefix
+from adapters.storage.outbox_store import Publish, PublishMany, publish_prefix, table_of
 
 
 def wall_clock() -> datetime:
@@ -44,7 +44,7 @@ class RetrySchedule:
         """
         now = self._clock()
         due_at = now + timedelta(seconds=delay_seconds)
-        table = ScheduledRetryRow.__table__
+        table = table_of(ScheduledRetryRow)
         with self._factory() as session:
             session.execute(delete(table).where(table.c.queue == queue, table.c.message_id == message.message_id))
             session.execute(
@@ -56,8 +56,8 @@ class RetrySchedule:
             session.commit()
         return due_at
 
-    def relay_due(self, limit: int, publish, backoff: timedelta,  # type: ignore[no-untyped-def]
-                  publish_many=None) -> tuple[int, str | None]:  # fmt: skip
+    def relay_due(self, limit: int, publish: Publish, backoff: timedelta,
+                  publish_many: PublishMany | None = None) -> tuple[int, str | None]:  # fmt: skip
         """Publish due rows (earliest first) to their work queues, delete the confirmed ones; stop at a failure.
 
         Locked as the outbox is (`FOR UPDATE SKIP LOCKED` on PostgreSQL, SQLite's single writer),
@@ -65,7 +65,7 @@ class RetrySchedule:
         publishes it again, which the consumers' inbox absorbs.
         """
         now = self._clock()
-        table = ScheduledRetryRow.__table__
+        table = table_of(ScheduledRetryRow)
         with self._factory() as session:
             stmt = (
                 select(table.c.id, table.c.queue, table.c.message_id, table.c.body, table.c.headers,

@@ -20,7 +20,7 @@ from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, insert, literal, null, or_, select, union_all, update
+from sqlalchemy import Select, event, func, insert, literal, null, or_, select, union_all, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -227,7 +227,7 @@ class CaseRepository:
                 version=version + 1,
             )
         )
-        if result.rowcount != 1:
+        if result.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult; Session.execute declares Result
             raise ConcurrentUpdate(f"case {case.id} changed since it was loaded")
         self._stored[case.id] = parts
         self._append_children(case)
@@ -274,13 +274,13 @@ class CaseRepository:
                 self.session.delete(row)
         for name, timer in case.timers.items():
             due, fired, cancelled = timer.due_at, timer.fired_at, timer.cancelled
-            row = rows.get(name)
-            if row is None:
+            stored = rows.get(name)
+            if stored is None:
                 self.session.add(
                     CaseTimerRow(case_id=case.id, name=name, due_at=due, fired_at=fired, cancelled=cancelled)
                 )
-            elif (row.due_at, row.fired_at, row.cancelled) != (due, fired, cancelled):
-                row.due_at, row.fired_at, row.cancelled = due, fired, cancelled
+            elif (stored.due_at, stored.fired_at, stored.cancelled) != (due, fired, cancelled):
+                stored.due_at, stored.fired_at, stored.cancelled = due, fired, cancelled
 
     def _children(self, case_id: str) -> tuple[list[TimelineEntry], list[Notice]]:
         """Timeline (by seq) and notices (by id) in one round trip: every case read wants both."""
@@ -647,7 +647,7 @@ class CaseTimers:
         self.session = session
         self.skip_locked = skip_locked
 
-    def _pending(self, now: datetime):  # type: ignore[no-untyped-def]
+    def _pending(self, now: datetime) -> Select[CaseTimerRow]:
         return select(CaseTimerRow).where(
             CaseTimerRow.fired_at.is_(None), CaseTimerRow.cancelled.is_(False), CaseTimerRow.due_at <= now
         )
