@@ -62,7 +62,7 @@ class OutboxListener:
         while not self._stop.is_set():
             try:
                 self._listen()
-            except psycopg.Error as exc:
+            except Exception as exc:  # psycopg's errors above all; whatever it is, the poll covers for it
                 if self.listening.is_set() or not quiet:
                     log.warning("outbox listener: no LISTEN connection (%s); the relay polls until it is back", exc)
                 quiet = True
