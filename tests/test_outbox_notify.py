@@ -100,3 +100,19 @@ def test_a_lost_listen_connection_falls_back_to_polling_and_loses_nothing(web_an
     prefix = worker.settings.topology_prefix
     assert wait_for(lambda: _cases_queue_depth(web_and_worker.rabbit_url, prefix) == 3, timeout=5)
     assert not listener.listening.is_set(), "published by the poll while the LISTEN connection was down"
+
+
+def test_the_listener_reconnects_and_notify_wakes_the_relay_again(web_and_worker):
+    worker = web_and_worker.worker
+    listener = OutboxListener(worker.settings.database_url, worker.relay.notify, retry_seconds=0.2)
+    worker.relay.listener = listener
+    _relay_idle(worker)
+    first = listener.backend_pid()
+    with psycopg.connect(libpq_url(worker.settings.database_url), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+    assert wait_for(lambda: listener.listening.is_set() and listener.backend_pid() not in (None, first), timeout=10)
+    time.sleep(0.3)  # past the round its reconnect woke
+    posted = time.monotonic()
+    assert post_event(web_and_worker.web, unique_event()).status_code == 202
+    assert wait_for(lambda: worker.outbox_store.pending() == 0, timeout=10, step=0.01)
+    assert time.monotonic() - posted < 3.0, "published by the 30 s poll, not by NOTIFY"
