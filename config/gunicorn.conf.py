@@ -1,7 +1,9 @@
-"""gunicorn settings for `make web`: bind from RB_HOST/RB_PORT, and an outbox relay in each worker.
+"""gunicorn settings for `make web`: bind from RB_HOST/RB_PORT, and where the outbox relay runs.
 
-The relay in the web process publishes a webhook's event right after its commit, so
-the worker sees it at once; the worker process runs its own relay as a safety net.
+On PostgreSQL the web runs no relay (RB_WEB_RELAY off by default): each intake commit NOTIFYs the worker's
+relay, which LISTENs and publishes within milliseconds, so no web worker spends CPU on publishing. With
+RB_WEB_RELAY=on (the default on SQLite, which has no NOTIFY) each web worker runs a relay woken by its own
+commits, and the worker's relay polls as a safety net.
 """
 
 from __future__ import annotations
@@ -64,8 +66,8 @@ def child_exit(server: Arbiter, worker: Worker) -> None:
 def post_worker_init(worker: Worker) -> None:
     app = worker.wsgi
     container = getattr(app, "extensions", {}).get("returnbridge")
-    if container is not None:
-        container.relay.start()
+    if container is not None and container.settings.web_relay:
+        container.relay.start(listen=False)  # its own commits wake it; other processes' are the worker's
 
 
 def worker_exit(server: Arbiter, worker: Worker) -> None:

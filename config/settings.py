@@ -22,6 +22,19 @@ class SettingsError(ValueError):
     """A setting has a value the service cannot run with."""
 
 
+def _web_relay(env: Mapping[str, str]) -> bool:
+    """Whether each gunicorn worker runs an outbox relay (`make web`): by default only where no NOTIFY
+    wakes the worker's relay (SQLite), as on PostgreSQL the web then spends nothing on publishing."""
+    raw = (env.get("RB_WEB_RELAY") or "").strip().lower()
+    if raw == "":
+        return (env.get("RB_DATABASE_URL") or DEFAULT_DATABASE_URL).startswith("sqlite")
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"RB_WEB_RELAY must be on or off, got {raw!r}")
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw in (None, ""):
@@ -126,6 +139,7 @@ class Settings:
     relay_batch: int = 100
     relay_interval_seconds: float = 0.5
     relay_linger_seconds: float = 0.02
+    web_relay: bool = False
     poll_interval_seconds: float = 300.0
     publish_timeout_seconds: float = 5.0
     http_timeout_seconds: float = 10.0
@@ -174,6 +188,7 @@ class Settings:
             relay_batch=_int(env, "RB_RELAY_BATCH", 100),
             relay_interval_seconds=_float(env, "RB_RELAY_INTERVAL_SECONDS", 0.5),
             relay_linger_seconds=_float(env, "RB_RELAY_LINGER_SECONDS", 0.02),
+            web_relay=_web_relay(env),
             poll_interval_seconds=_float(env, "RB_POLL_INTERVAL_SECONDS", 300.0),
             publish_timeout_seconds=_float(env, "RB_PUBLISH_TIMEOUT_SECONDS", 5.0),
             http_timeout_seconds=_float(env, "RB_HTTP_TIMEOUT_SECONDS", 10.0),

@@ -2,7 +2,8 @@
 
 Webhooks commit the event and its outgoing message together and answer at once; the
 relay publishes afterwards with confirms (transactional outbox, messaging_reliability.md
-§4.2), a claimed batch at once and then its confirms together. It wakes when told that something was committed, and polls as a safety net.
+§4.2), a claimed batch at once and then its confirms together. It wakes when told that something was committed
+(by its own process, or on PostgreSQL by another one through NOTIFY), and polls as a safety net.
 
 It also publishes the consumers' parked deliveries (deferrals and retries, adapters/storage/retry_schedule.py)
 back to their work queues once due. A consumer that parks one tells the relay when it is due
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from adapters.storage.outbox_signal import OutboxListener
 from queues.publisher import ConfirmedPublisher
 
 if TYPE_CHECKING:
@@ -52,6 +54,9 @@ class OutboxRelay:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
+        # Hears other processes' commits (adapters.storage.outbox_signal.OutboxListener, PostgreSQL): the
+        # worker's relay publishes what a web without a relay of its own committed, within milliseconds.
+        self.listener: OutboxListener | None = None
 
     def notify(self) -> None:
         """Something was committed to the outbox: publish it now rather than at the next poll."""
@@ -123,7 +128,10 @@ class OutboxRelay:
             self._wake.clear()
         self.publisher.close()
 
-    def start(self) -> None:
+    def start(self, listen: bool = True) -> None:
+        """`listen=False` where this process's own commits are all it needs to hear (a web worker's relay)."""
+        if listen and self.listener is not None:
+            self.listener.start()
         if self.schedule is not None:
             try:  # parked by an earlier run of the process: wake when the first of them falls due
                 first = self.schedule.next_due()
@@ -137,6 +145,8 @@ class OutboxRelay:
             self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        if self.listener is not None:
+            self.listener.stop()
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

@@ -23,6 +23,7 @@ from adapters.storage.checkpoints import DatabaseCheckpoints
 from adapters.storage.database import DatabaseUnreachable, make_engine, make_session_factory, migrate
 from adapters.storage.fx_store import SqlRateStore
 from adapters.storage.operations_store import OperationsStore
+from adapters.storage.outbox_signal import OutboxListener
 from adapters.storage.outbox_store import OutboxStore
 from adapters.storage.purge_store import PurgeStore
 from adapters.storage.retry_schedule import RetrySchedule
@@ -108,6 +109,10 @@ class Container:
             linger=settings.relay_linger_seconds,
             schedule=self.retry_schedule,
         )
+        if not settings.is_sqlite:  # NOTIFY from the outbox trigger wakes this process's relay (if it runs one)
+            self.relay.listener = OutboxListener(
+                settings.database_url, self.relay.notify, connect_timeout=settings.db_connect_timeout_seconds
+            )
         self.rate_book = build_rate_book(settings, SqlRateStore(self.session_factory), clock)
         self.rate_refresher = RateRefresher(self.rate_book, settings.fx_refresh_seconds)
         self.fx = FxRecorder(self.rate_book, settings.settlement_currency)

@@ -138,7 +138,9 @@ def _reverse_queue(stack: Stack) -> int:
 
 def test_duplicate_and_out_of_order_deliveries_take_effect_once_and_in_order(stack_for) -> None:  # type: ignore[no-untyped-def]
     carrier = CarrierFake()
-    stack = stack_for(carrier, start_worker=False)
+    # No worker yet: the web's own relay publishes what it accepts (RB_WEB_RELAY is off by default on PostgreSQL,
+    # where the worker's relay, woken by NOTIFY, publishes instead).
+    stack = stack_for(carrier, start_worker=False, RB_WEB_RELAY="on")
     cases = 8
     for n in range(cases):
         requested = unique_event("return.requested", n=f"dup{n}")
