@@ -99,8 +99,8 @@ def serve() -> None:
     consumers = _consumers(container)
     for consumer in consumers:
         consumer.handler = first.handler(consumer.handler)
-        if consumer.batch_handler is not None:  # a batch waits for a quiet web as a single message does
-            consumer.batch_handler = first.handler(consumer.batch_handler)
+        if consumer.batch_handler is not None:  # a batch waits for a quiet web, and goes one by one under load
+            consumer.batch_handler = first.batch_handler(consumer.batch_handler)
     running = Worker(container.relay, consumers, container.periodic_tasks())
     running.start()
     container.rate_refresher.start()

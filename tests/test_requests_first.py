@@ -60,9 +60,33 @@ def test_with_no_requests_a_message_is_handled_at_once():
     assert handled == ["m"] and time.monotonic() - started < 0.1
 
 
-def test_a_batch_handler_keeps_its_outcomes_when_it_waits_for_a_quiet_web():
-    """The consumer reads a batch handler's outcomes (one per message) to ack or park each message."""
-    first = RequestsFirst(quiet=0.01, max_wait=1.0)
+def test_a_batch_goes_whole_when_the_web_is_quiet_and_one_by_one_while_requests_keep_coming():
+    """A batch is one transaction (SQLite's one write lock): a webhook must not wait behind twenty events."""
+    turns: list[list[str]] = []
     failure = ValueError("m2 refused")
-    outcomes = first.handler(lambda messages: [None if m != "m2" else failure for m in messages])(["m1", "m2"])
-    assert outcomes == [None, failure]
+
+    def apply(messages: list[str]) -> list[Exception | None]:
+        turns.append(list(messages))
+        return [failure if m == "m2" else None for m in messages]
+
+    quiet = RequestsFirst(quiet=0.01, max_wait=1.0)
+    assert quiet.batch_handler(apply)(["m1", "m2", "m3"]) == [None, failure, None]
+    assert turns == [["m1", "m2", "m3"]]
+
+    busy = RequestsFirst(quiet=0.05, max_wait=0.05)
+    stop = threading.Event()
+
+    def steady() -> None:
+        app = busy.wsgi(lambda environ, start_response: [time.sleep(0.01) or b""])
+        while not stop.is_set():
+            app({}, lambda *a: None)
+
+    traffic = threading.Thread(target=steady)
+    traffic.start()
+    try:
+        turns.clear()
+        assert busy.batch_handler(apply)(["m1", "m2", "m3"]) == [None, failure, None]
+    finally:
+        stop.set()
+        traffic.join(5)
+    assert turns == [["m1"], ["m2"], ["m3"]]  # in delivery order, each after its own wait
