@@ -18,11 +18,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import event
+
 from bench.common import BENCH_SECRET, fresh_event, postgres_database
 from bench.pipeline import NOTIFY_SECRET, NoticeSink
 
 
-def _profile(name: str, work: Callable[[], int], lines: int = 12) -> None:
+def _profile(name: str, work: Callable[[], int], statements: list[int], lines: int = 12) -> None:
+    """`statements`: a counter the engine bumps per statement sent (BEGIN and COMMIT are not counted)."""
+    sent = statements[0]
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.enable()
@@ -32,7 +36,11 @@ def _profile(name: str, work: Callable[[], int], lines: int = 12) -> None:
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("tottime").print_stats(lines)
-    print(f"\n## {name}: {count} items, {elapsed / max(count, 1) * 1000:.2f} ms each (under the profiler)")
+    per_item = (statements[0] - sent) / max(count, 1)
+    print(
+        f"\n## {name}: {count} items, {elapsed / max(count, 1) * 1000:.2f} ms each (under the profiler), "
+        f"{per_item:.1f} statements each"
+    )
     text = out.getvalue()
     print(text[text.index("   ncalls") :] if "   ncalls" in text else text)
 
@@ -49,6 +57,12 @@ def run(database_url: str, events: int) -> None:
                                   "RB_LOG_LEVEL": "WARNING", "RB_TOPOLOGY_PREFIX": "bench",
                                   "RB_NOTIFY_WEBHOOK_URL": sink.url, "RB_NOTIFY_WEBHOOK_SECRET": NOTIFY_SECRET})  # fmt: skip
     container = Container(settings)
+    statements = [0]
+
+    @event.listens_for(container.engine, "before_cursor_execute")
+    def _count(*_args: Any) -> None:
+        statements[0] += 1
+
     run_id = uuid.uuid4().hex[:8]
     messages: list[Any] = []
 
@@ -83,13 +97,17 @@ def run(database_url: str, events: int) -> None:
         relay()
         consume("notify.buyer", "notify.buyer.")
         messages.clear()
-        _profile("web intake (Intake.accept)", lambda: intake("p"))
-        _profile("relay (claim, publish to a list, mark)", relay)
+        _profile("web intake (Intake.accept)", lambda: intake("p"), statements)
+        _profile("relay (claim, publish to a list, mark)", relay, statements)
         events_only = list(messages)
-        _profile("case handler (returns.cases)", lambda: consume("cases", "return."))
+        _profile("case handler (returns.cases)", lambda: consume("cases", "return."), statements)
         messages.clear()
         relay()
-        _profile("notice delivery (notify.buyer: email and webhook)", lambda: consume("notify.buyer", "notify.buyer."))
+        _profile(
+            "notice delivery (notify.buyer: email and webhook)",
+            lambda: consume("notify.buyer", "notify.buyer."),
+            statements,
+        )
         print(f"\n{len(events_only)} events, notices posted to the sink: {sink.posts}")
     finally:
         container.close()
