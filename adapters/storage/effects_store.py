@@ -7,11 +7,12 @@ concurrent one under the same idempotency key fails that commit (`DuplicateKey`)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, Protocol
 
-from sqlalchemy import Select, select
+from sqlalchemy import Row, Select, select, update
 from sqlalchemy.orm import Session
 
 from adapters.storage.models import (
@@ -29,91 +30,115 @@ from core.shipments import Shipment
 from core.tracking import TrackingScan
 
 _EFFECT_FIELDS = ("state", "attempts", "request", "result", "error", "updated_at")
+_EFFECTS = OutboundEffectRow.__table__
+# An effect's columns beside another table's row in one select, each named `effect_<column>`.
+_DELIVERIES = NoticeDeliveryRow.__table__
+_EFFECT_COLUMNS = tuple(column.label(f"effect_{column.name}") for column in _EFFECTS.c)
 
 
-def effect_of(row: OutboundEffectRow) -> OutboundEffect:
-    return OutboundEffect(
-        id=row.id, case_id=row.case_id, kind=row.kind, adapter=row.adapter, idempotency_key=row.idempotency_key,
-        state=row.state, created_at=row.created_at, updated_at=row.updated_at, attempts=row.attempts or 0,
-        request=row.request, result=row.result, error=row.error,
-    )  # fmt: skip
+class Pending(Protocol):
+    """Rows held for the transaction's commit (`unit_of_work.PendingWrites`), one multi-row INSERT per table."""
+
+    def add(self, table: Any, row: dict[str, Any]) -> None: ...
+
+    def write(self) -> None: ...
+
+
+def effect_of(values: Mapping[Any, Any], prefix: str = "") -> OutboundEffect:
+    """The effect in a Core row's mapping (its columns named `prefix` + column): no ORM object is built."""
+    v = {name: values[prefix + name] for name in (
+        "id", "case_id", "kind", "adapter", "idempotency_key", "state", "created_at", "updated_at", "attempts",
+        "request", "result", "error")}  # fmt: skip
+    return OutboundEffect(**{**v, "attempts": v["attempts"] or 0})
 
 
 class OutboundEffects:
-    """Every request to another system under its idempotency key (table `outbound_effects`)."""
+    """Every request to another system under its idempotency key (table `outbound_effects`).
 
-    def __init__(self, session: Session) -> None:
+    Core statements, not the ORM: a new effect is a row of the transaction's INSERTs at commit, a
+    move one UPDATE by id, a read the columns (the effect's intent and outcome are a notice's hot path).
+    """
+
+    def __init__(self, session: Session, pending: Pending) -> None:
         self.session = session
+        self.pending = pending
+
+    def _one(self, condition: Any) -> OutboundEffect | None:
+        self.pending.write()  # an effect added in this transaction is read back too
+        found = self.session.execute(select(_EFFECTS).where(condition)).first()
+        return effect_of(found._mapping) if found is not None else None
 
     def by_key(self, idempotency_key: str) -> OutboundEffect | None:
-        row = self.session.scalars(
-            select(OutboundEffectRow).where(OutboundEffectRow.idempotency_key == idempotency_key)
-        ).first()
-        return effect_of(row) if row is not None else None
+        return self._one(_EFFECTS.c.idempotency_key == idempotency_key)
 
     def by_keys(self, idempotency_keys: Iterable[str]) -> dict[str, OutboundEffect]:
         """The effects stored under any of the keys, by key, in one query (a notice's channels)."""
-        rows = self.session.scalars(
-            select(OutboundEffectRow).where(OutboundEffectRow.idempotency_key.in_(list(idempotency_keys)))
-        )
-        return {row.idempotency_key: effect_of(row) for row in rows}
+        self.pending.write()
+        rows = self.session.execute(select(_EFFECTS).where(_EFFECTS.c.idempotency_key.in_(list(idempotency_keys))))
+        return {row.idempotency_key: effect_of(row._mapping) for row in rows}
 
     def get(self, effect_id: str) -> OutboundEffect | None:
-        row = self.session.get(OutboundEffectRow, effect_id)
-        return effect_of(row) if row is not None else None
+        return self._one(_EFFECTS.c.id == effect_id)
 
     def add(self, effect: OutboundEffect) -> OutboundEffect:
-        self.session.add(
-            OutboundEffectRow(
-                id=effect.id, case_id=effect.case_id, kind=effect.kind, adapter=effect.adapter,
-                idempotency_key=effect.idempotency_key, state=effect.state, attempts=effect.attempts,
-                request=effect.request, result=effect.result, error=effect.error, created_at=effect.created_at,
-                updated_at=effect.updated_at,
-            )
+        """Inserted at commit: a concurrent effect under the same idempotency key fails it (`DuplicateKey`)."""
+        self.pending.add(
+            _EFFECTS,
+            {
+                "id": effect.id, "case_id": effect.case_id, "kind": effect.kind, "adapter": effect.adapter,
+                "idempotency_key": effect.idempotency_key, "state": effect.state, "attempts": effect.attempts,
+                "request": effect.request, "result": effect.result, "error": effect.error,
+                "created_at": effect.created_at, "updated_at": effect.updated_at,
+            },
         )  # fmt: skip
         return effect
 
     def save(self, effect: OutboundEffect) -> OutboundEffect:
-        """Write the effect's move (state, attempts, request, answer, error)."""
-        row = self.session.get(OutboundEffectRow, effect.id)
-        if row is None:
+        """Write the effect's move (state, attempts, request, answer, error): one UPDATE by id."""
+        self.pending.write()
+        result = self.session.execute(
+            update(OutboundEffectRow)
+            .where(_EFFECTS.c.id == effect.id)
+            .values({name: getattr(effect, name) for name in _EFFECT_FIELDS})
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult; Session.execute declares Result
             raise LookupError(f"outbound effect {effect.id} is not stored")
-        for name in _EFFECT_FIELDS:
-            value = getattr(effect, name)
-            if getattr(row, name) != value:
-                setattr(row, name, value)
         return effect
 
     def for_case(self, case_id: str, kinds: Iterable[str] | None = None) -> list[OutboundEffect]:
-        stmt = select(OutboundEffectRow).where(OutboundEffectRow.case_id == case_id)
+        self.pending.write()
+        stmt = select(_EFFECTS).where(_EFFECTS.c.case_id == case_id)
         if kinds is not None:
-            stmt = stmt.where(OutboundEffectRow.kind.in_(list(kinds)))
-        return [effect_of(r) for r in self.session.scalars(stmt.order_by(OutboundEffectRow.created_at))]
+            stmt = stmt.where(_EFFECTS.c.kind.in_(list(kinds)))
+        return [effect_of(r._mapping) for r in self.session.execute(stmt.order_by(_EFFECTS.c.created_at))]
 
 
 class Shipments:
     """Carrier bookings: the parcel in `shipments`, the request's state in `outbound_effects` (same id)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, pending: Pending) -> None:
         self.session = session
+        self.pending = pending
 
-    def _select(self) -> Select[ShipmentRow, OutboundEffectRow]:
-        return select(ShipmentRow, OutboundEffectRow).join(OutboundEffectRow, OutboundEffectRow.id == ShipmentRow.id)
+    def _select(self) -> Select[Any]:
+        self.pending.write()  # the parcel's effect may be held for the commit
+        return select(ShipmentRow, *_EFFECT_COLUMNS).join(_EFFECTS, _EFFECTS.c.id == ShipmentRow.id)
 
     @staticmethod
-    def _value(row: ShipmentRow, effect: OutboundEffectRow) -> Shipment:
-        return Shipment(row.id, row.case_id, row.carrier, row.kind, row.created_at, effect_of(effect),
-                        row.tracking_number, row.label_pdf_base64)  # fmt: skip
+    def _value(found: Row[Any]) -> Shipment:
+        row = found[0]
+        return Shipment(row.id, row.case_id, row.carrier, row.kind, row.created_at,
+                        effect_of(found._mapping, "effect_"), row.tracking_number, row.label_pdf_base64)  # fmt: skip
 
     def get(self, shipment_id: str) -> Shipment | None:
         found = self.session.execute(self._select().where(ShipmentRow.id == shipment_id)).first()
-        return self._value(*found) if found is not None else None
+        return self._value(found) if found is not None else None
 
     def for_case(self, case_id: str) -> list[Shipment]:
         rows = self.session.execute(
             self._select().where(ShipmentRow.case_id == case_id).order_by(ShipmentRow.created_at)
         )
-        return [self._value(*r) for r in rows]
+        return [self._value(r) for r in rows]
 
     def add(self, shipment: Shipment) -> Shipment:
         """The parcel's row; its effect is added through `OutboundEffects` in the same transaction."""
@@ -146,7 +171,7 @@ class Shipments:
                 ShipmentRow.kind == "return_label",
             )
         ).first()
-        return self._value(*found) if found is not None else None
+        return self._value(found) if found is not None else None
 
     def in_flight(self, since: datetime, finished: tuple[str, ...], limit: int) -> list[Shipment]:
         """Booked return labels created after `since` with no scan yet in a `finished` status."""
@@ -167,28 +192,28 @@ class Shipments:
             .order_by(OutboundEffectRow.updated_at)
             .limit(limit)
         )
-        return [self._value(*r) for r in rows]
+        return [self._value(r) for r in rows]
 
 
 class NoticeDeliveries:
     """Notices as rendered per channel (`notice_deliveries`), with their sending's effect (same id)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, pending: Pending) -> None:
         self.session = session
+        self.pending = pending
 
-    def _select(self) -> Select[NoticeDeliveryRow, OutboundEffectRow]:
-        return select(NoticeDeliveryRow, OutboundEffectRow).join(
-            OutboundEffectRow, OutboundEffectRow.id == NoticeDeliveryRow.id
-        )
+    def _select(self) -> Select[Any]:
+        self.pending.write()  # deliveries and effects added in this transaction are read back too
+        return select(_DELIVERIES, *_EFFECT_COLUMNS).join(_EFFECTS, _EFFECTS.c.id == _DELIVERIES.c.id)
 
     @staticmethod
-    def _value(row: NoticeDeliveryRow, effect: OutboundEffectRow) -> NoticeDelivery:
-        return NoticeDelivery(row.id, row.case_id, row.kind, row.channel, row.created_at, effect_of(effect),
-                              row.recipient, row.locale, row.message)  # fmt: skip
+    def _value(row: Row[Any]) -> NoticeDelivery:
+        return NoticeDelivery(row.id, row.case_id, row.kind, row.channel, row.created_at,
+                              effect_of(row._mapping, "effect_"), row.recipient, row.locale, row.message)  # fmt: skip
 
     def by_key(self, idempotency_key: str) -> NoticeDelivery | None:
         found = self.session.execute(self._select().where(OutboundEffectRow.idempotency_key == idempotency_key)).first()
-        return self._value(*found) if found is not None else None
+        return self._value(found) if found is not None else None
 
     def for_case(self, case_id: str) -> list[NoticeDelivery]:
         rows = self.session.execute(
@@ -196,21 +221,23 @@ class NoticeDeliveries:
             .where(NoticeDeliveryRow.case_id == case_id)
             .order_by(NoticeDeliveryRow.created_at, NoticeDeliveryRow.channel)
         )
-        return [self._value(*r) for r in rows]
+        return [self._value(r) for r in rows]
 
     def add(self, delivery: NoticeDelivery) -> NoticeDelivery:
-        """The rendered notice's row; its effect is added through `OutboundEffects` in the same transaction."""
-        self.session.add(
-            NoticeDeliveryRow(
-                id=delivery.id,
-                case_id=delivery.case_id,
-                kind=delivery.kind,
-                channel=delivery.channel,
-                recipient=delivery.recipient,
-                locale=delivery.locale,
-                message=dict(delivery.message or {}),
-                created_at=delivery.created_at,
-            )
+        """The rendered notice's row, inserted at commit; its effect is added through `OutboundEffects` in the
+        same transaction."""
+        self.pending.add(
+            _DELIVERIES,
+            {
+                "id": delivery.id,
+                "case_id": delivery.case_id,
+                "kind": delivery.kind,
+                "channel": delivery.channel,
+                "recipient": delivery.recipient,
+                "locale": delivery.locale,
+                "message": dict(delivery.message or {}),
+                "created_at": delivery.created_at,
+            },
         )
         return delivery
 
@@ -218,16 +245,18 @@ class NoticeDeliveries:
 class CustomsClaims:
     """The duty/VAT recovery ledger; each claim's filing is the effect of the same id."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, pending: Pending) -> None:
         self.session = session
+        self.pending = pending
 
     def _value(self, row: CustomsClaimRow) -> LedgerClaim:
-        filing = self.session.get(OutboundEffectRow, row.id)
+        self.pending.write()  # the filing may be held for the commit
+        filing = self.session.execute(select(_EFFECTS).where(_EFFECTS.c.id == row.id)).first()
         return LedgerClaim(
             id=row.id, case_id=row.case_id, authority=row.authority, basis=row.basis,
             amount=Money(Decimal(row.amount), row.currency), due_by=row.due_by, status=row.status, adapter=row.adapter,
             created_at=row.created_at, updated_at=row.updated_at, reason=row.reason, reference=row.reference,
-            filing=effect_of(filing) if filing is not None else None,
+            filing=effect_of(filing._mapping) if filing is not None else None,
         )  # fmt: skip
 
     def for_case(self, case_id: str) -> list[LedgerClaim]:
@@ -270,9 +299,9 @@ class CustomsClaims:
 class TrackingScans:
     """Scans already recorded, by their key (carrier, number, code, time): the same scan is applied once."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, pending: Pending) -> None:
         self.session = session
-        self._shipments = Shipments(session)
+        self._shipments = Shipments(session, pending)
 
     def known(self, scan_key: str) -> bool:
         return self.session.scalar(select(TrackingScanRow.id).where(TrackingScanRow.scan_key == scan_key)) is not None
