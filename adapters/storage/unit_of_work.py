@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
@@ -94,6 +94,8 @@ class CaseRepository:
         # (marketplace, return id) -> case id or None, for this transaction (`prefetch_ids`), kept current by
         # `add` and `rekey`, so a group of webhooks asks once and sees the cases it opens itself.
         self._ids: dict[tuple[str, str], str | None] = {}
+        # case id -> its `return_facts` row as read with the case (None: it has none), for the next save
+        self._facts: dict[str, dict[str, Any] | None] = {}
 
     def prefetch_ids(self, marketplace: str, return_ids: list[str]) -> None:
         """Ask once which of these returns have a case, so that `find_id` answers them without a query each.
@@ -115,11 +117,16 @@ class CaseRepository:
     def get(self, case_id: str, for_update: bool = False) -> ReturnCase | None:
         if self.pending is not None:
             self.pending.write()  # a case read back in its own transaction sees its new timeline and notices
-        stmt = select(CaseRow).where(CaseRow.id == case_id)
+        self.session.flush()  # and a case added as an ORM row (a Core select does not autoflush)
+        stmt = (
+            select(_CASES, *_FACT_COLUMNS)
+            .outerjoin(_FACTS, _FACTS.c.case_id == _CASES.c.id)
+            .where(_CASES.c.id == case_id)
+        )
         if for_update:
-            stmt = stmt.with_for_update()
-        row = self.session.scalars(stmt).first()
-        return self._to_case(row) if row else None
+            stmt = stmt.with_for_update(of=_CASES)
+        row = self.session.execute(stmt).first()
+        return self._to_case(row._mapping) if row is not None else None
 
     def notice_of(self, case_id: str, kind: str) -> NoticeToDeliver | None:
         """What delivering a notice needs of its case, in one query and without loading (and marshmallow-loading)
@@ -306,25 +313,34 @@ class CaseRepository:
         Whether the case is its order's first is decided at its first save after `add`, not in `add`:
         a query there would begin the intake's transaction early (on SQLite, take the write lock).
         """
-        if not new and self.pending is not None:
-            self.pending.write()  # a case added and saved in one transaction: its facts row is still pending
-        row = None if new else self.session.get(ReturnFactsRow, case.id)
+        row = None if new else self._stored_facts(case.id)
+        self._facts.pop(case.id, None)  # written below: a later save in this transaction reads it again
         facts = facts_of(case, now, _facts_from_row(row) if row is not None else None)
         values = _facts_columns(facts)
         if new:
             if self.pending is not None:  # after the case's own INSERT, which is pending too
-                self.pending.add(ReturnFactsRow.__table__, {**values, "first_of_order": None})
+                self.pending.add(_FACTS, {**values, "first_of_order": None})
             else:
                 self.session.add(ReturnFactsRow(**values, first_of_order=None))
             return
         if row is None:  # a case stored before the analytics existed
-            self.session.add(ReturnFactsRow(**values, first_of_order=self._first_of_order(case)))
+            values["first_of_order"] = self._first_of_order(case)
+            self.session.execute(insert(ReturnFactsRow), [values])
             return
-        if row.first_of_order is None:
-            row.first_of_order = self._first_of_order(case)
-        for name, value in values.items():
-            if getattr(row, name) != value:
-                setattr(row, name, value)
+        if row["first_of_order"] is None:
+            values["first_of_order"] = self._first_of_order(case)
+        changed = {name: value for name, value in values.items() if row[name] != value}
+        if changed:
+            self.session.execute(update(ReturnFactsRow).where(_FACTS.c.case_id == case.id).values(changed))
+
+    def _stored_facts(self, case_id: str) -> dict[str, Any] | None:
+        """The case's facts row as read with the case (`get`), else read now."""
+        if case_id in self._facts:
+            return self._facts[case_id]
+        if self.pending is not None:
+            self.pending.write()  # a case added and saved in one transaction: its facts row is still pending
+        found = self.session.execute(select(_FACTS).where(_FACTS.c.case_id == case_id)).first()
+        return dict(found._mapping) if found is not None else None
 
     def _first_of_order(self, case: ReturnCase) -> bool:
         """No other case of the same order counts it already (a delivery report and its return are one order)."""
@@ -349,23 +365,27 @@ class CaseRepository:
         """Write the analytics row of a case loaded by `get` (a backfill; saving the case does this itself)."""
         self._sync_facts(case, now)
 
-    def _to_case(self, row: CaseRow) -> ReturnCase:
-        timeline, notices = self._children(row.id)
+    def _to_case(self, row: Mapping[Any, Any]) -> ReturnCase:
+        """The case from its columns (and its facts row's, kept for the save), without an ORM object."""
+        case_id, order_json, return_json, items_json = row["id"], row["order"], row["return"], row["items"] or []
+        timeline, notices = self._children(case_id)
         case = ReturnCase(
-            id=row.id,
-            marketplace=row.marketplace,
-            order=ORDER_SCHEMA.load(row.order),
-            return_=RETURN_SCHEMA.load(row.return_),
-            items=tuple(ITEMS_SCHEMA.load(row.items or [])),
-            state=row.state,
-            needs_attention=row.needs_attention,
+            id=case_id,
+            marketplace=row["marketplace"],
+            order=ORDER_SCHEMA.load(order_json),
+            return_=RETURN_SCHEMA.load(return_json),
+            items=tuple(ITEMS_SCHEMA.load(items_json)),
+            state=row["state"],
+            needs_attention=row["needs_attention"],
             timeline=timeline,
             notices=notices,
-            created_at=row.created_at,
-            **typed_parts(row.facts or {}),
+            created_at=row["created_at"],
+            **typed_parts(row["facts"] or {}),
         )
-        self._loaded[row.id] = (row.version, len(timeline), len(notices))
-        self._stored[row.id] = ((case.order, row.order), (case.return_, row.return_), (case.items, row.items or []))
+        self._loaded[case_id] = (row["version"], len(timeline), len(notices))
+        self._stored[case_id] = ((case.order, order_json), (case.return_, return_json), (case.items, items_json))
+        stored_facts = {c.name: row[f"facts_{c.name}"] for c in _FACTS.c}
+        self._facts[case_id] = stored_facts if stored_facts["case_id"] is not None else None
         return case
 
     def list(
@@ -398,6 +418,10 @@ class CaseRepository:
 
 
 _FACT_FIELDS = tuple(ReturnFacts.__dataclass_fields__)
+_CASES = CaseRow.__table__
+_FACTS = ReturnFactsRow.__table__
+# A case's facts row beside the case's columns in one select, each named `facts_<column>`.
+_FACT_COLUMNS = tuple(column.label(f"facts_{column.name}") for column in _FACTS.c)
 
 
 def _facts_columns(facts: ReturnFacts) -> dict[str, Any]:
@@ -409,8 +433,8 @@ def _facts_columns(facts: ReturnFacts) -> dict[str, Any]:
     }
 
 
-def _facts_from_row(row: ReturnFactsRow) -> ReturnFacts:
-    return ReturnFacts(**{name: getattr(row, name) for name in _FACT_FIELDS})
+def _facts_from_row(row: Mapping[str, Any]) -> ReturnFacts:
+    return ReturnFacts(**{name: row[name] for name in _FACT_FIELDS})
 
 
 @dataclass(frozen=True)
