@@ -20,7 +20,7 @@ from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, event, func, insert, literal, null, or_, select, union_all, update
+from sqlalchemy import Select, delete, event, func, insert, literal, null, or_, select, union_all, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -267,27 +267,36 @@ class CaseRepository:
     def _sync_timers(self, case: ReturnCase, new: bool = False) -> None:
         """`case_timers` mirrors the case's own timers, in the transaction that saves the case.
 
-        A new case has no rows yet: asking would cost a query and autoflush the case's insert early."""
+        A new case has no rows yet: asking would cost a query and autoflush the case's insert early.
+        Core statements: a removed timer is deleted and a moved one updated by (case, name), a new one
+        is a row of the transaction's INSERTs at commit."""
+        t = _TIMERS.c
+        if not new and self.pending is not None:
+            self.pending.write()  # a timer added earlier in this transaction is seen
         rows = (
             {}
             if new
             else {
-                row.name: row
-                for row in self.session.scalars(select(CaseTimerRow).where(CaseTimerRow.case_id == case.id))
+                name: (due, fired, cancelled)
+                for name, due, fired, cancelled in self.session.execute(
+                    select(t.name, t.due_at, t.fired_at, t.cancelled).where(t.case_id == case.id)
+                )
             }
         )
-        for name, row in rows.items():
-            if name not in case.timers:
-                self.session.delete(row)
+        gone = [name for name in rows if name not in case.timers]
+        if gone:
+            self.session.execute(delete(CaseTimerRow).where(t.case_id == case.id, t.name.in_(gone)))
         for name, timer in case.timers.items():
-            due, fired, cancelled = timer.due_at, timer.fired_at, timer.cancelled
+            values = {"due_at": timer.due_at, "fired_at": timer.fired_at, "cancelled": timer.cancelled}
             stored = rows.get(name)
             if stored is None:
-                self.session.add(
-                    CaseTimerRow(case_id=case.id, name=name, due_at=due, fired_at=fired, cancelled=cancelled)
-                )
-            elif (stored.due_at, stored.fired_at, stored.cancelled) != (due, fired, cancelled):
-                stored.due_at, stored.fired_at, stored.cancelled = due, fired, cancelled
+                row = {"case_id": case.id, "name": name, **values}
+                if self.pending is None:
+                    self.session.execute(insert(CaseTimerRow), [row])
+                else:
+                    self.pending.add(_TIMERS, row)
+            elif stored != tuple(values.values()):
+                self.session.execute(update(CaseTimerRow).where(t.case_id == case.id, t.name == name).values(values))
 
     def _children(self, case_id: str) -> tuple[list[TimelineEntry], list[Notice]]:
         """Timeline (by seq) and notices (by id) in one round trip: every case read wants both."""
@@ -420,6 +429,7 @@ class CaseRepository:
 _FACT_FIELDS = tuple(ReturnFacts.__dataclass_fields__)
 _CASES = CaseRow.__table__
 _FACTS = ReturnFactsRow.__table__
+_TIMERS = CaseTimerRow.__table__
 # A case's facts row beside the case's columns in one select, each named `facts_<column>`.
 _FACT_COLUMNS = tuple(column.label(f"facts_{column.name}") for column in _FACTS.c)
 
@@ -671,13 +681,14 @@ class CaseTimers:
         self.session = session
         self.skip_locked = skip_locked
 
-    def _pending(self, now: datetime) -> Select[CaseTimerRow]:
-        return select(CaseTimerRow).where(
+    def _pending(self, now: datetime) -> Select[int, str, str, datetime]:
+        """Columns, not ORM rows: the case's save changes these rows with Core statements."""
+        return select(CaseTimerRow.id, CaseTimerRow.case_id, CaseTimerRow.name, CaseTimerRow.due_at).where(
             CaseTimerRow.fired_at.is_(None), CaseTimerRow.cancelled.is_(False), CaseTimerRow.due_at <= now
         )
 
     def due(self, now: datetime, limit: int) -> list[DueTimer]:
-        rows = self.session.scalars(self._pending(now).order_by(CaseTimerRow.due_at, CaseTimerRow.id).limit(limit))
+        rows = self.session.execute(self._pending(now).order_by(CaseTimerRow.due_at, CaseTimerRow.id).limit(limit))
         return [DueTimer(r.case_id, r.name, r.due_at) for r in rows]
 
     def claim(self, timer: DueTimer, now: datetime) -> bool:
@@ -685,7 +696,7 @@ class CaseTimers:
         stmt = self._pending(now).where(CaseTimerRow.case_id == timer.case_id, CaseTimerRow.name == timer.name)
         if self.skip_locked:
             stmt = stmt.with_for_update(skip_locked=True)
-        return self.session.scalars(stmt).first() is not None
+        return self.session.execute(stmt).first() is not None
 
     def next_due(self) -> datetime | None:
         return self.session.scalar(
