@@ -574,7 +574,11 @@ class ProcessedMessages:
         self.pending = pending
 
     def seen(self, consumer: str, message_id: str) -> bool:
-        return self.session.get(ProcessedMessageRow, {"consumer": consumer, "message_id": message_id}) is not None
+        if self.pending is not None:
+            self.pending.write()  # a mark added in this transaction counts
+        p = ProcessedMessageRow
+        found = self.session.execute(select(p.message_id).where(p.consumer == consumer, p.message_id == message_id))
+        return found.first() is not None
 
     def seen_among(self, consumer: str, message_ids: Collection[str]) -> set[str]:
         """Which of a batch's messages this consumer has handled already: one query for the batch."""
@@ -598,7 +602,8 @@ class ProcessedMessages:
                 self.pending.add(ProcessedMessageRow.__table__, row)
 
     def mark(self, consumer: str, message_id: str, now: datetime) -> None:
-        self.session.add(ProcessedMessageRow(consumer=consumer, message_id=message_id, processed_at=now))
+        """Inserted at commit with the transaction's other rows: a concurrent mark fails it (`DuplicateKey`)."""
+        self.mark_all(consumer, [message_id], now)
 
     def mark_once(self, consumer: str, message_id: str, now: datetime) -> None:
         if not self.seen(consumer, message_id):
