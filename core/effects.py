@@ -129,6 +129,29 @@ class OutboundEffect:
         )
 
 
+class SentThroughEffect:
+    """A business record whose sending is an outbound effect (a booking, a notice delivery): where its
+    request stands is read from that effect, never kept twice."""
+
+    effect: OutboundEffect
+
+    @property
+    def status(self) -> str:
+        return self.effect.status
+
+    @property
+    def response(self) -> dict[str, Any] | None:
+        return self.effect.result
+
+    @property
+    def error(self) -> str | None:
+        return self.effect.error
+
+    @property
+    def updated_at(self) -> datetime:
+        return self.effect.updated_at
+
+
 def intended(
     effect_id: str,
     case_id: str,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import Any
 
-from core.effects import OutboundEffect
+from core.effects import OutboundEffect, SentThroughEffect
 from core.events import Buyer
 
 # How each context value is shown: one table, read by the renderer.
@@ -365,7 +365,7 @@ class NoticeToDeliver:
 
 
 @dataclass(frozen=True)
-class NoticeDelivery:
+class NoticeDelivery(SentThroughEffect):
     """One notice on one channel as rendered for the buyer, with its sending's effect (state, attempts, answer)."""
 
     id: str
@@ -379,21 +379,5 @@ class NoticeDelivery:
     message: Mapping[str, Any] | None = None
 
     @property
-    def status(self) -> str:
-        return self.effect.status
-
-    @property
     def attempts(self) -> int:
         return self.effect.attempts
-
-    @property
-    def response(self) -> dict[str, Any] | None:
-        return self.effect.result
-
-    @property
-    def error(self) -> str | None:
-        return self.effect.error
-
-    @property
-    def updated_at(self) -> datetime:
-        return self.effect.updated_at

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.cases import ReturnCase
-from core.effects import OutboundEffect
+from core.effects import OutboundEffect, SentThroughEffect
 from core.events import Address
 
 DEFAULT_ITEM_WEIGHT_KG = Decimal("0.5")
@@ -107,7 +107,7 @@ def outbound_shipment_order(case: ReturnCase, merchant_address: Address | None, 
 
 
 @dataclass(frozen=True)
-class Shipment:
+class Shipment(SentThroughEffect):
     """A carrier booking as stored: the parcel it made (tracking number, label) and its request's effect."""
 
     id: str
@@ -120,25 +120,9 @@ class Shipment:
     label_pdf_base64: str | None = None
 
     @property
-    def status(self) -> str:
-        return self.effect.status
-
-    @property
     def idempotency_key(self) -> str:
         return self.effect.idempotency_key
 
     @property
     def request(self) -> dict[str, Any]:
         return self.effect.request or {}
-
-    @property
-    def response(self) -> dict[str, Any] | None:
-        return self.effect.result
-
-    @property
-    def error(self) -> str | None:
-        return self.effect.error
-
-    @property
-    def updated_at(self) -> datetime:
-        return self.effect.updated_at
