@@ -132,7 +132,6 @@ class Settings:
     intake_group_max: int = 64
     embedded_quiet_seconds: float = 0.05
     embedded_max_wait_seconds: float = 2.0
-    webhook_tolerance_seconds: int = 300
     delivery_limit: int = 5
     prefetch: int = 20
     consumer_batch: int = 20
@@ -181,7 +180,6 @@ class Settings:
             intake_group_max=_int(env, "RB_INTAKE_GROUP_MAX", 64),
             embedded_quiet_seconds=_float(env, "RB_EMBEDDED_QUIET_SECONDS", 0.05),
             embedded_max_wait_seconds=_float(env, "RB_EMBEDDED_MAX_WAIT_SECONDS", 2.0),
-            webhook_tolerance_seconds=_int(env, "RB_WEBHOOK_TOLERANCE_SECONDS", 300),
             delivery_limit=_int(env, "RB_DELIVERY_LIMIT", 5),
             prefetch=_int(env, "RB_PREFETCH", 20),
             consumer_batch=_int(env, "RB_CONSUMER_BATCH", 20),
