@@ -5,9 +5,9 @@ A new marketplace, carrier or customs authority is one new module that calls
 one package per carrier). What the rest of the system shows about an adapter
 comes from the module's own declarations: its display name, the content types
 it is pushed, the request headers its pushes are signed or identified with, its
-`RB_<NAME>_*` settings (the README's Settings rows are these,
-checked by tests/test_adapter_modules.py) and its optional capabilities, each
-a `typing.Protocol` checked when the module registers.
+`RB_<NAME>_*` settings (the README's Settings rows are these, checked by
+tests/test_adapter_modules.py) and its optional capabilities, each a
+`typing.Protocol` checked when the module registers.
 """
 
 from __future__ import annotations
