@@ -4,9 +4,10 @@ A new marketplace, carrier or customs authority is one new module that calls
 `register`; nothing else changes (STYLE.md: Saleor's plugin registry, karrio's
 one package per carrier). What the rest of the system shows about an adapter
 comes from the module's own declarations: its display name, the content types
-it is pushed, its `RB_<NAME>_*` settings (the README's Settings rows are these,
-checked by tests/test_adapter_modules.py) and its optional capabilities, each
-a `typing.Protocol` checked when the module registers.
+it is pushed, the request headers its pushes are signed or identified with, its
+`RB_<NAME>_*` settings (the README's Settings rows are these, checked by
+tests/test_adapter_modules.py) and its optional capabilities, each a
+`typing.Protocol` checked when the module registers.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ class Setting:
         return f"| {names} | {self.default} | {self.meaning} |"
 
 
+@dataclass(frozen=True)
+class SignatureHeader:
+    """A request header an adapter's pushes are signed or identified with, as the OpenAPI document shows it."""
+
+    name: str
+    description: str
+
+
 class AdapterDeclarationError(TypeError):
     """A module registered an adapter whose declarations are missing or untrue (a declared capability unmet)."""
 
@@ -70,6 +79,9 @@ def check_declarations(kind: str, name: str, adapter: Any, known: Iterable[type]
     types = getattr(adapter, "content_types", None)
     if not isinstance(types, tuple) or not types or not all(isinstance(t, str) and "/" in t for t in types):
         problems.append("content_types must be a non-empty tuple of media types")
+    headers = getattr(adapter, "signature_headers", None)
+    if not isinstance(headers, tuple) or not all(isinstance(item, SignatureHeader) for item in headers):
+        problems.append("signature_headers must be a tuple of SignatureHeader (empty when nothing is pushed)")
     settings = getattr(adapter, "declared_settings", None)
     if not isinstance(settings, tuple) or not all(isinstance(item, Setting) for item in settings):
         problems.append("declared_settings must be a tuple of Setting")

@@ -22,7 +22,7 @@ from adapters.carriers.base import CarrierBase, InboundRequest, Intercepts, Sign
 from adapters.marketplaces import MARKETPLACES
 from adapters.marketplaces.base import Enriches, ParsedDelivery, Polls, Responds, ReturnRequestApi
 from adapters.notifiers.render import render_notice
-from adapters.registry import AdapterDeclarationError, Registry, Setting, settings_rows
+from adapters.registry import AdapterDeclarationError, Registry, Setting, SignatureHeader, settings_rows
 from config.settings import AdapterSettings, Settings
 from core.tracking import TrackingUpdate
 from service.marketplaces import enriching_marketplaces, responding_marketplaces
@@ -39,6 +39,7 @@ class Parcelwing(CarrierBase):
     name = "parcelwing"
     display_name = "Parcelwing Couriers"
     content_types = (PUSH_TYPE,)
+    signature_headers = (SignatureHeader("X-Wing-Token", "the token Parcelwing was given"),)
     capabilities: frozenset[type] = frozenset()
     declared_settings = (
         Setting(("PUSH_TOKEN",), "none: Parcelwing pushes answer 401", "the token Parcelwing sends in `X-Wing-Token`"),
@@ -59,6 +60,10 @@ class Bazaar:
     name = "bazaar"
     display_name = "Bazaar.example"
     content_types = (BAZAAR_TYPE,)
+    signature_headers = (
+        SignatureHeader("X-Bazaar-Secret", "the shop's shared secret"),
+        SignatureHeader("Authorization", "Bazaar's own bearer scheme"),
+    )
     capabilities: frozenset[type] = frozenset({Polls})
     declared_settings = (Setting(("BASE_URL", "SHOP_KEY"), "none: not polled", "Bazaar's API and the shop's key"),)
     return_request = ReturnRequestApi(False, "Bazaar's API reference", "Bazaar has no call that opens a return")
@@ -203,10 +208,28 @@ def test_the_openapi_document_takes_the_media_types_a_new_module_declares(throwa
     assert {"text/xml", "application/soap+xml"} <= posted.keys() and "text/plain" in pushed  # eBay's, SF Express's
 
 
+def _headers(operation: dict[str, Any]) -> dict[str, str]:
+    return {p["name"]: p["description"] for p in operation["parameters"] if p["in"] == "header"}
+
+
+def test_the_openapi_document_takes_the_headers_a_new_module_declares(throwaway, app) -> None:  # type: ignore[no-untyped-def]
+    paths = app.test_client().get("/openapi.json").json["paths"]
+    pushed = _headers(paths["/carriers/{carrier}/tracking"]["post"])
+    posted = _headers(paths["/webhooks/{marketplace}"]["post"])
+    assert pushed["X-Wing-Token"] == "parcelwing: the token Parcelwing was given"
+    assert posted["X-Bazaar-Secret"] == "bazaar: the shop's shared secret"
+    shared = posted["Authorization"].split("; ")  # one parameter, naming every module that sends it
+    assert "bazaar: Bazaar's own bearer scheme" in shared
+    assert [use.split(":")[0] for use in shared] == ["bazaar", "lazada", "shopee", "tiktok_shop"]
+    assert [p["name"] for p in paths["/webhooks/{marketplace}"]["post"]["parameters"]].count("Authorization") == 1
+
+
 def test_without_the_throwaway_modules_their_media_types_are_not_in_the_document(app) -> None:  # type: ignore[no-untyped-def]
     paths = app.test_client().get("/openapi.json").json["paths"]
     assert PUSH_TYPE not in paths["/carriers/{carrier}/tracking"]["post"]["requestBody"]["content"]
     assert BAZAAR_TYPE not in paths["/webhooks/{marketplace}"]["post"]["requestBody"]["content"]
+    assert "X-Wing-Token" not in _headers(paths["/carriers/{carrier}/tracking"]["post"])
+    assert "X-Bazaar-Secret" not in _headers(paths["/webhooks/{marketplace}"]["post"])
 
 
 def test_a_buyer_notice_names_a_new_carrier_by_the_name_its_module_declares(throwaway) -> None:
@@ -247,6 +270,11 @@ class _Unresponsive(Bazaar):
     capabilities: frozenset[type] = frozenset({Polls, Responds, Enriches})
 
 
+class _UnlistedHeaders(Parcelwing):
+    name = "unlisted_headers"
+    signature_headers = ("X-Wing-Token",)  # type: ignore[assignment]
+
+
 class _OpensReturnsSilently(Bazaar):
     name = "opens_silently"
     return_request = ReturnRequestApi(True, "Bazaar's API reference")
@@ -260,8 +288,16 @@ class _OpensReturnsSilently(Bazaar):
         (MARKETPLACES, "unresponsive", _Unresponsive(), "declares Enriches but does not implement it"),
         (CARRIERS, "parcelwing", Parcelwing(), "its name is 'parcelwing'"),
         (MARKETPLACES, "opens_silently", _OpensReturnsSilently(), "it opens returns but does not declare Responds"),
+        (CARRIERS, "unlisted_headers", _UnlistedHeaders(), "signature_headers must be a tuple of SignatureHeader"),
     ],
-    ids=["capability-unmet", "no-display-name", "marketplace-capability-unmet", "name-mismatch", "opens-returns"],
+    ids=[
+        "capability-unmet",
+        "no-display-name",
+        "marketplace-capability-unmet",
+        "name-mismatch",
+        "opens-returns",
+        "headers-not-declared-as-such",
+    ],
 )
 def test_a_module_whose_declarations_are_missing_or_untrue_is_refused_when_it_registers(
     registry: Registry[Any], name: str, adapter: Any, problem: str

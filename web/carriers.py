@@ -1,8 +1,8 @@
 """`POST /carriers/<carrier>/tracking`: carrier tracking pushes, verified as each carrier signs them.
 
-FedEx AIV signs with `fdx-signature` (HMAC-SHA256), UPS Track Alert and DHL Push
-send back the credential we registered, SF Express signs and encrypts the body
-(carriers_customs.md §2.1–§2.4). The same answers as the webhooks: 404 unknown
+Each carrier module verifies its own signature and declares the headers it is
+signed with (`signature_headers`, shown in the OpenAPI document by web/openapi.py;
+carriers_customs.md §2.1–§2.4). The same answers as the webhooks: 404 unknown
 carrier, 413 too large, 415 not JSON, 401 forged or unsigned, 400 unreadable;
 202 with what was recorded. Scans for parcels we did not book are counted as
 unmatched and still answered 202, so the carrier does not resend them forever.
@@ -29,9 +29,8 @@ def tracking_push(carrier: str) -> ResponseReturnValue:
     post:
       summary: Receive tracking scans pushed by a carrier
       description: >
-        `fedex` (AIV, header `fdx-signature`), `ups` (Track Alert, header `credential`),
-        `dhl_express` (DHL Push, header `DHL-Push-Token` or RB_DHL_EXPRESS_PUSH_HEADER),
-        `sf_express` (headers `timestamp`, `nonce`, `signature`; encrypted body).
+        Each carrier signs its pushes with its own headers, listed below named after it;
+        `sf_express` also encrypts the body.
         Shipped-back scans move the case with `return.shipped`, delivery to the
         warehouse with `return.received`; exceptions flag the case for attention.
         A scan already recorded (pushed twice, or polled) is counted as a duplicate.

@@ -81,19 +81,34 @@ def build_spec(app: Flask) -> dict[str, Any]:
 
 
 def _name_adapters(document: dict[str, Any], path: str, parameter: str, registry: Registry[Any]) -> None:
-    """The path parameter's enum is the registry's names, and the request body's media types are the ones the
-    modules declare (`content_types`): a new adapter module appears here with no edit."""
+    """The path parameter's enum is the registry's names, the header parameters and the request body's media types
+    are the ones the modules declare (`signature_headers`, `content_types`): a new adapter module appears here with
+    no edit."""
     for operation in document["paths"].get(path, {}).values():
         for described in operation.get("parameters", []):
             if described["in"] == "path" and described["name"] == parameter:
                 described["schema"]["enum"] = registry.names()
                 described["description"] = ", ".join(f"`{name}`: {adapter.display_name}" for name, adapter in registry)
+        operation.setdefault("parameters", []).extend(declared_headers(registry))
         content = operation.get("requestBody", {}).get("content")
         if content is not None:
             for media_type in declared_media_types(registry):
                 content.setdefault(
                     media_type, {"schema": {"type": "string", "description": _posted_as(registry, media_type)}}
                 )
+
+
+def declared_headers(registry: Registry[Any]) -> list[dict[str, Any]]:
+    """One header parameter per header name the adapters of `registry` declare, in registry order; a header several
+    declare (`Authorization`) is one parameter whose description says what each sends in it."""
+    described: dict[str, list[str]] = {}
+    for name, adapter in registry:
+        for header in adapter.signature_headers:
+            described.setdefault(header.name, []).append(f"{name}: {header.description}")
+    return [
+        {"in": "header", "name": header, "description": "; ".join(uses), "schema": {"type": "string"}}
+        for header, uses in described.items()
+    ]
 
 
 def declared_media_types(registry: Registry[Any]) -> list[str]:

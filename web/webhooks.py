@@ -29,15 +29,9 @@ def receive(marketplace: str) -> ResponseReturnValue:
         marketplace takes its own payload and signature (eBay posts SOAP as text/xml;
         amazon, tmall and aliexpress are polled and refuse posts with 401). Duplicates (same
         marketplace_event_id or the marketplace's own delivery id) get 200 with the same ids.
+        Each marketplace's signature headers are listed below, named after it.
       parameters:
         - {in: path, name: marketplace, required: true, schema: {type: string}}
-        - {in: header, name: X-Shopify-Hmac-Sha256, description: "shopify: base64 HMAC-SHA256 of the body", schema: {type: string}}
-        - {in: header, name: X-Shopify-Topic, description: "shopify: returns/* or refunds/create", schema: {type: string}}
-        - {in: header, name: X-Shopify-Event-Id, description: "shopify: the delivery id duplicates share", schema: {type: string}}
-        - {in: header, name: Authorization, description: "shopee, lazada, tiktok_shop: hex HMAC-SHA256 as each signs", schema: {type: string}}
-        - {in: header, name: webhook-id, schema: {type: string}}
-        - {in: header, name: webhook-timestamp, schema: {type: string}}
-        - {in: header, name: webhook-signature, schema: {type: string}}
       requestBody:
         required: true
         content:

@@ -31,7 +31,7 @@ import phonenumbers
 
 from adapters.http import HttpResult, OutboundRequest
 from adapters.marketplaces.base import InboundRequest, PayloadError, SignatureError
-from adapters.registry import Registry, Setting, check_declarations
+from adapters.registry import Registry, Setting, SignatureHeader, check_declarations
 from config.settings import AdapterSettings
 from core.events import Address
 from core.money import Money
@@ -124,6 +124,10 @@ class CarrierAdapter(Protocol):
     @property
     def content_types(self) -> tuple[str, ...]:
         """What its tracking pushes are posted as (415 for anything else)."""
+
+    @property
+    def signature_headers(self) -> tuple[SignatureHeader, ...]:
+        """The request headers its tracking pushes are signed with (the OpenAPI document's, read-only)."""
 
     @property
     def declared_settings(self) -> tuple[Setting, ...]:

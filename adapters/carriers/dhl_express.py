@@ -54,7 +54,7 @@ from adapters.carriers.base import (
     street_lines,
 )
 from adapters.http import HttpResult, OutboundRequest
-from adapters.registry import Setting
+from adapters.registry import Setting, SignatureHeader
 from config.settings import AdapterSettings
 from core.events import Address
 from core.money import Money
@@ -165,6 +165,11 @@ def message_reference(case_id: str) -> str:
 class DhlExpress(CarrierBase):
     name = "dhl_express"
     display_name = "DHL Express"
+    signature_headers = (
+        SignatureHeader(
+            PUSH_HEADER, "DHL Push: the token given at subscription (header named by RB_DHL_EXPRESS_PUSH_HEADER if set)"
+        ),
+    )
     capabilities: frozenset[type] = frozenset()
     declared_settings = (
         Setting(("BASE_URL",), "`https://express.api.dhl.com/mydhlapi/test`", "MyDHL API base URL"),

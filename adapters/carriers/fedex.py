@@ -50,7 +50,7 @@ from adapters.carriers.base import (
     street_lines,
 )
 from adapters.http import HttpResult, OutboundRequest
-from adapters.registry import Setting
+from adapters.registry import Setting, SignatureHeader
 from config.settings import AdapterSettings
 from core.events import Address
 from core.invoice import returns_invoice
@@ -123,6 +123,9 @@ def _party(address: Address, role: str, state_required: bool = False) -> dict[st
 class FedEx(CarrierBase):
     name = "fedex"
     display_name = "FedEx"
+    signature_headers = (
+        SignatureHeader("fdx-signature", "AIV: base64 HMAC-SHA256 of the payload, keyed with the security token"),
+    )
     capabilities: frozenset[type] = frozenset()
     declared_settings = (
         Setting(("BASE_URL",), "`https://apis-sandbox.fedex.com`", "FedEx REST base URL"),

@@ -62,7 +62,7 @@ from adapters.carriers.base import (
     json_number,
 )
 from adapters.http import HttpResult, OutboundRequest
-from adapters.registry import Setting
+from adapters.registry import Setting, SignatureHeader
 from config.settings import AdapterSettings
 from core.events import Address
 from core.invoice import returns_invoice
@@ -186,6 +186,13 @@ class SfExpress(CarrierBase):
         ),
     )
     content_types = ("application/json", "text/plain")  # the body is encrypted text (sf_express.md)
+    signature_headers = (
+        SignatureHeader("timestamp", "epoch milliseconds, within RB_SF_EXPRESS_PUSH_MAX_AGE_SECONDS of now"),
+        SignatureHeader("nonce", "the nonce the signature covers"),
+        SignatureHeader(
+            "signature", "hex SHA-256 of token, timestamp, nonce and the encrypted body, sorted and joined"
+        ),
+    )
 
     def credentials(self, settings: AdapterSettings) -> dict[str, str] | None:
         return settings.require("APP_KEY", "APP_SECRET", "AES_KEY", "CUSTOMER_CODE")

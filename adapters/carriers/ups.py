@@ -50,7 +50,7 @@ from adapters.carriers.base import (
     without_empty,
 )
 from adapters.http import HttpResult, OutboundRequest
-from adapters.registry import Setting
+from adapters.registry import Setting, SignatureHeader
 from config.settings import AdapterSettings
 from core.events import Address
 from core.invoice import returns_invoice
@@ -133,6 +133,7 @@ def _party(address: Address, role: str) -> dict[str, Any]:
 class Ups(CarrierBase):
     name = "ups"
     display_name = "UPS"
+    signature_headers = (SignatureHeader("credential", "Track Alert: the opaque credential we registered"),)
     capabilities: frozenset[type] = frozenset()
     declared_settings = (
         Setting(("BASE_URL",), "`https://wwwcie.ups.com`", "UPS base URL (CIE test)"),

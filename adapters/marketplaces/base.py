@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from adapters.registry import AdapterDeclarationError, Registry, Setting, check_declarations
+from adapters.registry import AdapterDeclarationError, Registry, Setting, SignatureHeader, check_declarations
 
 if TYPE_CHECKING:
     from adapters.http import HttpClient
@@ -164,6 +164,10 @@ class MarketplaceAdapter(Protocol):
     @property
     def content_types(self) -> tuple[str, ...]:
         """What its webhooks are posted as (415 for anything else)."""
+
+    @property
+    def signature_headers(self) -> tuple[SignatureHeader, ...]:
+        """The request headers its webhooks are signed or identified with (the OpenAPI document's, read-only)."""
 
     @property
     def declared_settings(self) -> tuple[Setting, ...]:

@@ -17,6 +17,7 @@ from adapters.marketplaces.base import (
     PayloadError,
     SignatureError,
 )
+from adapters.registry import SignatureHeader
 from config.settings import AdapterSettings
 
 
@@ -46,6 +47,8 @@ class Configured:
 
 class PolledOnly(Configured):
     """Pulled marketplaces push nothing we could verify: their webhook route refuses every post (401)."""
+
+    signature_headers: tuple[SignatureHeader, ...] = ()
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
         raise SignatureError(f"{self.name} is polled; it sends no webhooks to this route")

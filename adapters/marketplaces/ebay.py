@@ -69,7 +69,7 @@ from adapters.marketplaces.base import (
     SignatureError,
 )
 from adapters.marketplaces.configured import Configured
-from adapters.registry import Setting
+from adapters.registry import Setting, SignatureHeader
 from adapters.safe_xml import UnsafeXml, parse_untrusted
 
 NAME = "ebay"
@@ -199,6 +199,7 @@ class EbayAdapter(Configured):
         "does not hold; eBay's guide says real buyers use the eBay web flows and the buyer calls exist for testing",
     )
     content_types = ("text/xml", "application/xml", "application/soap+xml")  # Platform Notifications are SOAP
+    signature_headers: tuple[SignatureHeader, ...] = ()  # NotificationSignature is in the SOAP envelope, not HTTP
 
     def verify(self, request: InboundRequest, secret: str | None, now: datetime) -> None:
         keyset = signing.require_secret(secret, NAME)

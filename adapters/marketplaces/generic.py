@@ -24,7 +24,7 @@ from adapters.marketplaces.base import (
     ReturnRequestApi,
     SignatureError,
 )
-from adapters.registry import Setting
+from adapters.registry import Setting, SignatureHeader
 from config.settings import AdapterSettings
 
 TOLERANCE_SECONDS = 300
@@ -34,6 +34,11 @@ class GenericAdapter:
     name = "generic"
     display_name = "Standard Webhooks"
     content_types = JSON
+    signature_headers = (
+        SignatureHeader("webhook-id", "the delivery id duplicates share"),
+        SignatureHeader("webhook-timestamp", "epoch seconds, within 5 minutes of now"),
+        SignatureHeader("webhook-signature", "`v1,<base64 HMAC-SHA256 of id.timestamp.body>`, space-separated"),
+    )
     capabilities: frozenset[type] = frozenset()
     declared_settings = (
         Setting(

@@ -50,7 +50,7 @@ from adapters.marketplaces.base import (
     ReturnRequestApi,
 )
 from adapters.marketplaces.configured import Configured
-from adapters.registry import Setting
+from adapters.registry import Setting, SignatureHeader
 
 NAME = "lazada"
 REPLAY_WINDOW = timedelta(hours=7)  # 12 retries x 30 min, plus margin
@@ -115,6 +115,9 @@ def signed_call(
 class LazadaAdapter(Configured):
     name = NAME
     display_name = "Lazada"
+    signature_headers = (
+        SignatureHeader("Authorization", "hex HMAC-SHA256 of the app key + raw body, keyed with the app secret"),
+    )
     capabilities: frozenset[type] = frozenset({Enriches, Responds})
     declared_settings = (
         Setting(

@@ -52,7 +52,7 @@ from adapters.marketplaces.base import (
     SignatureError,
 )
 from adapters.marketplaces.configured import Configured
-from adapters.registry import Setting
+from adapters.registry import Setting, SignatureHeader
 
 NAME = "shopee"
 REPLAY_WINDOW = timedelta(hours=24)  # Shopee publishes no retry horizon per push
@@ -128,6 +128,11 @@ def signed_call(
 class ShopeeAdapter(Configured):
     name = NAME
     display_name = "Shopee"
+    signature_headers = (
+        SignatureHeader(
+            "Authorization", "hex HMAC-SHA256 of the callback URL + `|` + raw body, keyed with the partner key"
+        ),
+    )
     capabilities: frozenset[type] = frozenset({Enriches, Responds, Polls})
     declared_settings = (
         Setting(

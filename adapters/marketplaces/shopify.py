@@ -62,7 +62,7 @@ from adapters.marketplaces.base import (
     SignatureError,
 )
 from adapters.marketplaces.configured import Configured
-from adapters.registry import Setting
+from adapters.registry import Setting, SignatureHeader
 
 NAME = "shopify"
 REPLAY_WINDOW = timedelta(hours=6)  # 8 retries over 4 h, plus margin
@@ -189,6 +189,15 @@ def _header(request: InboundRequest, name: str) -> str | None:
 class ShopifyAdapter(Configured):
     name = NAME
     display_name = "Shopify"
+    signature_headers = (
+        SignatureHeader(
+            "X-Shopify-Hmac-Sha256", "base64 HMAC-SHA256 of the raw body (or unprefixed `shopify-hmac-sha256`)"
+        ),
+        SignatureHeader(
+            "X-Shopify-Triggered-At", "when Shopify sent the delivery; missing or outside the retry horizon is refused"
+        ),
+        SignatureHeader("X-Shopify-Topic", "`returns/*` or `refunds/create`; not signed, so checked against the body"),
+    )
     capabilities: frozenset[type] = frozenset({Enriches, Responds})
     declared_settings = (
         Setting(

@@ -59,7 +59,7 @@ from adapters.marketplaces.base import (
     ReturnRequestApi,
 )
 from adapters.marketplaces.configured import Configured
-from adapters.registry import Setting
+from adapters.registry import Setting, SignatureHeader
 
 NAME = "tiktok_shop"
 REPLAY_WINDOW = timedelta(hours=24)
@@ -136,6 +136,11 @@ def signed_call(creds: dict[str, str], path: str, body: dict[str, Any], now: dat
 class TikTokShopAdapter(Configured):
     name = NAME
     display_name = "TikTok Shop"
+    signature_headers = (
+        SignatureHeader(
+            "Authorization", "hex HMAC-SHA256 of the app key + raw body, keyed with the app secret (no Bearer)"
+        ),
+    )
     capabilities: frozenset[type] = frozenset({Enriches, Responds})
     declared_settings = (
         Setting(
