@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +23,18 @@ def table_of(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
     return table
+
+
+def hold_back(
+    session: Session, table: Table, row: Any, error: str, due_column: str, now: datetime, backoff: timedelta
+) -> None:
+    """The row the broker refused (outbox or scheduled retry) waits one more back-off each time, up to ten."""
+    attempts = row.attempts + 1
+    session.execute(
+        update(table)
+        .where(table.c.id == row.id)
+        .values({"attempts": attempts, "last_error": error, due_column: now + backoff * min(attempts, 10)})
+    )
 
 
 class OutboxStore:
@@ -66,13 +79,7 @@ class OutboxStore:
             confirmed, error = publish_prefix(messages, publish, publish_many)
             sent = [row.id for row in rows[:confirmed]]
             if error is not None and confirmed < len(rows):
-                failed = rows[confirmed]
-                session.execute(
-                    update(table)
-                    .where(table.c.id == failed.id)
-                    .values(attempts=failed.attempts + 1, last_error=error,
-                            available_at=now + backoff * min(failed.attempts + 1, 10))
-                )  # fmt: skip
+                hold_back(session, table, rows[confirmed], error, "available_at", now, backoff)
             if sent:
                 session.execute(
                     update(table).where(table.c.id.in_(sent)).values(published_at=now, attempts=table.c.attempts + 1)

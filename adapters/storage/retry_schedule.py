@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.messages import OutgoingMessage
 from adapters.storage.models import ScheduledRetryRow
-from adapters.storage.outbox_store import Publish, PublishMany, publish_prefix, table_of
+from adapters.storage.outbox_store import Publish, PublishMany, hold_back, publish_prefix, table_of
 
 
 def wall_clock() -> datetime:
@@ -90,13 +90,7 @@ class RetrySchedule:
             ]
             confirmed, error = publish_prefix(messages, publish, publish_many)
             if error is not None and confirmed < len(rows):
-                failed = rows[confirmed]
-                session.execute(
-                    update(table)
-                    .where(table.c.id == failed.id)
-                    .values(attempts=failed.attempts + 1, last_error=error,
-                            due_at=now + backoff * min(failed.attempts + 1, 10))
-                )  # fmt: skip
+                hold_back(session, table, rows[confirmed], error, "due_at", now, backoff)
             if confirmed:
                 session.execute(delete(table).where(table.c.id.in_([row.id for row in rows[:confirmed]])))
             session.commit()
